@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { parseQuantity } from './quantity.js';
+
+/** The seed's defaults for apps that give no resource_limits (or only some of them). */
+export const DEFAULT_RESOURCE_LIMITS = {
+  cpu_request: '500m',
+  cpu_limit: '2',
+  memory_request: '512Mi',
+  memory_limit: '2Gi',
+} as const;
+
+const quantity = (what: 'CPU' | 'memory') =>
+  z
+    .string()
+    .trim()
+    .refine((q) => (parseQuantity(q) ?? -1) >= 0, {
+      message: `must be a Kubernetes ${what} quantity such as ${what === 'CPU' ? '"500m" or "2"' : '"512Mi" or "2Gi"'}`,
+    });
+
+const resourceLimits = z
+  .object({
+    cpu_request: quantity('CPU').default(DEFAULT_RESOURCE_LIMITS.cpu_request),
+    cpu_limit: quantity('CPU').default(DEFAULT_RESOURCE_LIMITS.cpu_limit),
+    memory_request: quantity('memory').default(DEFAULT_RESOURCE_LIMITS.memory_request),
+    memory_limit: quantity('memory').default(DEFAULT_RESOURCE_LIMITS.memory_limit),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    // The API server refuses a pod whose request exceeds its limit; say so up front.
+    if (parseQuantity(r.cpu_request)! > parseQuantity(r.cpu_limit)!) {
+      ctx.addIssue({ code: 'custom', path: ['cpu_request'], message: `${r.cpu_request} is more than cpu_limit ${r.cpu_limit}` });
+    }
+    if (parseQuantity(r.memory_request)! > parseQuantity(r.memory_limit)!) {
+      ctx.addIssue({ code: 'custom', path: ['memory_request'], message: `${r.memory_request} is more than memory_limit ${r.memory_limit}` });
+    }
+  });
+
+/** Lowercase DNS-label-like ids: they end up in pod labels and URLs. */
+const APP_ID = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
+
+export const appSchema = z
+  .object({
+    id: z.string().regex(APP_ID, 'must be 1-63 lowercase letters, digits, ".", "_" or "-", starting and ending with a letter or digit'),
+    name: z.string().trim().min(1, 'must not be empty'),
+    description: z.string().default(''),
+    url: z.string().default(''),
+    icon: z.string().default(''),
+    category: z.string().default('Other'),
+    visibility: z.enum(['public', 'approved', 'admin_only']).default('public'),
+    launch_type: z.enum(['url', 'container']),
+    container_image: z.string().default(''),
+    /** argv that starts the app; for the kubernetes runner it overrides the image's CMD. */
+    command: z.array(z.string().min(1)).min(1, 'must hold at least the program to run').optional(),
+    resource_limits: resourceLimits.default(DEFAULT_RESOURCE_LIMITS),
+  })
+  .superRefine((app, ctx) => {
+    if (app.launch_type === 'url' && !/^https?:\/\//.test(app.url)) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'a "url" app needs an http(s) url' });
+    }
+    if (app.launch_type === 'container' && app.container_image.trim() === '' && !app.command) {
+      ctx.addIssue({ code: 'custom', path: ['container_image'], message: 'a "container" app needs a container_image (or a command)' });
+    }
+  });
+
+export type App = z.infer<typeof appSchema>;
+export type ResourceLimits = App['resource_limits'];

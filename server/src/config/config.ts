@@ -1,0 +1,118 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+
+/**
+ * Everything Sortie reads from its environment, in one place. Names and defaults of the
+ * seed's variables (SORTIE_NAMESPACE, SESSION_TIMEOUT, SESSION_CLEANUP_INTERVAL,
+ * POD_READY_TIMEOUT, SORTIE_VNC_SIDECAR_IMAGE, KUBECONFIG) are a contract with operators.
+ */
+export interface Config {
+  port: number;
+  host: string;
+  appsFile: string;
+  runner: 'local' | 'kubernetes';
+  dbPath: string;
+  webDir: string;
+  logLevel: string;
+  /** Minutes a session may live before cleanup ends it. */
+  sessionTimeoutMinutes: number;
+  /** Minutes between cleanup sweeps. */
+  cleanupIntervalMinutes: number;
+  /** Seconds a session may stay `creating` before it fails. */
+  podReadyTimeoutSeconds: number;
+  kubernetes: {
+    namespace: string;
+    sidecarImage: string;
+    imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+    kubeconfig: string | undefined;
+  };
+  local: {
+    /** Where the local runner records each session's processes, so a restart can find them. */
+    stateDir: string;
+  };
+}
+
+export const DEFAULT_SIDECAR_IMAGE = 'ghcr.io/rjsadow/sortie-vnc-sidecar:latest';
+
+// Fractions are allowed so tests (and impatient operators) can use sub-minute timeouts.
+const positiveNumber = (name: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return fallback;
+      const value = Number(raw);
+      if (!Number.isFinite(value) || value <= 0) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a positive number, got "${raw}"` });
+        return z.NEVER;
+      }
+      return value;
+    });
+
+const port = z
+  .string()
+  .optional()
+  .transform((raw, ctx) => {
+    if (raw === undefined || raw.trim() === '') return 8080;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 0 || value > 65535) {
+      ctx.addIssue({ code: 'custom', message: `SORTIE_PORT must be a port number (0-65535), got "${raw}"` });
+      return z.NEVER;
+    }
+    return value;
+  });
+
+const envSchema = z.object({
+  SORTIE_PORT: port,
+  SORTIE_HOST: z.string().default('0.0.0.0'),
+  SORTIE_APPS_FILE: z.string().default('examples/apps.json'),
+  SORTIE_RUNNER: z.enum(['local', 'kubernetes'], {
+    error: (issue) => `SORTIE_RUNNER must be "local" or "kubernetes", got "${String(issue.input)}"`,
+  }).default('local'),
+  SORTIE_DB_PATH: z.string().default('data/sortie.db'),
+  SORTIE_WEB_DIR: z.string().optional(),
+  SORTIE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SESSION_TIMEOUT: positiveNumber('SESSION_TIMEOUT', 120),
+  SESSION_CLEANUP_INTERVAL: positiveNumber('SESSION_CLEANUP_INTERVAL', 5),
+  POD_READY_TIMEOUT: positiveNumber('POD_READY_TIMEOUT', 120),
+  SORTIE_NAMESPACE: z.string().default('default'),
+  SORTIE_VNC_SIDECAR_IMAGE: z.string().default(DEFAULT_SIDECAR_IMAGE),
+  SORTIE_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+  KUBECONFIG: z.string().optional(),
+  SORTIE_LOCAL_STATE_DIR: z.string().optional(),
+});
+
+/** The directory holding the built server, so defaults work from any working directory. */
+const repoRoot = path.resolve(import.meta.dirname, '..', '..', '..');
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const dbPath = path.resolve(e.SORTIE_DB_PATH);
+  return {
+    port: e.SORTIE_PORT,
+    host: e.SORTIE_HOST,
+    appsFile: path.resolve(e.SORTIE_APPS_FILE),
+    runner: e.SORTIE_RUNNER,
+    dbPath,
+    webDir: path.resolve(e.SORTIE_WEB_DIR ?? path.join(repoRoot, 'dist', 'web')),
+    logLevel: e.SORTIE_LOG_LEVEL,
+    sessionTimeoutMinutes: e.SESSION_TIMEOUT,
+    cleanupIntervalMinutes: e.SESSION_CLEANUP_INTERVAL,
+    podReadyTimeoutSeconds: e.POD_READY_TIMEOUT,
+    kubernetes: {
+      namespace: e.SORTIE_NAMESPACE,
+      sidecarImage: e.SORTIE_VNC_SIDECAR_IMAGE,
+      imagePullPolicy: e.SORTIE_IMAGE_PULL_POLICY,
+      kubeconfig: e.KUBECONFIG,
+    },
+    local: {
+      stateDir: path.resolve(e.SORTIE_LOCAL_STATE_DIR ?? path.join(path.dirname(dbPath), 'local-sessions')),
+    },
+  };
+}

@@ -1,0 +1,22 @@
+/**
+ * Errors named by what went wrong, not by HTTP status. Services throw these;
+ * http/errors.ts is the one place that maps them to a status code and JSON shape.
+ */
+export class SortieError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The caller sent something we cannot act on (bad JSON, wrong field, unsupported app). */
+export class InputError extends SortieError {}
+
+/** The thing asked for does not exist (or the caller may not know that it does). */
+export class NotFoundError extends SortieError {}
+
+/** The request is valid but clashes with the current state. */
+export class ConflictError extends SortieError {}
+
+/** A setting or file Sortie was started with is wrong; start-up stops with this message. */
+export class ConfigError extends SortieError {}

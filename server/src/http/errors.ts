@@ -1,0 +1,52 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { ConflictError, InputError, NotFoundError } from '../errors.js';
+
+/** The one JSON shape every error response has. */
+export interface ErrorBody {
+  error: string;
+  message: string;
+}
+
+/**
+ * The one place that turns errors into responses. Domain errors map by meaning; Fastify's
+ * own 4xx errors (malformed JSON, oversized body, wrong content type) keep their status but
+ * get the same shape, except that an oversized body is a plain 400 like any bad input.
+ * Anything else is our bug: logged in full, answered as a 500 without internals.
+ */
+export function installErrorHandling(app: FastifyInstance, options: { spaFallback: boolean }): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof NotFoundError) return reply.status(404).send(body('not_found', err.message));
+    if (err instanceof InputError) return reply.status(400).send(body('bad_request', err.message));
+    if (err instanceof ConflictError) return reply.status(409).send(body('conflict', err.message));
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.status(400).send(body('bad_request', `The request body is too large (at most ${app.initialConfig.bodyLimit} bytes)`));
+    }
+    if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
+      return reply.status(400).send(body('bad_request', `The request body is not valid JSON: ${err.message}`));
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) return reply.status(status).send(body(codeFor(status), err.message));
+    request.log.error({ err }, 'request failed');
+    return reply.status(500).send(body('internal', 'Sortie hit an unexpected error; the details are in its log'));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const urlPath = request.url.split('?')[0]!;
+    // Deep links into the single-page UI (e.g. /sessions/abc) load the app, which routes itself.
+    if (options.spaFallback && request.method === 'GET' && !urlPath.startsWith('/api/') && !urlPath.startsWith('/ws/')) {
+      return reply.type('text/html').sendFile('index.html');
+    }
+    return reply.status(404).send(body('not_found', `No route for ${request.method} ${urlPath}`));
+  });
+}
+
+function body(error: string, message: string): ErrorBody {
+  return { error, message };
+}
+
+function codeFor(status: number): string {
+  if (status === 404) return 'not_found';
+  if (status === 405) return 'method_not_allowed';
+  if (status === 415) return 'unsupported_media_type';
+  return 'bad_request';
+}

@@ -1,0 +1,62 @@
+import type { App } from '../catalog/app.js';
+
+/** Where a session's websockify listens; the stream relay dials it. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export interface LaunchSpec {
+  sessionId: string;
+  /** `sortie-session-<id>`: the pod's name, and the local runner's label for the session. */
+  workloadName: string;
+  userId: string;
+  app: App;
+}
+
+/** A session's workload as the runner finds it, used to reconcile at start-up. */
+export interface Workload {
+  sessionId: string;
+  state: 'starting' | 'ready' | 'ended';
+  endpoint?: Endpoint;
+  /** Why it ended, when state is `ended`. */
+  reason?: string;
+}
+
+/**
+ * What a runner tells the session service. `failed` means the workload can never become
+ * (or stay) usable; `exited` means it ended on its own after working, e.g. the user quit
+ * the app.
+ */
+export type WorkloadEvent =
+  | { type: 'ready'; sessionId: string; endpoint: Endpoint }
+  | { type: 'failed'; sessionId: string; reason: string }
+  | { type: 'exited'; sessionId: string; reason: string };
+
+/**
+ * One engine that runs sessions (Kubernetes pods, or local processes). The session service
+ * owns session state; a runner only creates, watches and removes workloads.
+ */
+export interface Runner {
+  readonly kind: 'local' | 'kubernetes';
+  /** Throws InputError when this runner cannot run the app at all (checked before anything is created). */
+  validate(app: App): void;
+  /**
+   * Begins watching workloads and resolves with those that exist now, so the service can
+   * reconcile. Events for them and for later launches go to `onEvent`.
+   */
+  start(onEvent: (event: WorkloadEvent) => void): Promise<Workload[]>;
+  /**
+   * Creates the workload and resolves once it is created (not ready). Rejects with a
+   * reason a person can act on (for example a quota refusal); nothing is left behind then.
+   */
+  launch(spec: LaunchSpec): Promise<void>;
+  /** Removes every trace of the session's workload. Idempotent. */
+  stop(sessionId: string): Promise<void>;
+  /** Stops watching. Running workloads are left alone: a restart adopts them. */
+  close(): Promise<void>;
+}
+
+export function workloadName(sessionId: string): string {
+  return `sortie-session-${sessionId}`;
+}
