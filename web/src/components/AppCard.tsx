@@ -1,0 +1,80 @@
+import type { App } from '../api';
+import { AppIcon } from './AppIcon';
+import { Spinner } from './Spinner';
+
+interface Props {
+  app: App;
+  launching: boolean;
+  onLaunch: (app: App) => void;
+}
+
+const visibilityNote: Partial<Record<App['visibility'], string>> = {
+  approved: 'Needs approval',
+  admin_only: 'Admins only',
+};
+
+export function AppCard({ app, launching, onLaunch }: Props) {
+  const note = visibilityNote[app.visibility];
+  return (
+    <article
+      className={`app-card${launching ? ' app-card--busy' : ''}`}
+      data-testid={`app-card-${app.id}`}
+      aria-busy={launching || undefined}
+    >
+      <header className="app-card__head">
+        <AppIcon name={app.name} src={app.icon} />
+        <div className="app-card__titles">
+          <h2 className="app-card__name">{app.name}</h2>
+          <div className="app-card__meta">
+            {app.category && <span className="chip chip--static">{app.category}</span>}
+            {note && <span className="app-card__note">{note}</span>}
+          </div>
+        </div>
+      </header>
+      <p className="app-card__description">{app.description || 'No description provided.'}</p>
+      <footer className="app-card__foot">
+        <span className="app-card__kind">{app.launch_type === 'url' ? 'Web link' : 'Desktop app'}</span>
+        {app.launch_type === 'url' ? (
+          // A real link (not window.open) so middle-click, copy-link and screen readers behave.
+          <a
+            className="btn btn--secondary app-card__action"
+            href={app.url}
+            target="_blank"
+            rel="noopener noreferrer"
+            data-testid={`launch-${app.id}`}
+            aria-label={`Open ${app.name} in a new tab`}
+          >
+            Open
+            <svg className="btn__icon" viewBox="0 0 20 20" aria-hidden="true">
+              <path
+                fill="none"
+                stroke="currentColor"
+                strokeWidth="1.8"
+                strokeLinecap="round"
+                strokeLinejoin="round"
+                d="M11 4h5v5M16 4l-7 7M14 12v3.5a.5.5 0 0 1-.5.5h-9a.5.5 0 0 1-.5-.5v-9a.5.5 0 0 1 .5-.5H8"
+              />
+            </svg>
+          </a>
+        ) : (
+          <button
+            type="button"
+            className="btn btn--primary app-card__action"
+            onClick={() => onLaunch(app)}
+            disabled={launching}
+            data-testid={`launch-${app.id}`}
+            aria-label={launching ? `Starting ${app.name}` : `Launch ${app.name}`}
+          >
+            {launching ? (
+              <>
+                <Spinner size="sm" /> Starting…
+              </>
+            ) : (
+              'Launch'
+            )}
+          </button>
+        )}
+      </footer>
+    </article>
+  );
+}

@@ -1,0 +1,161 @@
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { createSession, errorMessage, listApps, type App } from '../api';
+import { navigate, paths } from '../hooks/useHashRoute';
+import { getUserId } from '../userId';
+import { AppCard } from './AppCard';
+import { ErrorBanner } from './ErrorBanner';
+import { Spinner } from './Spinner';
+
+const ALL = 'All';
+
+export function Catalog() {
+  const [apps, setApps] = useState<App[] | null>(null);
+  const [loadFailed, setLoadFailed] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [query, setQuery] = useState('');
+  const [category, setCategory] = useState(ALL);
+  const [launching, setLaunching] = useState<ReadonlySet<string>>(new Set());
+  const [reloadKey, setReloadKey] = useState(0);
+
+  useEffect(() => {
+    const controller = new AbortController();
+    setLoadFailed(false);
+    listApps(controller.signal)
+      .then((list) => {
+        setApps(list);
+      })
+      .catch((err: unknown) => {
+        if (controller.signal.aborted) return;
+        setLoadFailed(true);
+        setError(`Could not load the catalog: ${errorMessage(err)}`);
+      });
+    return () => controller.abort();
+  }, [reloadKey]);
+
+  const categories = useMemo(() => {
+    const names = new Set((apps ?? []).map((a) => a.category).filter(Boolean));
+    return [ALL, ...[...names].sort((a, b) => a.localeCompare(b))];
+  }, [apps]);
+
+  const visible = useMemo(() => {
+    const needle = query.trim().toLowerCase();
+    return (apps ?? []).filter((app) => {
+      if (category !== ALL && app.category !== category) return false;
+      if (!needle) return true;
+      return [app.name, app.description, app.category].some((field) => field?.toLowerCase().includes(needle));
+    });
+  }, [apps, query, category]);
+
+  const launch = useCallback(async (app: App) => {
+    setError(null);
+    setLaunching((prev) => new Set(prev).add(app.id));
+    try {
+      const session = await createSession(app.id, getUserId());
+      navigate(paths.viewer(session.id));
+    } catch (err) {
+      setError(`Could not launch ${app.name}: ${errorMessage(err)}`);
+    } finally {
+      setLaunching((prev) => {
+        const next = new Set(prev);
+        next.delete(app.id);
+        return next;
+      });
+    }
+  }, []);
+
+  const clearFilters = () => {
+    setQuery('');
+    setCategory(ALL);
+  };
+
+  return (
+    <div className="page">
+      <div className="page__head">
+        <div>
+          <h1 className="page__title">Catalog</h1>
+          <p className="page__subtitle">Pick an app to run it in this browser tab.</p>
+        </div>
+        <label className="search">
+          <span className="visually-hidden">Search apps</span>
+          <svg className="search__icon" viewBox="0 0 20 20" aria-hidden="true">
+            <circle cx="9" cy="9" r="5.5" fill="none" stroke="currentColor" strokeWidth="1.8" />
+            <path d="m13.5 13.5 3.5 3.5" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" />
+          </svg>
+          <input
+            type="search"
+            className="search__input"
+            placeholder="Search by name, description or category"
+            value={query}
+            onChange={(e) => setQuery(e.target.value)}
+            data-testid="search-input"
+            autoComplete="off"
+            spellCheck={false}
+          />
+        </label>
+      </div>
+
+      <ErrorBanner
+        message={error}
+        onDismiss={() => setError(null)}
+        action={loadFailed ? { label: 'Retry', onClick: () => { setError(null); setReloadKey((k) => k + 1); } } : undefined}
+      />
+
+      {apps && categories.length > 1 && (
+        <div className="chips" role="group" aria-label="Filter by category">
+          {categories.map((name) => (
+            <button
+              key={name}
+              type="button"
+              className="chip"
+              aria-pressed={category === name}
+              onClick={() => setCategory(name)}
+              data-testid={`category-${name}`}
+            >
+              {name}
+            </button>
+          ))}
+        </div>
+      )}
+
+      {!apps && !loadFailed && (
+        <div className="placeholder">
+          <Spinner label="Loading catalog" />
+          <span>Loading catalog…</span>
+        </div>
+      )}
+
+      {apps && apps.length === 0 && (
+        <div className="empty">
+          <h2 className="empty__title">No apps yet</h2>
+          <p className="empty__text">An administrator has not added any applications to the catalog.</p>
+        </div>
+      )}
+
+      {apps && apps.length > 0 && visible.length === 0 && (
+        <div className="empty" data-testid="catalog-empty">
+          <h2 className="empty__title">No apps match</h2>
+          <p className="empty__text">
+            Nothing matches {query.trim() ? <>“{query.trim()}”</> : 'this filter'}
+            {category !== ALL && <> in {category}</>}.
+          </p>
+          <button type="button" className="btn btn--secondary" onClick={clearFilters}>
+            Clear filters
+          </button>
+        </div>
+      )}
+
+      {visible.length > 0 && (
+        <>
+          <p className="visually-hidden" aria-live="polite">
+            {visible.length} {visible.length === 1 ? 'app' : 'apps'} shown
+          </p>
+          <div className="app-grid">
+            {visible.map((app) => (
+              <AppCard key={app.id} app={app} launching={launching.has(app.id)} onLaunch={launch} />
+            ))}
+          </div>
+        </>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,165 @@
+import { useState } from 'react';
+import { endSession, errorMessage, isActive, listSessions, type Session } from '../api';
+import { formatAbsolute, formatRelative } from '../format';
+import { paths } from '../hooks/useHashRoute';
+import { useNow } from '../hooks/useNow';
+import { usePoll } from '../hooks/usePoll';
+import { getUserId } from '../userId';
+import { ErrorBanner } from './ErrorBanner';
+import { Spinner } from './Spinner';
+import { StatusBadge } from './StatusBadge';
+
+const REFRESH_MS = 4000;
+
+export function SessionsList() {
+  const [sessions, setSessions] = useState<Session[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [activeOnly, setActiveOnly] = useState(true);
+  const [ending, setEnding] = useState<ReadonlySet<string>>(new Set());
+  const now = useNow(15000);
+
+  const refresh = usePoll(async (signal) => {
+    try {
+      const list = await listSessions(getUserId(), signal);
+      setSessions(list);
+    } catch (err) {
+      if (signal.aborted) return;
+      setError(`Could not load your sessions: ${errorMessage(err)}`);
+    }
+  }, REFRESH_MS);
+
+  const end = async (session: Session) => {
+    setError(null);
+    setEnding((prev) => new Set(prev).add(session.id));
+    try {
+      const ended = await endSession(session.id);
+      setSessions((prev) => prev?.map((s) => (s.id === ended.id ? ended : s)) ?? prev);
+    } catch (err) {
+      setError(`Could not end ${session.app_name}: ${errorMessage(err)}`);
+      refresh();
+    } finally {
+      setEnding((prev) => {
+        const next = new Set(prev);
+        next.delete(session.id);
+        return next;
+      });
+    }
+  };
+
+  const shown = (sessions ?? []).filter((s) => !activeOnly || isActive(s.status));
+  const hiddenCount = (sessions?.length ?? 0) - shown.length;
+
+  return (
+    <div className="page">
+      <div className="page__head">
+        <div>
+          <h1 className="page__title">Sessions</h1>
+          <p className="page__subtitle">Apps you started from this browser. The list refreshes on its own.</p>
+        </div>
+        <label className="switch">
+          <input
+            type="checkbox"
+            role="switch"
+            checked={activeOnly}
+            onChange={(e) => setActiveOnly(e.target.checked)}
+            data-testid="active-only"
+          />
+          <span className="switch__track" aria-hidden="true">
+            <span className="switch__thumb" />
+          </span>
+          Active only
+        </label>
+      </div>
+
+      <ErrorBanner message={error} onDismiss={() => setError(null)} />
+
+      {sessions === null && !error && (
+        <div className="placeholder">
+          <Spinner label="Loading sessions" />
+          <span>Loading sessions…</span>
+        </div>
+      )}
+
+      {sessions !== null && shown.length === 0 && (
+        <div className="empty" data-testid="sessions-empty">
+          <h2 className="empty__title">{activeOnly ? 'No active sessions' : 'No sessions yet'}</h2>
+          <p className="empty__text">
+            {activeOnly && hiddenCount > 0
+              ? `${hiddenCount} ended ${hiddenCount === 1 ? 'session is' : 'sessions are'} hidden.`
+              : 'Launch an app from the catalog and it will show up here.'}
+          </p>
+          <div className="empty__actions">
+            <a className="btn btn--primary" href={paths.catalog}>
+              Browse the catalog
+            </a>
+            {activeOnly && hiddenCount > 0 && (
+              <button type="button" className="btn btn--secondary" onClick={() => setActiveOnly(false)}>
+                Show all
+              </button>
+            )}
+          </div>
+        </div>
+      )}
+
+      {shown.length > 0 && (
+        <div className="table-wrap">
+          <table className="sessions">
+            <thead>
+              <tr>
+                <th scope="col">App</th>
+                <th scope="col">Status</th>
+                <th scope="col">Started</th>
+                <th scope="col">Details</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {shown.map((s) => (
+                <tr key={s.id} data-testid={`sessions-row-${s.id}`}>
+                  <th scope="row" className="sessions__app">
+                    {s.app_name || s.app_id}
+                  </th>
+                  <td>
+                    <StatusBadge status={s.status} />
+                  </td>
+                  <td>
+                    <time dateTime={s.created_at} title={formatAbsolute(s.created_at)}>
+                      {formatRelative(s.created_at, now)}
+                    </time>
+                  </td>
+                  <td className="sessions__reason">{s.reason ?? <span className="muted">—</span>}</td>
+                  <td className="sessions__actions">
+                    {isActive(s.status) && (
+                      <>
+                        <a
+                          className="btn btn--small btn--secondary"
+                          href={paths.viewer(s.id)}
+                          data-testid={`open-${s.id}`}
+                          aria-label={`Open ${s.app_name}`}
+                        >
+                          Open
+                        </a>
+                        <button
+                          type="button"
+                          className="btn btn--small btn--danger-outline"
+                          onClick={() => end(s)}
+                          disabled={ending.has(s.id)}
+                          data-testid={`end-${s.id}`}
+                          aria-label={`End ${s.app_name}`}
+                        >
+                          {ending.has(s.id) ? 'Ending…' : 'End'}
+                        </button>
+                      </>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  );
+}

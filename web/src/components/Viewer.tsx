@@ -1,0 +1,430 @@
+import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
+import {
+  ApiError,
+  createSession,
+  endSession,
+  errorMessage,
+  getSession,
+  isActive,
+  websocketUrl,
+  type Session,
+} from '../api';
+import { elapsedSeconds } from '../format';
+import { useFullscreen } from '../hooks/useFullscreen';
+import { navigate, paths } from '../hooks/useHashRoute';
+import { useNow } from '../hooks/useNow';
+import { usePoll } from '../hooks/usePoll';
+import { getUserId } from '../userId';
+import { AppIcon } from './AppIcon';
+import { ErrorBanner } from './ErrorBanner';
+import { Spinner } from './Spinner';
+import { StatusBadge } from './StatusBadge';
+import { VncScreen, type StreamEnd } from './VncScreen';
+
+type Stream =
+  | { state: 'connecting' }
+  | { state: 'connected' }
+  | { state: 'retrying'; attempt: number; message: string }
+  | { state: 'lost'; message: string };
+
+/** Delays before each automatic reconnect; after these run out the person decides. */
+const RETRY_DELAYS_MS = [1000, 3000];
+
+/** How often to re-read the session: fast while it boots, slowly once it only needs watching. */
+function pollInterval(session: Session | null, gone: boolean): number | null {
+  if (gone) return null;
+  if (!session || session.status === 'creating') return 500;
+  if (session.status === 'running') return 5000;
+  return null;
+}
+
+/** Close codes Sortie's relay uses, phrased for a person when the relay sent no reason. */
+function describeStreamEnd(end: StreamEnd): string {
+  if (end.reason) return end.reason;
+  switch (end.code) {
+    case 4404:
+      return 'Sortie does not know this session.';
+    case 4409:
+      return 'The session is not ready for a connection yet.';
+    case 4410:
+      return 'The session has ended.';
+    case 4502:
+      return 'The desktop stream is unavailable.';
+    default:
+      return end.wasConnected ? 'The connection to the desktop was lost.' : 'Could not connect to the desktop.';
+  }
+}
+
+export function Viewer({ sessionId }: { sessionId: string }) {
+  const [session, setSession] = useState<Session | null>(null);
+  const [missing, setMissing] = useState<string | null>(null);
+  const [pollProblem, setPollProblem] = useState<string | null>(null);
+  const [actionError, setActionError] = useState<string | null>(null);
+  const [ending, setEnding] = useState(false);
+  const [relaunching, setRelaunching] = useState(false);
+  const [stream, setStream] = useState<Stream>({ state: 'connecting' });
+  const [connection, setConnection] = useState(0);
+
+  const rootRef = useRef<HTMLDivElement>(null);
+  const retries = useRef(0);
+  const retryTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const endedHere = useRef(false);
+  const mounted = useRef(true);
+  const fullscreen = useFullscreen(rootRef);
+
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+      clearTimeout(retryTimer.current);
+    };
+  }, []);
+
+  usePoll(
+    async (signal) => {
+      try {
+        const latest = await getSession(sessionId, signal);
+        setSession(latest);
+        setPollProblem(null);
+      } catch (err) {
+        if (signal.aborted) return;
+        if (err instanceof ApiError && err.status === 404) setMissing(err.message);
+        else setPollProblem(errorMessage(err));
+      }
+    },
+    pollInterval(session, missing !== null),
+  );
+
+  const status = session?.status;
+  const now = useNow(1000, status === 'creating');
+
+  // Each new session run starts with a fresh connection budget.
+  useEffect(() => {
+    if (status !== 'running') {
+      clearTimeout(retryTimer.current);
+      retries.current = 0;
+      setStream({ state: 'connecting' });
+    }
+  }, [status]);
+
+  const reconnect = useCallback(() => {
+    clearTimeout(retryTimer.current);
+    retries.current = 0;
+    setStream({ state: 'connecting' });
+    setConnection((n) => n + 1);
+  }, []);
+
+  const onConnect = useCallback(() => {
+    retries.current = 0;
+    setStream({ state: 'connected' });
+  }, []);
+
+  const onStreamEnd = useCallback(
+    async (end: StreamEnd) => {
+      if (endedHere.current) return;
+      const message = describeStreamEnd(end);
+      // The stream closing is often the first sign that the session itself ended;
+      // ask the API before deciding whether reconnecting makes sense.
+      let latest: Session | null = null;
+      try {
+        latest = await getSession(sessionId);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404 && mounted.current) {
+          setMissing(err.message);
+          return;
+        }
+      }
+      if (!mounted.current || endedHere.current) return;
+      if (latest) {
+        setSession(latest);
+        if (!isActive(latest.status)) return;
+        if (latest.status === 'creating') return; // the viewer goes back to its progress state
+      }
+      const attempt = retries.current;
+      const delay = RETRY_DELAYS_MS[attempt];
+      if (delay === undefined) {
+        setStream({ state: 'lost', message });
+        return;
+      }
+      retries.current = attempt + 1;
+      setStream({ state: 'retrying', attempt: attempt + 1, message });
+      retryTimer.current = setTimeout(() => {
+        setStream({ state: 'connecting' });
+        setConnection((n) => n + 1);
+      }, delay);
+    },
+    [sessionId],
+  );
+
+  const end = async () => {
+    if (!session) return;
+    setActionError(null);
+    setEnding(true);
+    endedHere.current = true;
+    clearTimeout(retryTimer.current);
+    try {
+      setSession(await endSession(session.id));
+    } catch (err) {
+      endedHere.current = false;
+      setActionError(`Could not end the session: ${errorMessage(err)}`);
+    } finally {
+      if (mounted.current) setEnding(false);
+    }
+  };
+
+  const relaunch = async () => {
+    if (!session) return;
+    setActionError(null);
+    setRelaunching(true);
+    try {
+      const next = await createSession(session.app_id, getUserId());
+      navigate(paths.viewer(next.id));
+    } catch (err) {
+      setActionError(`Could not launch ${session.app_name}: ${errorMessage(err)}`);
+      if (mounted.current) setRelaunching(false);
+    }
+  };
+
+  const appName = session?.app_name || 'Session';
+  const active = session ? isActive(session.status) : false;
+
+  return (
+    <div className={`viewer${fullscreen.active ? ' viewer--fullscreen' : ''}`} ref={rootRef}>
+      <div className="viewer__bar">
+        <div className="viewer__identity">
+          <AppIcon name={appName} src="" />
+          <div className="viewer__titles">
+            <h1 className="viewer__name">{session ? appName : missing ? 'Session not found' : 'Loading…'}</h1>
+            {session && (
+              <div className="viewer__sub">
+                <StatusBadge status={session.status} testId="viewer-status" />
+                {status === 'running' && <StreamLabel stream={stream} />}
+              </div>
+            )}
+          </div>
+        </div>
+        <div className="viewer__actions">
+          {status === 'running' && (
+            <>
+              <button type="button" className="btn btn--dark" onClick={reconnect} data-testid="reconnect">
+                <ReconnectIcon /> Reconnect
+              </button>
+              {fullscreen.supported && (
+                <button type="button" className="btn btn--dark" onClick={fullscreen.toggle} data-testid="fullscreen">
+                  <FullscreenIcon exit={fullscreen.active} /> {fullscreen.active ? 'Exit full screen' : 'Full screen'}
+                </button>
+              )}
+            </>
+          )}
+          {active && (
+            <button
+              type="button"
+              className="btn btn--danger"
+              onClick={end}
+              disabled={ending}
+              data-testid="end-session"
+            >
+              {ending ? <Spinner size="sm" /> : <PowerIcon />} {ending ? 'Ending…' : 'End session'}
+            </button>
+          )}
+        </div>
+      </div>
+
+      <ErrorBanner message={actionError} onDismiss={() => setActionError(null)} />
+      {pollProblem && (
+        <p className="viewer__notice" role="status">
+          Lost contact with Sortie ({pollProblem}). Still trying…
+        </p>
+      )}
+
+      <div className="viewer__stage">
+        {missing !== null && (
+          <Panel tone="error" title="Session not found">
+            <p className="panel__text" data-testid="viewer-reason">
+              {missing}
+            </p>
+            <div className="panel__actions">
+              <a className="btn btn--primary" href={paths.catalog}>
+                Back to catalog
+              </a>
+              <a className="btn btn--secondary" href={paths.sessions}>
+                My sessions
+              </a>
+            </div>
+          </Panel>
+        )}
+
+        {!session && missing === null && (
+          <div className="stage-center">
+            <Spinner size="lg" label="Loading session" />
+          </div>
+        )}
+
+        {status === 'creating' && session && (
+          <Panel tone="progress" title={`Starting ${appName}…`} icon={<Spinner size="lg" />}>
+            <p className="panel__text">
+              <span className="elapsed">{elapsedSeconds(session.created_at, now)} s</span> elapsed
+            </p>
+            <p className="panel__hint">
+              {elapsedSeconds(session.created_at, now) < 20
+                ? 'Preparing a fresh desktop for you. This usually takes a few seconds.'
+                : 'Still working. The first start of an app can take a minute while its image downloads.'}
+            </p>
+          </Panel>
+        )}
+
+        {status === 'failed' && session && (
+          <Panel tone="error" title={`${appName} could not start`}>
+            <p className="panel__reason" data-testid="viewer-reason">
+              {session.reason || 'Sortie did not say why.'}
+            </p>
+            <div className="panel__actions">
+              <a className="btn btn--secondary" href={paths.catalog}>
+                Back to catalog
+              </a>
+              <button type="button" className="btn btn--primary" onClick={relaunch} disabled={relaunching} data-testid="try-again">
+                {relaunching && <Spinner size="sm" />} Try again
+              </button>
+            </div>
+          </Panel>
+        )}
+
+        {status === 'terminated' && session && (
+          <Panel tone="neutral" title="Session ended">
+            {session.reason ? (
+              <p className="panel__reason panel__reason--neutral" data-testid="viewer-reason">
+                {session.reason}
+              </p>
+            ) : (
+              <p className="panel__text">{appName} is no longer running.</p>
+            )}
+            <div className="panel__actions">
+              <a className="btn btn--secondary" href={paths.catalog}>
+                Back to catalog
+              </a>
+              <button type="button" className="btn btn--primary" onClick={relaunch} disabled={relaunching} data-testid="launch-again">
+                {relaunching && <Spinner size="sm" />} Launch again
+              </button>
+            </div>
+          </Panel>
+        )}
+
+        {status === 'running' && session && (
+          <>
+            <VncScreen key={connection} url={websocketUrl(session)} onConnect={onConnect} onEnd={onStreamEnd} />
+            {stream.state !== 'connected' && (
+              <div className="stage-overlay">
+                {stream.state === 'connecting' && (
+                  <Panel tone="progress" title="Connecting to the desktop…" icon={<Spinner size="lg" />} compact />
+                )}
+                {stream.state === 'retrying' && (
+                  <Panel tone="progress" title="Reconnecting…" icon={<Spinner size="lg" />} compact>
+                    <p className="panel__text" data-testid="stream-message">
+                      {stream.message} Retrying (attempt {stream.attempt} of {RETRY_DELAYS_MS.length}).
+                    </p>
+                  </Panel>
+                )}
+                {stream.state === 'lost' && (
+                  <Panel tone="error" title="Connection lost" compact>
+                    <p className="panel__text" data-testid="stream-message">
+                      {stream.message}
+                    </p>
+                    <div className="panel__actions">
+                      <button type="button" className="btn btn--primary" onClick={reconnect}>
+                        <ReconnectIcon /> Reconnect
+                      </button>
+                    </div>
+                  </Panel>
+                )}
+              </div>
+            )}
+          </>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function StreamLabel({ stream }: { stream: Stream }) {
+  const text = {
+    connecting: 'Connecting…',
+    connected: 'Connected',
+    retrying: 'Reconnecting…',
+    lost: 'Disconnected',
+  }[stream.state];
+  return <span className={`stream-label stream-label--${stream.state}`}>{text}</span>;
+}
+
+interface PanelProps {
+  tone: 'progress' | 'error' | 'neutral';
+  title: string;
+  icon?: ReactNode;
+  compact?: boolean;
+  children?: ReactNode;
+}
+
+function Panel({ tone, title, icon, compact, children }: PanelProps) {
+  return (
+    <section className={`panel panel--${tone}${compact ? ' panel--compact' : ''}`} aria-live="polite">
+      {icon ?? <PanelIcon tone={tone} />}
+      <h2 className="panel__title">{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+function PanelIcon({ tone }: { tone: PanelProps['tone'] }) {
+  if (tone === 'error') {
+    return (
+      <svg className="panel__icon panel__icon--error" viewBox="0 0 24 24" aria-hidden="true">
+        <circle cx="12" cy="12" r="10" fill="none" stroke="currentColor" strokeWidth="1.8" />
+        <path d="M12 7v6" stroke="currentColor" strokeWidth="2" strokeLinecap="round" />
+        <circle cx="12" cy="16.5" r="1.2" fill="currentColor" />
+      </svg>
+    );
+  }
+  return (
+    <svg className="panel__icon" viewBox="0 0 24 24" aria-hidden="true">
+      <rect x="3" y="4" width="18" height="13" rx="2" fill="none" stroke="currentColor" strokeWidth="1.8" />
+      <path d="M8 21h8M12 17v4" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" />
+    </svg>
+  );
+}
+
+function ReconnectIcon() {
+  return (
+    <svg className="btn__icon" viewBox="0 0 20 20" aria-hidden="true">
+      <path
+        d="M16 10a6 6 0 1 1-1.76-4.24M16 3.5v3h-3"
+        fill="none"
+        stroke="currentColor"
+        strokeWidth="1.8"
+        strokeLinecap="round"
+        strokeLinejoin="round"
+      />
+    </svg>
+  );
+}
+
+function FullscreenIcon({ exit }: { exit: boolean }) {
+  return (
+    <svg className="btn__icon" viewBox="0 0 20 20" aria-hidden="true">
+      <path
+        d={exit ? 'M8 3v5H3M12 3v5h5M8 17v-5H3M12 17v-5h5' : 'M3 8V3h5M17 8V3h-5M3 12v5h5M17 12v5h-5'}
+        fill="none"
+        stroke="currentColor"
+        strokeWidth="1.8"
+        strokeLinecap="round"
+        strokeLinejoin="round"
+      />
+    </svg>
+  );
+}
+
+function PowerIcon() {
+  return (
+    <svg className="btn__icon" viewBox="0 0 20 20" aria-hidden="true">
+      <path d="M10 3v7M6.1 5.6a6 6 0 1 0 7.8 0" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" />
+    </svg>
+  );
+}
