@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what Sortie needs on a fresh Debian machine that has Node.js and npm:
+# the desktop pieces the local runner starts (Xvfb, x11vnc, websockify, demo apps),
+# Chromium for the browser tests, the npm dependencies, and a build. Each step is
+# skipped when it is already done, so running it again takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(xvfb x11vnc websockify xterm x11-apps procps iproute2 fonts-dejavu-core)
+if [[ "${SORTIE_SETUP_BROWSER:-1}" == 1 ]]; then apt_packages+=(chromium); fi
+
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) == 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm ci only when the lockfile changed since the last install.
+stamp=node_modules/.sortie-lock-hash
+hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ ! -f $stamp || $(cat "$stamp") != "$hash" ]]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$hash" >"$stamp"
+fi
+
+echo "setup: building"
+npm run --silent build >/dev/null
