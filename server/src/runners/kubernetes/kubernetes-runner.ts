@@ -1,0 +1,273 @@
+import { CoreV1Api, makeInformer, type Informer, type KubeConfig, type V1Pod, type V1PodList } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { App } from '../../catalog/app.js';
+import { ConfigError, ConflictError, InputError } from '../../errors.js';
+import { workloadName, type LaunchSpec, type Runner, type Workload, type WorkloadEvent } from '../runner.js';
+import { apiMessage, apiStatusCode } from './api-errors.js';
+import { buildSessionPod, LABEL_SESSION_ID, SESSION_POD_SELECTOR, TERMINATION_GRACE_SECONDS, type PodSettings } from './pod-spec.js';
+import { podState } from './pod-status.js';
+
+export interface KubernetesRunnerOptions extends PodSettings {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  /** Delays between attempts to re-establish a dropped pod watch (doubling, capped). */
+  watchBackoff?: { initialMs: number; maxMs: number };
+}
+
+/** What this runner last told the session service about a session. */
+type Reported = 'pending' | 'ready' | 'ended';
+
+const DELETED_OUTSIDE = "The session's pod was deleted outside Sortie";
+
+/**
+ * Sessions as pods. State comes from one informer (list + watch on Sortie's labels), so
+ * readiness reaches the session service as soon as the API server sees it and an idle
+ * session costs the API server nothing.
+ */
+export class KubernetesRunner implements Runner {
+  readonly kind = 'kubernetes' as const;
+
+  private readonly core: CoreV1Api;
+  private readonly settings: PodSettings;
+  private readonly logger: Logger;
+  private readonly backoff: { initialMs: number; maxMs: number };
+
+  private informer: Informer<V1Pod> | undefined;
+  private onEvent: ((event: WorkloadEvent) => void) | undefined;
+  private readonly reported = new Map<string, Reported>();
+  /** Sessions Sortie is deleting: their pods' last moments are not news. */
+  private readonly stopping = new Set<string>();
+
+  private closed = false;
+  private starting = false;
+  private watchErrors = 0;
+  private restartAttempt = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: KubernetesRunnerOptions) {
+    this.core = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.settings = { namespace: options.namespace, sidecarImage: options.sidecarImage, imagePullPolicy: options.imagePullPolicy };
+    this.logger = options.logger.child({ namespace: options.namespace });
+    this.backoff = options.watchBackoff ?? { initialMs: 500, maxMs: 30_000 };
+  }
+
+  validate(app: App): void {
+    if (app.container_image.trim() === '') {
+      throw new InputError(`App "${app.id}" has no container_image; the kubernetes runner needs an image to run`);
+    }
+  }
+
+  async start(onEvent: (event: WorkloadEvent) => void): Promise<Workload[]> {
+    if (this.informer) throw new Error('KubernetesRunner.start() was already called');
+    this.onEvent = onEvent;
+
+    const list = await this.listSessionPods().catch((err: unknown) => {
+      throw this.accessError('list', err);
+    });
+    const workloads = list.items.flatMap((pod) => this.adopt(pod));
+
+    const informer = makeInformer<V1Pod>(
+      this.options.kubeConfig,
+      `/api/v1/namespaces/${encodeURIComponent(this.settings.namespace)}/pods`,
+      () => this.listSessionPods(),
+      SESSION_POD_SELECTOR,
+    );
+    informer.on('add', (pod) => this.observe(pod));
+    informer.on('update', (pod) => this.observe(pod));
+    informer.on('delete', (pod) => this.forget(pod));
+    informer.on('error', (err) => this.watchFailed(err));
+    this.informer = informer;
+
+    // A watch that cannot even start (RBAC without `watch`, wrong server) is a setup
+    // problem to report now, not something to retry quietly forever.
+    let failed = false;
+    let firstError: unknown;
+    const captureFirst = (err: unknown) => {
+      if (!failed) [failed, firstError] = [true, err];
+    };
+    informer.on('error', captureFirst);
+    this.starting = true;
+    try {
+      await informer.start();
+    } finally {
+      this.starting = false;
+      informer.off('error', captureFirst);
+    }
+    if (failed) {
+      this.informer = undefined;
+      await informer.stop();
+      throw this.accessError('watch', firstError);
+    }
+
+    this.logger.info({ pods: list.items.length }, 'watching session pods');
+    return workloads;
+  }
+
+  async launch(spec: LaunchSpec): Promise<void> {
+    const pod = buildSessionPod(spec, this.settings);
+    const { namespace } = this.settings;
+    try {
+      await this.core.createNamespacedPod({ namespace, body: pod });
+    } catch (err) {
+      const code = apiStatusCode(err);
+      if (code === undefined) {
+        // No answer: the pod may exist anyway. Launch failures must leave nothing behind.
+        await this.core.deleteNamespacedPod({ name: spec.workloadName, namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
+        throw new Error(`Could not reach the Kubernetes API server to create the session's pod: ${apiMessage(err)}`);
+      }
+      const message = apiMessage(err);
+      this.logger.warn({ sessionId: spec.sessionId, code, message }, 'pod creation refused');
+      if (code === 403 && /exceeded quota/i.test(message)) {
+        throw new ConflictError(`The namespace's resource quota refused the session: ${message}`);
+      }
+      if (code === 403) {
+        throw new ConfigError(`Sortie is not allowed to create pods in namespace "${namespace}" (check deploy/kubernetes/rbac.yaml): ${message}`);
+      }
+      if (code === 409) {
+        throw new ConflictError(`A pod named "${spec.workloadName}" already exists in namespace "${namespace}"`);
+      }
+      if (code === 422 || code === 400) {
+        throw new InputError(`Kubernetes rejected the session's pod as invalid: ${message}`);
+      }
+      if (code === 404) {
+        throw new ConfigError(`Namespace "${namespace}" does not exist (SORTIE_NAMESPACE): ${message}`);
+      }
+      throw new Error(`Kubernetes refused to create the session's pod (HTTP ${code}): ${message}`);
+    }
+    this.logger.debug({ sessionId: spec.sessionId, pod: spec.workloadName }, 'pod created');
+  }
+
+  async stop(sessionId: string): Promise<void> {
+    this.stopping.add(sessionId);
+    try {
+      await this.core.deleteNamespacedPod({
+        name: workloadName(sessionId),
+        namespace: this.settings.namespace,
+        gracePeriodSeconds: TERMINATION_GRACE_SECONDS,
+      });
+    } catch (err) {
+      if (apiStatusCode(err) === 404) {
+        this.stopping.delete(sessionId);
+        this.reported.delete(sessionId);
+        return;
+      }
+      this.stopping.delete(sessionId);
+      throw new Error(`Could not delete the pod of session ${sessionId}: ${apiMessage(err)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.clearRestart();
+    await this.informer?.stop();
+  }
+
+  private listSessionPods(): Promise<V1PodList> {
+    return this.core.listNamespacedPod({ namespace: this.settings.namespace, labelSelector: SESSION_POD_SELECTOR });
+  }
+
+  /** A pod found at start-up: recorded as already reported, so no event repeats what start() returns. */
+  private adopt(pod: V1Pod): Workload[] {
+    const sessionId = sessionOf(pod);
+    if (!sessionId) return [];
+    const state = podState(pod);
+    switch (state.kind) {
+      case 'ready':
+        this.reported.set(sessionId, 'ready');
+        return [{ sessionId, state: 'ready', endpoint: state.endpoint }];
+      case 'pending':
+        this.reported.set(sessionId, 'pending');
+        return [{ sessionId, state: 'starting' }];
+      case 'deleting':
+        this.reported.set(sessionId, 'ended');
+        return [{ sessionId, state: 'ended', reason: "The session's pod is being deleted" }];
+      default:
+        this.reported.set(sessionId, 'ended');
+        return [{ sessionId, state: 'ended', reason: state.reason }];
+    }
+  }
+
+  private observe(pod: V1Pod): void {
+    const sessionId = sessionOf(pod);
+    if (!sessionId || this.stopping.has(sessionId)) return;
+    const before = this.reported.get(sessionId) ?? 'pending';
+    if (before === 'ended') return;
+
+    const state = podState(pod, { wasReady: before === 'ready' });
+    switch (state.kind) {
+      case 'pending':
+        return;
+      case 'ready':
+        if (before === 'ready') return;
+        this.reported.set(sessionId, 'ready');
+        this.emit({ type: 'ready', sessionId, endpoint: state.endpoint });
+        return;
+      case 'deleting':
+        this.reported.set(sessionId, 'ended');
+        this.emit({ type: 'failed', sessionId, reason: DELETED_OUTSIDE });
+        return;
+      default:
+        this.reported.set(sessionId, 'ended');
+        this.emit({ type: state.kind, sessionId, reason: state.reason });
+    }
+  }
+
+  private forget(pod: V1Pod): void {
+    const sessionId = sessionOf(pod);
+    if (!sessionId) return;
+    const before = this.reported.get(sessionId);
+    this.reported.delete(sessionId);
+    if (this.stopping.delete(sessionId)) return;
+    if (before !== 'ended') this.emit({ type: 'failed', sessionId, reason: DELETED_OUTSIDE });
+  }
+
+  private emit(event: WorkloadEvent): void {
+    this.logger.info({ ...event }, `session ${event.type}`);
+    try {
+      this.onEvent?.(event);
+    } catch (err) {
+      // A throwing listener must not take the informer down with it.
+      this.logger.error({ err, sessionId: event.sessionId }, 'session event handler threw');
+    }
+  }
+
+  private watchFailed(err: unknown): void {
+    this.watchErrors++;
+    // Stopping the informer aborts its request, which it reports as an error.
+    if (this.closed || this.starting || !this.informer || this.restartTimer) return;
+    const delayMs = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.restartAttempt);
+    this.restartAttempt++;
+    this.logger.warn({ err: apiMessage(err), attempt: this.restartAttempt, delayMs }, 'pod watch failed; restarting');
+    this.restartTimer = setTimeout(() => void this.restartWatch(), delayMs);
+  }
+
+  private async restartWatch(): Promise<void> {
+    this.restartTimer = undefined;
+    if (this.closed || !this.informer) return;
+    const errorsBefore = this.watchErrors;
+    await this.informer.start();
+    if (this.watchErrors === errorsBefore && !this.closed) {
+      this.logger.info({ attempts: this.restartAttempt }, 'pod watch restarted');
+      this.restartAttempt = 0;
+    }
+  }
+
+  private clearRestart(): void {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+  }
+
+  private accessError(verb: 'list' | 'watch', err: unknown): Error {
+    const code = apiStatusCode(err) ?? (err as { statusCode?: number } | undefined)?.statusCode;
+    const where = `pods in namespace "${this.settings.namespace}"`;
+    if (code === 401 || code === 403) {
+      return new ConfigError(`Sortie may not ${verb} ${where} (HTTP ${code}; apply deploy/kubernetes/rbac.yaml): ${apiMessage(err)}`);
+    }
+    const server = this.options.kubeConfig.getCurrentCluster()?.server ?? 'the Kubernetes API server';
+    return new Error(`Could not ${verb} ${where} at ${server}: ${apiMessage(err)}`);
+  }
+}
+
+function sessionOf(pod: V1Pod): string | undefined {
+  return pod.metadata?.labels?.[LABEL_SESSION_ID];
+}

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { appSchema } from '../../catalog/app.js';
+import { workloadName, type LaunchSpec } from '../runner.js';
+import { buildSessionPod, SESSION_POD_SELECTOR, type PodSettings } from './pod-spec.js';
+
+const settings: PodSettings = { namespace: 'sortie', sidecarImage: 'ghcr.io/rjsadow/sortie-vnc-sidecar:latest', imagePullPolicy: 'IfNotPresent' };
+
+function launchSpec(app: Record<string, unknown>): LaunchSpec {
+  const parsed = appSchema.parse({ id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: 'sortie-demo-apps:latest', ...app });
+  return { sessionId: 'abc-123', workloadName: workloadName('abc-123'), userId: 'alice@example.com', app: parsed };
+}
+
+test('names, labels and annotations let Sortie find and explain its pods', () => {
+  const pod = buildSessionPod(launchSpec({}), settings);
+  assert.equal(pod.metadata?.name, 'sortie-session-abc-123');
+  assert.equal(pod.metadata?.namespace, 'sortie');
+  assert.deepEqual(pod.metadata?.labels, {
+    'app.kubernetes.io/managed-by': 'sortie',
+    'app.kubernetes.io/component': 'session',
+    'sortie.io/session-id': 'abc-123',
+    'sortie.io/app-id': 'xterm',
+  });
+  assert.equal(pod.metadata?.annotations?.['sortie.io/user-id'], 'alice@example.com');
+  assert.equal(pod.metadata?.annotations?.['sortie.io/app-name'], 'XTerm');
+  assert.equal(SESSION_POD_SELECTOR, 'app.kubernetes.io/managed-by=sortie,app.kubernetes.io/component=session');
+});
+
+test('the app container runs the catalog image with its command, display and resource limits', () => {
+  const pod = buildSessionPod(
+    launchSpec({ command: ['xterm', '-fa', 'Monospace'], resource_limits: { cpu_request: '250m', cpu_limit: '1', memory_request: '256Mi', memory_limit: '1Gi' } }),
+    settings,
+  );
+  const app = pod.spec?.containers.find((c) => c.name === 'app');
+  assert.ok(app);
+  assert.equal(app.image, 'sortie-demo-apps:latest');
+  assert.equal(app.imagePullPolicy, 'IfNotPresent');
+  assert.deepEqual(app.command, ['xterm', '-fa', 'Monospace']);
+  assert.equal(app.args, undefined);
+  assert.deepEqual(app.env, [{ name: 'DISPLAY', value: ':99' }]);
+  assert.deepEqual(app.resources, { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } });
+  assert.deepEqual(app.volumeMounts, [{ name: 'x11', mountPath: '/tmp/.X11-unix' }]);
+  assert.deepEqual(app.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true });
+});
+
+test('without a command the image CMD runs, and the seed defaults fill resource limits', () => {
+  const app = buildSessionPod(launchSpec({}), settings).spec?.containers.find((c) => c.name === 'app');
+  assert.ok(app);
+  assert.equal('command' in app, false);
+  assert.deepEqual(app.resources, { requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '2', memory: '2Gi' } });
+});
+
+test('the sidecar serves websockify on 6080 with a fast readiness probe and holds the app until X is up', () => {
+  const pod = buildSessionPod(launchSpec({}), settings);
+  const names = pod.spec?.containers.map((c) => c.name);
+  // Order matters: the kubelet starts the app only after the sidecar's postStart hook returns.
+  assert.deepEqual(names, ['vnc-sidecar', 'app']);
+  const sidecar = pod.spec!.containers[0]!;
+  assert.equal(sidecar.image, settings.sidecarImage);
+  assert.equal(sidecar.imagePullPolicy, 'IfNotPresent');
+  assert.deepEqual(sidecar.env, [{ name: 'DISPLAY', value: ':99' }]);
+  assert.deepEqual(sidecar.ports, [{ name: 'websockify', containerPort: 6080, protocol: 'TCP' }]);
+  assert.deepEqual(sidecar.readinessProbe?.tcpSocket, { port: 6080 });
+  assert.ok((sidecar.readinessProbe?.periodSeconds ?? 10) <= 2);
+  const hook = sidecar.lifecycle?.postStart?.exec?.command;
+  assert.equal(hook?.[0], 'sh');
+  assert.match(hook?.[2] ?? '', /-S \/tmp\/\.X11-unix\/X99/);
+  assert.deepEqual(sidecar.resources, { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '500m', memory: '512Mi' } });
+  assert.deepEqual(sidecar.volumeMounts, [{ name: 'x11', mountPath: '/tmp/.X11-unix' }]);
+  assert.deepEqual(sidecar.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true });
+});
+
+test('the pod runs as UID 1000 under RuntimeDefault seccomp, without a token, and never restarts', () => {
+  const spec = buildSessionPod(launchSpec({}), { ...settings, imagePullPolicy: 'Never' }).spec!;
+  assert.deepEqual(spec.securityContext, {
+    runAsUser: 1000,
+    runAsGroup: 1000,
+    fsGroup: 1000,
+    runAsNonRoot: true,
+    seccompProfile: { type: 'RuntimeDefault' },
+  });
+  assert.equal(spec.automountServiceAccountToken, false);
+  assert.equal(spec.enableServiceLinks, false);
+  assert.equal(spec.restartPolicy, 'Never');
+  assert.ok((spec.terminationGracePeriodSeconds ?? 30) <= 5);
+  assert.deepEqual(spec.volumes, [{ name: 'x11', emptyDir: { medium: 'Memory' } }]);
+  assert.ok(spec.containers.every((c) => c.imagePullPolicy === 'Never'));
+});
+
+test('the built pod does not share objects between calls', () => {
+  const spec = launchSpec({ command: ['xeyes'] });
+  const a = buildSessionPod(spec, settings);
+  a.spec!.containers[1]!.command!.push('--oops');
+  a.spec!.containers[0]!.resources!.limits!['cpu'] = '9';
+  const b = buildSessionPod(spec, settings);
+  assert.deepEqual(b.spec!.containers[1]!.command, ['xeyes']);
+  assert.equal(b.spec!.containers[0]!.resources!.limits!['cpu'], '500m');
+  assert.deepEqual(spec.app.command, ['xeyes']);
+});
