@@ -76,7 +76,7 @@ export function Catalog() {
           <p className="page__subtitle">Pick an app to run it in this browser tab.</p>
         </div>
         <label className="search">
-          <span className="visually-hidden">Search apps</span>
+          <span className="visually-hidden">Search apps by name, description or category</span>
           <svg className="search__icon" viewBox="0 0 20 20" aria-hidden="true">
             <circle cx="9" cy="9" r="5.5" fill="none" stroke="currentColor" strokeWidth="1.8" />
             <path d="m13.5 13.5 3.5 3.5" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" />
@@ -84,7 +84,7 @@ export function Catalog() {
           <input
             type="search"
             className="search__input"
-            placeholder="Search by name, description or category"
+            placeholder="Search apps"
             value={query}
             onChange={(e) => setQuery(e.target.value)}
             data-testid="search-input"

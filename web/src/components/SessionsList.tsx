@@ -121,15 +121,17 @@ export function SessionsList() {
                   <th scope="row" className="sessions__app">
                     {s.app_name || s.app_id}
                   </th>
-                  <td>
+                  <td className="sessions__status">
                     <StatusBadge status={s.status} />
                   </td>
-                  <td>
+                  <td className="sessions__time">
                     <time dateTime={s.created_at} title={formatAbsolute(s.created_at)}>
                       {formatRelative(s.created_at, now)}
                     </time>
                   </td>
-                  <td className="sessions__reason">{s.reason ?? <span className="muted">—</span>}</td>
+                  <td className={`sessions__reason${s.reason ? '' : ' sessions__reason--none'}`}>
+                    {s.reason ?? <span className="muted">—</span>}
+                  </td>
                   <td className="sessions__actions">
                     {isActive(s.status) && (
                       <>

@@ -25,7 +25,7 @@ type Stream =
   | { state: 'connecting' }
   | { state: 'connected' }
   | { state: 'retrying'; attempt: number; message: string }
-  | { state: 'lost'; message: string };
+  | { state: 'lost'; message: string; everConnected: boolean };
 
 /** Delays before each automatic reconnect; after these run out the person decides. */
 const RETRY_DELAYS_MS = [1000, 3000];
@@ -68,6 +68,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
   const rootRef = useRef<HTMLDivElement>(null);
   const retries = useRef(0);
   const retryTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const stableTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const endedHere = useRef(false);
   const mounted = useRef(true);
   const fullscreen = useFullscreen(rootRef);
@@ -77,6 +78,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
     return () => {
       mounted.current = false;
       clearTimeout(retryTimer.current);
+      clearTimeout(stableTimer.current);
     };
   }, []);
 
@@ -115,12 +117,18 @@ export function Viewer({ sessionId }: { sessionId: string }) {
   }, []);
 
   const onConnect = useCallback(() => {
-    retries.current = 0;
     setStream({ state: 'connected' });
+    // Refill the retry budget only once the stream has proved stable, so a desktop
+    // that accepts and then drops every connection does not loop forever.
+    clearTimeout(stableTimer.current);
+    stableTimer.current = setTimeout(() => {
+      retries.current = 0;
+    }, 10_000);
   }, []);
 
   const onStreamEnd = useCallback(
     async (end: StreamEnd) => {
+      clearTimeout(stableTimer.current);
       if (endedHere.current) return;
       const message = describeStreamEnd(end);
       // The stream closing is often the first sign that the session itself ended;
@@ -143,7 +151,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
       const attempt = retries.current;
       const delay = RETRY_DELAYS_MS[attempt];
       if (delay === undefined) {
-        setStream({ state: 'lost', message });
+        setStream({ state: 'lost', message, everConnected: end.wasConnected });
         return;
       }
       retries.current = attempt + 1;
@@ -192,7 +200,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
     <div className={`viewer${fullscreen.active ? ' viewer--fullscreen' : ''}`} ref={rootRef}>
       <div className="viewer__bar">
         <div className="viewer__identity">
-          <AppIcon name={appName} src="" />
+          {session && <AppIcon name={appName} src="" />}
           <div className="viewer__titles">
             <h1 className="viewer__name">{session ? appName : missing ? 'Session not found' : 'Loading…'}</h1>
             {session && (
@@ -206,12 +214,13 @@ export function Viewer({ sessionId }: { sessionId: string }) {
         <div className="viewer__actions">
           {status === 'running' && (
             <>
-              <button type="button" className="btn btn--dark" onClick={reconnect} data-testid="reconnect">
-                <ReconnectIcon /> Reconnect
+              <button type="button" className="btn btn--dark" onClick={reconnect} data-testid="reconnect" title="Reconnect">
+                <ReconnectIcon /> <span className="btn__label">Reconnect</span>
               </button>
               {fullscreen.supported && (
-                <button type="button" className="btn btn--dark" onClick={fullscreen.toggle} data-testid="fullscreen">
-                  <FullscreenIcon exit={fullscreen.active} /> {fullscreen.active ? 'Exit full screen' : 'Full screen'}
+                <button type="button" className="btn btn--dark" onClick={fullscreen.toggle} data-testid="fullscreen" title={fullscreen.active ? 'Exit full screen' : 'Full screen'}>
+                  <FullscreenIcon exit={fullscreen.active} />{' '}
+                  <span className="btn__label">{fullscreen.active ? 'Exit full screen' : 'Full screen'}</span>
                 </button>
               )}
             </>
@@ -223,8 +232,10 @@ export function Viewer({ sessionId }: { sessionId: string }) {
               onClick={end}
               disabled={ending}
               data-testid="end-session"
+              title="End session"
             >
-              {ending ? <Spinner size="sm" /> : <PowerIcon />} {ending ? 'Ending…' : 'End session'}
+              {ending ? <Spinner size="sm" /> : <PowerIcon />}{' '}
+              <span className="btn__label">{ending ? 'Ending…' : 'End session'}</span>
             </button>
           )}
         </div>
@@ -325,7 +336,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
                   </Panel>
                 )}
                 {stream.state === 'lost' && (
-                  <Panel tone="error" title="Connection lost" compact>
+                  <Panel tone="error" title={stream.everConnected ? 'Connection lost' : 'Cannot reach the desktop'} compact>
                     <p className="panel__text" data-testid="stream-message">
                       {stream.message}
                     </p>

@@ -6,6 +6,7 @@ export interface StreamEnd {
   wasConnected: boolean;
   /** WebSocket close code; Sortie uses 44xx/45xx codes to say why it refused or closed the stream. */
   code: number | null;
+  /** Human-readable cause when one is known (close reason, auth problem), else empty. */
   reason: string;
 }
 
@@ -33,12 +34,13 @@ export function VncScreen({ url, onConnect, onEnd }: Props) {
     let rfb: RFB | null = null;
     let socket: WebSocket | null = null;
     let wasConnected = false;
+    let rfbEnded = false;
     let close: { code: number; reason: string } | null = null;
 
-    const end = (reason: string) => {
+    const end = (fallback = '') => {
       if (disposed) return;
       disposed = true;
-      callbacks.current.onEnd({ wasConnected, code: close?.code ?? null, reason: close?.reason || reason });
+      callbacks.current.onEnd({ wasConnected, code: close?.code || null, reason: close?.reason || fallback });
     };
 
     const start = async () => {
@@ -76,9 +78,10 @@ export function VncScreen({ url, onConnect, onEnd }: Props) {
         callbacks.current.onConnect();
       });
       rfb.addEventListener('disconnect', () => {
+        rfbEnded = true;
         // noVNC may report the disconnect before the socket's close event arrives;
         // give the close event a tick so its code and reason are not lost.
-        setTimeout(() => end(wasConnected ? 'The connection to the desktop was closed.' : 'Could not connect to the desktop.'), 0);
+        setTimeout(() => end(), 0);
       });
       rfb.addEventListener('securityfailure', (e) => {
         close ??= { code: 0, reason: e.detail.reason || 'The desktop refused the connection.' };
@@ -93,7 +96,8 @@ export function VncScreen({ url, onConnect, onEnd }: Props) {
 
     return () => {
       disposed = true;
-      if (rfb) rfb.disconnect();
+      // A second disconnect() on an ended RFB only logs noise.
+      if (rfb && !rfbEnded) rfb.disconnect();
       else if (socket && socket.readyState <= WebSocket.OPEN) socket.close();
     };
   }, [url]);
