@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
+npm run --silent typecheck
+
 bash scripts/local-cluster.sh up
 eval "$(bash scripts/local-cluster.sh env)"
 

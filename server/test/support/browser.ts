@@ -44,9 +44,10 @@ export async function launchFromCatalog(page: Page, baseUrl: string, appId: stri
   let colours = 0;
   const deadline = Date.now() + 20_000;
   while (colours < 2 && Date.now() < deadline) {
+    // Runs in the page; typed structurally because the server's tsconfig has no DOM lib.
     colours = await canvas.evaluate((el) => {
-      const c = el as HTMLCanvasElement;
-      const data = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      const c = el as unknown as { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } };
+      const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
       const seen = new Set<number>();
       for (let i = 0; i < data.length && seen.size < 64; i += 4 * 97) seen.add((data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!);
       return seen.size;
