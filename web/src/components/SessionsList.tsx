@@ -13,7 +13,9 @@ const REFRESH_MS = 4000;
 
 export function SessionsList() {
   const [sessions, setSessions] = useState<Session[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  // Kept apart so a later successful refresh clears a load failure but not an End failure.
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [actionError, setActionError] = useState<string | null>(null);
   const [activeOnly, setActiveOnly] = useState(true);
   const [ending, setEnding] = useState<ReadonlySet<string>>(new Set());
   const now = useNow(15000);
@@ -22,20 +24,21 @@ export function SessionsList() {
     try {
       const list = await listSessions(getUserId(), signal);
       setSessions(list);
+      setLoadError(null);
     } catch (err) {
       if (signal.aborted) return;
-      setError(`Could not load your sessions: ${errorMessage(err)}`);
+      setLoadError(`Could not load your sessions: ${errorMessage(err)}`);
     }
   }, REFRESH_MS);
 
   const end = async (session: Session) => {
-    setError(null);
+    setActionError(null);
     setEnding((prev) => new Set(prev).add(session.id));
     try {
       const ended = await endSession(session.id);
       setSessions((prev) => prev?.map((s) => (s.id === ended.id ? ended : s)) ?? prev);
     } catch (err) {
-      setError(`Could not end ${session.app_name}: ${errorMessage(err)}`);
+      setActionError(`Could not end ${session.app_name}: ${errorMessage(err)}`);
       refresh();
     } finally {
       setEnding((prev) => {
@@ -71,9 +74,12 @@ export function SessionsList() {
         </label>
       </div>
 
-      <ErrorBanner message={error} onDismiss={() => setError(null)} />
+      <ErrorBanner
+        message={actionError ?? loadError}
+        onDismiss={() => (actionError ? setActionError(null) : setLoadError(null))}
+      />
 
-      {sessions === null && !error && (
+      {sessions === null && !loadError && (
         <div className="placeholder">
           <Spinner label="Loading sessions" />
           <span>Loading sessions…</span>
