@@ -1,0 +1,55 @@
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+
+/** Displays below this are left to people's desktops and other tools (Xvfb-run uses :99). */
+export const FIRST_DISPLAY = 100;
+const LAST_DISPLAY = 999;
+
+export function displaySocketPath(display: number): string {
+  return `/tmp/.X11-unix/X${display}`;
+}
+
+export function displayLockPath(display: number): string {
+  return `/tmp/.X${display}-lock`;
+}
+
+/** An X server (ours, a crashed one's leftovers, or someone else's) claims the display. */
+export function displayInUse(display: number): boolean {
+  return existsSync(displaySocketPath(display)) || existsSync(displayLockPath(display));
+}
+
+/**
+ * The lowest display from `from` that no X server claims and this runner has not handed out.
+ * Another program may still take it before Xvfb does; the caller retries on that.
+ */
+export function findFreeDisplay(taken: ReadonlySet<number>, from = FIRST_DISPLAY): number {
+  for (let display = from; display <= LAST_DISPLAY; display++) {
+    if (!taken.has(display) && !displayInUse(display)) return display;
+  }
+  throw new Error(`No free X display between :${from} and :${LAST_DISPLAY}`);
+}
+
+/**
+ * `count` distinct free TCP ports on 127.0.0.1, none of them in `taken`. All probe sockets
+ * stay open until every port is found so the kernel cannot hand the same one out twice.
+ */
+export async function findFreePorts(count: number, taken: ReadonlySet<number>): Promise<number[]> {
+  const servers: net.Server[] = [];
+  const ports: number[] = [];
+  try {
+    for (let attempt = 0; ports.length < count; attempt++) {
+      if (attempt > count + 50) throw new Error('Cannot find free TCP ports on 127.0.0.1');
+      const server = net.createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, resolve);
+      });
+      const port = (server.address() as net.AddressInfo).port;
+      if (!taken.has(port)) ports.push(port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}

@@ -1,0 +1,126 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * A process the runner started as the leader of its own process group (so pgid === pid).
+ * `startTime` tells it apart from a later process that got the same pid.
+ */
+export interface GroupLeader {
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat (clock ticks after boot); undefined if it died before we looked. */
+  startTime?: string;
+}
+
+interface ProcStat {
+  state: string;
+  pgrp: number;
+  startTime: string;
+}
+
+/** Linux only: the local runner relies on /proc to recognise processes across restarts. */
+export function readProcStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // comm (field 2) may contain spaces and parentheses; everything after the last ')' is safe to split.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const [state, , pgrp] = fields;
+  const startTime = fields[19];
+  if (state === undefined || pgrp === undefined || startTime === undefined) return undefined;
+  return { state, pgrp: Number(pgrp), startTime };
+}
+
+/** The leader itself is still running (not a zombie, and not a stranger that reused its pid). */
+export function isLeaderRunning(leader: GroupLeader): boolean {
+  const stat = readProcStat(leader.pid);
+  return stat !== undefined && stat.state !== 'Z' && stat.startTime === leader.startTime;
+}
+
+/**
+ * The kernel never reuses a pid while a process group of that id has members, so if the pid
+ * now belongs to a different process, our group is empty and signalling it would hit a stranger.
+ */
+function pidTakenByStranger(leader: GroupLeader): boolean {
+  const stat = readProcStat(leader.pid);
+  return stat !== undefined && stat.startTime !== leader.startTime;
+}
+
+/** Pgids (among `pgids`) that still have a non-zombie member. One /proc scan for all of them. */
+function pgidsWithLiveMembers(pgids: ReadonlySet<number>): Set<number> {
+  const live = new Set<number>();
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    const stat = readProcStat(pid);
+    if (stat && stat.state !== 'Z' && pgids.has(stat.pgrp)) live.add(stat.pgrp);
+  }
+  return live;
+}
+
+/** Leaders whose process group still has a live member (the leader or anything it started). */
+export function liveGroups<T extends GroupLeader>(leaders: readonly T[]): T[] {
+  const candidates = leaders.filter((l) => !pidTakenByStranger(l));
+  const live = pgidsWithLiveMembers(new Set(candidates.map((l) => l.pid)));
+  return candidates.filter((l) => live.has(l.pid));
+}
+
+export function signalGroup(leader: GroupLeader, signal: NodeJS.Signals): void {
+  if (pidTakenByStranger(leader)) return;
+  try {
+    process.kill(-leader.pid, signal);
+  } catch (err) {
+    // ESRCH: already gone. EPERM: not ours to kill; terminateGroups reports it as stubborn.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ESRCH' && code !== 'EPERM') throw err;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitUntilGone<T extends GroupLeader>(leaders: readonly T[], ms: number): Promise<T[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const live = liveGroups(leaders);
+    if (live.length === 0 || Date.now() >= deadline) return live;
+    await sleep(25);
+  }
+}
+
+/**
+ * SIGTERM every group, give them `graceMs` to exit cleanly (Xvfb removes its lock file then),
+ * SIGKILL what is left and wait for it to vanish. Resolves with groups that still would not die.
+ */
+export async function terminateGroups<T extends GroupLeader>(leaders: readonly T[], graceMs = 2000): Promise<T[]> {
+  const live = liveGroups(leaders);
+  if (live.length === 0) return [];
+  for (const leader of live) signalGroup(leader, 'SIGTERM');
+  const stubborn = await waitUntilGone(live, graceMs);
+  if (stubborn.length === 0) return [];
+  for (const leader of stubborn) signalGroup(leader, 'SIGKILL');
+  return waitUntilGone(stubborn, 2000);
+}
+
+/**
+ * Starts `argv` as the leader of a new session and process group, so it outlives Sortie,
+ * gets no terminal signals meant for Sortie, and can be killed with everything it forks.
+ * Output goes to `logFd`, never to a pipe that would break when Sortie exits.
+ * Resolves once the program is running; rejects with the spawn error (ENOENT etc.).
+ */
+export function spawnGroupLeader(argv: readonly string[], logFd: number, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const [file, ...args] = argv;
+  if (!file) return Promise.reject(new Error('empty command'));
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { detached: true, stdio: ['ignore', logFd, logFd], env });
+    child.once('error', reject);
+    child.once('spawn', () => {
+      child.off('error', reject);
+      // Later 'error's (failed kill/send) must not crash Sortie; we signal via process.kill.
+      child.on('error', () => {});
+      child.unref();
+      resolve(child);
+    });
+  });
+}

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { readStateFile, readStateFiles, stateFilePath, writeStateFile, isSafeSessionId, type SessionRecord } from './state-file.js';
+
+const record: SessionRecord = {
+  version: 1,
+  sessionId: 'abc',
+  workloadName: 'sortie-session-abc',
+  appId: 'xterm',
+  userId: 'u1',
+  startedAt: '2025-01-01T00:00:00.000Z',
+  display: 100,
+  vncPort: 40000,
+  wsPort: 40001,
+  processes: [{ role: 'xvfb', name: 'Xvfb', pid: 1234, startTime: '99' }],
+};
+
+test('a written state file reads back, and no temporary file is left', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sortie-state-'));
+  writeStateFile(dir, record);
+  writeStateFile(dir, { ...record, readyAt: '2025-01-01T00:00:01.000Z' });
+  assert.deepEqual(readdirSync(dir), ['abc.json']);
+  assert.deepEqual(readStateFile(dir, 'abc'), { sessionId: 'abc', record: { ...record, readyAt: '2025-01-01T00:00:01.000Z' } });
+});
+
+test('broken, foreign and half-written files are reported or swept, not thrown', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sortie-state-'));
+  writeFileSync(stateFilePath(dir, 'broken'), '{');
+  writeFileSync(stateFilePath(dir, 'other'), JSON.stringify({ ...record, sessionId: 'abc' }));
+  writeFileSync(path.join(dir, 'x.json.123.tmp'), '{');
+  writeFileSync(path.join(dir, 'x.log'), 'log');
+  const entries = readStateFiles(dir).sort((a, b) => a.sessionId.localeCompare(b.sessionId));
+  assert.deepEqual(entries.map((e) => [e.sessionId, e.record === undefined]), [['broken', true], ['other', true]]);
+  assert.ok(!readdirSync(dir).some((name) => name.endsWith('.tmp')));
+  assert.deepEqual(readStateFiles(path.join(dir, 'missing')), []);
+});
+
+test('session ids that are not plain file names are refused', () => {
+  assert.ok(isSafeSessionId('3f0c2a4e-9b1d-4c4e-8f7a-0d1e2f3a4b5c'));
+  for (const bad of ['', '../x', 'a/b', '.hidden', 'a b']) assert.ok(!isSafeSessionId(bad), bad);
+});

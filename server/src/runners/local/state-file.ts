@@ -1,0 +1,122 @@
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+export const ROLES = ['xvfb', 'x11vnc', 'websockify', 'app'] as const;
+export type Role = (typeof ROLES)[number];
+
+const processSchema = z.object({
+  role: z.enum(ROLES),
+  /** What people call it in messages: "Xvfb", "x11vnc", or the app's program name. */
+  name: z.string(),
+  /** Also the process group id: every role is started as a group leader. */
+  pid: z.number().int().positive(),
+  startTime: z.string().optional(),
+});
+
+const recordSchema = z.object({
+  version: z.literal(1),
+  sessionId: z.string(),
+  workloadName: z.string(),
+  appId: z.string(),
+  userId: z.string(),
+  startedAt: z.string(),
+  display: z.number().int(),
+  vncPort: z.number().int(),
+  wsPort: z.number().int(),
+  /** Set once the VNC endpoint answered, so an adopting runner need not probe again. */
+  readyAt: z.string().optional(),
+  processes: z.array(processSchema),
+});
+
+export type ProcessRecord = z.infer<typeof processSchema>;
+export type SessionRecord = z.infer<typeof recordSchema>;
+
+/** Session ids become file names; anything else could escape the state directory. */
+const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function isSafeSessionId(sessionId: string): boolean {
+  return SAFE_ID.test(sessionId);
+}
+
+export function stateFilePath(stateDir: string, sessionId: string): string {
+  return path.join(stateDir, `${sessionId}.json`);
+}
+
+export function logFilePath(stateDir: string, sessionId: string): string {
+  return path.join(stateDir, `${sessionId}.log`);
+}
+
+/** Handed to x11vnc, which deletes it once read ("rm:" prefix). */
+export function passwordFilePath(stateDir: string, sessionId: string): string {
+  return path.join(stateDir, `${sessionId}.passwd`);
+}
+
+export function ensureStateDir(stateDir: string): void {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+}
+
+/**
+ * Written with rename so a reader (the next Sortie) sees the old or the new file, never half
+ * of one. No fsync: the file only has to survive Sortie crashing; a machine crash takes the
+ * session's processes with it anyway.
+ */
+export function writeStateFile(stateDir: string, record: SessionRecord): void {
+  const target = stateFilePath(stateDir, record.sessionId);
+  const temp = `${target}.${process.pid}.tmp`;
+  writeFileSync(temp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  renameSync(temp, target);
+}
+
+export type StateFileEntry =
+  | { sessionId: string; record: SessionRecord }
+  | { sessionId: string; record?: undefined; problem: string };
+
+export function readStateFile(stateDir: string, sessionId: string): StateFileEntry | undefined {
+  let text: string;
+  try {
+    text = readFileSync(stateFilePath(stateDir, sessionId), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return { sessionId, problem: (err as Error).message };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return { sessionId, problem: `not JSON (${(err as Error).message})` };
+  }
+  const parsed = recordSchema.safeParse(json);
+  if (!parsed.success) return { sessionId, problem: `unexpected content (${parsed.error.issues[0]?.message})` };
+  if (parsed.data.sessionId !== sessionId) return { sessionId, problem: `it names session ${parsed.data.sessionId}` };
+  return { sessionId, record: parsed.data };
+}
+
+/** Every session's state file; leftovers of interrupted writes are deleted on the way. */
+export function readStateFiles(stateDir: string): StateFileEntry[] {
+  let names: string[];
+  try {
+    names = readdirSync(stateDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const entries: StateFileEntry[] = [];
+  for (const name of names) {
+    if (name.endsWith('.tmp')) {
+      rmSync(path.join(stateDir, name), { force: true });
+      continue;
+    }
+    if (!name.endsWith('.json')) continue;
+    const sessionId = name.slice(0, -'.json'.length);
+    const entry = readStateFile(stateDir, sessionId);
+    if (entry) entries.push(entry);
+  }
+  return entries;
+}
+
+export function removeSessionFiles(stateDir: string, sessionId: string): void {
+  rmSync(stateFilePath(stateDir, sessionId), { force: true });
+  rmSync(logFilePath(stateDir, sessionId), { force: true });
+  rmSync(passwordFilePath(stateDir, sessionId), { force: true });
+}
