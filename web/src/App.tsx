@@ -1,23 +1,74 @@
 import { useEffect } from 'react';
-import { paths, useHashRoute, type Route } from './hooks/useHashRoute';
+import { AdminArea } from './admin/AdminArea';
+import { useAuth } from './auth/AuthContext';
+import { AuthDisabledBanner } from './auth/AuthDisabledBanner';
+import { rememberReturn, takeReturn } from './auth/returnTo';
+import { SignIn } from './auth/SignIn';
+import { UserMenu } from './auth/UserMenu';
+import { BrandMark } from './components/BrandMark';
 import { Catalog } from './components/Catalog';
 import { SessionsList } from './components/SessionsList';
+import { Spinner } from './components/Spinner';
 import { Viewer } from './components/Viewer';
+import { navigate, paths, useHashRoute, type Route } from './hooks/useHashRoute';
 
 const titles: Record<Route['page'], string> = {
   catalog: 'Catalog',
   sessions: 'Sessions',
   viewer: 'Session',
+  signin: 'Sign in',
+  admin: 'Admin',
   'not-found': 'Not found',
 };
 
 export function App() {
+  const { state, retry } = useAuth();
   const route = useHashRoute();
+  const why = state.status === 'signed-out' ? state.why : null;
 
+  // Signed out: every page becomes the sign-in page, which remembers where the person was.
+  // Signed in: the sign-in page forwards to that place (or the catalog).
   useEffect(() => {
-    document.title = `${titles[route.page]} · Sortie`;
-  }, [route.page]);
+    if (state.status === 'signed-out' && route.page !== 'signin') {
+      if (why !== 'signed-out') rememberReturn(window.location.hash || paths.catalog);
+      navigate(paths.signin, { replace: true });
+    } else if (state.status === 'signed-in' && route.page === 'signin') {
+      navigate(takeReturn() ?? paths.catalog, { replace: true });
+    }
+  }, [state.status, why, route.page]);
 
+  const title = state.status === 'signed-out' ? titles.signin : titles[route.page];
+  useEffect(() => {
+    document.title = `${title} · Sortie`;
+  }, [title]);
+
+  if (state.status === 'loading') {
+    return (
+      <div className="boot">
+        <Spinner size="lg" label="Loading Sortie" />
+      </div>
+    );
+  }
+
+  if (state.status === 'error') {
+    return (
+      <div className="boot">
+        <div className="empty boot__panel" role="alert" data-testid="boot-error">
+          <h1 className="empty__title">Sortie is not answering</h1>
+          <p className="empty__text">{state.message}</p>
+          <button type="button" className="btn btn--primary" onClick={retry} data-testid="boot-retry">
+            Try again
+          </button>
+        </div>
+      </div>
+    );
+  }
+
+  if (state.status === 'signed-out') {
+    return <SignIn config={state.config} why={state.why} routeError={route.page === 'signin' ? route.error : null} />;
+  }
+
+  const isAdmin = state.user.role === 'admin';
   const section = route.page === 'viewer' ? 'sessions' : route.page;
 
   return (
@@ -28,10 +79,7 @@ export function App() {
       </button>
       <header className="topbar">
         <a className="brand" href={paths.catalog} aria-label="Sortie home">
-          <svg className="brand__mark" viewBox="0 0 32 32" aria-hidden="true">
-            <rect width="32" height="32" rx="8" fill="currentColor" />
-            <path d="M10 22l12-6-12-6v4.5l6 1.5-6 1.5z" fill="#fff" />
-          </svg>
+          <BrandMark />
           <span className="brand__name">Sortie</span>
         </a>
         <nav className="nav" aria-label="Main">
@@ -41,13 +89,26 @@ export function App() {
           <a className="nav__link" href={paths.sessions} aria-current={section === 'sessions' ? 'page' : undefined} data-testid="nav-sessions">
             Sessions
           </a>
+          {isAdmin && (
+            <a className="nav__link" href={paths.admin()} aria-current={section === 'admin' ? 'page' : undefined} data-testid="nav-admin">
+              Admin
+            </a>
+          )}
         </nav>
+        <UserMenu />
       </header>
+      {!state.authEnabled && <AuthDisabledBanner />}
       <main id="main" className="main" tabIndex={-1}>
         {route.page === 'catalog' && <Catalog />}
         {route.page === 'sessions' && <SessionsList />}
         {/* Keyed so a relaunch (new id) starts the viewer from a clean slate. */}
         {route.page === 'viewer' && <Viewer key={route.sessionId} sessionId={route.sessionId} />}
+        {route.page === 'admin' && <AdminArea section={route.section} />}
+        {route.page === 'signin' && (
+          <div className="placeholder">
+            <Spinner label="Signing in" />
+          </div>
+        )}
         {route.page === 'not-found' && (
           <div className="page">
             <div className="empty">

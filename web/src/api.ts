@@ -3,6 +3,9 @@
  * message is fit to show to a person: the server's own `message` when it sent one.
  */
 
+import { withAuth } from './auth/refresh';
+import { send } from './http';
+
 export type Visibility = 'public' | 'approved' | 'admin_only';
 export type LaunchType = 'url' | 'container';
 export type SessionStatus = 'creating' | 'running' | 'failed' | 'terminated';
@@ -41,89 +44,38 @@ export interface Session {
   updated_at: string;
 }
 
-export class ApiError extends Error {
-  constructor(
-    message: string,
-    /** HTTP status; 0 when the server could not be reached at all. */
-    readonly status: number,
-    /** Machine-readable code from the server's error body, if any. */
-    readonly code: string | null,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
+export { ApiError, errorMessage } from './http';
 
 export function isActive(status: SessionStatus): boolean {
   return status === 'creating' || status === 'running';
 }
 
-export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
-
-async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(path, {
-      method,
-      signal,
-      headers: body === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (err) {
-    if (signal?.aborted) throw err;
-    throw new ApiError('Cannot reach the Sortie server. Check your connection and try again.', 0, null);
-  }
-  const text = await res.text();
-  let parsed: unknown = null;
-  if (text) {
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // A proxy in front of Sortie may answer with HTML; fall through to a generic message.
-    }
-  }
-  if (!res.ok) throw toApiError(res, parsed);
-  return parsed as T;
-}
-
-function toApiError(res: Response, body: unknown): ApiError {
-  if (body && typeof body === 'object') {
-    const { error, message } = body as { error?: unknown; message?: unknown };
-    if (typeof message === 'string' && message) {
-      return new ApiError(message, res.status, typeof error === 'string' ? error : null);
-    }
-  }
-  const generic =
-    res.status >= 500
-      ? `The Sortie server had a problem (HTTP ${res.status}). Try again in a moment.`
-      : `Request failed (HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}).`;
-  return new ApiError(generic, res.status, null);
+/** Every API call goes through here: a 401 refreshes the sign-in once and retries. */
+export function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  return withAuth(() => send<T>(method, path, body, signal));
 }
 
 export async function listApps(signal?: AbortSignal): Promise<App[]> {
   const data = await request<{ applications: App[] }>('GET', '/api/apps', undefined, signal);
-  return data.applications ?? [];
+  return data?.applications ?? [];
 }
 
-export function createSession(appId: string, userId: string): Promise<Session> {
-  return request<Session>('POST', '/api/sessions', { app_id: appId, user_id: userId });
+/** The server takes the owner from the sign-in. */
+export function createSession(appId: string): Promise<Session> {
+  return request<Session>('POST', '/api/sessions', { app_id: appId });
 }
 
 export function getSession(id: string, signal?: AbortSignal): Promise<Session> {
   return request<Session>('GET', `/api/sessions/${encodeURIComponent(id)}`, undefined, signal);
 }
 
-export async function listSessions(userId: string, signal?: AbortSignal): Promise<Session[]> {
-  const data = await request<{ sessions: Session[] }>(
-    'GET',
-    `/api/sessions?user_id=${encodeURIComponent(userId)}`,
-    undefined,
-    signal,
-  );
-  return data.sessions ?? [];
+/**
+ * The caller's own sessions; for an admin, everyone's unless `userId` narrows it.
+ */
+export async function listSessions(options: { userId?: string; signal?: AbortSignal } = {}): Promise<Session[]> {
+  const query = options.userId ? `?user_id=${encodeURIComponent(options.userId)}` : '';
+  const data = await request<{ sessions: Session[] }>('GET', `/api/sessions${query}`, undefined, options.signal);
+  return data?.sessions ?? [];
 }
 
 export function endSession(id: string): Promise<Session> {

@@ -6,15 +6,17 @@ interface Props {
   app: App;
   launching: boolean;
   onLaunch: (app: App) => void;
+  /** Admins see which apps are restricted; everyone else only sees what they may launch anyway. */
+  showVisibility?: boolean;
 }
 
 const visibilityNote: Partial<Record<App['visibility'], string>> = {
-  approved: 'Needs approval',
+  approved: 'By approval',
   admin_only: 'Admins only',
 };
 
-export function AppCard({ app, launching, onLaunch }: Props) {
-  const note = visibilityNote[app.visibility];
+export function AppCard({ app, launching, onLaunch, showVisibility = false }: Props) {
+  const note = showVisibility ? visibilityNote[app.visibility] : undefined;
   return (
     <article
       className={`app-card${launching ? ' app-card--busy' : ''}`}

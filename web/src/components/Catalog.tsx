@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { createSession, errorMessage, listApps, type App } from '../api';
 import { navigate, paths } from '../hooks/useHashRoute';
-import { getUserId } from '../userId';
+import { useCurrentUser } from '../auth/AuthContext';
 import { AppCard } from './AppCard';
 import { ErrorBanner } from './ErrorBanner';
 import { Spinner } from './Spinner';
@@ -9,6 +9,7 @@ import { Spinner } from './Spinner';
 const ALL = 'All';
 
 export function Catalog() {
+  const { isAdmin } = useCurrentUser();
   const [apps, setApps] = useState<App[] | null>(null);
   const [loadFailed, setLoadFailed] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -50,7 +51,7 @@ export function Catalog() {
     setError(null);
     setLaunching((prev) => new Set(prev).add(app.id));
     try {
-      const session = await createSession(app.id, getUserId());
+      const session = await createSession(app.id);
       navigate(paths.viewer(session.id));
     } catch (err) {
       setError(`Could not launch ${app.name}: ${errorMessage(err)}`);
@@ -127,7 +128,16 @@ export function Catalog() {
       {apps && apps.length === 0 && (
         <div className="empty">
           <h2 className="empty__title">No apps yet</h2>
-          <p className="empty__text">An administrator has not added any applications to the catalog.</p>
+          {isAdmin ? (
+            <>
+              <p className="empty__text">The catalog is empty. Add the first application in the admin area.</p>
+              <a className="btn btn--primary" href={paths.admin('apps')}>
+                Manage apps
+              </a>
+            </>
+          ) : (
+            <p className="empty__text">There are no apps you can launch yet. Ask an administrator for access.</p>
+          )}
         </div>
       )}
 
@@ -151,7 +161,7 @@ export function Catalog() {
           </p>
           <div className="app-grid">
             {visible.map((app) => (
-              <AppCard key={app.id} app={app} launching={launching.has(app.id)} onLaunch={launch} />
+              <AppCard key={app.id} app={app} launching={launching.has(app.id)} onLaunch={launch} showVisibility={isAdmin} />
             ))}
           </div>
         </>

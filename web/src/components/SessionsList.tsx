@@ -4,7 +4,7 @@ import { formatAbsolute, formatRelative } from '../format';
 import { paths } from '../hooks/useHashRoute';
 import { useNow } from '../hooks/useNow';
 import { usePoll } from '../hooks/usePoll';
-import { getUserId } from '../userId';
+import { useCurrentUser } from '../auth/AuthContext';
 import { ErrorBanner } from './ErrorBanner';
 import { Spinner } from './Spinner';
 import { StatusBadge } from './StatusBadge';
@@ -12,6 +12,9 @@ import { StatusBadge } from './StatusBadge';
 const REFRESH_MS = 4000;
 
 export function SessionsList() {
+  const { user, isAdmin, authEnabled } = useCurrentUser();
+  // An admin's list holds everyone's sessions unless narrowed to their own; those live under Admin.
+  const ownerFilter = isAdmin && authEnabled ? user.id : undefined;
   const [sessions, setSessions] = useState<Session[] | null>(null);
   // Kept apart so a later successful refresh clears a load failure but not an End failure.
   const [loadError, setLoadError] = useState<string | null>(null);
@@ -22,7 +25,7 @@ export function SessionsList() {
 
   const refresh = usePoll(async (signal) => {
     try {
-      const list = await listSessions(getUserId(), signal);
+      const list = await listSessions({ userId: ownerFilter, signal });
       setSessions(list);
       setLoadError(null);
     } catch (err) {
@@ -57,7 +60,7 @@ export function SessionsList() {
       <div className="page__head">
         <div>
           <h1 className="page__title">Sessions</h1>
-          <p className="page__subtitle">Apps you started from this browser. The list refreshes on its own.</p>
+          <p className="page__subtitle">Apps you started. The list refreshes on its own.</p>
         </div>
         <label className="switch">
           <input

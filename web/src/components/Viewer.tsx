@@ -14,7 +14,6 @@ import { useFullscreen } from '../hooks/useFullscreen';
 import { navigate, paths } from '../hooks/useHashRoute';
 import { useNow } from '../hooks/useNow';
 import { usePoll } from '../hooks/usePoll';
-import { getUserId } from '../userId';
 import { AppIcon } from './AppIcon';
 import { ErrorBanner } from './ErrorBanner';
 import { Spinner } from './Spinner';
@@ -185,7 +184,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
     setActionError(null);
     setRelaunching(true);
     try {
-      const next = await createSession(session.app_id, getUserId());
+      const next = await createSession(session.app_id);
       navigate(paths.viewer(next.id));
     } catch (err) {
       setActionError(`Could not launch ${session.app_name}: ${errorMessage(err)}`);

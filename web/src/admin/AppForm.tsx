@@ -1,0 +1,200 @@
+import { useId, useRef, useState, type FormEvent } from 'react';
+import { ApiError, errorMessage, type App } from '../api';
+import { AppIcon } from '../components/AppIcon';
+import { Field } from '../components/Field';
+import { Modal } from '../components/Modal';
+import { Spinner } from '../components/Spinner';
+import { createApp, updateApp } from './adminApi';
+import { DEFAULT_LIMITS, fieldFromServerMessage, fromDraft, LIMIT_FIELDS, toDraft, type AppDraft, type DraftErrors, type DraftField } from './appDraft';
+
+interface Props {
+  /** null: a new app. */
+  app: App | null;
+  categories: readonly string[];
+  onSaved: (app: App) => void;
+  onCancel: () => void;
+}
+
+const limitLabels: Record<(typeof LIMIT_FIELDS)[number], string> = {
+  cpu_request: 'CPU request',
+  cpu_limit: 'CPU limit',
+  memory_request: 'Memory request',
+  memory_limit: 'Memory limit',
+};
+
+const visibilityHelp: Record<App['visibility'], string> = {
+  public: 'Everyone who signs in can launch it.',
+  approved: 'Only people an administrator approved, for this app or its category.',
+  admin_only: 'Only administrators see it.',
+};
+
+export function AppForm({ app, categories, onSaved, onCancel }: Props) {
+  const isNew = app === null;
+  const [draft, setDraft] = useState<AppDraft>(() => toDraft(app));
+  const [errors, setErrors] = useState<DraftErrors>({});
+  const [formError, setFormError] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  const formRef = useRef<HTMLFormElement>(null);
+  const uid = useId();
+
+  const set = <K extends DraftField>(field: K, value: AppDraft[K]) => {
+    setDraft((d) => ({ ...d, [field]: value }));
+    if (errors[field]) setErrors(({ [field]: _dropped, ...rest }) => rest);
+  };
+
+  const focusField = (field: DraftField) => {
+    requestAnimationFrame(() => formRef.current?.querySelector<HTMLElement>(`[data-testid="app-form-${field}"]`)?.focus());
+  };
+
+  /** Props shared by every input: id, test id, value, change handler and error wiring. */
+  const bind = (field: DraftField) => ({
+    id: `${uid}-${field}`,
+    name: field,
+    'data-testid': `app-form-${field}`,
+    value: draft[field],
+    'aria-invalid': errors[field] ? true : undefined,
+    'aria-describedby': `${uid}-${field}-hint ${uid}-${field}-error`,
+    onChange: (e: { target: { value: string } }) => set(field, e.target.value as never),
+  });
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (saving) return;
+    const checked = fromDraft(draft, isNew);
+    if (!checked.ok) {
+      setErrors(checked.errors);
+      const first = Object.keys(checked.errors)[0] as DraftField;
+      setFormError(checked.errors[first] ?? 'Check the highlighted fields.');
+      focusField(first);
+      return;
+    }
+    setSaving(true);
+    setFormError(null);
+    setErrors({});
+    try {
+      const saved = isNew ? await createApp(checked.app) : await updateApp(app.id, checked.app);
+      onSaved(saved ?? ({ ...checked.app, category: checked.app.category ?? '', resource_limits: { ...DEFAULT_LIMITS, ...checked.app.resource_limits } } as App));
+    } catch (err) {
+      setSaving(false);
+      let message = errorMessage(err);
+      let field = fieldFromServerMessage(message);
+      if (err instanceof ApiError && err.status === 409) {
+        field = 'id';
+        if (!err.fromServer) message = `An app with the id “${checked.app.id}” already exists.`;
+      }
+      setFormError(message);
+      if (field) {
+        setErrors({ [field]: message });
+        focusField(field);
+      }
+    }
+  };
+
+  const isContainer = draft.launch_type === 'container';
+
+  return (
+    <Modal title={isNew ? 'New app' : `Edit ${app.name}`} onClose={onCancel} busy={saving} size="lg" testId="app-form">
+      <form ref={formRef} className="modal__form" onSubmit={submit} noValidate>
+        <div className="modal__body">
+          <fieldset className="form-section">
+            <legend className="form-section__title">Basics</legend>
+            <div className="form-grid">
+              <Field id={`${uid}-id`} label="Id" hint={isNew ? 'Lowercase letters, digits, “.”, “_” and “-”. Cannot change later.' : 'The id cannot change.'} error={errors.id}>
+                <input className="input input--mono" {...bind('id')} disabled={!isNew} autoCapitalize="none" spellCheck={false} autoComplete="off" placeholder="e.g. gimp" />
+              </Field>
+              <Field id={`${uid}-name`} label="Name" error={errors.name}>
+                <input className="input" {...bind('name')} autoComplete="off" placeholder="e.g. GIMP" />
+              </Field>
+              <Field id={`${uid}-description`} label="Description" error={errors.description} wide>
+                <textarea className="input textarea" rows={2} {...bind('description')} />
+              </Field>
+              <Field id={`${uid}-category`} label="Category" hint="Pick one or type a new one." error={errors.category}>
+                <input className="input" {...bind('category')} list={`${uid}-categories`} autoComplete="off" placeholder="Other" />
+                <datalist id={`${uid}-categories`}>
+                  {categories.map((c) => (
+                    <option key={c} value={c} />
+                  ))}
+                </datalist>
+              </Field>
+              <Field id={`${uid}-icon`} label="Icon URL" error={errors.icon}>
+                <div className="icon-input">
+                  <input className="input" {...bind('icon')} autoComplete="off" spellCheck={false} placeholder="https://… (optional)" />
+                  <AppIcon name={draft.name || '?'} src={draft.icon.trim()} />
+                </div>
+              </Field>
+              <Field id={`${uid}-visibility`} label="Who can launch it" hint={visibilityHelp[draft.visibility]} error={errors.visibility} wide>
+                <select className="input select" {...bind('visibility')}>
+                  <option value="public">Everyone</option>
+                  <option value="approved">Approved people</option>
+                  <option value="admin_only">Administrators only</option>
+                </select>
+              </Field>
+            </div>
+          </fieldset>
+
+          <fieldset className="form-section">
+            <legend className="form-section__title">Launch</legend>
+            <div className="form-grid">
+              <Field id={`${uid}-launch_type`} label="Kind" error={errors.launch_type} wide>
+                <select className="input select" {...bind('launch_type')}>
+                  <option value="container">Desktop app in a container</option>
+                  <option value="url">Web link</option>
+                </select>
+              </Field>
+              {!isContainer && (
+                <Field id={`${uid}-url`} label="Address" hint="Opens in a new browser tab." error={errors.url} wide>
+                  <input className="input" type="url" {...bind('url')} autoComplete="off" spellCheck={false} placeholder="https://" />
+                </Field>
+              )}
+              {isContainer && (
+                <>
+                  <Field id={`${uid}-container_image`} label="Container image" error={errors.container_image} wide>
+                    <input className="input input--mono" {...bind('container_image')} autoComplete="off" spellCheck={false} placeholder="e.g. registry.example.com/apps/gimp:2.10" />
+                  </Field>
+                  <Field
+                    id={`${uid}-command`}
+                    label="Command"
+                    hint={<>Optional; replaces the image’s own command. Separate arguments with spaces and quote those that hold spaces: <code>xterm -T "My terminal"</code></>}
+                    error={errors.command}
+                    wide
+                  >
+                    <input className="input input--mono" {...bind('command')} autoComplete="off" spellCheck={false} placeholder="Image default" />
+                  </Field>
+                </>
+              )}
+            </div>
+          </fieldset>
+
+          {isContainer && (
+            <fieldset className="form-section">
+              <legend className="form-section__title">Resources</legend>
+              <p className="form-section__hint">Leave a field empty to use the default shown in it.</p>
+              <div className="form-grid form-grid--4">
+                {LIMIT_FIELDS.map((field) => (
+                  <Field key={field} id={`${uid}-${field}`} label={limitLabels[field]} error={errors[field]}>
+                    <input className="input input--mono" {...bind(field)} autoComplete="off" spellCheck={false} placeholder={DEFAULT_LIMITS[field]} />
+                  </Field>
+                ))}
+              </div>
+            </fieldset>
+          )}
+        </div>
+        <div className="modal__foot modal__foot--form">
+          {formError && (
+            <p className="form-error modal__error" role="alert" data-testid="app-form-error">
+              {formError}
+            </p>
+          )}
+          <div className="modal__buttons">
+            <button type="button" className="btn btn--secondary" onClick={onCancel} disabled={saving} data-testid="app-form-cancel">
+              Cancel
+            </button>
+            <button type="submit" className="btn btn--primary" disabled={saving} data-testid="app-form-save">
+              {saving && <Spinner size="sm" />} {isNew ? 'Add app' : 'Save changes'}
+            </button>
+          </div>
+        </div>
+      </form>
+    </Modal>
+  );
+}

@@ -1,0 +1,196 @@
+import { useMemo, useState } from 'react';
+import { errorMessage, listApps, type App } from '../api';
+import { displayName, type User } from '../auth/types';
+import { Modal } from '../components/Modal';
+import { Spinner } from '../components/Spinner';
+import { getApprovals, putApprovals, type Approvals } from './adminApi';
+import { useLoader } from './useLoader';
+
+interface Props {
+  user: User;
+  onSaved: (approvals: Approvals) => void;
+  onCancel: () => void;
+}
+
+interface Loaded {
+  apps: App[];
+  approvals: Approvals;
+}
+
+/** Which "approved" apps a person may launch: one by one, or every such app in a category. */
+export function ApprovalsDialog({ user, onSaved, onCancel }: Props) {
+  const loaded = useLoader<Loaded>(async (signal) => {
+    const [apps, approvals] = await Promise.all([listApps(signal), getApprovals(user.id, signal)]);
+    return { apps, approvals };
+  });
+
+  return (
+    <Modal title={`Approvals for ${displayName(user)}`} onClose={onCancel} testId="approvals-dialog">
+      {loaded.data ? (
+        <ApprovalsForm user={user} apps={loaded.data.apps} initial={loaded.data.approvals} onSaved={onSaved} onCancel={onCancel} />
+      ) : (
+        <div className="modal__body">
+          {loaded.error ? (
+            <p className="form-error" role="alert" data-testid="approvals-error">
+              Could not load the approvals: {loaded.error}{' '}
+              <button type="button" className="link-button" onClick={loaded.reload}>
+                Retry
+              </button>
+            </p>
+          ) : (
+            <div className="placeholder placeholder--compact">
+              <Spinner label="Loading approvals" />
+              <span>Loading approvals…</span>
+            </div>
+          )}
+        </div>
+      )}
+    </Modal>
+  );
+}
+
+interface FormProps {
+  user: User;
+  apps: App[];
+  initial: Approvals;
+  onSaved: (approvals: Approvals) => void;
+  onCancel: () => void;
+}
+
+function ApprovalsForm({ user, apps, initial, onSaved, onCancel }: FormProps) {
+  const [appIds, setAppIds] = useState<ReadonlySet<string>>(() => new Set(initial.app_ids));
+  const [categories, setCategories] = useState<ReadonlySet<string>>(() => new Set(initial.categories));
+  const [saving, setSaving] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const approvalApps = useMemo(() => apps.filter((a) => a.visibility === 'approved').sort((a, b) => a.name.localeCompare(b.name)), [apps]);
+
+  // Approvals may name apps or categories that no longer need approval (or no longer exist);
+  // they stay listed so they can be seen and removed.
+  const strayAppIds = initial.app_ids.filter((id) => !approvalApps.some((a) => a.id === id));
+  const categoryRows = useMemo(() => {
+    const counts = new Map<string, number>();
+    for (const app of apps) if (app.category) counts.set(app.category, (counts.get(app.category) ?? 0) + (app.visibility === 'approved' ? 1 : 0));
+    for (const name of initial.categories) if (!counts.has(name)) counts.set(name, 0);
+    return [...counts].sort(([a], [b]) => a.localeCompare(b));
+  }, [apps, initial.categories]);
+
+  const toggle = (set: ReadonlySet<string>, value: string, on: boolean) => {
+    const next = new Set(set);
+    if (on) next.add(value);
+    else next.delete(value);
+    return next;
+  };
+
+  const coveredByCategory = (app: App) => categories.has(app.category);
+
+  const save = async () => {
+    setSaving(true);
+    setError(null);
+    try {
+      onSaved(await putApprovals(user.id, { app_ids: [...appIds].sort(), categories: [...categories].sort() }));
+    } catch (err) {
+      setSaving(false);
+      setError(errorMessage(err));
+    }
+  };
+
+  return (
+    <>
+      <div className="modal__body">
+        {user.role === 'admin' && (
+          <p className="notice notice--info">
+            {displayName(user)} is an administrator and can launch every app anyway. These approvals matter only if that changes.
+          </p>
+        )}
+        <fieldset className="form-section">
+          <legend className="form-section__title">Apps that need approval</legend>
+          {approvalApps.length === 0 && strayAppIds.length === 0 ? (
+            <p className="form-section__hint">No app is set to “Approved people” yet.</p>
+          ) : (
+            <ul className="checklist">
+              {approvalApps.map((app) => (
+                <li key={app.id}>
+                  <label className="check">
+                    <input
+                      type="checkbox"
+                      checked={appIds.has(app.id)}
+                      onChange={(e) => setAppIds((s) => toggle(s, app.id, e.target.checked))}
+                      data-testid={`approval-app-${app.id}`}
+                    />
+                    <span className="check__label">
+                      {app.name}
+                      <span className="check__meta">
+                        {app.category || 'No category'}
+                        {coveredByCategory(app) && !appIds.has(app.id) && ' · allowed through its category'}
+                      </span>
+                    </span>
+                  </label>
+                </li>
+              ))}
+              {strayAppIds.map((id) => (
+                <li key={id}>
+                  <label className="check">
+                    <input
+                      type="checkbox"
+                      checked={appIds.has(id)}
+                      onChange={(e) => setAppIds((s) => toggle(s, id, e.target.checked))}
+                      data-testid={`approval-app-${id}`}
+                    />
+                    <span className="check__label">
+                      <code>{id}</code>
+                      <span className="check__meta">Not an approval app (any more)</span>
+                    </span>
+                  </label>
+                </li>
+              ))}
+            </ul>
+          )}
+        </fieldset>
+        <fieldset className="form-section">
+          <legend className="form-section__title">Whole categories</legend>
+          <p className="form-section__hint">Every approval app in a ticked category, including ones added later.</p>
+          {categoryRows.length === 0 ? (
+            <p className="form-section__hint">There are no categories yet.</p>
+          ) : (
+            <ul className="checklist checklist--columns">
+              {categoryRows.map(([name, count]) => (
+                <li key={name}>
+                  <label className="check">
+                    <input
+                      type="checkbox"
+                      checked={categories.has(name)}
+                      onChange={(e) => setCategories((s) => toggle(s, name, e.target.checked))}
+                      data-testid={`approval-category-${name}`}
+                    />
+                    <span className="check__label">
+                      {name}
+                      <span className="check__meta">
+                        {count === 0 ? 'No approval apps now' : `${count} approval ${count === 1 ? 'app' : 'apps'}`}
+                      </span>
+                    </span>
+                  </label>
+                </li>
+              ))}
+            </ul>
+          )}
+        </fieldset>
+      </div>
+      <div className="modal__foot modal__foot--form">
+        {error && (
+          <p className="form-error modal__error" role="alert" data-testid="approvals-error">
+            {error}
+          </p>
+        )}
+        <div className="modal__buttons">
+          <button type="button" className="btn btn--secondary" onClick={onCancel} disabled={saving}>
+            Cancel
+          </button>
+          <button type="button" className="btn btn--primary" onClick={save} disabled={saving} data-testid="approvals-save">
+            {saving && <Spinner size="sm" />} Save approvals
+          </button>
+        </div>
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,180 @@
+import { useMemo, useState } from 'react';
+import { errorMessage, listApps, type App } from '../api';
+import { AppIcon } from '../components/AppIcon';
+import { ConfirmDialog } from '../components/ConfirmDialog';
+import { ErrorBanner } from '../components/ErrorBanner';
+import { Spinner } from '../components/Spinner';
+import { deleteApp } from './adminApi';
+import { AppForm } from './AppForm';
+import { useLoader } from './useLoader';
+import { PlusIcon } from './PlusIcon';
+import { VisibilityBadge } from './VisibilityBadge';
+
+type Editing = { app: App | null } | null;
+
+export function AppsAdmin() {
+  const apps = useLoader((signal) => listApps(signal));
+  const [editing, setEditing] = useState<Editing>(null);
+  const [deleting, setDeleting] = useState<App | null>(null);
+  const [deleteBusy, setDeleteBusy] = useState(false);
+  const [deleteError, setDeleteError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  const sorted = useMemo(() => [...(apps.data ?? [])].sort((a, b) => a.name.localeCompare(b.name)), [apps.data]);
+  const categories = useMemo(
+    () => [...new Set((apps.data ?? []).map((a) => a.category).filter(Boolean))].sort((a, b) => a.localeCompare(b)),
+    [apps.data],
+  );
+
+  const onSaved = (saved: App) => {
+    const isNew = editing?.app === null;
+    apps.setData((list) => {
+      const rest = (list ?? []).filter((a) => a.id !== saved.id);
+      return [...rest, saved];
+    });
+    setEditing(null);
+    setNotice(isNew ? `Added ${saved.name}.` : `Saved ${saved.name}.`);
+  };
+
+  const confirmDelete = async () => {
+    if (!deleting) return;
+    setDeleteBusy(true);
+    setDeleteError(null);
+    try {
+      await deleteApp(deleting.id);
+      apps.setData((list) => list?.filter((a) => a.id !== deleting.id) ?? list);
+      setNotice(`Deleted ${deleting.name}.`);
+      setDeleting(null);
+    } catch (err) {
+      setDeleteError(errorMessage(err));
+    } finally {
+      setDeleteBusy(false);
+    }
+  };
+
+  return (
+    <section aria-labelledby="admin-apps-title">
+      <div className="admin-toolbar">
+        <div>
+          <h2 className="admin-toolbar__title" id="admin-apps-title">
+            Apps
+          </h2>
+          <p className="admin-toolbar__text">Everything in the catalog, including what only some people can see.</p>
+        </div>
+        <button type="button" className="btn btn--primary" onClick={() => { setNotice(null); setEditing({ app: null }); }} data-testid="admin-app-new">
+          <PlusIcon /> New app
+        </button>
+      </div>
+
+      {notice && (
+        <p className="notice" role="status" data-testid="admin-notice">
+          {notice}
+        </p>
+      )}
+
+      <ErrorBanner
+        message={apps.error && `Could not load the apps: ${apps.error}`}
+        onDismiss={apps.clearError}
+        action={{ label: 'Retry', onClick: apps.reload }}
+      />
+
+      {apps.data === null && !apps.error && (
+        <div className="placeholder">
+          <Spinner label="Loading apps" />
+          <span>Loading apps…</span>
+        </div>
+      )}
+
+      {apps.data !== null && sorted.length === 0 && (
+        <div className="empty">
+          <h3 className="empty__title">No apps yet</h3>
+          <p className="empty__text">Add the first app and it shows up in the catalog for the people who may launch it.</p>
+        </div>
+      )}
+
+      {sorted.length > 0 && (
+        <div className="table-wrap">
+          <table className="data-table">
+            <thead>
+              <tr>
+                <th scope="col">App</th>
+                <th scope="col">Category</th>
+                <th scope="col">Who can launch</th>
+                <th scope="col">Kind</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {sorted.map((app) => (
+                <tr key={app.id} data-testid={`admin-app-row-${app.id}`}>
+                  <th scope="row" className="data-table__primary">
+                    <div className="identity">
+                      <AppIcon name={app.name} src={app.icon} />
+                      <div className="identity__text">
+                        <span className="identity__name">{app.name}</span>
+                        <code className="identity__sub">{app.id}</code>
+                      </div>
+                    </div>
+                  </th>
+                  <td data-label="Category">{app.category || <span className="muted">—</span>}</td>
+                  <td data-label="Who can launch">
+                    <VisibilityBadge visibility={app.visibility} />
+                  </td>
+                  <td data-label="Kind" className="data-table__detail">
+                    {app.launch_type === 'url' ? 'Web link' : 'Container'}
+                    <span className="data-table__mono" title={app.launch_type === 'url' ? app.url : app.container_image}>
+                      {app.launch_type === 'url' ? app.url : app.container_image || formatCommandShort(app.command)}
+                    </span>
+                  </td>
+                  <td className="data-table__actions">
+                    <button
+                      type="button"
+                      className="btn btn--small btn--secondary"
+                      onClick={() => { setNotice(null); setEditing({ app }); }}
+                      data-testid={`admin-app-edit-${app.id}`}
+                      aria-label={`Edit ${app.name}`}
+                    >
+                      Edit
+                    </button>
+                    <button
+                      type="button"
+                      className="btn btn--small btn--danger-outline"
+                      onClick={() => { setNotice(null); setDeleteError(null); setDeleting(app); }}
+                      data-testid={`admin-app-delete-${app.id}`}
+                      aria-label={`Delete ${app.name}`}
+                    >
+                      Delete
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+
+      {editing && <AppForm app={editing.app} categories={categories} onSaved={onSaved} onCancel={() => setEditing(null)} />}
+
+      {deleting && (
+        <ConfirmDialog
+          title={`Delete ${deleting.name}?`}
+          confirmLabel="Delete app"
+          busy={deleteBusy}
+          error={deleteError}
+          onConfirm={confirmDelete}
+          onCancel={() => setDeleting(null)}
+        >
+          <p>
+            <strong>{deleting.name}</strong> (<code>{deleting.id}</code>) disappears from the catalog for everyone. This cannot be undone.
+          </p>
+        </ConfirmDialog>
+      )}
+    </section>
+  );
+}
+
+function formatCommandShort(command: string[] | undefined): string {
+  return command?.join(' ') ?? '';
+}

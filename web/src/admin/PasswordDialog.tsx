@@ -1,0 +1,65 @@
+import { useId, useState, type FormEvent } from 'react';
+import { errorMessage } from '../api';
+import { displayName, type User } from '../auth/types';
+import { Field } from '../components/Field';
+import { Modal } from '../components/Modal';
+import { Spinner } from '../components/Spinner';
+import { MIN_PASSWORD_LENGTH, updateUser } from './adminApi';
+import { PasswordInput } from './PasswordInput';
+
+interface Props {
+  user: User;
+  onSaved: (user: User) => void;
+  onCancel: () => void;
+}
+
+export function PasswordDialog({ user, onSaved, onCancel }: Props) {
+  const uid = useId();
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (saving) return;
+    if (password.length < MIN_PASSWORD_LENGTH) {
+      setError(`Use at least ${MIN_PASSWORD_LENGTH} characters.`);
+      return;
+    }
+    setSaving(true);
+    setError(null);
+    try {
+      onSaved(await updateUser(user.id, { password }));
+    } catch (err) {
+      setSaving(false);
+      setError(errorMessage(err));
+    }
+  };
+
+  return (
+    <Modal title={`New password for ${displayName(user)}`} onClose={onCancel} busy={saving} size="sm" testId="reset-password-dialog">
+      <form className="modal__form" onSubmit={submit} noValidate>
+        <div className="modal__body">
+          <Field id={`${uid}-password`} label="New password" hint={`At least ${MIN_PASSWORD_LENGTH} characters.`}>
+            <PasswordInput id={`${uid}-password`} value={password} onChange={setPassword} invalid={Boolean(error)} testId="reset-password-input" />
+          </Field>
+        </div>
+        <div className="modal__foot modal__foot--form">
+          {error && (
+            <p className="form-error modal__error" role="alert" data-testid="reset-password-error">
+              {error}
+            </p>
+          )}
+          <div className="modal__buttons">
+            <button type="button" className="btn btn--secondary" onClick={onCancel} disabled={saving}>
+              Cancel
+            </button>
+            <button type="submit" className="btn btn--primary" disabled={saving} data-testid="reset-password-save">
+              {saving && <Spinner size="sm" />} Set password
+            </button>
+          </div>
+        </div>
+      </form>
+    </Modal>
+  );
+}

@@ -1,0 +1,117 @@
+import { useId, useState, type FormEvent } from 'react';
+import { ApiError, errorMessage } from '../api';
+import type { Role, User } from '../auth/types';
+import { Field } from '../components/Field';
+import { Modal } from '../components/Modal';
+import { Spinner } from '../components/Spinner';
+import { createUser, MIN_PASSWORD_LENGTH } from './adminApi';
+import { PasswordInput } from './PasswordInput';
+
+interface Props {
+  onSaved: (user: User) => void;
+  onCancel: () => void;
+}
+
+type Errors = Partial<Record<'username' | 'password', string>>;
+
+export function UserForm({ onSaved, onCancel }: Props) {
+  const uid = useId();
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [displayName, setDisplayName] = useState('');
+  const [role, setRole] = useState<Role>('user');
+  const [errors, setErrors] = useState<Errors>({});
+  const [formError, setFormError] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (saving) return;
+    const found: Errors = {};
+    if (!username.trim()) found.username = 'Choose a username.';
+    if (password.length < MIN_PASSWORD_LENGTH) found.password = `Use at least ${MIN_PASSWORD_LENGTH} characters.`;
+    setErrors(found);
+    if (found.username || found.password) {
+      setFormError(found.username ?? found.password ?? null);
+      return;
+    }
+    setSaving(true);
+    setFormError(null);
+    try {
+      const user = await createUser({ username: username.trim(), password, role, ...(displayName.trim() ? { display_name: displayName.trim() } : {}) });
+      onSaved(user);
+    } catch (err) {
+      setSaving(false);
+      if (err instanceof ApiError && err.status === 409) {
+        setErrors({ username: 'Taken' });
+        setFormError(err.fromServer ? err.message : `There is already a user called “${username.trim()}”.`);
+      } else {
+        setFormError(errorMessage(err));
+      }
+    }
+  };
+
+  return (
+    <Modal title="New user" onClose={onCancel} busy={saving} testId="user-form">
+      <form className="modal__form" onSubmit={submit} noValidate>
+        <div className="modal__body">
+          <div className="form-grid">
+            <Field id={`${uid}-username`} label="Username" hint="What they type to sign in." error={errors.username && errors.username !== 'Taken' ? errors.username : undefined}>
+              <input
+                id={`${uid}-username`}
+                className="input"
+                value={username}
+                onChange={(e) => setUsername(e.target.value)}
+                aria-invalid={errors.username ? true : undefined}
+                autoCapitalize="none"
+                autoComplete="off"
+                spellCheck={false}
+                data-testid="user-form-username"
+              />
+            </Field>
+            <Field id={`${uid}-display_name`} label="Display name" hint="Optional; shown in the header.">
+              <input
+                id={`${uid}-display_name`}
+                className="input"
+                value={displayName}
+                onChange={(e) => setDisplayName(e.target.value)}
+                autoComplete="off"
+                data-testid="user-form-display_name"
+              />
+            </Field>
+            <Field id={`${uid}-password`} label="Password" hint={`At least ${MIN_PASSWORD_LENGTH} characters. Share it with them safely.`} error={errors.password}>
+              <PasswordInput
+                id={`${uid}-password`}
+                value={password}
+                onChange={setPassword}
+                invalid={Boolean(errors.password)}
+                testId="user-form-password"
+              />
+            </Field>
+            <Field id={`${uid}-role`} label="Role" hint={role === 'admin' ? 'Can launch every app and manage Sortie.' : 'Launches the apps they may use.'}>
+              <select id={`${uid}-role`} className="input select" value={role} onChange={(e) => setRole(e.target.value as Role)} data-testid="user-form-role">
+                <option value="user">User</option>
+                <option value="admin">Administrator</option>
+              </select>
+            </Field>
+          </div>
+        </div>
+        <div className="modal__foot modal__foot--form">
+          {formError && (
+            <p className="form-error modal__error" role="alert" data-testid="user-form-error">
+              {formError}
+            </p>
+          )}
+          <div className="modal__buttons">
+            <button type="button" className="btn btn--secondary" onClick={onCancel} disabled={saving}>
+              Cancel
+            </button>
+            <button type="submit" className="btn btn--primary" disabled={saving} data-testid="user-form-save">
+              {saving && <Spinner size="sm" />} Add user
+            </button>
+          </div>
+        </div>
+      </form>
+    </Modal>
+  );
+}

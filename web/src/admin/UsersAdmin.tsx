@@ -1,0 +1,270 @@
+import { useMemo, useState } from 'react';
+import { errorMessage } from '../api';
+import { useCurrentUser } from '../auth/AuthContext';
+import { displayName, type Role, type User } from '../auth/types';
+import { ConfirmDialog } from '../components/ConfirmDialog';
+import { ErrorBanner } from '../components/ErrorBanner';
+import { Spinner } from '../components/Spinner';
+import { formatAbsolute } from '../format';
+import { deleteUser, listUsers, updateUser, type UserPatch } from './adminApi';
+import { ApprovalsDialog } from './ApprovalsDialog';
+import { PlusIcon } from './PlusIcon';
+import { PasswordDialog } from './PasswordDialog';
+import { useLoader } from './useLoader';
+import { UserForm } from './UserForm';
+
+type Dialog =
+  | { kind: 'new' }
+  | { kind: 'password'; user: User }
+  | { kind: 'approvals'; user: User }
+  | { kind: 'delete'; user: User }
+  | null;
+
+export function UsersAdmin() {
+  const { user: me } = useCurrentUser();
+  const users = useLoader((signal) => listUsers(signal));
+  const [dialog, setDialog] = useState<Dialog>(null);
+  const [pending, setPending] = useState<ReadonlySet<string>>(new Set());
+  const [actionError, setActionError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [deleteBusy, setDeleteBusy] = useState(false);
+  const [deleteError, setDeleteError] = useState<string | null>(null);
+
+  const sorted = useMemo(() => [...(users.data ?? [])].sort((a, b) => a.username.localeCompare(b.username)), [users.data]);
+
+  const replace = (updated: User) => users.setData((list) => list?.map((u) => (u.id === updated.id ? updated : u)) ?? list);
+
+  const open = (next: Dialog) => {
+    setNotice(null);
+    setActionError(null);
+    setDeleteError(null);
+    setDialog(next);
+  };
+
+  const patch = async (user: User, change: UserPatch, done: string) => {
+    setActionError(null);
+    setNotice(null);
+    setPending((s) => new Set(s).add(user.id));
+    try {
+      const updated = await updateUser(user.id, change);
+      replace(updated ?? { ...user, ...change });
+      setNotice(done);
+    } catch (err) {
+      setActionError(`Could not update ${user.username}: ${errorMessage(err)}`);
+    } finally {
+      setPending((s) => {
+        const next = new Set(s);
+        next.delete(user.id);
+        return next;
+      });
+    }
+  };
+
+  const confirmDelete = async (user: User) => {
+    setDeleteBusy(true);
+    setDeleteError(null);
+    try {
+      await deleteUser(user.id);
+      users.setData((list) => list?.filter((u) => u.id !== user.id) ?? list);
+      setDialog(null);
+      setNotice(`Deleted ${user.username}.`);
+    } catch (err) {
+      setDeleteError(errorMessage(err));
+    } finally {
+      setDeleteBusy(false);
+    }
+  };
+
+  return (
+    <section aria-labelledby="admin-users-title">
+      <div className="admin-toolbar">
+        <div>
+          <h2 className="admin-toolbar__title" id="admin-users-title">
+            Users
+          </h2>
+          <p className="admin-toolbar__text">People who can sign in, their role, and which restricted apps they may launch.</p>
+        </div>
+        <button type="button" className="btn btn--primary" onClick={() => open({ kind: 'new' })} data-testid="admin-user-new">
+          <PlusIcon /> New user
+        </button>
+      </div>
+
+      {notice && (
+        <p className="notice" role="status" data-testid="admin-notice">
+          {notice}
+        </p>
+      )}
+      <ErrorBanner message={actionError} onDismiss={() => setActionError(null)} />
+      <ErrorBanner message={users.error && `Could not load the users: ${users.error}`} onDismiss={users.clearError} action={{ label: 'Retry', onClick: users.reload }} />
+
+      {users.data === null && !users.error && (
+        <div className="placeholder">
+          <Spinner label="Loading users" />
+          <span>Loading users…</span>
+        </div>
+      )}
+
+      {sorted.length > 0 && (
+        <div className="table-wrap">
+          <table className="data-table">
+            <thead>
+              <tr>
+                <th scope="col">User</th>
+                <th scope="col">Role</th>
+                <th scope="col">Sign-in</th>
+                <th scope="col">Status</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {sorted.map((user) => {
+                const self = user.id === me.id;
+                const busy = pending.has(user.id);
+                return (
+                  <tr key={user.id} data-testid={`admin-user-row-${user.username}`} className={user.disabled ? 'is-disabled' : undefined}>
+                    <th scope="row" className="data-table__primary">
+                      <div className="identity">
+                        <span className="avatar avatar--lg" aria-hidden="true">
+                          {(displayName(user)[0] ?? '?').toUpperCase()}
+                        </span>
+                        <div className="identity__text">
+                          <span className="identity__name">
+                            {displayName(user)}
+                            {self && <span className="tag tag--self">You</span>}
+                          </span>
+                          <span className="identity__sub" title={`Added ${formatAbsolute(user.created_at)}`}>
+                            {user.username}
+                          </span>
+                        </div>
+                      </div>
+                    </th>
+                    <td data-label="Role">
+                      <select
+                        className="input select select--compact"
+                        value={user.role}
+                        disabled={self || busy}
+                        title={self ? 'You cannot change your own role' : undefined}
+                        onChange={(e) => {
+                          const role = e.target.value as Role;
+                          void patch(user, { role }, `${user.username} is now ${role === 'admin' ? 'an administrator' : 'a user'}.`);
+                        }}
+                        aria-label={`Role of ${user.username}`}
+                        data-testid={`user-role-${user.username}`}
+                      >
+                        <option value="user">User</option>
+                        <option value="admin">Administrator</option>
+                      </select>
+                    </td>
+                    <td data-label="Sign-in">{user.auth_source === 'oidc' ? 'Single sign-on' : 'Password'}</td>
+                    <td data-label="Status">
+                      <span className={`tag ${user.disabled ? 'tag--disabled' : 'tag--active'}`} data-testid={`user-status-${user.username}`}>
+                        {user.disabled ? 'Disabled' : 'Active'}
+                      </span>
+                    </td>
+                    <td className="data-table__actions">
+                      {busy && <Spinner size="sm" label={`Saving ${user.username}`} />}
+                      <button
+                        type="button"
+                        className="btn btn--small btn--secondary"
+                        onClick={() => open({ kind: 'approvals', user })}
+                        data-testid={`user-approvals-${user.username}`}
+                        aria-label={`Approvals for ${user.username}`}
+                      >
+                        Approvals
+                      </button>
+                      {user.auth_source === 'local' && (
+                        <button
+                          type="button"
+                          className="btn btn--small btn--secondary"
+                          onClick={() => open({ kind: 'password', user })}
+                          data-testid={`user-password-${user.username}`}
+                          aria-label={`Reset the password of ${user.username}`}
+                        >
+                          Reset password
+                        </button>
+                      )}
+                      {!self && (
+                        <>
+                          <button
+                            type="button"
+                            className="btn btn--small btn--secondary"
+                            disabled={busy}
+                            onClick={() =>
+                              void patch(user, { disabled: !user.disabled }, user.disabled ? `${user.username} can sign in again.` : `${user.username} can no longer sign in.`)
+                            }
+                            data-testid={`user-toggle-${user.username}`}
+                            aria-label={`${user.disabled ? 'Enable' : 'Disable'} ${user.username}`}
+                          >
+                            {user.disabled ? 'Enable' : 'Disable'}
+                          </button>
+                          <button
+                            type="button"
+                            className="btn btn--small btn--danger-outline"
+                            onClick={() => open({ kind: 'delete', user })}
+                            data-testid={`user-delete-${user.username}`}
+                            aria-label={`Delete ${user.username}`}
+                          >
+                            Delete
+                          </button>
+                        </>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+
+      {dialog?.kind === 'new' && (
+        <UserForm
+          onCancel={() => setDialog(null)}
+          onSaved={(user) => {
+            users.setData((list) => [...(list ?? []), user]);
+            setDialog(null);
+            setNotice(`Added ${user.username}.`);
+          }}
+        />
+      )}
+      {dialog?.kind === 'password' && (
+        <PasswordDialog
+          user={dialog.user}
+          onCancel={() => setDialog(null)}
+          onSaved={(user) => {
+            if (user) replace(user);
+            setDialog(null);
+            setNotice(`Set a new password for ${dialog.user.username}.`);
+          }}
+        />
+      )}
+      {dialog?.kind === 'approvals' && (
+        <ApprovalsDialog
+          user={dialog.user}
+          onCancel={() => setDialog(null)}
+          onSaved={() => {
+            setDialog(null);
+            setNotice(`Saved the approvals of ${dialog.user.username}.`);
+          }}
+        />
+      )}
+      {dialog?.kind === 'delete' && (
+        <ConfirmDialog
+          title={`Delete ${dialog.user.username}?`}
+          confirmLabel="Delete user"
+          busy={deleteBusy}
+          error={deleteError}
+          onConfirm={() => void confirmDelete(dialog.user)}
+          onCancel={() => setDialog(null)}
+        >
+          <p>
+            <strong>{displayName(dialog.user)}</strong> ({dialog.user.username}) can no longer sign in. This cannot be undone; to keep the account
+            for later, disable it instead.
+          </p>
+        </ConfirmDialog>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,110 @@
+import type { App, LaunchType, ResourceLimits, Visibility } from '../api';
+import type { AppInput } from './adminApi';
+import { formatCommand, parseCommand } from './command';
+
+/** The app form's state: every field as the text in its input. */
+export interface AppDraft {
+  id: string;
+  name: string;
+  description: string;
+  category: string;
+  icon: string;
+  visibility: Visibility;
+  launch_type: LaunchType;
+  url: string;
+  container_image: string;
+  command: string;
+  cpu_request: string;
+  cpu_limit: string;
+  memory_request: string;
+  memory_limit: string;
+}
+
+export type DraftField = keyof AppDraft;
+export type DraftErrors = Partial<Record<DraftField, string>>;
+
+export const LIMIT_FIELDS = ['cpu_request', 'cpu_limit', 'memory_request', 'memory_limit'] as const satisfies readonly (keyof ResourceLimits & DraftField)[];
+
+/** What the server fills in for limits left empty. */
+export const DEFAULT_LIMITS: ResourceLimits = {
+  cpu_request: '500m',
+  cpu_limit: '2',
+  memory_request: '512Mi',
+  memory_limit: '2Gi',
+};
+
+export const APP_ID_PATTERN = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
+
+export function toDraft(app: App | null): AppDraft {
+  const limits: Partial<ResourceLimits> = app?.resource_limits ?? {};
+  return {
+    id: app?.id ?? '',
+    name: app?.name ?? '',
+    description: app?.description ?? '',
+    category: app?.category ?? '',
+    icon: app?.icon ?? '',
+    visibility: app?.visibility ?? 'public',
+    launch_type: app?.launch_type ?? 'container',
+    url: app?.url ?? '',
+    container_image: app?.container_image ?? '',
+    command: formatCommand(app?.command),
+    cpu_request: limits.cpu_request ?? '',
+    cpu_limit: limits.cpu_limit ?? '',
+    memory_request: limits.memory_request ?? '',
+    memory_limit: limits.memory_limit ?? '',
+  };
+}
+
+/** Client-side checks for the obvious; the server's answer is the authority on the rest. */
+export function fromDraft(draft: AppDraft, isNew: boolean): { ok: true; app: AppInput } | { ok: false; errors: DraftErrors } {
+  const errors: DraftErrors = {};
+  const id = draft.id.trim();
+  if (isNew) {
+    if (!id) errors.id = 'Give the app an id.';
+    else if (!APP_ID_PATTERN.test(id))
+      errors.id = 'Use 1–63 lowercase letters, digits, ".", "_" or "-", starting and ending with a letter or digit.';
+  }
+  if (!draft.name.trim()) errors.name = 'Give the app a name.';
+
+  const isUrl = draft.launch_type === 'url';
+  if (isUrl && !draft.url.trim()) errors.url = 'A web link app needs the address it opens.';
+
+  let argv: string[] | undefined;
+  if (!isUrl && draft.command.trim()) {
+    const parsed = parseCommand(draft.command);
+    if (parsed.ok) argv = parsed.argv;
+    else errors.command = parsed.error;
+  }
+  if (Object.keys(errors).length > 0) return { ok: false, errors };
+
+  const app: AppInput = {
+    id,
+    name: draft.name.trim(),
+    description: draft.description.trim(),
+    icon: draft.icon.trim(),
+    visibility: draft.visibility,
+    launch_type: draft.launch_type,
+    url: isUrl ? draft.url.trim() : '',
+    container_image: isUrl ? '' : draft.container_image.trim(),
+  };
+  if (draft.category.trim()) app.category = draft.category.trim();
+  if (!isUrl) {
+    if (argv && argv.length > 0) app.command = argv;
+    const limits: Partial<ResourceLimits> = {};
+    for (const field of LIMIT_FIELDS) {
+      const value = draft[field].trim();
+      if (value) limits[field] = value;
+    }
+    app.resource_limits = limits;
+  }
+  return { ok: true, app };
+}
+
+/** The server names the field it rejects: `field "resource_limits.cpu_limit" must be …`. */
+export function fieldFromServerMessage(message: string): DraftField | null {
+  const match = /field\s+"([^"]+)"/i.exec(message);
+  if (!match?.[1]) return null;
+  const path = match[1].replace(/^resource_limits\./, '').split('.')[0] ?? '';
+  const known: readonly string[] = Object.keys(toDraft(null));
+  return known.includes(path) ? (path as DraftField) : null;
+}

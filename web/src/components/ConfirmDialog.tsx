@@ -1,0 +1,37 @@
+import type { ReactNode } from 'react';
+import { Modal } from './Modal';
+import { Spinner } from './Spinner';
+
+interface Props {
+  title: string;
+  children: ReactNode;
+  confirmLabel: string;
+  busy: boolean;
+  error: string | null;
+  onConfirm: () => void;
+  onCancel: () => void;
+}
+
+/** A destructive step asks first; Cancel has the focus so Enter does no harm. */
+export function ConfirmDialog({ title, children, confirmLabel, busy, error, onConfirm, onCancel }: Props) {
+  return (
+    <Modal title={title} onClose={onCancel} busy={busy} size="sm" testId="confirm-dialog">
+      <div className="modal__body">
+        <div className="modal__text">{children}</div>
+        {error && (
+          <p className="form-error" role="alert" data-testid="confirm-error">
+            {error}
+          </p>
+        )}
+      </div>
+      <div className="modal__foot">
+        <button type="button" className="btn btn--secondary" onClick={onCancel} disabled={busy} data-autofocus data-testid="confirm-cancel">
+          Cancel
+        </button>
+        <button type="button" className="btn btn--danger" onClick={onConfirm} disabled={busy} data-testid="confirm-accept">
+          {busy && <Spinner size="sm" />} {confirmLabel}
+        </button>
+      </div>
+    </Modal>
+  );
+}
