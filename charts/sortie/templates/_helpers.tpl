@@ -108,3 +108,21 @@ ClusterIP in pods of the same namespace: the test pod reaches Sortie without clu
 {{- define "sortie.serviceHostEnv" -}}
 {{- printf "%s_SERVICE_HOST" (include "sortie.fullname" . | upper | replace "-" "_") }}
 {{- end }}
+
+{{/*
+Name of the Secret holding the admin password (and optional JWT / OIDC secrets).
+*/}}
+{{- define "sortie.authSecretName" -}}
+{{- default (printf "%s-auth" (include "sortie.fullname" .)) .Values.auth.existingSecret }}
+{{- end }}
+
+{{/*
+SORTIE_PUBLIC_URL: as given, else the Ingress URL when there is one.
+*/}}
+{{- define "sortie.publicUrl" -}}
+{{- if .Values.auth.publicUrl }}
+{{- .Values.auth.publicUrl }}
+{{- else if .Values.ingress.enabled }}
+{{- printf "%s://%s" (ternary "https" "http" (not (empty .Values.ingress.tlsSecretName))) .Values.ingress.host }}
+{{- end }}
+{{- end }}
