@@ -1,0 +1,248 @@
+/**
+ * The deployment artifacts against the real tools and the real API server: helm lint,
+ * the values schema, every rendered variant of the chart and the raw manifests accepted
+ * by a server-side dry run, and the kind setup script checked by bash and shellcheck.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadAllYaml } from '@kubernetes/client-node';
+import { CHART, Cluster, kinds, MANIFESTS, REPO_ROOT, requireCluster, requireHelm, run, runOk, type K8sObject } from './tools.js';
+
+const NAMESPACE = 'sortie';
+
+describe('Helm chart without a cluster', () => {
+  let helm: string;
+  before(() => {
+    helm = requireHelm();
+  });
+
+  test('helm lint --strict passes', async () => {
+    const res = await runOk(helm, ['lint', '--strict', CHART]);
+    assert.match(res.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  test('values.yaml holds the seed’s values with the seed’s defaults', async () => {
+    const res = await runOk(helm, ['show', 'values', CHART]);
+    const values = loadAllYaml(res.stdout)[0] as Record<string, any>;
+    assert.equal(values.image.repository, 'ghcr.io/rjsadow/sortie');
+    assert.equal(values.image.tag, 'latest');
+    assert.equal(values.replicaCount, 1);
+    assert.equal(values.ingress.enabled, false);
+    assert.equal(values.ingress.host, 'sortie.example.com');
+    assert.equal(values.networkPolicy.enabled, true);
+    assert.equal(values.resourceQuota.enabled, true);
+    assert.equal(values.sessionTimeout, 120);
+    assert.equal(values.sessionCleanupInterval, 5);
+    assert.equal(values.podReadyTimeout, 120);
+    assert.equal(values.vncSidecarImage, 'ghcr.io/rjsadow/sortie-vnc-sidecar:latest');
+  });
+
+  test('the schema rejects a wrong-typed replicaCount and names the field', async () => {
+    const res = await run(helm, ['template', 'sortie', CHART, '--set', 'replicaCount=two']);
+    assert.notEqual(res.status, 0, 'helm template accepted replicaCount=two');
+    assert.match(res.stderr, /\/replicaCount/);
+    assert.match(res.stderr, /want integer/);
+  });
+
+  test('the schema rejects a string for ingress.enabled and names the field', async () => {
+    const res = await run(helm, ['template', 'sortie', CHART, '--set-string', 'ingress.enabled=yes']);
+    assert.notEqual(res.status, 0, 'helm template accepted ingress.enabled="yes"');
+    assert.match(res.stderr, /\/ingress\/enabled/);
+    assert.match(res.stderr, /want boolean/);
+  });
+
+  test('the schema rejects a misspelt top-level value', async () => {
+    const res = await run(helm, ['template', 'sortie', CHART, '--set', 'replicacount=1']);
+    assert.notEqual(res.status, 0);
+    assert.match(res.stderr, /replicacount/);
+  });
+
+  test('the rendered environment carries the session settings', async () => {
+    const res = await runOk(helm, ['template', 'sortie', CHART, '-n', NAMESPACE, '--show-only', 'templates/deployment.yaml',
+      '--set', 'sessionTimeout=30', '--set', 'podReadyTimeout=45', '--set', 'sessionCleanupInterval=2']);
+    const deployment = loadAllYaml(res.stdout)[0] as K8sObject;
+    const env = Object.fromEntries((deployment.spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>).map((e) => [e.name, e.value]));
+    assert.equal(env.SORTIE_RUNNER, 'kubernetes');
+    assert.equal(env.SORTIE_NAMESPACE, NAMESPACE);
+    assert.equal(env.SESSION_TIMEOUT, '30');
+    assert.equal(env.SESSION_CLEANUP_INTERVAL, '2');
+    assert.equal(env.POD_READY_TIMEOUT, '45');
+    assert.equal(env.SORTIE_VNC_SIDECAR_IMAGE, 'ghcr.io/rjsadow/sortie-vnc-sidecar:latest');
+    assert.equal(env.SORTIE_APPS_FILE, '/etc/sortie/apps.json');
+    assert.equal(env.SORTIE_DB_PATH, '/var/lib/sortie/sortie.db');
+    assert.equal(deployment.spec.strategy.type, 'Recreate');
+  });
+
+  test('NOTES warn when replicaCount > 1 with SQLite', async () => {
+    const res = await runOk(helm, ['install', 'sortie', CHART, '-n', NAMESPACE, '--dry-run=client', '--set', 'replicaCount=3']);
+    assert.match(res.stdout, /WARNING: replicaCount is 3, but Sortie stores its state in SQLite/);
+    const single = await runOk(helm, ['install', 'sortie', CHART, '-n', NAMESPACE, '--dry-run=client']);
+    assert.doesNotMatch(single.stdout, /WARNING/);
+    assert.match(single.stdout, /kubectl port-forward -n sortie svc\/sortie 8080:80/);
+  });
+});
+
+describe('chart and raw manifests accepted by the API server (server-side dry run)', () => {
+  let cluster: Cluster;
+  let helm: string;
+  const cleanups: Array<() => Promise<unknown>> = [];
+
+  before(async () => {
+    cluster = new Cluster(requireCluster());
+    helm = cluster.tools.helm;
+    if (await cluster.ensureNamespace(NAMESPACE)) {
+      cleanups.push(() => cluster.kubectl(['delete', 'namespace', NAMESPACE, '--wait=false']));
+    }
+  });
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  });
+
+  const render = async (...set: string[]) =>
+    (await runOk(helm, ['template', 'sortie', CHART, '--namespace', NAMESPACE, ...set.flatMap((s) => ['--set', s])])).stdout;
+
+  test('(a) defaults', async () => {
+    const objects = await cluster.dryRun(await render());
+    assert.deepEqual(kinds(objects), [
+      'ConfigMap/sortie-apps',
+      'Deployment/sortie',
+      'LimitRange/sortie',
+      'NetworkPolicy/sortie-server',
+      'NetworkPolicy/sortie-sessions',
+      'PersistentVolumeClaim/sortie-data',
+      'Pod/sortie-test-connection',
+      'ResourceQuota/sortie',
+      'Role/sortie',
+      'RoleBinding/sortie',
+      'Secret/sortie-auth',
+      'Service/sortie',
+      'ServiceAccount/sortie',
+    ]);
+    const deployment = objects.find((o) => o.kind === 'Deployment')!;
+    assert.equal(deployment.spec.replicas, 1);
+    assert.equal(deployment.spec.template.spec.serviceAccountName, 'sortie');
+    const container = deployment.spec.template.spec.containers[0];
+    assert.equal(container.image, 'ghcr.io/rjsadow/sortie:latest');
+    assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+    assert.deepEqual(container.securityContext.capabilities.drop, ['ALL']);
+    assert.equal(deployment.spec.template.spec.securityContext.runAsUser, 1000);
+    assert.equal(deployment.spec.template.spec.securityContext.seccompProfile.type, 'RuntimeDefault');
+    assert.equal(container.livenessProbe.httpGet.path, '/healthz');
+    assert.equal(container.readinessProbe.httpGet.path, '/readyz');
+    const service = objects.find((o) => o.kind === 'Service')!;
+    assert.equal(service.spec.ports[0].port, 80);
+    assert.equal(service.spec.ports[0].targetPort, 'http');
+    // The catalog in the ConfigMap is the demo catalog, valid JSON in the seed's format.
+    const apps = JSON.parse(objects.find((o) => o.kind === 'ConfigMap')!.data!['apps.json']!) as { applications: Array<{ id: string }> };
+    assert.deepEqual(apps.applications.map((a) => a.id), ['xterm', 'xeyes', 'xclock', 'sortie-docs']);
+  });
+
+  test('(b) ingress enabled with a host', async () => {
+    const objects = await cluster.dryRun(await render('ingress.enabled=true', 'ingress.host=sortie.mycompany.com'));
+    const ingress = objects.find((o) => o.kind === 'Ingress');
+    assert.ok(ingress, 'no Ingress rendered');
+    assert.equal(ingress.spec.rules[0].host, 'sortie.mycompany.com');
+    assert.equal(ingress.spec.rules[0].http.paths[0].backend.service.name, 'sortie');
+    const env = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>;
+    assert.equal(env.find((e) => e.name === 'SORTIE_PUBLIC_URL')?.value, 'http://sortie.mycompany.com');
+  });
+
+  test('(c) networkPolicy.enabled=false renders no NetworkPolicy', async () => {
+    const objects = await cluster.dryRun(await render('networkPolicy.enabled=false'));
+    assert.equal(objects.filter((o) => o.kind === 'NetworkPolicy').length, 0);
+    assert.ok(objects.some((o) => o.kind === 'Deployment'));
+  });
+
+  test('(d) resourceQuota.enabled=false renders no ResourceQuota or LimitRange', async () => {
+    const objects = await cluster.dryRun(await render('resourceQuota.enabled=false'));
+    assert.equal(objects.filter((o) => o.kind === 'ResourceQuota' || o.kind === 'LimitRange').length, 0);
+  });
+
+  test('(e) replicaCount=3 renders (NOTES warn) and is accepted', async () => {
+    const objects = await cluster.dryRun(await render('replicaCount=3'));
+    assert.equal(objects.find((o) => o.kind === 'Deployment')!.spec.replicas, 3);
+  });
+
+  test('sessions in another namespace: Role, RoleBinding, policy and quota go there', async () => {
+    const sessions = `sortie-t-deploy-${randomBytes(3).toString('hex')}`;
+    await cluster.ensureNamespace(sessions);
+    cleanups.push(() => cluster.kubectl(['delete', 'namespace', sessions, '--wait=false']));
+    const objects = await cluster.dryRun(await render(`sessionNamespace=${sessions}`));
+    const where = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name)?.metadata.namespace;
+    assert.equal(where('Role', 'sortie'), sessions);
+    assert.equal(where('RoleBinding', 'sortie'), sessions);
+    assert.equal(where('NetworkPolicy', 'sortie-sessions'), sessions);
+    assert.equal(where('ResourceQuota', 'sortie'), sessions);
+    assert.equal(where('Deployment', 'sortie'), NAMESPACE);
+    const binding = objects.find((o) => o.kind === 'RoleBinding')!;
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'sortie', namespace: NAMESPACE }]);
+  });
+
+  test('the raw manifests in deploy/kubernetes/ are accepted together', async () => {
+    const files = readdirSync(MANIFESTS).filter((f) => f.endsWith('.yaml')).sort();
+    for (const expected of ['apps-configmap.yaml', 'deployment.yaml', 'network-policy.yaml', 'rbac.yaml', 'resource-quota.yaml']) {
+      assert.ok(files.includes(expected), `deploy/kubernetes/${expected} is missing`);
+    }
+    // The same stream `kubectl apply -f deploy/kubernetes/` sends: every file, in name order.
+    const stream = files.map((f) => readFileSync(path.join(MANIFESTS, f), 'utf8')).join('\n---\n');
+    const objects = await cluster.dryRun(stream);
+    const names = kinds(objects);
+    for (const expected of ['ConfigMap/sortie-apps', 'Deployment/sortie', 'Service/sortie', 'ServiceAccount/sortie', 'Role/sortie',
+      'RoleBinding/sortie', 'ResourceQuota/sortie', 'NetworkPolicy/sortie-sessions', 'NetworkPolicy/sortie-server']) {
+      assert.ok(names.includes(expected), `${expected} missing from ${names.join(', ')}`);
+    }
+    const deployment = objects.find((o) => o.kind === 'Deployment')!;
+    const env = Object.fromEntries((deployment.spec.template.spec.containers[0].env as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]));
+    assert.equal(env.SORTIE_RUNNER, 'kubernetes');
+    assert.equal(env.SORTIE_NAMESPACE, 'sortie');
+    assert.equal(env.SESSION_TIMEOUT, '120');
+    assert.equal(env.SESSION_CLEANUP_INTERVAL, '5');
+    assert.equal(env.POD_READY_TIMEOUT, '120');
+    assert.equal(env.SORTIE_VNC_SIDECAR_IMAGE, 'ghcr.io/rjsadow/sortie-vnc-sidecar:latest');
+    assert.equal(deployment.spec.strategy.type, 'Recreate');
+    // The raw catalog is the repository's demo catalog.
+    const configMap = objects.find((o) => o.kind === 'ConfigMap')!;
+    assert.deepEqual(JSON.parse(configMap.data!['apps.json']!), JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'apps.json'), 'utf8')));
+  });
+
+  test('the chart’s Role grants exactly what deploy/kubernetes/rbac.yaml grants', async () => {
+    const chart = await cluster.dryRun(await render());
+    const raw = loadAllYaml(readFileSync(path.join(MANIFESTS, 'rbac.yaml'), 'utf8')) as K8sObject[];
+    const rules = (objects: K8sObject[]) =>
+      objects.find((o) => o.kind === 'Role')!.rules!.map((r: { apiGroups: string[]; resources: string[]; verbs: string[] }) => ({
+        apiGroups: [...r.apiGroups].sort(),
+        resources: [...r.resources].sort(),
+        verbs: [...r.verbs].sort(),
+      }));
+    assert.deepEqual(rules(chart), rules(raw));
+  });
+});
+
+describe('kind setup script', () => {
+  for (const script of ['scripts/kind-setup.sh', 'scripts/build-sortie-image.sh']) {
+    test(`${script} passes bash -n and shellcheck`, async () => {
+      await runOk('bash', ['-n', script]);
+      const which = await run('bash', ['-c', 'command -v shellcheck']);
+      assert.equal(which.status, 0, 'shellcheck is not installed (apt-get install shellcheck)');
+      const res = await run('shellcheck', [script]);
+      assert.equal(res.status, 0, `shellcheck ${script}:\n${res.stdout}${res.stderr}`);
+    });
+  }
+
+  test('kind-setup.sh runs the seed’s commands', () => {
+    const text = readFileSync(path.join(REPO_ROOT, 'scripts', 'kind-setup.sh'), 'utf8');
+    assert.match(text, /kind create cluster --name "\$CLUSTER" --config deploy\/kind\/kind-config\.yaml/);
+    assert.match(text, /docker build -t "\$SORTIE_IMAGE" \./);
+    assert.match(text, /docker build -t "\$SIDECAR_IMAGE" docker\/vnc-sidecar\//);
+    assert.match(text, /kind load docker-image "\$SORTIE_IMAGE" --name "\$CLUSTER"/);
+    assert.match(text, /kind load docker-image "\$SIDECAR_IMAGE" --name "\$CLUSTER"/);
+    assert.match(text, /helm install sortie charts\/sortie --namespace "\$NAMESPACE" --create-namespace --set image\.pullPolicy=Never/);
+    assert.match(text, /kind delete cluster --name "\$CLUSTER"/);
+    const config = loadAllYaml(readFileSync(path.join(REPO_ROOT, 'deploy', 'kind', 'kind-config.yaml'), 'utf8'))[0] as Record<string, any>;
+    assert.equal(config.kind, 'Cluster');
+    assert.equal(config.apiVersion, 'kind.x-k8s.io/v1alpha4');
+  });
+});

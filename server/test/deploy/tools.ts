@@ -1,0 +1,185 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..', '..');
+export const CHART = path.join(REPO_ROOT, 'charts', 'sortie');
+export const MANIFESTS = path.join(REPO_ROOT, 'deploy', 'kubernetes');
+const LOCAL_CLUSTER = path.join(REPO_ROOT, 'scripts', 'local-cluster.sh');
+
+const NO_CLUSTER =
+  'These tests need the local Kubernetes cluster: run `scripts/local-cluster.sh up` (it prints the kubeconfig; ' +
+  '`scripts/local-cluster.sh status` tells whether the node is Ready)';
+
+export interface Result {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  input?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  cwd?: string;
+}
+
+/** Runs a command to completion without a shell; never throws for a non-zero exit. */
+export function run(command: string, args: string[], options: RunOptions = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd ?? REPO_ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = options.timeoutMs
+      ? setTimeout(() => {
+          child.kill('SIGTERM');
+          stderr += `\n[killed after ${options.timeoutMs} ms]`;
+        }, options.timeoutMs)
+      : undefined;
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({ status: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Like run, but a non-zero exit is an error that shows the command and its output. */
+export async function runOk(command: string, args: string[], options: RunOptions = {}): Promise<Result> {
+  const result = await run(command, args, options);
+  if (result.status !== 0) {
+    throw new Error(`${path.basename(command)} ${args.join(' ')} exited ${result.status}\n${result.stderr}\n${result.stdout}`.trim());
+  }
+  return result;
+}
+
+export interface Tools {
+  kubectl: string;
+  helm: string;
+  kubeconfig: string;
+  /** The node reports Ready. */
+  ready: boolean;
+  status: string;
+}
+
+/**
+ * Paths of kubectl, helm and the admin kubeconfig as `scripts/local-cluster.sh status`
+ * reports them (SORTIE_KUBECTL / SORTIE_HELM / KUBECONFIG, as `local-cluster.sh env`
+ * exports them, take precedence).
+ */
+export function localTools(): Tools {
+  const res = spawnSync('bash', [LOCAL_CLUSTER, 'status'], { encoding: 'utf8', cwd: REPO_ROOT });
+  const status = `${res.stdout ?? ''}${res.stderr ?? ''}`;
+  const field = (name: string) => new RegExp(`^${name}:\\s+(\\S+)`, 'm').exec(res.stdout ?? '')?.[1];
+  const kubectl = process.env.SORTIE_KUBECTL ?? field('kubectl') ?? '';
+  const helm = process.env.SORTIE_HELM ?? field('helm') ?? '';
+  const kubeconfig = process.env.KUBECONFIG ?? field('kubeconfig') ?? '';
+  return { kubectl, helm, kubeconfig, ready: res.status === 0, status };
+}
+
+/** helm alone (lint, template, schema): no cluster needed, but the binary must exist. */
+export function requireHelm(): string {
+  const { helm, status } = localTools();
+  if (!helm || !existsSync(helm)) {
+    throw new Error(`helm not found (${helm || 'no path'}). scripts/local-cluster.sh up unpacks it.\n${status}`);
+  }
+  return helm;
+}
+
+/** A Ready local cluster, or a failure that says how to get one. Never a skip. */
+export function requireCluster(): Tools {
+  const tools = localTools();
+  if (!tools.ready) throw new Error(`${NO_CLUSTER}\n${tools.status}`);
+  for (const bin of [tools.kubectl, tools.helm, tools.kubeconfig]) {
+    if (!existsSync(bin)) throw new Error(`${NO_CLUSTER}\n(missing ${bin})\n${tools.status}`);
+  }
+  return tools;
+}
+
+export class Cluster {
+  constructor(readonly tools: Tools) {}
+
+  kubectl(args: string[], options: RunOptions = {}): Promise<Result> {
+    return run(this.tools.kubectl, ['--kubeconfig', this.tools.kubeconfig, ...args], options);
+  }
+
+  kubectlOk(args: string[], options: RunOptions = {}): Promise<Result> {
+    return runOk(this.tools.kubectl, ['--kubeconfig', this.tools.kubeconfig, ...args], options);
+  }
+
+  helm(args: string[], options: RunOptions = {}): Promise<Result> {
+    return run(this.tools.helm, ['--kubeconfig', this.tools.kubeconfig, ...args], options);
+  }
+
+  helmOk(args: string[], options: RunOptions = {}): Promise<Result> {
+    return runOk(this.tools.helm, ['--kubeconfig', this.tools.kubeconfig, ...args], options);
+  }
+
+  async json<T = any>(args: string[]): Promise<T> {
+    return JSON.parse((await this.kubectlOk([...args, '-o', 'json'])).stdout) as T;
+  }
+
+  async exists(kind: string, name: string, namespace?: string): Promise<boolean> {
+    const res = await this.kubectl(['get', kind, name, ...(namespace ? ['-n', namespace] : []), '-o', 'name']);
+    if (res.status === 0) return true;
+    if (/NotFound|not found/.test(res.stderr)) return false;
+    throw new Error(`kubectl get ${kind} ${name}: ${res.stderr}`);
+  }
+
+  /**
+   * Makes sure a namespace exists (waiting out a previous run's deletion and for the
+   * `default` ServiceAccount, without which pods are refused). Returns whether it created it.
+   */
+  async ensureNamespace(name: string): Promise<boolean> {
+    await waitFor(`namespace ${name} to finish terminating`, async () => {
+      const res = await this.kubectl(['get', 'namespace', name, '-o', 'jsonpath={.status.phase}']);
+      return res.status !== 0 || res.stdout !== 'Terminating';
+    }, 180_000, 1000);
+    let created = false;
+    if (!(await this.exists('namespace', name))) {
+      await this.kubectlOk(['create', 'namespace', name]);
+      created = true;
+    }
+    await waitFor(`the default ServiceAccount in ${name}`, () => this.exists('serviceaccount', 'default', name), 60_000, 250);
+    return created;
+  }
+
+  /** Server-side dry run of a manifest stream; the objects as the API server returned them. */
+  async dryRun(manifests: string): Promise<K8sObject[]> {
+    const res = await this.kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], { input: manifests });
+    if (res.status !== 0) throw new Error(`the API server refused the manifests:\n${res.stderr}`);
+    const parsed = JSON.parse(res.stdout) as K8sObject & { items?: K8sObject[] };
+    return parsed.kind === 'List' ? (parsed.items ?? []) : [parsed];
+  }
+}
+
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: any;
+  data?: Record<string, string>;
+  rules?: any[];
+  roleRef?: any;
+  subjects?: any[];
+}
+
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 500): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export function kinds(objects: K8sObject[]): string[] {
+  return objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+}
