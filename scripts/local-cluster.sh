@@ -671,6 +671,9 @@ healthzBindAddress: 127.0.0.1
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
+# The 1.20 kubelet reports Ready only at its next status sync (default every 10s); a
+# shorter period makes "up" wait less. Unchanged status is not re-posted, so it costs little.
+nodeStatusUpdateFrequency: 2s
 resolvConf: /etc/resolv.conf
 EOF
 }
@@ -685,7 +688,7 @@ daemon_pid() {
 	[[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
 	# Guard against a recycled pid: the process must still be that daemon.
 	local cmdline
-	cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+	cmdline=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) || return 1
 	[[ $cmdline == *"$1"* ]] || return 1
 	printf '%s\n' "$pid"
 }
@@ -887,6 +890,11 @@ all_daemons_running() {
 	local name
 	for name in containerd "${KUBE_DAEMONS[@]}"; do daemon_running "$name" || return 1; done
 }
+any_daemon_running() {
+	local name
+	for name in containerd "${KUBE_DAEMONS[@]}"; do daemon_running "$name" && return 0; done
+	return 1
+}
 
 print_cluster_info() {
 	cat >&2 <<EOF
@@ -918,12 +926,28 @@ cmd_up() {
 		return 0
 	fi
 
+	# After a reboot or killed daemons, stale pods, IP leases and mounts would haunt a
+	# restart; starting over takes seconds. (If only some daemons died, they are restarted.)
+	if [[ -e $CLUSTER_DIR ]] && ! any_daemon_running; then
+		log "found the state of a cluster that is no longer running; removing it first"
+		tear_down
+	fi
+	local fresh=0
+	[[ -e $CLUSTER_DIR/tokens.csv ]] || fresh=1
+
 	mkdir -p "$CLUSTER_DIR" "$LOG_DIR" "$PID_DIR"
 	[[ -s $CLUSTER_DIR/node-ip ]] || detect_node_ip >"$CLUSTER_DIR/node-ip"
 	write_pki
 	write_tokens_and_kubeconfigs
 	write_node_config
 	start_containerd
+	if ((fresh)) && [[ -n $(ctr_k8s containers ls -q 2>/dev/null) ]]; then
+		# Containers of an earlier cluster whose containerd died before `down` could remove them.
+		log "removing containers left over from an earlier cluster"
+		remove_all_containers
+		stop_daemon containerd
+		start_containerd
+	fi
 
 	# The two slow, one-time builds overlap: debootstrap in the background, make here.
 	trap stop_rootfs_builder EXIT
@@ -952,7 +976,7 @@ cmd_up() {
 drain_pods() {
 	api_answers && daemon_running kubelet || return 0
 	# Without the controller manager, deleted pods are not re-created by their owners.
-	stop_daemon kube-controller-manager
+	stop_daemon kube-controller-manager 3
 	log "deleting all pods"
 	kube delete pods --all --all-namespaces --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
 	local deadline=$((SECONDS + 30))
@@ -963,21 +987,25 @@ drain_pods() {
 	log "pods still running after 30s; killing them"
 }
 
-# Kills whatever containers remain, through containerd, then anything left in the pod cgroups.
-kill_remaining_containers() {
-	local id pid procs
-	if containerd_answers; then
-		for id in $(ctr_k8s tasks ls -q 2>/dev/null); do
-			ctr_k8s tasks kill --signal SIGKILL "$id" >/dev/null 2>&1 || true
-		done
-		sleep 0.5
-		for id in $(ctr_k8s tasks ls -q 2>/dev/null); do
-			ctr_k8s tasks delete --force "$id" >/dev/null 2>&1 || true
-		done
-		for id in $(ctr_k8s containers ls -q 2>/dev/null); do
-			ctr_k8s containers delete "$id" >/dev/null 2>&1 || true
-		done
-	fi
+# Kills and removes every container in containerd's k8s.io namespace.
+remove_all_containers() {
+	local id
+	containerd_answers || return 0
+	for id in $(ctr_k8s tasks ls -q 2>/dev/null); do
+		ctr_k8s tasks kill --signal SIGKILL "$id" >/dev/null 2>&1 || true
+	done
+	sleep 0.5
+	for id in $(ctr_k8s tasks ls -q 2>/dev/null); do
+		ctr_k8s tasks delete --force "$id" >/dev/null 2>&1 || true
+	done
+	for id in $(ctr_k8s containers ls -q 2>/dev/null); do
+		ctr_k8s containers delete "$id" >/dev/null 2>&1 || true
+	done
+}
+
+# Anything still alive in the kubelet's pod cgroups (e.g. when containerd was gone already).
+kill_pod_processes() {
+	local procs pid
 	for procs in /sys/fs/cgroup/*/kubepods/cgroup.procs /sys/fs/cgroup/*/kubepods/*/cgroup.procs \
 		/sys/fs/cgroup/*/kubepods/*/*/cgroup.procs /sys/fs/cgroup/*/kubepods/*/*/*/cgroup.procs; do
 		[[ -r $procs ]] || continue
@@ -989,7 +1017,7 @@ kill_remaining_containers() {
 kill_leftover_shims() {
 	local dir cmdline
 	for dir in /proc/[0-9]*; do
-		cmdline=$(tr '\0' ' ' <"$dir/cmdline" 2>/dev/null) || continue
+		cmdline=$({ tr '\0' ' ' <"$dir/cmdline"; } 2>/dev/null) || continue
 		if [[ $cmdline == *containerd-shim*"$CONTAINERD_SOCK"* ]]; then
 			kill -KILL "${dir#/proc/}" 2>/dev/null || true
 		fi
@@ -1007,14 +1035,16 @@ remove_pod_network_leftovers() {
 	remove_iptables_chains
 }
 
-cmd_down() {
-	require_root
-	take_lock
+# Stops everything and removes the runtime state; the cache (including containerd's image
+# store) stays. Used by `down`, and by `up` when it finds the remains of a dead cluster.
+tear_down() {
 	drain_pods
 	local name
-	for name in "${KUBE_DAEMONS[@]}"; do stop_daemon "$name"; done
-	kill_remaining_containers
-	stop_daemon containerd
+	# Short timeouts: the state is discarded, so there is nothing to shut down gracefully.
+	for name in "${KUBE_DAEMONS[@]}"; do stop_daemon "$name" 3; done
+	remove_all_containers
+	kill_pod_processes
+	stop_daemon containerd 5
 	kill_leftover_shims
 	unmount_below "$CONTAINERD_STATE"
 	unmount_below "$CLUSTER_DIR"
@@ -1027,6 +1057,12 @@ cmd_down() {
 	# Pod logs: the kubelet 1.20 always writes them under /var/log/pods.
 	rm -rf /var/log/pods/* /var/log/containers/*
 	rm -rf --one-file-system "$CONTAINERD_STATE" "$CLUSTER_DIR"
+}
+
+cmd_down() {
+	require_root
+	take_lock
+	tear_down
 	log "down (cache kept in $CACHE_DIR)"
 }
 
