@@ -25,7 +25,7 @@ SCRIPT_PATH=$SCRIPT_DIR/$(basename "${BASH_SOURCE[0]}")
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 HELPER_DIR=$SCRIPT_DIR/local-cluster
 
-CACHE_DIR=${SORTIE_CACHE_DIR:-$HOME/.cache/sortie}
+CACHE_DIR=${SORTIE_CACHE_DIR:-${HOME:-/root}/.cache/sortie}
 CLUSTER_DIR=${SORTIE_CLUSTER_DIR:-/var/lib/sortie-local-cluster}
 NODE_NAME=${SORTIE_NODE_NAME:-sortie-node}
 
@@ -962,7 +962,7 @@ cmd_up() {
 	start_controller_manager
 	start_scheduler
 	start_kubelet
-	wait_for_daemon kubelet 120 "node $NODE_NAME Ready" node_ready
+	wait_for_daemon kubelet 180 "node $NODE_NAME Ready" node_ready
 	wait_for_daemon kube-controller-manager 60 "ServiceAccount default/default with its token" \
 		default_service_account_ready
 	daemon_running kube-scheduler || die "kube-scheduler is not running (see $LOG_DIR/kube-scheduler.log)"
