@@ -7,12 +7,13 @@ const backend = 'http://127.0.0.1:8080';
 export default defineConfig({
   root,
   // The API, the VNC relay and the health check all live on the Sortie server;
-  // in dev the browser talks to Vite, so those paths are forwarded.
+  // in dev the browser talks to Vite, so those paths are forwarded. The Host header is
+  // kept: Sortie refuses writes and streams whose Origin does not match the Host.
   server: {
     proxy: {
-      '/api': { target: backend, changeOrigin: true },
-      '/ws': { target: backend, ws: true, changeOrigin: true },
-      '/healthz': { target: backend, changeOrigin: true },
+      '/api': { target: backend },
+      '/ws': { target: backend, ws: true },
+      '/healthz': { target: backend },
     },
   },
   oxc: {

@@ -24,18 +24,18 @@ const titles: Record<Route['page'], string> = {
 export function App() {
   const { state, retry } = useAuth();
   const route = useHashRoute();
-  const why = state.status === 'signed-out' ? state.why : null;
 
   // Signed out: every page becomes the sign-in page, which remembers where the person was.
   // Signed in: the sign-in page forwards to that place (or the catalog).
   useEffect(() => {
     if (state.status === 'signed-out' && route.page !== 'signin') {
-      if (why !== 'signed-out') rememberReturn(window.location.hash || paths.catalog);
+      // The live hash, not `route`: after "Sign out" it already reads #/signin, so nothing is kept.
+      rememberReturn(window.location.hash || paths.catalog);
       navigate(paths.signin, { replace: true });
     } else if (state.status === 'signed-in' && route.page === 'signin') {
       navigate(takeReturn() ?? paths.catalog, { replace: true });
     }
-  }, [state.status, why, route.page]);
+  }, [state.status, route.page]);
 
   const title = state.status === 'signed-out' ? titles.signin : titles[route.page];
   useEffect(() => {

@@ -32,7 +32,7 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
   const isNew = app === null;
   const [draft, setDraft] = useState<AppDraft>(() => toDraft(app));
   const [errors, setErrors] = useState<DraftErrors>({});
-  const [formError, setFormError] = useState<string | null>(null);
+  const [serverError, setServerError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
   const formRef = useRef<HTMLFormElement>(null);
   const uid = useId();
@@ -41,6 +41,9 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
     setDraft((d) => ({ ...d, [field]: value }));
     if (errors[field]) setErrors(({ [field]: _dropped, ...rest }) => rest);
   };
+
+  // One problem is said once, next to Save; several get a word each by their fields.
+  const inlineError = (field: DraftField) => (Object.keys(errors).length > 1 ? errors[field] : undefined);
 
   const focusField = (field: DraftField) => {
     requestAnimationFrame(() => formRef.current?.querySelector<HTMLElement>(`[data-testid="app-form-${field}"]`)?.focus());
@@ -63,13 +66,12 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
     const checked = fromDraft(draft, isNew);
     if (!checked.ok) {
       setErrors(checked.errors);
-      const first = Object.keys(checked.errors)[0] as DraftField;
-      setFormError(checked.errors[first] ?? 'Check the highlighted fields.');
-      focusField(first);
+      setServerError(null);
+      focusField(Object.keys(checked.errors)[0] as DraftField);
       return;
     }
     setSaving(true);
-    setFormError(null);
+    setServerError(null);
     setErrors({});
     try {
       const saved = isNew ? await createApp(checked.app) : await updateApp(app.id, checked.app);
@@ -82,7 +84,7 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
         field = 'id';
         if (!err.fromServer) message = `An app with the id “${checked.app.id}” already exists.`;
       }
-      setFormError(message);
+      setServerError(message);
       if (field) {
         setErrors({ [field]: message });
         focusField(field);
@@ -91,6 +93,8 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
   };
 
   const isContainer = draft.launch_type === 'container';
+  const problems = Object.values(errors);
+  const formError = serverError ?? (problems.length > 1 ? `Fix the ${problems.length} highlighted fields.` : (problems[0] ?? null));
 
   return (
     <Modal title={isNew ? 'New app' : `Edit ${app.name}`} onClose={onCancel} busy={saving} size="lg" testId="app-form">
@@ -99,16 +103,16 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
           <fieldset className="form-section">
             <legend className="form-section__title">Basics</legend>
             <div className="form-grid">
-              <Field id={`${uid}-id`} label="Id" hint={isNew ? 'Lowercase letters, digits, “.”, “_” and “-”. Cannot change later.' : 'The id cannot change.'} error={errors.id}>
+              <Field id={`${uid}-id`} label="Id" hint={isNew ? 'Lowercase letters, digits, “.”, “_” and “-”. Cannot change later.' : 'The id cannot change.'} error={inlineError('id')}>
                 <input className="input input--mono" {...bind('id')} disabled={!isNew} autoCapitalize="none" spellCheck={false} autoComplete="off" placeholder="e.g. gimp" />
               </Field>
-              <Field id={`${uid}-name`} label="Name" error={errors.name}>
+              <Field id={`${uid}-name`} label="Name" error={inlineError('name')}>
                 <input className="input" {...bind('name')} autoComplete="off" placeholder="e.g. GIMP" />
               </Field>
-              <Field id={`${uid}-description`} label="Description" error={errors.description} wide>
+              <Field id={`${uid}-description`} label="Description" error={inlineError('description')} wide>
                 <textarea className="input textarea" rows={2} {...bind('description')} />
               </Field>
-              <Field id={`${uid}-category`} label="Category" hint="Pick one or type a new one." error={errors.category}>
+              <Field id={`${uid}-category`} label="Category" hint="Pick one or type a new one." error={inlineError('category')}>
                 <input className="input" {...bind('category')} list={`${uid}-categories`} autoComplete="off" placeholder="Other" />
                 <datalist id={`${uid}-categories`}>
                   {categories.map((c) => (
@@ -116,13 +120,13 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
                   ))}
                 </datalist>
               </Field>
-              <Field id={`${uid}-icon`} label="Icon URL" error={errors.icon}>
+              <Field id={`${uid}-icon`} label="Icon URL" error={inlineError('icon')}>
                 <div className="icon-input">
                   <input className="input" {...bind('icon')} autoComplete="off" spellCheck={false} placeholder="https://… (optional)" />
-                  <AppIcon name={draft.name || '?'} src={draft.icon.trim()} />
+                  {(draft.name.trim() || draft.icon.trim()) && <AppIcon name={draft.name || '?'} src={draft.icon.trim()} />}
                 </div>
               </Field>
-              <Field id={`${uid}-visibility`} label="Who can launch it" hint={visibilityHelp[draft.visibility]} error={errors.visibility} wide>
+              <Field id={`${uid}-visibility`} label="Who can launch it" hint={visibilityHelp[draft.visibility]} error={inlineError('visibility')} wide>
                 <select className="input select" {...bind('visibility')}>
                   <option value="public">Everyone</option>
                   <option value="approved">Approved people</option>
@@ -135,27 +139,27 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
           <fieldset className="form-section">
             <legend className="form-section__title">Launch</legend>
             <div className="form-grid">
-              <Field id={`${uid}-launch_type`} label="Kind" error={errors.launch_type} wide>
+              <Field id={`${uid}-launch_type`} label="Kind" error={inlineError('launch_type')} wide>
                 <select className="input select" {...bind('launch_type')}>
                   <option value="container">Desktop app in a container</option>
                   <option value="url">Web link</option>
                 </select>
               </Field>
               {!isContainer && (
-                <Field id={`${uid}-url`} label="Address" hint="Opens in a new browser tab." error={errors.url} wide>
+                <Field id={`${uid}-url`} label="Address" hint="Opens in a new browser tab." error={inlineError('url')} wide>
                   <input className="input" type="url" {...bind('url')} autoComplete="off" spellCheck={false} placeholder="https://" />
                 </Field>
               )}
               {isContainer && (
                 <>
-                  <Field id={`${uid}-container_image`} label="Container image" error={errors.container_image} wide>
+                  <Field id={`${uid}-container_image`} label="Container image" error={inlineError('container_image')} wide>
                     <input className="input input--mono" {...bind('container_image')} autoComplete="off" spellCheck={false} placeholder="e.g. registry.example.com/apps/gimp:2.10" />
                   </Field>
                   <Field
                     id={`${uid}-command`}
                     label="Command"
                     hint={<>Optional; replaces the image’s own command. Separate arguments with spaces and quote those that hold spaces: <code>xterm -T "My terminal"</code></>}
-                    error={errors.command}
+                    error={inlineError('command')}
                     wide
                   >
                     <input className="input input--mono" {...bind('command')} autoComplete="off" spellCheck={false} placeholder="Image default" />
@@ -171,7 +175,7 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
               <p className="form-section__hint">Leave a field empty to use the default shown in it.</p>
               <div className="form-grid form-grid--4">
                 {LIMIT_FIELDS.map((field) => (
-                  <Field key={field} id={`${uid}-${field}`} label={limitLabels[field]} error={errors[field]}>
+                  <Field key={field} id={`${uid}-${field}`} label={limitLabels[field]} error={inlineError(field)}>
                     <input className="input input--mono" {...bind(field)} autoComplete="off" spellCheck={false} placeholder={DEFAULT_LIMITS[field]} />
                   </Field>
                 ))}

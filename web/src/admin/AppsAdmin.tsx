@@ -123,10 +123,12 @@ export function AppsAdmin() {
                     <VisibilityBadge visibility={app.visibility} />
                   </td>
                   <td data-label="Kind" className="data-table__detail">
-                    {app.launch_type === 'url' ? 'Web link' : 'Container'}
-                    <span className="data-table__mono" title={app.launch_type === 'url' ? app.url : app.container_image}>
-                      {app.launch_type === 'url' ? app.url : app.container_image || formatCommandShort(app.command)}
-                    </span>
+                    <div className="data-table__stack">
+                      {app.launch_type === 'url' ? 'Web link' : 'Container'}
+                      <span className="data-table__mono" title={app.launch_type === 'url' ? app.url : app.container_image}>
+                        {app.launch_type === 'url' ? app.url : app.container_image || formatCommandShort(app.command)}
+                      </span>
+                    </div>
                   </td>
                   <td className="data-table__actions">
                     <button

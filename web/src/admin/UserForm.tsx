@@ -24,6 +24,9 @@ export function UserForm({ onSaved, onCancel }: Props) {
   const [formError, setFormError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
 
+  // One problem is said once, next to the button; two get a word each by their fields.
+  const both = Boolean(errors.username && errors.password);
+
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     if (saving) return;
@@ -31,6 +34,10 @@ export function UserForm({ onSaved, onCancel }: Props) {
     if (!username.trim()) found.username = 'Choose a username.';
     if (password.length < MIN_PASSWORD_LENGTH) found.password = `Use at least ${MIN_PASSWORD_LENGTH} characters.`;
     setErrors(found);
+    if (found.username && found.password) {
+      setFormError('Fix the 2 highlighted fields.');
+      return;
+    }
     if (found.username || found.password) {
       setFormError(found.username ?? found.password ?? null);
       return;
@@ -56,7 +63,7 @@ export function UserForm({ onSaved, onCancel }: Props) {
       <form className="modal__form" onSubmit={submit} noValidate>
         <div className="modal__body">
           <div className="form-grid">
-            <Field id={`${uid}-username`} label="Username" hint="What they type to sign in." error={errors.username && errors.username !== 'Taken' ? errors.username : undefined}>
+            <Field id={`${uid}-username`} label="Username" hint="What they type to sign in." error={both ? errors.username : undefined}>
               <input
                 id={`${uid}-username`}
                 className="input"
@@ -79,7 +86,7 @@ export function UserForm({ onSaved, onCancel }: Props) {
                 data-testid="user-form-display_name"
               />
             </Field>
-            <Field id={`${uid}-password`} label="Password" hint={`At least ${MIN_PASSWORD_LENGTH} characters. Share it with them safely.`} error={errors.password}>
+            <Field id={`${uid}-password`} label="Password" hint={`At least ${MIN_PASSWORD_LENGTH} characters. Share it with them safely.`} error={both ? errors.password : undefined}>
               <PasswordInput
                 id={`${uid}-password`}
                 value={password}

@@ -98,9 +98,10 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       // Already signed out (401) or the server is unreachable: either way this tab signs out.
     }
     forgetReturn();
+    // Leave first: the sign-in page then has nothing to remember (see App).
+    navigate(paths.signin);
     const config = configRef.current;
     if (config) setState({ status: 'signed-out', config, why: 'signed-out' });
-    navigate(paths.signin);
   }, []);
 
   const retry = useCallback(() => setBootKey((k) => k + 1), []);

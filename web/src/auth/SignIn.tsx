@@ -19,12 +19,13 @@ export function SignIn({ config, why, routeError }: Props) {
   const { signIn } = useAuth();
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<string | null>(routeError);
+  const fromProvider = routeError && `Single sign-on did not work: ${routeError}`;
+  const [error, setError] = useState<string | null>(fromProvider);
   const [busy, setBusy] = useState(false);
   const usernameRef = useRef<HTMLInputElement>(null);
   const passwordRef = useRef<HTMLInputElement>(null);
 
-  useEffect(() => setError(routeError), [routeError]);
+  useEffect(() => setError(fromProvider), [fromProvider]);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();

@@ -38,8 +38,9 @@ export function login(username: string, password: string): Promise<SignInResult>
   return send<SignInResult>('POST', '/api/auth/login', { username, password });
 }
 
+/** Signing out needs a valid access token, so an expired one is refreshed first. */
 export async function logout(): Promise<void> {
-  await send<null>('POST', '/api/auth/logout');
+  await withAuth(() => send<null>('POST', '/api/auth/logout'));
 }
 
 /** Where the browser goes for single sign-on; the server brings it back to `returnTo`. */

@@ -60,7 +60,15 @@ export function SessionsList() {
       <div className="page__head">
         <div>
           <h1 className="page__title">Sessions</h1>
-          <p className="page__subtitle">Apps you started. The list refreshes on its own.</p>
+          <p className="page__subtitle">
+            Apps you started. The list refreshes on its own.
+            {ownerFilter && (
+              <>
+                {' '}
+                Everyone’s sessions are under <a href={paths.admin('sessions')}>Admin</a>.
+              </>
+            )}
+          </p>
         </div>
         <label className="switch">
           <input
