@@ -217,13 +217,15 @@ describe('Sortie deployed with its Helm chart into the local cluster', () => {
     assert.match(output, /healthy, \d+ apps in the catalog/);
   });
 
-  test('helm uninstall leaves no Sortie or session pods running', { timeout: 4 * 60_000 }, async () => {
+  test('helm uninstall leaves no Sortie or session pods running', { timeout: 4 * 60_000 }, async (t) => {
+    const started = Date.now();
     await uninstall();
     installed = false;
     await waitFor('Sortie\'s pods to be gone', async () => {
       const pods = await cluster.json<{ items: unknown[] }>(['get', 'pods', '-n', NAMESPACE, '-l', SERVER_PODS]);
       return pods.items.length === 0;
     }, 120_000, 1000);
+    t.diagnostic(`Sortie's pod gone ${Date.now() - started} ms after helm uninstall`);
     const sessions = await cluster.json<{ items: unknown[] }>(['get', 'pods', '-n', NAMESPACE, '-l', SESSION_PODS]);
     assert.equal(sessions.items.length, 0);
   });
