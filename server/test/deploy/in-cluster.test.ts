@@ -193,7 +193,7 @@ describe('Sortie deployed with its Helm chart into the local cluster', () => {
     assert.equal(after.body.status, 'terminated');
   });
 
-  test('helm test passes through the Service', { timeout: 5 * 60_000 }, async () => {
+  test('helm test passes through the Service', { timeout: 5 * 60_000 }, async (t) => {
     assert.ok(podIp, 'Sortie is not running (see the earlier tests)');
     const service = await cluster.json<any>(['get', 'service', RELEASE, '-n', NAMESPACE]);
     const clusterIp: string = service.spec.clusterIP;
@@ -214,7 +214,11 @@ describe('Sortie deployed with its Helm chart into the local cluster', () => {
       assert.fail(`helm test failed:\n${output}\n--- test pod logs\n${logs.stdout}${logs.stderr}`);
     }
     assert.match(output, /Succeeded/);
-    assert.match(output, /healthy, \d+ apps in the catalog/);
+    // Through the ClusterIP (from the Service's environment variables), not a fallback.
+    const line = /Sortie at (\S+): healthy, \d+ apps in the catalog/.exec(output);
+    assert.ok(line, `the test pod did not report success:\n${output}`);
+    assert.equal(line[1], `http://${clusterIp}:80`);
+    t.diagnostic(`helm test pod: ${line[0]}`);
   });
 
   test('helm uninstall leaves no Sortie or session pods running', { timeout: 4 * 60_000 }, async (t) => {
