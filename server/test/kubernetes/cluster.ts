@@ -1,0 +1,184 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import pino, { type Logger } from 'pino';
+import { appSchema, type App } from '../../src/catalog/app.js';
+import { DEFAULT_SIDECAR_IMAGE } from '../../src/config/config.js';
+import { apiStatusCode } from '../../src/runners/kubernetes/api-errors.js';
+import { KubernetesRunner } from '../../src/runners/kubernetes/kubernetes-runner.js';
+import { workloadName, type LaunchSpec, type WorkloadEvent } from '../../src/runners/runner.js';
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..', '..');
+export const DEMO_IMAGE = 'sortie-demo-apps:latest';
+export const SIDECAR_IMAGE = DEFAULT_SIDECAR_IMAGE;
+
+const NO_CLUSTER = 'These tests need the local Kubernetes cluster: run `scripts/local-cluster.sh up` (or point KUBECONFIG at a cluster that has the sortie images)';
+
+/**
+ * The admin kubeconfig: KUBECONFIG when set (scripts/test.sh exports the local cluster's),
+ * else the path `scripts/local-cluster.sh status` prints. Never skips: a missing cluster is
+ * a failure that says how to get one.
+ */
+export function adminKubeconfigPath(): string {
+  if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
+  let out = '';
+  try {
+    out = execFileSync('bash', [path.join(REPO_ROOT, 'scripts', 'local-cluster.sh'), 'status'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    // status exits non-zero when the node is not Ready, but still prints the paths.
+    out = String((err as { stdout?: string }).stdout ?? '');
+    if (!/node:\s+\S+\s+Ready/.test(out)) throw new Error(`${NO_CLUSTER}\n${out}`);
+  }
+  const match = /^kubeconfig:\s+(\S+)/m.exec(out);
+  if (!match) throw new Error(`${NO_CLUSTER}\n(no kubeconfig in the status output)`);
+  return match[1]!;
+}
+
+/** An admin KubeConfig for a cluster that answers, or a failure telling how to start one. */
+export async function adminKubeConfig(): Promise<KubeConfig> {
+  const file = adminKubeconfigPath();
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromFile(file);
+  } catch (err) {
+    throw new Error(`${NO_CLUSTER}\n(could not read ${file}: ${(err as Error).message})`);
+  }
+  const core = kc.makeApiClient(CoreV1Api);
+  let nodes;
+  try {
+    nodes = await core.listNode();
+  } catch (err) {
+    throw new Error(`${NO_CLUSTER}\n(${kc.getCurrentCluster()?.server} did not answer: ${(err as Error).message.split('\n')[0]})`);
+  }
+  const ready = nodes.items.some((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  if (!ready) throw new Error(`${NO_CLUSTER}\n(no node is Ready yet)`);
+  return kc;
+}
+
+/**
+ * A namespace of the test file's own, deleted afterwards. Waits for its `default`
+ * ServiceAccount: until the controller makes it, the ServiceAccount admission plugin
+ * refuses every pod.
+ */
+export async function createTestNamespace(kc: KubeConfig, prefix: string): Promise<{ name: string; remove: () => Promise<void> }> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const name = `sortie-t-${prefix}-${randomBytes(3).toString('hex')}`;
+  await core.createNamespace({ body: { metadata: { name, labels: { 'sortie.io/test': prefix } } } });
+  await waitFor(`the default ServiceAccount in ${name}`, async () => {
+    try {
+      await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 30_000);
+  return {
+    name,
+    remove: async () => {
+      await core.deleteNamespace({ name, gracePeriodSeconds: 0 }).catch(() => undefined);
+    },
+  };
+}
+
+export function testApp(fields: Partial<Record<keyof App, unknown>> = {}): App {
+  return appSchema.parse({
+    id: 'xterm',
+    name: 'XTerm',
+    launch_type: 'container',
+    container_image: DEMO_IMAGE,
+    command: ['xterm'],
+    // Small, so the 2-core test node can run several sessions side by side.
+    resource_limits: { cpu_request: '50m', cpu_limit: '1', memory_request: '64Mi', memory_limit: '512Mi' },
+    ...fields,
+  });
+}
+
+export function launchSpec(app: App = testApp(), userId = 'test-user'): LaunchSpec {
+  const sessionId = randomBytes(6).toString('hex');
+  return { sessionId, workloadName: workloadName(sessionId), userId, app };
+}
+
+export interface RecordedEvent {
+  event: WorkloadEvent;
+  /** Date.now() when the runner emitted it. */
+  at: number;
+}
+
+/** Collects runner events and lets a test wait for the one it expects. */
+export class EventLog {
+  readonly all: RecordedEvent[] = [];
+  private waiters: Array<() => void> = [];
+
+  readonly listener = (event: WorkloadEvent): void => {
+    this.all.push({ event, at: Date.now() });
+    for (const wake of this.waiters.splice(0)) wake();
+  };
+
+  for(sessionId: string): RecordedEvent[] {
+    return this.all.filter((r) => r.event.sessionId === sessionId);
+  }
+
+  async next(sessionId: string, timeoutMs = 60_000): Promise<RecordedEvent> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.for(sessionId)[0];
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no event for session ${sessionId} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+export function captureLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino(
+    { level: 'debug' },
+    {
+      write(line: string) {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+        if (process.env.SORTIE_TEST_LOG_LEVEL) process.stderr.write(line);
+      },
+    },
+  );
+  return { logger, lines };
+}
+
+export function makeRunner(kc: KubeConfig, namespace: string, logger: Logger = pino({ level: 'silent' }), extra: { watchBackoff?: { initialMs: number; maxMs: number } } = {}): KubernetesRunner {
+  return new KubernetesRunner({ kubeConfig: kc, namespace, sidecarImage: SIDECAR_IMAGE, imagePullPolicy: 'IfNotPresent', logger, ...extra });
+}
+
+export async function readPod(kc: KubeConfig, namespace: string, name: string): Promise<V1Pod | undefined> {
+  try {
+    return await kc.makeApiClient(CoreV1Api).readNamespacedPod({ name, namespace });
+  } catch (err) {
+    if (apiStatusCode(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+export async function waitForPodGone(kc: KubeConfig, namespace: string, name: string, timeoutMs = 60_000): Promise<number> {
+  const started = Date.now();
+  await waitFor(`pod ${name} to be gone`, async () => (await readPod(kc, namespace, name)) === undefined, timeoutMs);
+  return Date.now() - started;
+}
+
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
