@@ -16,10 +16,11 @@
  *   environment variables, so it needs no DNS either.
  */
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CHART, Cluster, REPO_ROOT, requireCluster, run, runOk, waitFor } from './tools.js';
+import { dumpYaml, loadAllYaml } from '@kubernetes/client-node';
+import { CHART, Cluster, MANIFESTS, REPO_ROOT, requireCluster, run, runOk, waitFor, type K8sObject } from './tools.js';
 
 const NAMESPACE = 'sortie';
 const RELEASE = 'sortie';
@@ -232,5 +233,34 @@ describe('Sortie deployed with its Helm chart into the local cluster', () => {
     t.diagnostic(`Sortie's pod gone ${Date.now() - started} ms after helm uninstall`);
     const sessions = await cluster.json<{ items: unknown[] }>(['get', 'pods', '-n', NAMESPACE, '-l', SESSION_PODS]);
     assert.equal(sessions.items.length, 0);
+  });
+
+  test('the raw manifests run Sortie too (kubectl apply -f deploy/kubernetes/)', { timeout: 5 * 60_000 }, async () => {
+    // As applied, except that the data volume is an emptyDir: this cluster has no
+    // StorageClass to bind the PersistentVolumeClaim (the manifest's comment says so).
+    const objects = readdirSync(MANIFESTS).filter((f) => f.endsWith('.yaml')).sort()
+      .flatMap((f) => loadAllYaml(readFileSync(path.join(MANIFESTS, f), 'utf8')) as K8sObject[])
+      .filter((o) => o && o.kind !== 'PersistentVolumeClaim');
+    const deployment = objects.find((o) => o.kind === 'Deployment')!;
+    const volumes = deployment.spec.template.spec.volumes as Array<Record<string, unknown>>;
+    const data = volumes.findIndex((v) => v.name === 'data');
+    volumes[data] = { name: 'data', emptyDir: {} };
+    const stream = objects.map((o) => dumpYaml(o)).join('---\n');
+    await cluster.kubectlOk(['apply', '-f', '-'], { input: stream });
+    try {
+      let ip = '';
+      await waitFor('the raw Deployment\'s pod to be Ready', async () => {
+        const pods = await cluster.json<{ items: any[] }>(['get', 'pods', '-n', NAMESPACE, '-l', 'app.kubernetes.io/name=sortie,app.kubernetes.io/component=server']);
+        const pod = pods.items.find((p) => !p.metadata.deletionTimestamp);
+        if (pod?.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')) ip = pod.status.podIP;
+        return Boolean(ip);
+      }, 180_000, 1000).catch(async (err: Error) => {
+        throw new Error(`${err.message}\n${await diagnostics()}`);
+      });
+      const res = await fetch(`http://${ip}:8080/readyz`, { signal: AbortSignal.timeout(10_000) });
+      assert.equal(res.status, 200);
+    } finally {
+      await cluster.kubectl(['delete', '-f', '-', '--wait=false'], { input: stream });
+    }
   });
 });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadAllYaml } from '@kubernetes/client-node';
@@ -244,5 +244,28 @@ describe('kind setup script', () => {
     const config = loadAllYaml(readFileSync(path.join(REPO_ROOT, 'deploy', 'kind', 'kind-config.yaml'), 'utf8'))[0] as Record<string, any>;
     assert.equal(config.kind, 'Cluster');
     assert.equal(config.apiVersion, 'kind.x-k8s.io/v1alpha4');
+  });
+});
+
+describe('Dockerfile', () => {
+  // No Docker engine here to build it; scripts/build-sortie-image.sh builds the same image
+  // and the in-cluster test runs that. This pins the Dockerfile to the same contract.
+  test('multi-stage build, non-root runtime, the server as its command', () => {
+    const text = readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
+    const lines = text.split('\n').filter((l) => !l.trimStart().startsWith('#'));
+    const froms = lines.filter((l) => l.startsWith('FROM '));
+    assert.deepEqual(froms, ['FROM node:20-bookworm-slim AS build', 'FROM node:20-bookworm-slim']);
+    for (const step of [/npm ci\b/, /npm run build/, /npm prune --omit=dev/, /python3 make g\+\+/]) {
+      assert.match(text, step);
+    }
+    assert.ok(lines.includes('USER 1000'));
+    assert.ok(lines.includes('EXPOSE 8080'));
+    assert.ok(lines.includes('CMD ["node", "dist/server/main.js"]'));
+    // What the runtime stage copies must exist after `npm run build`.
+    for (const copied of text.matchAll(/^COPY --from=build \/src\/(\S+)/gm)) {
+      assert.ok(existsSync(path.join(REPO_ROOT, copied[1]!)), `the Dockerfile copies ${copied[1]}, which a build does not produce`);
+    }
+    const ignored = readFileSync(path.join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n');
+    assert.ok(ignored.includes('node_modules') && ignored.includes('dist'), '.dockerignore must keep host node_modules and dist out of the context');
   });
 });

@@ -30,7 +30,7 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
     const child = spawn(command, args, {
       cwd: options.cwd ?? REPO_ROOT,
       env: { ...process.env, ...options.env },
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
@@ -47,11 +47,10 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
       if (timer) clearTimeout(timer);
       resolve({ status: code ?? (signal ? 128 : 1), stdout, stderr });
     });
-    if (child.stdin) {
-      // A command that exits without reading its input must not fail the caller (EPIPE).
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(options.input);
-    }
+    // A command that exits without reading its input must not fail the caller (EPIPE).
+    child.stdin.on('error', () => undefined);
+    if (options.input === undefined) child.stdin.end();
+    else child.stdin.end(options.input);
   });
 }
 
