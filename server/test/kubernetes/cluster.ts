@@ -96,7 +96,8 @@ export function testApp(fields: Partial<Record<keyof App, unknown>> = {}): App {
 
 export function launchSpec(app: App = testApp(), userId = 'test-user'): LaunchSpec {
   const sessionId = randomBytes(6).toString('hex');
-  return { sessionId, workloadName: workloadName(sessionId), userId, app };
+  // VNC passwords count 8 characters; hex keeps it clear of x11vnc's password-file syntax.
+  return { sessionId, workloadName: workloadName(sessionId), userId, app, streamSecret: randomBytes(4).toString('hex') };
 }
 
 export interface RecordedEvent {
@@ -119,10 +120,19 @@ export class EventLog {
     return this.all.filter((r) => r.event.sessionId === sessionId);
   }
 
-  async next(sessionId: string, timeoutMs = 60_000): Promise<RecordedEvent> {
+  /**
+   * The session's first `failed`/`exited` event. An app that dies within a second of starting
+   * can still be reported `ready` first: the kubelet may publish "running and probed" before
+   * it notices the exit, so tests of failures wait for the ending, not the first event.
+   */
+  end(sessionId: string, timeoutMs = 60_000): Promise<RecordedEvent> {
+    return this.next(sessionId, timeoutMs, (r) => r.event.type !== 'ready');
+  }
+
+  async next(sessionId: string, timeoutMs = 60_000, match: (r: RecordedEvent) => boolean = () => true): Promise<RecordedEvent> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const found = this.for(sessionId)[0];
+      const found = this.for(sessionId).find(match);
       if (found) return found;
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no event for session ${sessionId} within ${timeoutMs} ms`);

@@ -28,7 +28,7 @@ async function failureOf(spec: ReturnType<typeof launchSpec>, timeoutMs = 60_000
   const started = Date.now();
   await runner.launch(spec);
   try {
-    const { event, at } = await events.next(spec.sessionId, timeoutMs);
+    const { event, at } = await events.end(spec.sessionId, timeoutMs);
     assert.equal(event.type, 'failed', JSON.stringify(event));
     return { reason: (event as { reason: string }).reason, ms: at - started };
   } finally {

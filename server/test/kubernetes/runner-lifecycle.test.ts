@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { KubernetesRunner } from '../../src/runners/kubernetes/kubernetes-runner.js';
-import { readDesktop } from '../support/rfb.js';
 import {
   adminKubeConfig,
   createTestNamespace,
@@ -16,6 +15,7 @@ import {
   testApp,
   waitForPodGone,
 } from './cluster.js';
+import { readDesktop } from './vnc.js';
 
 let kc: KubeConfig;
 let namespace: { name: string; remove: () => Promise<void> };
@@ -79,9 +79,14 @@ test('launch → ready from the watch → desktop over WebSocket → stop → po
   assert.ok(rawReadyAt !== undefined && ready.at - rawReadyAt < 250, `runner event ${ready.at - (rawReadyAt ?? NaN)} ms after an independent watch`);
   assert.ok(ready.at - readyTransition < 5_000, `ready event ${ready.at - readyTransition} ms after the Ready transition`);
 
-  const desktop = await readDesktop(`ws://${ready.event.endpoint.host}:${ready.event.endpoint.port}/`);
-  assert.equal(desktop.banner, 'RFB 003.008');
-  assert.ok(desktop.width > 0 && desktop.height > 0);
+  const url = `ws://${ready.event.endpoint.host}:${ready.event.endpoint.port}/`;
+  const bypass = await readDesktop(url);
+  assert.equal(bypass.banner, 'RFB 003.008');
+  assert.deepEqual(bypass.offered, [2], 'only VNC authentication is offered: the session secret is required');
+  assert.equal((await readDesktop(url, 'wrongpw!')).accepted, false, 'a wrong password is refused');
+  const desktop = await readDesktop(url, spec.streamSecret);
+  assert.equal(desktop.accepted, true);
+  assert.ok(desktop.width! > 0 && desktop.height! > 0);
   assert.ok(desktop.nonBlank, 'xterm is drawn on the desktop');
 
   const stoppedAt = Date.now();
@@ -145,7 +150,10 @@ test('the created pod matches the contract, field by field, as the API server st
     assert.deepEqual(app.env, [{ name: 'DISPLAY', value: ':99' }]);
     assert.deepEqual(app.resources, { requests: { cpu: '100m', memory: '96Mi' }, limits: { cpu: '750m', memory: '384Mi' } });
     assert.equal(sidecar.image, SIDECAR_IMAGE);
-    assert.deepEqual(sidecar.env, [{ name: 'DISPLAY', value: ':99' }]);
+    assert.deepEqual(sidecar.env, [
+      { name: 'DISPLAY', value: ':99' },
+      { name: 'VNC_PASSWORD', value: spec.streamSecret },
+    ]);
     assert.deepEqual(sidecar.ports, [{ name: 'websockify', containerPort: 6080, protocol: 'TCP' }]);
     assert.deepEqual(sidecar.readinessProbe?.tcpSocket?.port, 6080);
     assert.equal(sidecar.readinessProbe?.periodSeconds, 1);
@@ -198,11 +206,13 @@ test('an app that dies before the desktop is ready fails with its exit code', as
   const spec = launchSpec(testApp({ command: ['sh', '-c', 'exit 1'] }));
   await runner.launch(spec);
   try {
-    const first = await events.next(spec.sessionId);
-    assert.deepEqual(first.event, {
+    const end = await events.end(spec.sessionId);
+    const sawReady = events.for(spec.sessionId)[0]!.event.type === 'ready';
+    assert.deepEqual(end.event, {
       type: 'failed',
       sessionId: spec.sessionId,
-      reason: 'The app container exited with code 1 before the desktop was ready',
+      // Usually the exit is seen first; if the kubelet published readiness first, no "before" is claimed.
+      reason: `The app container exited with code 1${sawReady ? '' : ' before the desktop was ready'}`,
     });
   } finally {
     await runner.stop(spec.sessionId);
@@ -232,7 +242,7 @@ test('start() reports existing pods for reconciliation and does not repeat their
   await Promise.all([runner.launch(ready), runner.launch(broken)]);
   const readyEvent = await events.next(ready.sessionId);
   assert.equal(readyEvent.event.type, 'ready');
-  assert.equal((await events.next(broken.sessionId)).event.type, 'failed');
+  assert.equal((await events.end(broken.sessionId)).event.type, 'failed');
 
   const restarted = makeRunner(kc, namespace.name);
   const later = new EventLog();

@@ -14,8 +14,8 @@ import {
 } from '@kubernetes/client-node';
 import { ConfigError } from '../../src/errors.js';
 import { apiStatusCode } from '../../src/runners/kubernetes/api-errors.js';
-import { readDesktop } from '../support/rfb.js';
 import { adminKubeConfig, createTestNamespace, EventLog, launchSpec, makeRunner, REPO_ROOT, waitFor, waitForPodGone } from './cluster.js';
+import { readDesktop } from './vnc.js';
 
 const RBAC_FILE = path.join(REPO_ROOT, 'deploy', 'kubernetes', 'rbac.yaml');
 
@@ -93,8 +93,9 @@ test('the whole session flow works with only the Role from deploy/kubernetes/rba
     const ready = await events.next(spec.sessionId);
     assert.equal(ready.event.type, 'ready', JSON.stringify(ready.event));
     assert.ok(ready.event.type === 'ready');
-    const desktop = await readDesktop(`ws://${ready.event.endpoint.host}:${ready.event.endpoint.port}/`);
+    const desktop = await readDesktop(`ws://${ready.event.endpoint.host}:${ready.event.endpoint.port}/`, spec.streamSecret);
     assert.equal(desktop.banner, 'RFB 003.008');
+    assert.equal(desktop.accepted, true);
     await runner.stop(spec.sessionId);
     await waitForPodGone(admin, namespace.name, spec.workloadName);
     await runner.stop(spec.sessionId); // the idempotent 404 path works with the Role too

@@ -104,6 +104,8 @@ export class KubernetesRunner implements Runner {
   }
 
   async launch(spec: LaunchSpec): Promise<void> {
+    // The sidecar writes it as one line of an x11vnc password file.
+    if (!/^[!-~]*$/.test(spec.streamSecret)) throw new Error('The stream secret must be printable ASCII without spaces');
     const pod = buildSessionPod(spec, this.settings);
     const { namespace } = this.settings;
     try {

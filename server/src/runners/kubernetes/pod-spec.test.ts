@@ -8,7 +8,7 @@ const settings: PodSettings = { namespace: 'sortie', sidecarImage: 'ghcr.io/rjsa
 
 function launchSpec(app: Record<string, unknown>): LaunchSpec {
   const parsed = appSchema.parse({ id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: 'sortie-demo-apps:latest', ...app });
-  return { sessionId: 'abc-123', workloadName: workloadName('abc-123'), userId: 'alice@example.com', app: parsed };
+  return { sessionId: 'abc-123', workloadName: workloadName('abc-123'), userId: 'alice@example.com', app: parsed, streamSecret: 'pw-123' };
 }
 
 test('names, labels and annotations let Sortie find and explain its pods', () => {
@@ -58,7 +58,10 @@ test('the sidecar serves websockify on 6080 with a fast readiness probe and hold
   const sidecar = pod.spec!.containers[0]!;
   assert.equal(sidecar.image, settings.sidecarImage);
   assert.equal(sidecar.imagePullPolicy, 'IfNotPresent');
-  assert.deepEqual(sidecar.env, [{ name: 'DISPLAY', value: ':99' }]);
+  assert.deepEqual(sidecar.env, [
+    { name: 'DISPLAY', value: ':99' },
+    { name: 'VNC_PASSWORD', value: 'pw-123' },
+  ]);
   assert.deepEqual(sidecar.ports, [{ name: 'websockify', containerPort: 6080, protocol: 'TCP' }]);
   assert.deepEqual(sidecar.readinessProbe?.tcpSocket, { port: 6080 });
   assert.ok((sidecar.readinessProbe?.periodSeconds ?? 10) <= 2);
@@ -96,4 +99,12 @@ test('the built pod does not share objects between calls', () => {
   assert.deepEqual(b.spec!.containers[1]!.command, ['xeyes']);
   assert.equal(b.spec!.containers[0]!.resources!.limits!['cpu'], '500m');
   assert.deepEqual(spec.app.command, ['xeyes']);
+});
+
+test('the stream secret goes to the sidecar only, and an empty one means no VNC password', () => {
+  const pod = buildSessionPod(launchSpec({}), settings);
+  const app = pod.spec!.containers.find((c) => c.name === 'app')!;
+  assert.equal(app.env?.some((e) => e.name === 'VNC_PASSWORD'), false);
+  const open = buildSessionPod({ ...launchSpec({}), streamSecret: '' }, settings);
+  assert.deepEqual(open.spec!.containers[0]!.env, [{ name: 'DISPLAY', value: ':99' }]);
 });

@@ -61,7 +61,10 @@ export function buildSessionPod(spec: LaunchSpec, settings: PodSettings): V1Pod 
     name: SIDECAR_CONTAINER,
     image: settings.sidecarImage,
     imagePullPolicy: settings.imagePullPolicy,
-    env: displayEnv(),
+    // Inline rather than a Secret: the Role stays pods-only, and pod specs in the sessions'
+    // namespace are readable only by Sortie and cluster admins. The NetworkPolicy is the
+    // first line; the password is what stops a connection that gets past it.
+    env: [...displayEnv(), ...(spec.streamSecret ? [{ name: 'VNC_PASSWORD', value: spec.streamSecret }] : [])],
     ports: [{ name: 'websockify', containerPort: WEBSOCKIFY_PORT, protocol: 'TCP' }],
     // Fast probing: readiness is what turns `creating` into `running` for the user.
     readinessProbe: {

@@ -25,7 +25,7 @@ function pod(status: {
     command: ['xterm'],
   });
   const built = buildSessionPod(
-    { sessionId: 's1', workloadName: 'sortie-session-s1', userId: 'u', app },
+    { sessionId: 's1', workloadName: 'sortie-session-s1', userId: 'u', app, streamSecret: 'pw' },
     { namespace: 'sortie', sidecarImage: 'ghcr.io/rjsadow/sortie-vnc-sidecar:latest', imagePullPolicy: 'IfNotPresent' },
   );
   if (status.deleting) built.metadata!.deletionTimestamp = new Date();
