@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { Sortie } from '../../src/main.js';
+import { buildSessionPod } from '../../src/runners/kubernetes/pod-spec.js';
+import { readDesktop } from '../support/rfb.js';
+import { Api, boot, scratchDir, writeApps } from '../support/sortie.js';
+import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, launchSpec, readPod, SIDECAR_IMAGE, sleep, waitFor, waitForPodGone } from './cluster.js';
+
+// The whole product on the kubernetes runner: real HTTP API, SQLite, relay and session
+// service, with session pods in a real cluster.
+
+const small = { cpu_request: '50m', cpu_limit: '1', memory_request: '64Mi', memory_limit: '512Mi' };
+const APPS = [
+  { id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: DEMO_IMAGE, command: ['xterm'], resource_limits: small },
+  { id: 'ghost', name: 'Ghost', launch_type: 'container', container_image: 'sortie-does-not-exist:v1', resource_limits: small },
+];
+
+let kc: KubeConfig;
+const scratch = scratchDir('k8s-api');
+let appsFile: string;
+
+function env(namespace: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    SORTIE_RUNNER: 'kubernetes',
+    SORTIE_NAMESPACE: namespace,
+    KUBECONFIG: adminKubeconfigPath(),
+    SORTIE_APPS_FILE: appsFile,
+    SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE,
+    ...extra,
+  };
+}
+
+const wsUrl = (sortie: Sortie, path: string) => sortie.url.replace(/^http/, 'ws') + path;
+
+before(async () => {
+  kc = await adminKubeConfig();
+  appsFile = writeApps(scratch.dir, APPS);
+});
+
+after(() => scratch.remove());
+
+describe('sessions through the API, on pods', () => {
+  let namespace: { name: string; remove: () => Promise<void> };
+  let sortie: Sortie;
+  let api: Api;
+  const db = () => ({ SORTIE_DB_PATH: `${scratch.dir}/main.db` });
+
+  before(async () => {
+    namespace = await createTestNamespace(kc, 'api');
+    sortie = await boot(scratch.dir, env(namespace.name, db()));
+    api = new Api(sortie.url);
+  });
+
+  after(async () => {
+    await sortie?.dispose();
+    await namespace?.remove();
+  });
+
+  test('POST → creating → running (from the watch) → desktop through /ws/sessions/{id} → DELETE → pod gone', async (t) => {
+    let podReadyAt: number | undefined;
+    const watch = await new Watch(kc).watch(
+      `/api/v1/namespaces/${namespace.name}/pods`,
+      {},
+      (_type, pod: V1Pod) => {
+        if (podReadyAt === undefined && pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) podReadyAt = Date.now();
+      },
+      () => undefined,
+    );
+    try {
+      const postedAt = Date.now();
+      const created = await api.launch('xterm', 'alice');
+      const answeredIn = Date.now() - postedAt;
+      assert.equal(created.status, 'creating');
+      assert.equal(created.pod_name, `sortie-session-${created.id}`);
+
+      // The API answers before the pod exists: the launch runs behind it.
+      let pod: V1Pod | undefined;
+      await waitFor('the session pod', async () => (pod = await readPod(kc, namespace.name, created.pod_name)) !== undefined, 10_000, 20);
+      assert.ok(pod);
+      assert.equal(pod.metadata?.annotations?.['sortie.io/user-id'], 'alice');
+      assert.equal(pod.metadata?.labels?.['sortie.io/session-id'], created.id);
+
+      const running = await api.waitFor(created.id, 'running', 60_000);
+      for (let i = 0; i < 40 && podReadyAt === undefined; i++) await sleep(25);
+      assert.ok(podReadyAt !== undefined);
+      // updated_at is written when the service handles the runner's ready event (ms precision).
+      const overhead = Date.parse(running.updated_at) - podReadyAt;
+      t.diagnostic(`POST answered in ${answeredIn} ms; POST → running ${Date.parse(running.updated_at) - postedAt} ms; pod Ready (watch) → session running: ${overhead} ms`);
+      assert.ok(overhead < 250, `Sortie took ${overhead} ms from the pod's Ready to running`);
+
+      // Through Sortie's relay: it answers the sidecar's VNC challenge with the session secret.
+      const desktop = await readDesktop(wsUrl(sortie, created.websocket_url));
+      assert.equal(desktop.banner, 'RFB 003.008');
+      assert.ok(desktop.nonBlank, 'xterm is on the desktop');
+
+      const ended = await api.request<{ status: string }>('DELETE', `/api/sessions/${created.id}`);
+      assert.equal(ended.status, 200);
+      assert.equal(ended.body.status, 'terminated');
+      await waitForPodGone(kc, namespace.name, created.pod_name);
+      assert.equal((await api.session(created.id)).status, 'terminated');
+    } finally {
+      watch.abort();
+    }
+  });
+
+  test('an image that cannot be pulled fails the session with the reason, and the pod is removed', async () => {
+    const created = await api.launch('ghost', 'alice');
+    const failed = await api.waitFor(created.id, 'failed', 60_000);
+    assert.match(failed.reason ?? '', /^Image "sortie-does-not-exist:v1" could not be pulled: /);
+    await waitForPodGone(kc, namespace.name, created.pod_name);
+  });
+
+  test('a restart adopts running sessions, ends those whose pod vanished, and removes orphan pods', async () => {
+    const kept = await api.launch('xterm', 'alice');
+    const lost = await api.launch('xterm', 'bob');
+    await api.waitFor(kept.id, 'running', 60_000);
+    await api.waitFor(lost.id, 'running', 60_000);
+
+    await sortie.dispose();
+    const core = kc.makeApiClient(CoreV1Api);
+    await core.deleteNamespacedPod({ name: lost.pod_name, namespace: namespace.name, gracePeriodSeconds: 0 });
+    const orphan = launchSpec();
+    await core.createNamespacedPod({
+      namespace: namespace.name,
+      body: buildSessionPod(orphan, { namespace: namespace.name, sidecarImage: SIDECAR_IMAGE, imagePullPolicy: 'IfNotPresent' }),
+    });
+    await waitForPodGone(kc, namespace.name, lost.pod_name);
+
+    sortie = await boot(scratch.dir, env(namespace.name, db()));
+    api = new Api(sortie.url);
+    assert.equal((await api.session(kept.id)).status, 'running');
+    const desktop = await readDesktop(wsUrl(sortie, kept.websocket_url));
+    assert.ok(desktop.nonBlank, 'the adopted session still streams');
+    const lostNow = await api.session(lost.id);
+    assert.ok(lostNow.status === 'terminated' || lostNow.status === 'failed', lostNow.status);
+    assert.ok(lostNow.reason, 'with a reason');
+    await waitForPodGone(kc, namespace.name, orphan.workloadName, 30_000);
+
+    await api.request('DELETE', `/api/sessions/${kept.id}`);
+    await waitForPodGone(kc, namespace.name, kept.pod_name);
+  });
+});
+
+describe('limits an operator sets', () => {
+  let namespace: { name: string; remove: () => Promise<void> };
+  let sortie: Sortie | undefined;
+
+  before(async () => {
+    namespace = await createTestNamespace(kc, 'api-limits');
+  });
+
+  after(async () => {
+    await sortie?.dispose();
+    await namespace?.remove();
+  });
+
+  test('over the namespace quota, the session fails with the quota message and no pod is left', async () => {
+    const core = kc.makeApiClient(CoreV1Api);
+    await core.createNamespacedResourceQuota({ namespace: namespace.name, body: { metadata: { name: 'sessions' }, spec: { hard: { pods: '1' } } } });
+    await waitFor('the quota to be counted', async () => {
+      const quota = await core.readNamespacedResourceQuota({ name: 'sessions', namespace: namespace.name });
+      return quota.status?.used?.['pods'] !== undefined;
+    });
+    sortie = await boot(scratch.dir, env(namespace.name, { SORTIE_DB_PATH: `${scratch.dir}/quota.db` }));
+    const api = new Api(sortie.url);
+    const first = await api.launch('xterm', 'alice');
+    const second = await api.launch('xterm', 'alice');
+    const failed = await api.waitFor(second.id, 'failed', 10_000);
+    assert.match(failed.reason ?? '', /^The namespace's resource quota refused the session: .*exceeded quota: sessions/);
+    assert.equal(await readPod(kc, namespace.name, second.pod_name), undefined);
+    await api.waitFor(first.id, 'running', 60_000);
+    await api.request('DELETE', `/api/sessions/${first.id}`);
+    await waitForPodGone(kc, namespace.name, first.pod_name);
+    await core.deleteNamespacedResourceQuota({ name: 'sessions', namespace: namespace.name });
+    await sortie.dispose();
+    sortie = undefined;
+  });
+
+  test('a pod not ready within POD_READY_TIMEOUT fails the session and is removed', async () => {
+    // Half a second: shorter than any pod here takes, so the timeout always wins the race.
+    sortie = await boot(scratch.dir, env(namespace.name, { SORTIE_DB_PATH: `${scratch.dir}/timeout.db`, POD_READY_TIMEOUT: '0.5' }));
+    const api = new Api(sortie.url);
+    const created = await api.launch('xterm', 'alice');
+    const failed = await api.waitFor(created.id, 'failed', 15_000);
+    assert.match(failed.reason ?? '', /POD_READY_TIMEOUT/);
+    await waitForPodGone(kc, namespace.name, created.pod_name);
+  });
+});
