@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(xvfb x11vnc websockify xterm x11-apps procps iproute2 fonts-dejavu-core)
+apt_packages=(xvfb x11vnc websockify xterm x11-apps procps iproute2 fonts-dejavu-core shellcheck)
 if [[ "${SORTIE_SETUP_BROWSER:-1}" == 1 ]]; then apt_packages+=(chromium); fi
 
 missing=()

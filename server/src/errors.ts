@@ -20,3 +20,9 @@ export class ConflictError extends SortieError {}
 
 /** A setting or file Sortie was started with is wrong; start-up stops with this message. */
 export class ConfigError extends SortieError {}
+
+/** No valid sign-in: the caller should refresh its token or sign in again. */
+export class UnauthorizedError extends SortieError {}
+
+/** Signed in but not allowed. Only for admin routes: others' sessions answer NotFoundError so ids cannot be probed. */
+export class ForbiddenError extends SortieError {}

@@ -1,18 +1,26 @@
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
+import { sql } from 'kysely';
 import pino, { type Logger } from 'pino';
+import { AuthService } from './auth/auth-service.js';
+import { OidcClient } from './auth/oidc.js';
+import { UserRepository } from './auth/user-repository.js';
 import { AppRepository } from './catalog/app-repository.js';
 import { readCatalogFile } from './catalog/catalog-file.js';
+import { CatalogService } from './catalog/catalog-service.js';
 import { loadConfig, type Config } from './config/config.js';
 import { openDatabase } from './db/database.js';
+import { UnauthorizedError } from './errors.js';
+import { authenticator as makeAuthenticator, type Authenticator } from './http/auth-hook.js';
 import { buildHttpServer } from './http/http-server.js';
+import { OriginPolicy } from './http/origin-policy.js';
 import { createRunner } from './runners/create-runner.js';
 import type { Runner } from './runners/runner.js';
 import { SessionRepository } from './sessions/session-repository.js';
 import { SessionService } from './sessions/session-service.js';
 import { CloseCode } from './stream/close-codes.js';
 import { StreamRelay, type StreamTarget } from './stream/relay.js';
-import { sql } from 'kysely';
 
 export interface Sortie {
   /** Base URL the server listens on, e.g. http://127.0.0.1:8080. */
@@ -26,25 +34,35 @@ export interface Sortie {
 
 export interface StartOptions {
   logger?: Logger;
-  /** Tests inject a runner; production picks one from SORTIE_RUNNER. */
+  /** Tests and benchmarks inject a runner; production picks one from SORTIE_RUNNER. */
   runner?: Runner;
 }
 
-/** The composition root: config → database → catalog → runner → services → HTTP. */
+/** The composition root: config → database → catalog → auth → runner → services → HTTP. */
 export async function startSortie(config: Config, options: StartOptions = {}): Promise<Sortie> {
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'sortie' } });
   const apps = readCatalogFile(config.appsFile);
 
   const db = await openDatabase(config.dbPath);
   const appRepository = new AppRepository(db);
-  await appRepository.replaceAll(apps);
+  const loaded = await appRepository.loadFromFile(apps);
+  if (loaded.keptFromApi.length > 0) logger.info({ apps: loaded.keptFromApi }, 'apps edited through the API keep their edits over apps.json');
+
+  const users = new UserRepository(db);
+  const auth = await AuthService.create(users, config.auth, logger);
+  if (!config.auth.enabled) logger.warn('sign-in is switched off (SORTIE_AUTH=disabled): anyone who can reach Sortie can use every app and session');
+  const authn = makeAuthenticator(auth, config.auth.enabled);
+  const origins = new OriginPolicy(config.auth.publicUrl, config.auth.allowedOrigins);
+  const oidc = config.auth.enabled && config.auth.oidc ? new OidcClient(config.auth.oidc, auth.signerForState, logger) : undefined;
+  const catalog = new CatalogService(appRepository, users);
 
   const runner = options.runner ?? (await createRunner(config, logger));
   const sessions = new SessionService({
     sessions: new SessionRepository(db),
-    apps: appRepository,
+    catalog,
     runner,
     logger,
+    userExists: async (userId) => !config.auth.enabled || (await users.get(userId)) !== undefined,
     podReadyTimeoutMs: config.podReadyTimeoutSeconds * 1000,
     sessionTimeoutMs: config.sessionTimeoutMinutes * 60_000,
   });
@@ -57,15 +75,20 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
 
   const relay = new StreamRelay({
     logger,
-    resolve: (id) => streamTarget(sessions, id),
+    resolve: (id, req) => streamTarget(sessions, authn, origins, id, req),
     onActivity: (id) => void sessions.touch([id]).catch((err: unknown) => logger.warn({ err }, 'touch failed')),
   });
   sessions.onEnded((session) => relay.closeSession(session.id));
 
   const http = await buildHttpServer({
     logger,
-    apps: appRepository,
+    catalog,
     sessions,
+    auth,
+    authConfig: config.auth,
+    authenticator: authn,
+    origins,
+    oidc,
     relay,
     webDir: config.webDir,
     isReady: async () => {
@@ -86,7 +109,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   cleanup.unref();
 
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  logger.info({ url: `http://${host}:${port}`, runner: runner.kind, apps: apps.length }, 'Sortie is listening');
+  logger.info({ url: `http://${host}:${port}`, runner: runner.kind, apps: apps.length, auth: config.auth.enabled }, 'Sortie is listening');
 
   let disposed: Promise<void> | undefined;
   const dispose = () =>
@@ -102,11 +125,22 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   return { url: `http://${host}:${port}`, port, sessions, runner, dispose };
 }
 
-async function streamTarget(sessions: SessionService, id: string): Promise<StreamTarget> {
-  const found = await sessions.streamTarget(id).catch(() => undefined);
+/** Who may open a session's stream, and where it goes: the same rules as the session API. */
+async function streamTarget(sessions: SessionService, authn: Authenticator, origins: OriginPolicy, id: string, req: IncomingMessage): Promise<StreamTarget> {
+  if (!origins.allows(req.headers.origin, req.headers.host)) {
+    return { ok: false, code: CloseCode.Forbidden, reason: `Streams cannot be opened from ${req.headers.origin}` };
+  }
+  let caller;
+  try {
+    caller = await authn.principalOf(req.headers);
+  } catch (err) {
+    if (err instanceof UnauthorizedError) return { ok: false, code: CloseCode.Unauthorized, reason: err.message };
+    throw err;
+  }
+  const found = await sessions.streamTarget(caller, id).catch(() => undefined);
   if (!found) return { ok: false, code: CloseCode.SessionNotFound, reason: `No session with id "${id}"` };
-  const { session, endpoint } = found;
-  if (endpoint) return { ok: true, endpoint };
+  const { session, endpoint, secret } = found;
+  if (endpoint) return { ok: true, endpoint, ...(secret ? { secret } : {}) };
   if (session.status === 'creating') return { ok: false, code: CloseCode.SessionNotRunning, reason: 'The session is still starting' };
   return { ok: false, code: CloseCode.SessionEnded, reason: `The session has ${session.status === 'failed' ? 'failed' : 'ended'}` };
 }

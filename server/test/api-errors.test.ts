@@ -47,7 +47,7 @@ test('oversized JSON: 400 with the limit', async () => {
 
 test('missing, empty or wrongly typed fields: 400 naming the field', async () => {
   await expectError(api.request('POST', '/api/sessions', {}), 400, 'app_id');
-  await expectError(api.request('POST', '/api/sessions', { app_id: '' }), 400, 'app_id must not be empty');
+  await expectError(api.request('POST', '/api/sessions', { app_id: '' }), 400, 'field "app_id" must not be empty');
   await expectError(api.request('POST', '/api/sessions', { app_id: 42 }), 400, 'app_id');
   await expectError(api.request('POST', '/api/sessions', { app_id: 'xterm', user_id: 'a b/c' }), 400, 'user_id');
   await expectError(api.request('POST', '/api/sessions', ['xterm']), 400, 'JSON object');

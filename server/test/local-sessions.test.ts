@@ -6,7 +6,7 @@ import SQLite from 'better-sqlite3';
 import type { Sortie } from '../src/main.js';
 import { CloseCode } from '../src/stream/close-codes.js';
 import { localSessionRecord, processesInGroups, waitUntil } from './support/processes.js';
-import { readDesktop } from './support/rfb.js';
+import { readDesktop, RfbViewer } from './support/rfb.js';
 import { Api, boot, scratchDir, writeApps } from './support/sortie.js';
 import WebSocket from 'ws';
 import { once } from 'node:events';
@@ -182,15 +182,14 @@ describe('timeouts', () => {
   });
 
   test('SESSION_TIMEOUT ends sessions nobody is viewing, checked every SESSION_CLEANUP_INTERVAL', async () => {
-    // 1.2 s idle timeout, swept every 0.3 s.
-    const sortie = await boot(scratch.dir, { SESSION_TIMEOUT: '0.02', SESSION_CLEANUP_INTERVAL: '0.005' });
+    // 4.2 s idle timeout (long enough to start both and connect a viewer), swept every 0.3 s.
+    const sortie = await boot(scratch.dir, { SESSION_TIMEOUT: '0.07', SESSION_CLEANUP_INTERVAL: '0.005' });
     try {
       const api = new Api(sortie.url);
       const idle = await api.launch('xeyes');
       const watched = await api.launch('xterm');
       await Promise.all([api.waitFor(idle.id, 'running'), api.waitFor(watched.id, 'running')]);
-      const viewer = new WebSocket(sortie.url.replace(/^http/, 'ws') + watched.websocket_url, ['binary']);
-      await once(viewer, 'open');
+      const { viewer } = await RfbViewer.connect(sortie.url.replace(/^http/, 'ws') + watched.websocket_url);
       const groups = groupsOf(stateDir, idle.id);
       const ended = await api.waitFor(idle.id, 'terminated', 10_000);
       assert.match(ended.reason ?? '', /SESSION_TIMEOUT/);

@@ -2,24 +2,33 @@ import type { Db } from '../db/database.js';
 import type { AppsTable } from '../db/schema.js';
 import type { App } from './app.js';
 
-/** The catalog as stored. apps.json seeds it at start-up; later the API will manage it. */
+type AppRow = Omit<AppsTable, 'position' | 'source'>;
+
+/**
+ * The catalog as stored. apps.json is loaded at every start; apps that an admin created or
+ * edited through the API belong to the API from then on and are left alone by the file.
+ */
 export class AppRepository {
   constructor(private readonly db: Db) {}
 
-  /** Makes the stored catalog equal to `apps`, in their order, in one transaction. */
-  async replaceAll(apps: App[]): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
-      await tx.deleteFrom('apps').execute();
-      if (apps.length === 0) return;
-      await tx
-        .insertInto('apps')
-        .values(apps.map((app, position) => ({ ...toRow(app), position })))
-        .execute();
+  /** Brings the file's apps up to date, in the file's order, in one transaction. */
+  async loadFromFile(apps: App[]): Promise<{ loaded: number; keptFromApi: string[] }> {
+    return this.db.transaction().execute(async (tx) => {
+      const apiOwned = new Set((await tx.selectFrom('apps').select('id').where('source', '=', 'api').execute()).map((r) => r.id));
+      await tx.deleteFrom('apps').where('source', '=', 'file').execute();
+      const fromFile = apps.filter((app) => !apiOwned.has(app.id));
+      if (fromFile.length > 0) {
+        await tx
+          .insertInto('apps')
+          .values(fromFile.map((app) => ({ ...toRow(app), position: apps.indexOf(app), source: 'file' as const })))
+          .execute();
+      }
+      return { loaded: fromFile.length, keptFromApi: apps.filter((app) => apiOwned.has(app.id)).map((app) => app.id) };
     });
   }
 
   async list(): Promise<App[]> {
-    const rows = await this.db.selectFrom('apps').selectAll().orderBy('position').execute();
+    const rows = await this.db.selectFrom('apps').selectAll().orderBy('position').orderBy('id').execute();
     return rows.map(fromRow);
   }
 
@@ -27,9 +36,31 @@ export class AppRepository {
     const row = await this.db.selectFrom('apps').selectAll().where('id', '=', id).executeTakeFirst();
     return row && fromRow(row);
   }
+
+  /** Adds an app at the end of the catalog; false when the id is taken. */
+  async create(app: App): Promise<boolean> {
+    const last = await this.db.selectFrom('apps').select((eb) => eb.fn.max('position').as('max')).executeTakeFirst();
+    const result = await this.db
+      .insertInto('apps')
+      .values({ ...toRow(app), position: Number(last?.max ?? -1) + 1, source: 'api' })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  /** Replaces an app; false when there is none with that id. */
+  async update(app: App): Promise<boolean> {
+    const result = await this.db.updateTable('apps').set({ ...toRow(app), source: 'api' }).where('id', '=', app.id).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('apps').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
 }
 
-function toRow(app: App): Omit<AppsTable, 'position'> {
+function toRow(app: App): AppRow {
   return {
     id: app.id,
     name: app.name,
@@ -45,8 +76,8 @@ function toRow(app: App): Omit<AppsTable, 'position'> {
   };
 }
 
-function fromRow(row: Omit<AppsTable, 'position'> & { position: number }): App {
-  const { position: _position, command, resource_limits, ...rest } = row;
+function fromRow(row: AppRow & { position: number; source: string }): App {
+  const { position: _position, source: _source, command, resource_limits, ...rest } = row;
   return {
     ...rest,
     ...(command ? { command: JSON.parse(command) as string[] } : {}),

@@ -31,6 +31,34 @@ export interface Config {
     /** Where the local runner records each session's processes, so a restart can find them. */
     stateDir: string;
   };
+  auth: AuthConfig;
+}
+
+export interface AuthConfig {
+  /** Off only when an operator says so (SORTIE_AUTH=disabled); everyone is then an admin. */
+  enabled: boolean;
+  adminUsername: string;
+  /** Used once, when the first start finds no admin; generated and logged when unset. */
+  adminPassword: string | undefined;
+  /** Signs access tokens. Generated and kept in the database when unset. */
+  jwtSecret: string | undefined;
+  accessTokenMinutes: number;
+  refreshTokenHours: number;
+  /** The URL people use to reach Sortie; OIDC redirects and the Origin check use it. */
+  publicUrl: string | undefined;
+  /** Extra origins allowed to open streams and call the API from a browser. */
+  allowedOrigins: string[];
+  oidc:
+    | {
+        issuer: string;
+        clientId: string;
+        clientSecret: string | undefined;
+        name: string;
+        scopes: string;
+        adminClaim: string;
+        adminValue: string;
+      }
+    | undefined;
 }
 
 export const DEFAULT_SIDECAR_IMAGE = 'ghcr.io/rjsadow/sortie-vnc-sidecar:latest';
@@ -81,6 +109,23 @@ const envSchema = z.object({
   SORTIE_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
   KUBECONFIG: z.string().optional(),
   SORTIE_LOCAL_STATE_DIR: z.string().optional(),
+  SORTIE_AUTH: z.enum(['enabled', 'disabled'], {
+    error: (issue) => `SORTIE_AUTH must be "enabled" or "disabled", got "${String(issue.input)}"`,
+  }).default('enabled'),
+  SORTIE_ADMIN_USERNAME: z.string().trim().min(1).default('admin'),
+  SORTIE_ADMIN_PASSWORD: z.string().min(12, 'SORTIE_ADMIN_PASSWORD must be at least 12 characters').optional(),
+  SORTIE_JWT_SECRET: z.string().min(32, 'SORTIE_JWT_SECRET must be at least 32 characters').optional(),
+  SORTIE_ACCESS_TOKEN_TTL: positiveNumber('SORTIE_ACCESS_TOKEN_TTL', 15),
+  SORTIE_REFRESH_TOKEN_TTL: positiveNumber('SORTIE_REFRESH_TOKEN_TTL', 168),
+  SORTIE_PUBLIC_URL: z.url({ error: 'SORTIE_PUBLIC_URL must be a URL such as https://sortie.example.com' }).optional(),
+  SORTIE_ALLOWED_ORIGINS: z.string().optional(),
+  SORTIE_OIDC_ISSUER: z.url({ error: 'SORTIE_OIDC_ISSUER must be the issuer URL' }).optional(),
+  SORTIE_OIDC_CLIENT_ID: z.string().optional(),
+  SORTIE_OIDC_CLIENT_SECRET: z.string().optional(),
+  SORTIE_OIDC_NAME: z.string().default('single sign-on'),
+  SORTIE_OIDC_SCOPES: z.string().default('openid profile email'),
+  SORTIE_OIDC_ADMIN_CLAIM: z.string().default('groups'),
+  SORTIE_OIDC_ADMIN_VALUE: z.string().default('sortie-admins'),
 });
 
 /** The directory holding the built server, so defaults work from any working directory. */
@@ -93,6 +138,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.SORTIE_OIDC_ISSUER && !e.SORTIE_OIDC_CLIENT_ID) {
+    throw new ConfigError('Invalid configuration:\n  SORTIE_OIDC_CLIENT_ID: required when SORTIE_OIDC_ISSUER is set');
+  }
   const dbPath = path.resolve(e.SORTIE_DB_PATH);
   return {
     port: e.SORTIE_PORT,
@@ -113,6 +161,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     local: {
       stateDir: path.resolve(e.SORTIE_LOCAL_STATE_DIR ?? path.join(path.dirname(dbPath), 'local-sessions')),
+    },
+    auth: {
+      enabled: e.SORTIE_AUTH === 'enabled',
+      adminUsername: e.SORTIE_ADMIN_USERNAME,
+      adminPassword: e.SORTIE_ADMIN_PASSWORD,
+      jwtSecret: e.SORTIE_JWT_SECRET,
+      accessTokenMinutes: e.SORTIE_ACCESS_TOKEN_TTL,
+      refreshTokenHours: e.SORTIE_REFRESH_TOKEN_TTL,
+      publicUrl: e.SORTIE_PUBLIC_URL?.replace(/\/+$/, ''),
+      allowedOrigins: (e.SORTIE_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean),
+      oidc: e.SORTIE_OIDC_ISSUER
+        ? {
+            issuer: e.SORTIE_OIDC_ISSUER,
+            clientId: e.SORTIE_OIDC_CLIENT_ID!,
+            clientSecret: e.SORTIE_OIDC_CLIENT_SECRET,
+            name: e.SORTIE_OIDC_NAME,
+            scopes: e.SORTIE_OIDC_SCOPES,
+            adminClaim: e.SORTIE_OIDC_ADMIN_CLAIM,
+            adminValue: e.SORTIE_OIDC_ADMIN_VALUE,
+          }
+        : undefined,
     },
   };
 }

@@ -47,4 +47,52 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('sessions').execute();
     },
   },
+  '0002_users_and_access': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('username', 'text', (c) => c.notNull().unique())
+        .addColumn('display_name', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('password_hash', 'text')
+        .addColumn('oidc_subject', 'text', (c) => c.unique())
+        .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(sql`0`))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      // One row per sign-in: the refresh token's hash lives here, and revoking the row
+      // refuses every access token issued for it at once.
+      await db.schema
+        .createTable('logins')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('refresh_hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'text')
+        .execute();
+      await db.schema.createIndex('logins_user').on('logins').column('user_id').execute();
+      await db.schema
+        .createTable('approvals')
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('approvals_pk', ['user_id', 'kind', 'value'])
+        .execute();
+      await db.schema
+        .createTable('settings')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+      // Apps created or edited through the API are kept when apps.json is loaded again.
+      await db.schema.alterTable('apps').addColumn('source', 'text', (c) => c.notNull().defaultTo('file')).execute();
+      // The per-session VNC password: only Sortie and the session's VNC server know it.
+      await db.schema.alterTable('sessions').addColumn('stream_secret', 'text').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('sessions').dropColumn('stream_secret').execute();
+      await db.schema.alterTable('apps').dropColumn('source').execute();
+      for (const table of ['settings', 'approvals', 'logins', 'users']) await db.schema.dropTable(table).execute();
+    },
+  },
 };

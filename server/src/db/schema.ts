@@ -15,6 +15,8 @@ export interface SessionsTable {
   updated_at: string;
   /** Last time a viewer was connected; SESSION_TIMEOUT counts idle time from here. */
   last_active_at: string;
+  /** The session's VNC password. Sortie answers the VNC server's challenge with it; it never leaves the server. */
+  stream_secret: string | null;
 }
 
 export interface AppsTable {
@@ -32,9 +34,48 @@ export interface AppsTable {
   /** JSON object with cpu_request, cpu_limit, memory_request, memory_limit. */
   resource_limits: string;
   position: Generated<number>;
+  /** `file` for apps from apps.json, `api` for apps created or edited by an admin. */
+  source: Generated<'file' | 'api'>;
+}
+
+export interface UsersTable {
+  id: string;
+  username: string;
+  display_name: string;
+  role: 'admin' | 'user';
+  /** argon2id hash; null for users who sign in only through OIDC. */
+  password_hash: string | null;
+  /** `<issuer>#<sub>` for users who came through OIDC. */
+  oidc_subject: string | null;
+  disabled: Generated<number>;
+  created_at: string;
+}
+
+export interface LoginsTable {
+  id: string;
+  user_id: string;
+  refresh_hash: string;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
+export interface ApprovalsTable {
+  user_id: string;
+  kind: 'app' | 'category';
+  value: string;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
 }
 
 export interface Database {
   sessions: SessionsTable;
   apps: AppsTable;
+  users: UsersTable;
+  logins: LoginsTable;
+  approvals: ApprovalsTable;
+  settings: SettingsTable;
 }

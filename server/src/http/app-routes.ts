@@ -1,6 +1,32 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppRepository } from '../catalog/app-repository.js';
+import { appSchema } from '../catalog/app.js';
+import type { CatalogService } from '../catalog/catalog-service.js';
+import { InputError } from '../errors.js';
+import { principal } from './auth-hook.js';
+import { parseInput } from './parse-input.js';
 
-export function appRoutes(app: FastifyInstance, apps: AppRepository): void {
-  app.get('/api/apps', async () => ({ applications: await apps.list() }));
+/** The catalog: everyone lists what they may launch; admins manage it. */
+export function appRoutes(app: FastifyInstance, catalog: CatalogService): void {
+  const admin = { config: { admin: true } };
+
+  app.get('/api/apps', async (request) => ({ applications: await catalog.list(principal(request)) }));
+
+  app.post('/api/apps', admin, async (request, reply) => {
+    const created = await catalog.create(parseInput(appSchema, request.body));
+    return reply.status(201).header('location', `/api/apps/${created.id}`).send(created);
+  });
+
+  app.put<{ Params: { id: string } }>('/api/apps/:id', admin, async (request) => {
+    const body = request.body as { id?: unknown } | null;
+    // The id is the app's name in URLs and pod labels; it is given by the path, not changed.
+    if (body && typeof body === 'object' && body.id !== undefined && body.id !== request.params.id) {
+      throw new InputError(`field "id" cannot change (the path says "${request.params.id}")`);
+    }
+    return catalog.update(parseInput(appSchema, { ...(body ?? {}), id: request.params.id }));
+  });
+
+  app.delete<{ Params: { id: string } }>('/api/apps/:id', admin, async (request, reply) => {
+    await catalog.delete(request.params.id);
+    return reply.status(204).send();
+  });
 }

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { ConflictError, InputError, NotFoundError } from '../errors.js';
+import { ConflictError, ForbiddenError, InputError, NotFoundError, UnauthorizedError } from '../errors.js';
 
 /** The one JSON shape every error response has. */
 export interface ErrorBody {
@@ -18,6 +18,8 @@ export function installErrorHandling(app: FastifyInstance, options: { spaFallbac
     if (err instanceof NotFoundError) return reply.status(404).send(body('not_found', err.message));
     if (err instanceof InputError) return reply.status(400).send(body('bad_request', err.message));
     if (err instanceof ConflictError) return reply.status(409).send(body('conflict', err.message));
+    if (err instanceof UnauthorizedError) return reply.status(401).send(body('unauthorized', err.message));
+    if (err instanceof ForbiddenError) return reply.status(403).send(body('forbidden', err.message));
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.status(400).send(body('bad_request', `The request body is too large (at most ${app.initialConfig.bodyLimit} bytes)`));
     }

@@ -12,6 +12,11 @@ export interface LaunchSpec {
   workloadName: string;
   userId: string;
   app: App;
+  /**
+   * The session's VNC password. The VNC server must require it; Sortie answers the VNC
+   * challenge itself, so anyone reaching the stream port without Sortie is refused.
+   */
+  streamSecret: string;
 }
 
 /** A session's workload as the runner finds it, used to reconcile at start-up. */

@@ -1,6 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AppRepository } from '../catalog/app-repository.js';
+import type { Principal } from '../auth/principal.js';
+import type { CatalogService } from '../catalog/catalog-service.js';
 import { InputError, NotFoundError } from '../errors.js';
 import { workloadName, type Endpoint, type Runner, type Workload, type WorkloadEvent } from '../runners/runner.js';
 import type { SessionsTable } from '../db/schema.js';
@@ -9,8 +10,10 @@ import { isLive, toSession, type Session, type SessionStatus } from './session.j
 
 export interface SessionServiceOptions {
   sessions: SessionRepository;
-  apps: AppRepository;
+  catalog: CatalogService;
   runner: Runner;
+  /** Whether a user id an admin launches for exists; with sign-in off every id does. */
+  userExists: (userId: string) => Promise<boolean>;
   logger: Logger;
   podReadyTimeoutMs: number;
   sessionTimeoutMs: number;
@@ -29,6 +32,7 @@ export class SessionService {
   private readonly readyTimers = new Map<string, NodeJS.Timeout>();
   private readonly endedListeners: EndedListener[] = [];
   private readonly now: () => Date;
+  private closed = false;
 
   constructor(private readonly o: SessionServiceOptions) {
     this.now = o.now ?? (() => new Date());
@@ -38,9 +42,16 @@ export class SessionService {
     this.endedListeners.push(listener);
   }
 
-  async create(input: { appId: string; userId: string }): Promise<Session> {
-    const app = await this.o.apps.get(input.appId);
-    if (!app) throw new NotFoundError(`No app with id "${input.appId}" in the catalog`);
+  /**
+   * Starts a session of `appId` for the caller, or for `onBehalfOf` when the caller is an
+   * admin. Everything that can be checked is checked before anything is created.
+   */
+  async create(principal: Principal, input: { appId: string; onBehalfOf?: string }): Promise<Session> {
+    const userId = principal.role === 'admin' && input.onBehalfOf ? input.onBehalfOf : principal.userId;
+    if (userId !== principal.userId && !(await this.o.userExists(userId))) {
+      throw new InputError(`user_id: no user with id "${userId}"`);
+    }
+    const app = await this.o.catalog.forLaunch(principal, input.appId);
     if (app.launch_type === 'url') {
       throw new InputError(`App "${app.id}" is a link (launch_type "url"), not something Sortie starts; open ${app.url} instead`);
     }
@@ -50,7 +61,7 @@ export class SessionService {
     const at = this.now().toISOString();
     const row: SessionsTable = {
       id,
-      user_id: input.userId,
+      user_id: userId,
       app_id: app.id,
       app_name: app.name,
       pod_name: workloadName(id),
@@ -60,45 +71,67 @@ export class SessionService {
       created_at: at,
       updated_at: at,
       last_active_at: at,
+      stream_secret: vncPassword(),
     };
     await this.o.sessions.insert(row);
     this.armReadyTimer(id, this.o.podReadyTimeoutMs);
-    this.o.logger.info({ sessionId: id, appId: app.id, userId: input.userId }, 'session created');
+    this.o.logger.info({ sessionId: id, appId: app.id, userId }, 'session created');
 
     // The API answers with `creating` at once; the workload's fate arrives as events.
-    this.o.runner.launch({ sessionId: id, workloadName: row.pod_name, userId: input.userId, app }).catch((err: unknown) => {
-      void this.fail(id, err instanceof Error ? err.message : String(err));
+    const spec = { sessionId: id, workloadName: row.pod_name, userId, app, streamSecret: row.stream_secret! };
+    this.o.runner.launch(spec).catch((err: unknown) => {
+      // A stop during launch (the user ended it already) also lands here; fail() then finds it final.
+      this.fail(id, err instanceof Error ? err.message : String(err)).catch((failure: unknown) =>
+        this.o.logger.error({ err: failure, sessionId: id }, 'could not record a failed launch'),
+      );
     });
     return toSession(row);
   }
 
-  async get(id: string): Promise<Session> {
+  async get(principal: Principal, id: string): Promise<Session> {
+    return toSession(await this.visibleRow(principal, id));
+  }
+
+  /** The caller's sessions; an admin's list holds everyone's unless filtered. */
+  async list(principal: Principal, filter: { userId?: string; status?: SessionStatus }): Promise<Session[]> {
+    const userId = principal.role === 'admin' ? filter.userId : principal.userId;
+    return (await this.o.sessions.list({ ...filter, userId })).map(toSession);
+  }
+
+  /** Where to dial a running session's stream, and the VNC password to answer it with. */
+  async streamTarget(principal: Principal, id: string): Promise<{ session: Session; endpoint?: Endpoint; secret?: string }> {
+    const row = await this.visibleRow(principal, id);
+    if (row.status !== 'running' || !row.endpoint) return { session: toSession(row) };
+    return { session: toSession(row), endpoint: parseEndpoint(row.endpoint), ...(row.stream_secret ? { secret: row.stream_secret } : {}) };
+  }
+
+  /** Ends a session on request. Ending one that already ended answers with it unchanged. */
+  async end(principal: Principal, id: string): Promise<Session> {
+    const row = await this.visibleRow(principal, id);
+    return this.endById(id, row.user_id === principal.userId ? 'Ended by its user' : `Ended by ${principal.username}`);
+  }
+
+  private async endById(id: string, reason: string): Promise<Session> {
+    const ended = await this.o.sessions.transition(id, 'terminated', { reason, endpoint: null });
+    if (ended) {
+      await this.afterEnd(ended);
+      return toSession(ended);
+    }
     const row = await this.o.sessions.get(id);
     if (!row) throw new NotFoundError(`No session with id "${id}"`);
     return toSession(row);
   }
 
-  async list(filter: { userId?: string; status?: SessionStatus }): Promise<Session[]> {
-    return (await this.o.sessions.list(filter)).map(toSession);
-  }
-
-  /** The websockify address of a running session, for the stream relay. */
-  async streamTarget(id: string): Promise<{ session: Session; endpoint?: Endpoint }> {
+  /** Someone else's session answers exactly like a missing one, so ids cannot be probed. */
+  private async visibleRow(principal: Principal, id: string): Promise<SessionsTable> {
     const row = await this.o.sessions.get(id);
-    if (!row) throw new NotFoundError(`No session with id "${id}"`);
-    return { session: toSession(row), ...(row.status === 'running' && row.endpoint ? { endpoint: parseEndpoint(row.endpoint) } : {}) };
-  }
-
-  /** Ends a session on request. Ending one that already ended answers with it unchanged. */
-  async end(id: string, reason = 'Ended on request'): Promise<Session> {
-    const ended = await this.o.sessions.transition(id, 'terminated', { reason, endpoint: null });
-    if (!ended) return this.get(id);
-    await this.afterEnd(ended);
-    return toSession(ended);
+    if (!row || (principal.role !== 'admin' && row.user_id !== principal.userId)) throw new NotFoundError(`No session with id "${id}"`);
+    return row;
   }
 
   /** Records that a viewer is (or was just) connected, which keeps SESSION_TIMEOUT away. */
   async touch(ids: string[]): Promise<void> {
+    if (this.closed) return;
     await this.o.sessions.touch(ids, this.now().toISOString());
   }
 
@@ -108,7 +141,7 @@ export class SessionService {
     const idle = await this.o.sessions.listLiveIdleSince(cutoff);
     const minutes = Math.round((this.o.sessionTimeoutMs / 60_000) * 100) / 100;
     for (const row of idle) {
-      await this.end(row.id, `Ended after ${minutes} minutes without a viewer (SESSION_TIMEOUT)`);
+      await this.endById(row.id, `Ended after ${minutes} minutes without a viewer (SESSION_TIMEOUT)`);
     }
     return idle.length;
   }
@@ -142,7 +175,7 @@ export class SessionService {
       }
     }
     for (const row of live.values()) {
-      await this.end(row.id, 'Its workload was gone when Sortie started again');
+      await this.endById(row.id, 'Its workload was gone when Sortie started again');
       ended++;
     }
     return { adopted, removed, ended };
@@ -150,6 +183,7 @@ export class SessionService {
 
   /** Runner events land here. */
   async handle(event: WorkloadEvent): Promise<void> {
+    if (this.closed) return; // Sortie is stopping; the next start reconciles what happened
     switch (event.type) {
       case 'ready': {
         this.clearReadyTimer(event.sessionId);
@@ -179,11 +213,13 @@ export class SessionService {
 
   /** Clears timers; sessions and workloads stay as they are for the next start to adopt. */
   close(): void {
+    this.closed = true;
     for (const timer of this.readyTimers.values()) clearTimeout(timer);
     this.readyTimers.clear();
   }
 
   private async fail(id: string, reason: string): Promise<void> {
+    if (this.closed) return;
     const row = await this.o.sessions.transition(id, 'failed', { reason, endpoint: null });
     if (row) {
       this.o.logger.warn({ sessionId: id, reason }, 'session failed');
@@ -224,6 +260,15 @@ export class SessionService {
     if (timer) clearTimeout(timer);
     this.readyTimers.delete(id);
   }
+}
+
+/**
+ * VNC passwords are at most 8 characters; letters and digits only, so no VNC server reads
+ * one as a comment or option (x11vnc's password files treat "#" and "__" specially).
+ */
+function vncPassword(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  return Array.from({ length: 8 }, () => alphabet[randomInt(alphabet.length)]).join('');
 }
 
 function parseEndpoint(text: string): Endpoint {

@@ -4,7 +4,11 @@
  * (and anyone reading a browser's network panel) can tell what happened.
  */
 export const CloseCode = {
-  /** No session with that id. */
+  /** Not signed in, or the sign-in expired. */
+  Unauthorized: 4401,
+  /** The page opening the stream is not on an allowed origin. */
+  Forbidden: 4403,
+  /** No session with that id (or not one of the caller's). */
   SessionNotFound: 4404,
   /** The session exists but is still starting; try again once it is running. */
   SessionNotRunning: 4409,
@@ -13,3 +17,5 @@ export const CloseCode = {
   /** The session is running but its stream could not be reached. */
   StreamUnavailable: 4502,
 } as const;
+
+export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];

@@ -4,58 +4,68 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { Endpoint } from '../runners/runner.js';
-import { CloseCode } from './close-codes.js';
+import { CloseCode, type CloseCodeValue } from './close-codes.js';
+import { authenticateToServer, greetBrowser } from './rfb-handshake.js';
+import { acceptKey, openUpstream } from './upstream.js';
+import { encodeClose, encodeFrame, FrameReader } from './ws-frames.js';
 
-/** What the relay needs to know about a session: where to dial, or why it can't. */
+/** What the relay needs to know about a session: where to dial and its VNC password, or why not. */
 export type StreamTarget =
-  | { ok: true; endpoint: Endpoint }
-  | { ok: false; code: (typeof CloseCode)[keyof typeof CloseCode]; reason: string };
+  | { ok: true; endpoint: Endpoint; secret?: string }
+  | { ok: false; code: CloseCodeValue; reason: string };
 
 export interface StreamRelayOptions {
-  resolve: (sessionId: string) => Promise<StreamTarget>;
+  /** Decides from the upgrade request (its cookies, its Origin) whether and where to relay. */
+  resolve: (sessionId: string, req: IncomingMessage) => Promise<StreamTarget>;
   logger: Logger;
-  /** Told when a session's first viewer connects and its last one leaves. */
+  /** Told when a viewer connects or leaves. */
   onActivity?: (sessionId: string) => void;
+  /** How long the upstream connection and both handshakes may take. */
+  handshakeTimeoutMs?: number;
 }
 
 const PATH = /^\/ws\/sessions\/([A-Za-z0-9-]{1,64})\/?$/;
 
-// Headers that belong to this hop or carry the browser's credentials for Sortie itself;
-// the session's websockify has no business seeing them.
-const DROPPED_HEADERS = new Set(['host', 'cookie', 'authorization', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'proxy-authorization']);
-
 /**
- * Relays `/ws/sessions/{id}` to the session's websockify. Once the upstream socket is
- * open, the browser's upgrade request is replayed to it and from then on bytes are piped
- * both ways untouched: the WebSocket handshake and frames go end to end, so the relay
- * costs about what a TCP splice costs and never re-frames a message. `pipe` gives
- * backpressure; an error or close on either side destroys both.
+ * Relays `/ws/sessions/{id}` to the session's websockify. Sortie opens its own WebSocket to
+ * websockify and answers the VNC server's password challenge with the session's secret,
+ * which never reaches the browser; it greets the browser with "no authentication". With both
+ * sides standing just before ClientInit, it pipes bytes both ways untouched: the browser's
+ * (masked) frames are valid client frames for websockify and websockify's are valid server
+ * frames for the browser, so nothing is re-framed and the relay costs about what a TCP
+ * splice costs. `pipe` gives backpressure; an error or close on either side ends both.
  */
 export class StreamRelay {
   private readonly streams = new Map<string, Set<Duplex>>();
-  // Used only to speak a proper WebSocket close (with a code) when there is no stream.
+  /** Browser sockets still in their handshake, so close() can end them too. */
+  private readonly pending = new Set<Duplex>();
+  // Speaks a proper WebSocket close (with a code) when there is no stream to give.
   private readonly refuser = new WebSocketServer({ noServer: true });
+  private readonly timeoutMs: number;
 
-  constructor(private readonly o: StreamRelayOptions) {}
+  constructor(private readonly o: StreamRelayOptions) {
+    this.timeoutMs = o.handshakeTimeoutMs ?? 10_000;
+  }
 
   /** Handles an HTTP upgrade; answers 404 for paths that are not a session stream. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const match = PATH.exec((req.url ?? '').split('?')[0]!);
-    if (!match) return httpRefuse(socket, 404, 'Not Found', 'No WebSocket endpoint at this path; session streams are at /ws/sessions/{id}');
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      return httpRefuse(socket, 400, 'Bad Request', 'Expected a WebSocket upgrade');
-    }
+    if (!match) return httpRefuse(socket, 404, 'No WebSocket endpoint at this path; session streams are at /ws/sessions/{id}');
+    const problem = upgradeProblem(req);
+    if (problem) return httpRefuse(socket, 400, problem);
     const sessionId = match[1]!;
+    this.pending.add(socket);
+    socket.once('close', () => this.pending.delete(socket));
     this.o
-      .resolve(sessionId)
+      .resolve(sessionId, req)
       .then((target) => {
         if (!target.ok) return this.refuse(req, socket, head, target.code, target.reason);
-        this.connect(sessionId, target.endpoint, req, socket, head);
+        return this.relay(sessionId, target, req, socket, head);
       })
       .catch((err: unknown) => {
-        this.o.logger.error({ err, sessionId }, 'stream lookup failed');
-        this.refuse(req, socket, head, CloseCode.StreamUnavailable, 'Sortie could not look up the session');
+        this.o.logger.error({ err, sessionId }, 'stream setup failed');
+        this.refuse(req, socket, head, CloseCode.StreamUnavailable, 'Sortie could not open the stream');
       });
   }
 
@@ -71,36 +81,71 @@ export class StreamRelay {
 
   close(): void {
     for (const id of this.activeSessionIds()) this.closeSession(id);
+    for (const socket of this.pending) socket.destroy();
     this.refuser.close();
   }
 
-  private connect(sessionId: string, endpoint: Endpoint, req: IncomingMessage, client: Duplex, head: Buffer): void {
-    const upstream = net.connect({ host: endpoint.host, port: endpoint.port });
-    let opened = false;
-    const failBeforeOpen = (err: Error) => {
-      if (opened) return;
-      this.o.logger.warn({ sessionId, endpoint, err: err.message }, 'session stream unreachable');
-      this.refuse(req, client, head, CloseCode.StreamUnavailable, 'The session is running but its stream cannot be reached; try again');
+  private async relay(sessionId: string, target: { endpoint: Endpoint; secret?: string }, req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const clientGone = new AbortController();
+    client.once('close', () => clientGone.abort());
+    const signal = AbortSignal.any([timeout, clientGone.signal]);
+
+    // 1. The session's side: WebSocket upgrade, then the VNC password.
+    let upstream: net.Socket;
+    let upstreamReader: FrameReader;
+    let accepted = false;
+    // A timeout (or the viewer leaving) mid-handshake ends the session's side, then the
+    // browser's once it has been accepted; the waiting readers then fail.
+    const abortHandshake = () => {
+      upstream.destroy();
+      if (accepted) client.destroy();
     };
-    upstream.once('error', failBeforeOpen);
-    client.once('close', () => {
-      if (!opened) upstream.destroy();
-    });
-    upstream.once('connect', () => {
-      if (client.destroyed) return upstream.destroy();
-      opened = true;
-      upstream.off('error', failBeforeOpen);
-      upstream.setNoDelay(true);
-      if (client instanceof net.Socket) {
-        client.setNoDelay(true);
-        client.setTimeout(0);
-      }
-      upstream.write(upgradeRequest(req, endpoint));
-      if (head.length > 0) upstream.write(head);
-      this.track(sessionId, client, upstream);
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
+    try {
+      const opened = await openUpstream(target.endpoint, signal);
+      upstream = opened.socket;
+      upstreamReader = new FrameReader(upstream, opened.rest);
+      signal.addEventListener('abort', abortHandshake, { once: true });
+      await authenticateToServer(upstreamReader, (p) => upstream.write(encodeFrame(p, true)), target.secret);
+    } catch (err) {
+      this.o.logger.warn({ sessionId, endpoint: target.endpoint, err: (err as Error).message }, 'session stream unreachable');
+      return this.refuse(req, client, head, CloseCode.StreamUnavailable, 'The session is running but its desktop cannot be reached; try again');
+    }
+    if (client.destroyed) return void upstream.destroy();
+
+    // 2. The browser's side: accept its upgrade and lead it to ClientInit.
+    client.write(acceptResponse(req));
+    accepted = true;
+    const clientReader = new FrameReader(client, head);
+    let securityResult: Buffer | undefined;
+    try {
+      securityResult = await greetBrowser(clientReader, (p) => client.write(encodeFrame(p, false)));
+      if (signal.aborted) throw new Error('timed out');
+    } catch (err) {
+      this.o.logger.warn({ sessionId, err: (err as Error).message }, 'viewer handshake failed');
+      upstream.destroy();
+      client.end(encodeClose(1002, 'RFB handshake failed'));
+      return;
+    } finally {
+      signal.removeEventListener('abort', abortHandshake);
+    }
+
+    // 3. From here on: bytes, both ways, untouched. Hand over whatever arrived early first.
+    const early = { fromClient: clientReader.detach(), fromUpstream: upstreamReader.detach() };
+    if (early.fromClient.payload.length > 0) upstream.write(encodeFrame(early.fromClient.payload, true));
+    if (early.fromClient.raw.length > 0) upstream.write(early.fromClient.raw);
+    if (early.fromUpstream.payload.length > 0) client.write(encodeFrame(early.fromUpstream.payload, false));
+    if (early.fromUpstream.raw.length > 0) client.write(early.fromUpstream.raw);
+    if (client instanceof net.Socket) {
+      client.setNoDelay(true);
+      client.setTimeout(0);
+    }
+    this.pending.delete(client);
+    this.track(sessionId, client, upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    // The VNC server waits for ClientInit, so nothing of its own can interleave with this.
+    if (securityResult) client.write(encodeFrame(securityResult, false));
   }
 
   private track(sessionId: string, client: Duplex, upstream: net.Socket): void {
@@ -132,19 +177,29 @@ export class StreamRelay {
   }
 }
 
-/** The browser's upgrade request, re-addressed to the session's websockify. */
-function upgradeRequest(req: IncomingMessage, endpoint: Endpoint): string {
-  const lines = [`GET / HTTP/1.1`, `Host: ${endpoint.host}:${endpoint.port}`];
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i]!;
-    if (!DROPPED_HEADERS.has(name.toLowerCase())) lines.push(`${name}: ${req.rawHeaders[i + 1]}`);
-  }
+/** Why an upgrade request is not a WebSocket handshake the relay can complete, if it is not. */
+function upgradeProblem(req: IncomingMessage): string | undefined {
+  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return 'Expected a WebSocket upgrade';
+  if (!req.headers['sec-websocket-key'] || req.headers['sec-websocket-version'] !== '13') return 'Expected a WebSocket version 13 handshake';
+  const offered = protocolsOf(req);
+  if (offered.length > 0 && !offered.includes('binary')) return 'The stream speaks the "binary" WebSocket subprotocol only';
+  return undefined;
+}
+
+function protocolsOf(req: IncomingMessage): string[] {
+  return (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+}
+
+/** The 101 answer to the browser; no extensions, so frames stay as websockify sends them. */
+function acceptResponse(req: IncomingMessage): string {
+  const lines = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${acceptKey(req.headers['sec-websocket-key']!)}`];
+  if (protocolsOf(req).includes('binary')) lines.push('Sec-WebSocket-Protocol: binary');
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
-function httpRefuse(socket: Duplex, status: number, statusText: string, message: string): void {
+function httpRefuse(socket: Duplex, status: 400 | 404, message: string): void {
   const body = JSON.stringify({ error: status === 404 ? 'not_found' : 'bad_request', message });
   socket.end(
-    `HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

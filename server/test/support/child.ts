@@ -15,7 +15,7 @@ const MAIN = path.join(REPO_ROOT, 'server', 'src', 'main.ts');
 export function spawnSortie(env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', MAIN], {
     cwd: REPO_ROOT,
-    env: { ...process.env, SORTIE_PORT: '0', SORTIE_HOST: '127.0.0.1', SORTIE_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, SORTIE_PORT: '0', SORTIE_HOST: '127.0.0.1', SORTIE_LOG_LEVEL: 'info', SORTIE_AUTH: 'disabled', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }

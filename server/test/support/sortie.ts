@@ -29,6 +29,8 @@ export function testConfig(dir: string, env: Record<string, string> = {}): Confi
     SORTIE_APPS_FILE: DEMO_APPS,
     SORTIE_DB_PATH: path.join(dir, 'sortie.db'),
     SORTIE_LOG_LEVEL: process.env.SORTIE_TEST_LOG_LEVEL ?? 'silent',
+    // The core tests are about sessions; the auth tests switch sign-in on themselves.
+    SORTIE_AUTH: 'disabled',
     ...env,
   });
 }

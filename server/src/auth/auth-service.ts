@@ -1,0 +1,225 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AuthConfig } from '../config/config.js';
+import { ConflictError, InputError, NotFoundError, UnauthorizedError } from '../errors.js';
+import { burnPasswordCheck, hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from './passwords.js';
+import type { Principal } from './principal.js';
+import { newRefreshToken, parseRefreshToken, randomSecret, refreshSecretMatches, TokenSigner } from './tokens.js';
+import { toUser, type User, type UserRepository, type UserRow } from './user-repository.js';
+
+export interface IssuedTokens {
+  user: User;
+  accessToken: string;
+  accessExpiresAt: Date;
+  refreshToken: string;
+  refreshExpiresAt: Date;
+}
+
+/** Who acts when sign-in is switched off: everyone, with every right. */
+export const OPEN_ACCESS_PRINCIPAL: Principal = { userId: 'anonymous', username: 'anonymous', role: 'admin' };
+
+/**
+ * Accounts, sign-in and tokens. An access token is a short-lived JWT naming the user and
+ * the sign-in; every request also checks that the sign-in is not revoked and the user not
+ * disabled, so sign-out and disabling take effect at once, not when the token expires.
+ */
+export class AuthService {
+  private constructor(
+    private readonly users: UserRepository,
+    private readonly signer: TokenSigner,
+    private readonly config: AuthConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  static async create(users: UserRepository, config: AuthConfig, logger: Logger): Promise<AuthService> {
+    // A generated key is kept in the database so restarts (and other replicas) accept old tokens.
+    const secret = config.jwtSecret ?? (await users.settingOnce('jwt_secret', randomSecret(48)));
+    const service = new AuthService(users, new TokenSigner(secret), config, logger);
+    if (config.enabled) await service.bootstrapAdmin();
+    return service;
+  }
+
+  get signerForState(): TokenSigner {
+    return this.signer;
+  }
+
+  /** On the very first start, creates the admin from SORTIE_ADMIN_USERNAME / SORTIE_ADMIN_PASSWORD. */
+  private async bootstrapAdmin(): Promise<void> {
+    if ((await this.users.count()) > 0) return;
+    const password = this.config.adminPassword ?? randomSecret(12);
+    await this.users.insert({
+      id: randomUUID(),
+      username: this.config.adminUsername,
+      display_name: 'Administrator',
+      role: 'admin',
+      password_hash: await hashPassword(password),
+      oidc_subject: null,
+      created_at: new Date().toISOString(),
+    });
+    if (this.config.adminPassword) {
+      this.logger.info({ username: this.config.adminUsername }, 'created the first admin from SORTIE_ADMIN_USERNAME/SORTIE_ADMIN_PASSWORD');
+    } else {
+      // Shown once, like a first-run setup code; the admin should change it.
+      this.logger.warn(
+        { username: this.config.adminUsername, password },
+        'created the first admin with a generated password (set SORTIE_ADMIN_PASSWORD to choose it); sign in and change it',
+      );
+    }
+  }
+
+  async login(username: string, password: string): Promise<IssuedTokens> {
+    const row = await this.users.byUsername(username);
+    if (!row || !row.password_hash) {
+      await burnPasswordCheck(password);
+      throw new UnauthorizedError('Wrong username or password');
+    }
+    if (!(await verifyPassword(row.password_hash, password)) || row.disabled) {
+      throw new UnauthorizedError(row.disabled ? 'This account is disabled' : 'Wrong username or password');
+    }
+    return this.issue(row);
+  }
+
+  /** Signs in a user the identity provider vouched for, creating or updating their account. */
+  async loginOidc(identity: { subject: string; username: string; displayName: string; role: 'admin' | 'user' }): Promise<IssuedTokens> {
+    let row = await this.users.byOidcSubject(identity.subject);
+    if (row) {
+      row = await this.users.update(row.id, { role: identity.role, display_name: identity.displayName });
+    } else {
+      // Keep usernames unique: an OIDC user whose name a local account holds gets a suffix.
+      let username = identity.username;
+      for (let n = 2; await this.users.byUsername(username); n++) username = `${identity.username}-${n}`;
+      const id = randomUUID();
+      await this.users.insert({
+        id,
+        username,
+        display_name: identity.displayName,
+        role: identity.role,
+        password_hash: null,
+        oidc_subject: identity.subject,
+        created_at: new Date().toISOString(),
+      });
+      row = await this.users.get(id);
+    }
+    if (!row || row.disabled) throw new UnauthorizedError('This account is disabled');
+    return this.issue(row);
+  }
+
+  async refresh(refreshToken: string): Promise<IssuedTokens> {
+    const parsed = parseRefreshToken(refreshToken);
+    const active = parsed && (await this.users.activeLogin(parsed.loginId, new Date().toISOString()));
+    if (!parsed || !active || !refreshSecretMatches(parsed.secret, active.refreshHash)) {
+      throw new UnauthorizedError('The refresh token is not valid; sign in again');
+    }
+    const next = newRefreshToken(active.loginId);
+    if (!(await this.users.rotateRefresh(active.loginId, active.refreshHash, next.hash))) {
+      throw new UnauthorizedError('The refresh token was already used; sign in again');
+    }
+    const access = await this.signer.signAccess({ sub: active.user.id, sid: active.loginId }, this.config.accessTokenMinutes * 60);
+    return {
+      user: toUser(active.user),
+      accessToken: access.token,
+      accessExpiresAt: access.expiresAt,
+      refreshToken: next.token,
+      refreshExpiresAt: new Date(Date.now() + this.config.refreshTokenHours * 3_600_000),
+    };
+  }
+
+  async logout(principal: Principal): Promise<void> {
+    if (principal.loginId) await this.users.revokeLogin(principal.loginId, new Date().toISOString());
+  }
+
+  /** The principal behind an access token, or UnauthorizedError saying why not. */
+  async authenticate(accessToken: string | undefined): Promise<Principal> {
+    if (!accessToken) throw new UnauthorizedError('Sign in to use Sortie');
+    const verified = await this.signer.verifyAccess(accessToken);
+    if (!verified.ok) throw new UnauthorizedError(verified.reason);
+    const active = await this.users.activeLogin(verified.claims.sid, new Date().toISOString());
+    if (!active || active.user.id !== verified.claims.sub) throw new UnauthorizedError('This sign-in has ended; sign in again');
+    return { userId: active.user.id, username: active.user.username, role: active.user.role, loginId: active.loginId };
+  }
+
+  async me(principal: Principal): Promise<User> {
+    if (!principal.loginId) {
+      return { id: principal.userId, username: principal.username, display_name: 'Anonymous', role: principal.role, auth_source: 'local', disabled: false, created_at: new Date(0).toISOString() };
+    }
+    return toUser(await this.requireUser(principal.userId));
+  }
+
+  // Administration
+
+  async listUsers(): Promise<User[]> {
+    return (await this.users.list()).map(toUser);
+  }
+
+  async createUser(input: { username: string; password: string; display_name?: string; role: 'admin' | 'user' }): Promise<User> {
+    checkPassword(input.password);
+    const id = randomUUID();
+    const inserted = await this.users.insert({
+      id,
+      username: input.username,
+      display_name: input.display_name?.trim() || input.username,
+      role: input.role,
+      password_hash: await hashPassword(input.password),
+      oidc_subject: null,
+      created_at: new Date().toISOString(),
+    });
+    if (!inserted) throw new ConflictError(`A user named "${input.username}" already exists`);
+    return toUser(await this.requireUser(id));
+  }
+
+  async updateUser(actor: Principal, id: string, changes: { display_name?: string; role?: 'admin' | 'user'; password?: string; disabled?: boolean }): Promise<User> {
+    const existing = await this.requireUser(id);
+    if (changes.password !== undefined) checkPassword(changes.password);
+    const demotes = (changes.role === 'user' || changes.disabled === true) && existing.role === 'admin';
+    if (demotes && (await this.users.countAdmins()) <= 1) throw new ConflictError('Sortie needs at least one enabled admin');
+    if (id === actor.userId && changes.disabled) throw new ConflictError('You cannot disable your own account');
+    const updated = await this.users.update(id, {
+      ...(changes.display_name !== undefined ? { display_name: changes.display_name } : {}),
+      ...(changes.role !== undefined ? { role: changes.role } : {}),
+      ...(changes.password !== undefined ? { password_hash: await hashPassword(changes.password) } : {}),
+      ...(changes.disabled !== undefined ? { disabled: changes.disabled ? 1 : 0 } : {}),
+    });
+    // A new password or a disabled account ends every sign-in of that user.
+    if (changes.password !== undefined || changes.disabled) await this.users.revokeAllLogins(id, new Date().toISOString());
+    return toUser(updated!);
+  }
+
+  async deleteUser(actor: Principal, id: string): Promise<void> {
+    const existing = await this.requireUser(id);
+    if (id === actor.userId) throw new ConflictError('You cannot delete your own account');
+    if (existing.role === 'admin' && (await this.users.countAdmins()) <= 1) throw new ConflictError('Sortie needs at least one enabled admin');
+    await this.users.delete(id);
+  }
+
+  async approvals(id: string): Promise<{ app_ids: string[]; categories: string[] }> {
+    await this.requireUser(id);
+    return this.users.approvals(id);
+  }
+
+  async setApprovals(id: string, approvals: { app_ids: string[]; categories: string[] }): Promise<{ app_ids: string[]; categories: string[] }> {
+    await this.requireUser(id);
+    await this.users.setApprovals(id, approvals);
+    return this.users.approvals(id);
+  }
+
+  private async issue(row: UserRow): Promise<IssuedTokens> {
+    const loginId = randomUUID();
+    const refresh = newRefreshToken(loginId);
+    const now = new Date();
+    const refreshExpiresAt = new Date(now.getTime() + this.config.refreshTokenHours * 3_600_000);
+    await this.users.insertLogin({ id: loginId, user_id: row.id, refresh_hash: refresh.hash, created_at: now.toISOString(), expires_at: refreshExpiresAt.toISOString() });
+    const access = await this.signer.signAccess({ sub: row.id, sid: loginId }, this.config.accessTokenMinutes * 60);
+    this.logger.info({ userId: row.id, username: row.username }, 'signed in');
+    return { user: toUser(row), accessToken: access.token, accessExpiresAt: access.expiresAt, refreshToken: refresh.token, refreshExpiresAt };
+  }
+
+  private async requireUser(id: string): Promise<UserRow> {
+    const row = await this.users.get(id);
+    if (!row) throw new NotFoundError(`No user with id "${id}"`);
+    return row;
+  }
+}
+
+function checkPassword(password: string): void {
+  if (password.length < MIN_PASSWORD_LENGTH) throw new InputError(`password must be at least ${MIN_PASSWORD_LENGTH} characters`);
+}

@@ -1,0 +1,12 @@
+/** Who is making a request, as every service sees it. */
+export interface Principal {
+  userId: string;
+  username: string;
+  role: 'admin' | 'user';
+  /** The sign-in the request's token belongs to; absent when auth is switched off. */
+  loginId?: string;
+}
+
+export function isAdmin(principal: Principal): boolean {
+  return principal.role === 'admin';
+}

@@ -1,0 +1,161 @@
+import type { Db } from '../db/database.js';
+import type { UsersTable } from '../db/schema.js';
+
+export type UserRow = Omit<UsersTable, 'disabled'> & { disabled: number };
+
+/** A user as the API shows it: never the password hash. */
+export interface User {
+  id: string;
+  username: string;
+  display_name: string;
+  role: 'admin' | 'user';
+  auth_source: 'local' | 'oidc';
+  disabled: boolean;
+  created_at: string;
+}
+
+export function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    username: row.username,
+    display_name: row.display_name,
+    role: row.role,
+    auth_source: row.oidc_subject ? 'oidc' : 'local',
+    disabled: row.disabled !== 0,
+    created_at: row.created_at,
+  };
+}
+
+export class UserRepository {
+  constructor(private readonly db: Db) {}
+
+  async count(): Promise<number> {
+    const row = await this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async list(): Promise<UserRow[]> {
+    return this.db.selectFrom('users').selectAll().orderBy('username').execute();
+  }
+
+  async get(id: string): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async byUsername(username: string): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+  }
+
+  async byOidcSubject(subject: string): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('oidc_subject', '=', subject).executeTakeFirst();
+  }
+
+  /** False when the username (or OIDC subject) is taken. */
+  async insert(row: Omit<UserRow, 'disabled'> & { disabled?: number }): Promise<boolean> {
+    const result = await this.db
+      .insertInto('users')
+      .values({ ...row, disabled: row.disabled ?? 0 })
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  async update(id: string, changes: Partial<Pick<UserRow, 'display_name' | 'role' | 'password_hash' | 'disabled'>>): Promise<UserRow | undefined> {
+    if (Object.keys(changes).length === 0) return this.get(id);
+    return this.db.updateTable('users').set(changes).where('id', '=', id).returningAll().executeTakeFirst();
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async countAdmins(): Promise<number> {
+    const row = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('role', '=', 'admin')
+      .where('disabled', '=', 0)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  // Sign-ins
+
+  async insertLogin(row: { id: string; user_id: string; refresh_hash: string; created_at: string; expires_at: string }): Promise<void> {
+    await this.db.insertInto('logins').values({ ...row, revoked_at: null }).execute();
+  }
+
+  /** The sign-in with its user, if the sign-in is neither revoked nor expired and the user is enabled. */
+  async activeLogin(loginId: string, now: string): Promise<{ loginId: string; refreshHash: string; user: UserRow } | undefined> {
+    const row = await this.db
+      .selectFrom('logins')
+      .innerJoin('users', 'users.id', 'logins.user_id')
+      .selectAll('users')
+      .select(['logins.id as login_id', 'logins.refresh_hash'])
+      .where('logins.id', '=', loginId)
+      .where('logins.revoked_at', 'is', null)
+      .where('logins.expires_at', '>', now)
+      .where('users.disabled', '=', 0)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const { login_id, refresh_hash, ...user } = row;
+    return { loginId: login_id, refreshHash: refresh_hash, user };
+  }
+
+  /** Replaces the refresh hash only if it is still `expected`, so one refresh token works once. */
+  async rotateRefresh(loginId: string, expected: string, next: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('logins')
+      .set({ refresh_hash: next })
+      .where('id', '=', loginId)
+      .where('refresh_hash', '=', expected)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  async revokeLogin(loginId: string, at: string): Promise<void> {
+    await this.db.updateTable('logins').set({ revoked_at: at }).where('id', '=', loginId).where('revoked_at', 'is', null).execute();
+  }
+
+  async revokeAllLogins(userId: string, at: string): Promise<void> {
+    await this.db.updateTable('logins').set({ revoked_at: at }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+  }
+
+  // Approvals for `approved` apps
+
+  async approvals(userId: string): Promise<{ app_ids: string[]; categories: string[] }> {
+    const rows = await this.db.selectFrom('approvals').select(['kind', 'value']).where('user_id', '=', userId).orderBy('value').execute();
+    return {
+      app_ids: rows.filter((r) => r.kind === 'app').map((r) => r.value),
+      categories: rows.filter((r) => r.kind === 'category').map((r) => r.value),
+    };
+  }
+
+  async setApprovals(userId: string, approvals: { app_ids: string[]; categories: string[] }): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('approvals').where('user_id', '=', userId).execute();
+      const rows = [
+        ...new Set(approvals.app_ids.map((value) => `app\u0000${value}`)),
+        ...new Set(approvals.categories.map((value) => `category\u0000${value}`)),
+      ].map((key) => {
+        const [kind, value] = key.split('\u0000') as ['app' | 'category', string];
+        return { user_id: userId, kind, value };
+      });
+      if (rows.length > 0) await tx.insertInto('approvals').values(rows).execute();
+    });
+  }
+
+  // Settings
+
+  async setting(key: string): Promise<string | undefined> {
+    return (await this.db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst())?.value;
+  }
+
+  /** Stores `value` unless the key already has one; returns the value that won. */
+  async settingOnce(key: string, value: string): Promise<string> {
+    await this.db.insertInto('settings').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()).execute();
+    return (await this.setting(key))!;
+  }
+}

@@ -1,0 +1,69 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { AuthService } from '../auth/auth-service.js';
+import { principal } from './auth-hook.js';
+import { parseInput } from './parse-input.js';
+
+const role = z.enum(['admin', 'user'], { error: 'must be "admin" or "user"' });
+const username = z
+  .string({ error: 'is required' })
+  .trim()
+  .regex(/^[\w.@+-]{1,64}$/, 'must be 1-64 letters, digits or . _ @ + -');
+
+const createUser = z.object(
+  {
+    username,
+    password: z.string({ error: 'is required' }),
+    display_name: z.string().max(128, 'must be at most 128 characters').optional(),
+    role: role.default('user'),
+  },
+  { error: 'The body must be a JSON object' },
+);
+
+const updateUser = z
+  .object(
+    {
+      display_name: z.string().trim().min(1, 'must not be empty').max(128, 'must be at most 128 characters').optional(),
+      role: role.optional(),
+      password: z.string().optional(),
+      disabled: z.boolean({ error: 'must be true or false' }).optional(),
+    },
+    { error: 'The body must be a JSON object' },
+  )
+  .strict();
+
+const approvals = z.object(
+  {
+    app_ids: z.array(z.string(), { error: 'must be a list of app ids' }).default([]),
+    categories: z.array(z.string(), { error: 'must be a list of categories' }).default([]),
+  },
+  { error: 'The body must be a JSON object with app_ids and categories' },
+);
+
+/** User administration; every route here needs an admin. */
+export function adminRoutes(app: FastifyInstance, auth: AuthService): void {
+  const admin = { config: { admin: true } };
+  type WithId = { Params: { id: string } };
+
+  app.get('/api/admin/users', admin, async () => ({ users: await auth.listUsers() }));
+
+  app.post('/api/admin/users', admin, async (request, reply) => {
+    const user = await auth.createUser(parseInput(createUser, request.body));
+    return reply.status(201).send(user);
+  });
+
+  app.patch<WithId>('/api/admin/users/:id', admin, async (request) =>
+    auth.updateUser(principal(request), request.params.id, parseInput(updateUser, request.body)),
+  );
+
+  app.delete<WithId>('/api/admin/users/:id', admin, async (request, reply) => {
+    await auth.deleteUser(principal(request), request.params.id);
+    return reply.status(204).send();
+  });
+
+  app.get<WithId>('/api/admin/users/:id/approvals', admin, async (request) => auth.approvals(request.params.id));
+
+  app.put<WithId>('/api/admin/users/:id/approvals', admin, async (request) =>
+    auth.setApprovals(request.params.id, parseInput(approvals, request.body)),
+  );
+}
