@@ -1,0 +1,80 @@
+/**
+ * Runs the real Sortie server (startSortie) in its own process, so its CPU use can be
+ * measured apart from the load generator's. Started by bench/relay.ts with an IPC channel;
+ * reports `{port, pid}` once listening, answers `{type:'cpu'}` with process.cpuUsage() and
+ * `{type:'gc'}` with the GC pauses since the last such request.
+ *
+ * Env: BENCH_WS_PORT (the websockify to relay to), BENCH_TMP (a scratch dir), and
+ * BENCH_SORTIE_SRC (the server sources to run; default: this checkout's server/src).
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
+import pino from 'pino';
+import { pathToFileURL } from 'node:url';
+import { BenchRunner } from './bench-runner.js';
+
+// Run from source (through tsx) this loads server/src/*.ts; compiled (bench/lib/build.ts), the .js next to it.
+const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const src = process.env.BENCH_SORTIE_SRC ?? path.resolve(import.meta.dirname, '../../server/src');
+const load = <T>(file: string): Promise<T> => import(pathToFileURL(path.join(src, file + ext)).href) as Promise<T>;
+const { startSortie } = await load<typeof import('../../server/src/main.js')>('main');
+const { loadConfig } = await load<typeof import('../../server/src/config/config.js')>('config/config');
+
+const tmp = process.env.BENCH_TMP!;
+const appsFile = path.join(tmp, 'apps.json');
+writeFileSync(
+  appsFile,
+  JSON.stringify({
+    applications: [
+      {
+        id: 'bench-echo',
+        name: 'Bench echo',
+        launch_type: 'container',
+        container_image: 'bench:none',
+        command: ['true'],
+      },
+    ],
+  }),
+);
+
+// GC pauses in the relay process, so the bench can tell pauses from CPU starvation.
+// (A PerformanceObserver costs nothing between collections.)
+let gc = { count: 0, totalMs: 0, maxMs: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gc.count++;
+    gc.totalMs += entry.duration;
+    gc.maxMs = Math.max(gc.maxMs, entry.duration);
+  }
+}).observe({ entryTypes: ['gc'] });
+
+try {
+  const config = loadConfig({
+    SORTIE_PORT: '0',
+    SORTIE_HOST: '127.0.0.1',
+    SORTIE_APPS_FILE: appsFile,
+    SORTIE_DB_PATH: path.join(tmp, 'sortie.db'),
+    SORTIE_WEB_DIR: path.join(tmp, 'no-web-ui'),
+    SORTIE_LOCAL_STATE_DIR: path.join(tmp, 'local-sessions'),
+    SORTIE_LOG_LEVEL: 'error',
+    // Sign-in checks happen once per connection, not per message; the relay is what's measured.
+    SORTIE_AUTH: 'disabled',
+  });
+  const runner = new BenchRunner({ host: '127.0.0.1', port: Number(process.env.BENCH_WS_PORT) });
+  const logger = pino({ level: process.env.BENCH_SORTIE_LOG ?? 'error', base: { service: 'sortie-bench' } });
+  const sortie = await startSortie(config, { runner, logger });
+  process.on('message', (msg: { id: number; type: string }) => {
+    if (msg.type === 'cpu') process.send!({ id: msg.id, cpu: process.cpuUsage(), rss: process.memoryUsage().rss });
+    else if (msg.type === 'gc') {
+      process.send!({ id: msg.id, gc });
+      gc = { count: 0, totalMs: 0, maxMs: 0 };
+    }
+    else if (msg.type === 'stop') void sortie.dispose().then(() => process.exit(0));
+  });
+  process.on('disconnect', () => void sortie.dispose().finally(() => process.exit(0)));
+  process.send!({ port: sortie.port, pid: process.pid });
+} catch (err) {
+  process.send!({ error: err instanceof Error ? err.stack ?? err.message : String(err) });
+  process.exit(1);
+}
