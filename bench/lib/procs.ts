@@ -1,5 +1,5 @@
 import { execFileSync, fork, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -9,6 +9,18 @@ import path from 'node:path';
  * per-connection forks go with it: we signal the group we created, by its id.
  */
 const children = new Set<ChildProcess>();
+/** Scratch directories to remove however the bench ends. */
+const tempDirs = new Set<string>();
+
+export function registerTempDir(dir: string): string {
+  tempDirs.add(dir);
+  return dir;
+}
+
+export function removeTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  tempDirs.delete(dir);
+}
 
 export function track(child: ChildProcess): ChildProcess {
   children.add(child);
@@ -48,7 +60,10 @@ export const interruptedBy = () => signalled;
 export function installCleanup(): void {
   if (installed) return;
   installed = true;
-  process.on('exit', () => killAll('SIGKILL'));
+  process.on('exit', () => {
+    killAll('SIGKILL');
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
       signalled = signal;

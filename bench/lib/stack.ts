@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startEchoServer } from './echo-server.js';
 import { buildSortie } from './build.js';
-import { forkTs, freePorts, pin, procCpuSeconds, sleep, spawnTracked, waitForPort, type IpcChild } from './procs.js';
+import { forkTs, freePorts, pin, procCpuSeconds, registerTempDir, removeTempDir, sleep, spawnTracked, waitForPort, type IpcChild } from './procs.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 
@@ -68,7 +68,7 @@ export interface StackOptions {
  * configurable-http-proxy. All on 127.0.0.1, all tracked for cleanup.
  */
 export async function startStack(o: StackOptions): Promise<Stack> {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'sortie-bench-'));
+  const tmp = registerTempDir(mkdtempSync(path.join(os.tmpdir(), 'sortie-bench-')));
   const split = o.placement === 'split';
   if (split) pin(process.pid, '0');
   let echoPort: number;
@@ -169,7 +169,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       await sortie.request('stop').catch(() => {});
       await relayOnly?.child.request('stop').catch(() => {});
       await closeEcho();
-      rmSync(tmp, { recursive: true, force: true });
+      removeTempDir(tmp);
     },
   };
 }
@@ -203,10 +203,10 @@ async function createSession(base: string): Promise<{ id: string; websocket_url:
  * Returns the tree's root (for StackOptions.sortieRoot) and a cleanup.
  */
 export function exportRevision(rev: string): { root: string; remove: () => void } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sortie-bench-rev-'));
+  const dir = registerTempDir(mkdtempSync(path.join(os.tmpdir(), 'sortie-bench-rev-')));
   const tar = execFileSync('git', ['-C', repoRoot, 'archive', '--format=tar', rev, 'package.json', 'server/src'], { maxBuffer: 256 * 1024 * 1024 });
   execFileSync('tar', ['-x', '-C', dir], { input: tar });
   cpSync(path.join(repoRoot, 'bench', 'lib'), path.join(dir, 'bench', 'lib'), { recursive: true });
   symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'));
-  return { root: dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return { root: dir, remove: () => removeTempDir(dir) };
 }
