@@ -179,8 +179,12 @@ export class AuthService {
       ...(changes.password !== undefined ? { password_hash: await hashPassword(changes.password) } : {}),
       ...(changes.disabled !== undefined ? { disabled: changes.disabled ? 1 : 0 } : {}),
     });
-    // A new password or a disabled account ends every sign-in of that user.
-    if (changes.password !== undefined || changes.disabled) await this.users.revokeAllLogins(id, new Date().toISOString());
+    // A new password or a disabled account ends every sign-in of that user, except the one
+    // through which the user changed their own password.
+    if (changes.password !== undefined || changes.disabled) {
+      const keep = id === actor.userId && !changes.disabled ? actor.loginId : undefined;
+      await this.users.revokeAllLogins(id, new Date().toISOString(), keep);
+    }
     return toUser(updated!);
   }
 

@@ -119,8 +119,11 @@ export class UserRepository {
     await this.db.updateTable('logins').set({ revoked_at: at }).where('id', '=', loginId).where('revoked_at', 'is', null).execute();
   }
 
-  async revokeAllLogins(userId: string, at: string): Promise<void> {
-    await this.db.updateTable('logins').set({ revoked_at: at }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+  /** Revokes the user's sign-ins, all of them or all but `exceptLoginId`. */
+  async revokeAllLogins(userId: string, at: string, exceptLoginId?: string): Promise<void> {
+    let query = this.db.updateTable('logins').set({ revoked_at: at }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+    if (exceptLoginId) query = query.where('id', '!=', exceptLoginId);
+    await query.execute();
   }
 
   // Approvals for `approved` apps
