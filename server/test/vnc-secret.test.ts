@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import SQLite from 'better-sqlite3';
+import WebSocket from 'ws';
+import type { Sortie } from '../src/main.js';
+import { localSessionRecord, processesInGroups } from './support/processes.js';
+import { readDesktop, RfbViewer } from './support/rfb.js';
+import { Api, boot, scratchDir, writeApps } from './support/sortie.js';
+
+// Each session's VNC server demands a password only Sortie knows. Whoever reaches the
+// session's ports without Sortie (another local user, a pod next door) gets no desktop;
+// through Sortie the same session streams, and the password is nowhere a person could read it.
+
+/** Bytes from a WebSocket or a TCP socket, read in exact amounts. */
+class ByteQueue {
+  private buffer = Buffer.alloc(0);
+  private wake: (() => void) | undefined;
+  private failure: Error | undefined;
+
+  push(chunk: Buffer): void {
+    this.buffer = Buffer.concat([this.buffer, chunk]);
+    this.wake?.();
+  }
+
+  fail(err: Error): void {
+    this.failure ??= err;
+    this.wake?.();
+  }
+
+  async take(n: number): Promise<Buffer> {
+    while (this.buffer.length < n) {
+      if (this.failure) throw this.failure;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+    const out = this.buffer.subarray(0, n);
+    this.buffer = this.buffer.subarray(n);
+    return out;
+  }
+}
+
+interface Transport {
+  bytes: ByteQueue;
+  send: (data: Buffer) => void;
+  close: () => void;
+}
+
+function overWebSocket(url: string): Transport {
+  const ws = new WebSocket(url, ['binary']);
+  const bytes = new ByteQueue();
+  const queued: Buffer[] = [];
+  ws.on('open', () => queued.splice(0).forEach((b) => ws.send(b)));
+  ws.on('message', (data: Buffer) => bytes.push(data));
+  ws.on('error', (err) => bytes.fail(err));
+  ws.on('close', (code) => bytes.fail(new Error(`closed (${code})`)));
+  return {
+    bytes,
+    send: (data) => (ws.readyState === WebSocket.OPEN ? ws.send(data) : queued.push(data)),
+    close: () => ws.terminate(),
+  };
+}
+
+function overTcp(port: number): Transport {
+  const socket = net.connect(port, '127.0.0.1');
+  const bytes = new ByteQueue();
+  socket.on('data', (chunk: Buffer) => bytes.push(chunk));
+  socket.on('error', (err) => bytes.fail(err));
+  socket.on('close', () => bytes.fail(new Error('closed')));
+  return { bytes, send: (data) => socket.write(data), close: () => socket.destroy() };
+}
+
+/**
+ * Plays a viewer that does not know the password: RFB 3.8, the offered security types,
+ * then VNC authentication with a wrong response to the server's 16-byte challenge.
+ */
+async function guessPassword(transport: Transport): Promise<{ offered: number[]; result: number; reason: string }> {
+  const timer = setTimeout(() => transport.bytes.fail(new Error('timed out')), 10_000);
+  try {
+    const banner = (await transport.bytes.take(12)).toString('latin1');
+    assert.match(banner, /^RFB 003\.00\d\n$/);
+    transport.send(Buffer.from('RFB 003.008\n'));
+    const count = (await transport.bytes.take(1))[0]!;
+    const offered = [...(await transport.bytes.take(count))];
+    if (!offered.includes(2)) return { offered, result: -1, reason: '' };
+    transport.send(Buffer.from([2]));
+    const challenge = await transport.bytes.take(16);
+    assert.equal(challenge.length, 16);
+    transport.send(Buffer.alloc(16, 0x5a)); // not the DES of the challenge under the real password
+    const result = (await transport.bytes.take(4)).readUInt32BE(0);
+    let reason = '';
+    if (result !== 0) {
+      const length = (await transport.bytes.take(4)).readUInt32BE(0);
+      reason = (await transport.bytes.take(length)).toString('utf8');
+    }
+    return { offered, result, reason };
+  } finally {
+    clearTimeout(timer);
+    transport.close();
+  }
+}
+
+describe('the per-session VNC password', () => {
+  const scratch = scratchDir('vnc-secret');
+  const stateDir = path.join(scratch.dir, 'local-sessions');
+  let sortie: Sortie;
+  let api: Api;
+  /** Every API response body this test saw, to search for the password. */
+  const responses: string[] = [];
+
+  const record = async <T>(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: T }> => {
+    const res = await api.request<T>(method, urlPath, body);
+    responses.push(`${method} ${urlPath} ${res.status} ${JSON.stringify(res.body)}`);
+    return res;
+  };
+
+  before(async () => {
+    const apps = writeApps(scratch.dir, [
+      { id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: 'unused', command: ['xterm'] },
+    ]);
+    // Sign-in is off here: this file is about the VNC layer, and RfbViewer carries no token.
+    sortie = await boot(scratch.dir, { SORTIE_APPS_FILE: apps });
+    api = new Api(sortie.url);
+  });
+
+  after(async () => {
+    await sortie?.dispose();
+    scratch.remove();
+  });
+
+  test('the session is unreachable without Sortie and streams through it; the password is never exposed', async () => {
+    const created = await record<{ id: string; websocket_url: string }>('POST', '/api/sessions', { app_id: 'xterm' });
+    assert.equal(created.status, 201);
+    const id = created.body.id;
+    await api.waitFor(id, 'running');
+    await record('GET', `/api/sessions/${id}`);
+    await record('GET', '/api/sessions');
+    await record('GET', '/api/apps');
+    const session = localSessionRecord(stateDir, id);
+
+    const db = new SQLite(path.join(scratch.dir, 'sortie.db'), { readonly: true });
+    const secret = (db.prepare('select stream_secret from sessions where id = ?').get(id) as { stream_secret: string | null }).stream_secret;
+    db.close();
+    assert.ok(secret && secret.length >= 6, 'a running session has its own VNC password');
+
+    // Directly at the session's websockify: only VNC authentication is offered, and a guess fails.
+    await assert.rejects(RfbViewer.connect(`ws://127.0.0.1:${session.wsPort}/`, 5_000), /security "None" not offered \(offered 2\)/);
+    const viaWebsockify = await guessPassword(overWebSocket(`ws://127.0.0.1:${session.wsPort}/`));
+    assert.deepEqual(viaWebsockify.offered, [2], 'websockify passes on a server that offers VNC authentication only');
+    assert.equal(viaWebsockify.result, 1, `a wrong response to the challenge fails (${viaWebsockify.reason})`);
+
+    // Directly at x11vnc's TCP port: the same.
+    const viaTcp = await guessPassword(overTcp(session.vncPort));
+    assert.deepEqual(viaTcp.offered, [2]);
+    assert.equal(viaTcp.result, 1, `a wrong response to the challenge fails (${viaTcp.reason})`);
+
+    // Through Sortie the same session streams: Sortie answers the challenge, the viewer gets "None".
+    const wsUrl = sortie.url.replace(/^http/, 'ws') + created.body.websocket_url;
+    const desktop = await readDesktop(wsUrl);
+    assert.equal(desktop.banner, 'RFB 003.008');
+    assert.equal(desktop.width, 1280);
+    assert.ok(desktop.updateBytes > 0 && desktop.nonBlank, 'a real framebuffer update of the xterm desktop');
+
+    // The browser is never asked for a password: Sortie offers it "None" only.
+    const browserSide = await guessPassword(overWebSocket(wsUrl));
+    assert.deepEqual(browserSide.offered, [1]);
+
+    // Not on any command line, nor in the environment of the session's processes.
+    const groups = session.processes.map((p) => p.pid);
+    const sessionPids = new Set(processesInGroups(groups));
+    assert.ok(sessionPids.size >= 4);
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let cmdline: string;
+      try {
+        cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      } catch {
+        continue; // gone meanwhile
+      }
+      assert.ok(!cmdline.includes(secret), `process ${entry} has the password on its command line: ${cmdline.replaceAll('\0', ' ')}`);
+      if (sessionPids.has(Number(entry))) {
+        let environ = '';
+        try {
+          environ = readFileSync(`/proc/${entry}/environ`, 'utf8');
+        } catch {
+          continue;
+        }
+        assert.ok(!environ.includes(secret), `session process ${entry} has the password in its environment`);
+      }
+    }
+
+    // Not in the runner's state directory: the state file, the log, and no password file left behind.
+    const files = readdirSync(stateDir);
+    assert.ok(files.includes(`${id}.json`));
+    assert.ok(!files.some((f) => f.endsWith('.passwd')), `x11vnc's password file was removed (${files.join(', ')})`);
+    for (const file of files) {
+      assert.ok(!readFileSync(path.join(stateDir, file), 'utf8').includes(secret), `${file} holds the password`);
+    }
+
+    const ended = await record<{ status: string }>('DELETE', `/api/sessions/${id}`);
+    assert.equal(ended.body.status, 'terminated');
+    await record('GET', `/api/sessions/${id}`);
+
+    // Not in any API response, including the session's own.
+    assert.ok(responses.length >= 6);
+    for (const response of responses) assert.ok(!response.includes(secret), `an API response holds the password: ${response}`);
+    assert.deepEqual(processesInGroups(groups), [], 'ending the session left nothing running');
+  });
+
+  test('every session gets a different password', async () => {
+    const [a, b] = await Promise.all([api.launch('xterm'), api.launch('xterm')]);
+    try {
+      const db = new SQLite(path.join(scratch.dir, 'sortie.db'), { readonly: true });
+      const secrets = db.prepare('select stream_secret from sessions where id in (?, ?)').all(a.id, b.id) as Array<{ stream_secret: string }>;
+      db.close();
+      assert.equal(secrets.length, 2);
+      assert.notEqual(secrets[0]!.stream_secret, secrets[1]!.stream_secret);
+    } finally {
+      await Promise.all([api.request('DELETE', `/api/sessions/${a.id}`), api.request('DELETE', `/api/sessions/${b.id}`)]);
+    }
+  });
+});
