@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import type { Sortie } from '../../src/main.js';
+import { launchBrowser, launchFromCatalog, SCREENSHOT_DIR } from '../support/browser.js';
+import { Api, boot, scratchDir } from '../support/sortie.js';
+import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, readPod, SIDECAR_IMAGE, waitForPodGone } from './cluster.js';
+
+// A person in a real browser, against the real server on the kubernetes runner: the
+// catalog's xterm runs as a pod in a namespace of this file's own.
+const scratch = scratchDir('k8s-browser');
+let namespace: { name: string; remove: () => Promise<void> } | undefined;
+let sortie: Sortie | undefined;
+let browser: Browser | undefined;
+let closeBrowser: (() => Promise<void>) | undefined;
+let kc: Awaited<ReturnType<typeof adminKubeConfig>>;
+
+before(async () => {
+  kc = await adminKubeConfig();
+  namespace = await createTestNamespace(kc, 'browser');
+  sortie = await boot(scratch.dir, {
+    SORTIE_RUNNER: 'kubernetes',
+    SORTIE_NAMESPACE: namespace.name,
+    KUBECONFIG: adminKubeconfigPath(),
+    SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE,
+    SORTIE_IMAGE_PULL_POLICY: 'IfNotPresent',
+    SORTIE_AUTH: 'disabled',
+  });
+  ({ browser, close: closeBrowser } = await launchBrowser());
+});
+
+after(async () => {
+  await closeBrowser?.();
+  await sortie?.dispose();
+  await namespace?.remove();
+  scratch.remove();
+});
+
+test('launch xterm from the catalog onto a pod, see it in the noVNC canvas, end it from the viewer', async () => {
+  const page = await browser!.newPage({ viewport: { width: 1400, height: 900 } });
+  const shot = 'browser-kubernetes-xterm.png';
+  const { sessionId, colours } = await launchFromCatalog(page, sortie!.url, 'xterm', shot);
+  assert.ok(colours >= 2, `the canvas shows the desktop (${colours} colours), screenshot in ${path.join(SCREENSHOT_DIR, shot)}`);
+
+  const api = new Api(sortie!.url);
+  const session = await api.session(sessionId);
+  assert.equal(session.status, 'running');
+  const pod = await readPod(kc, namespace!.name, session.pod_name);
+  assert.ok(pod, `pod ${session.pod_name} exists while the session runs`);
+  assert.equal(pod.metadata?.labels?.['sortie.io/session-id'], sessionId);
+
+  // Ending the session from the viewer deletes the pod for real.
+  await page.getByTestId('end-session').click();
+  await page.getByTestId('viewer-status').filter({ hasText: 'terminated' }).waitFor({ timeout: 10_000 });
+  assert.equal((await api.session(sessionId)).status, 'terminated');
+  await waitForPodGone(kc, namespace!.name, session.pod_name, 60_000);
+  await page.close();
+});
