@@ -143,6 +143,8 @@ describe('access control matrix', () => {
   after(async () => {
     if (sortie) {
       const groups: number[] = [];
+      const all = await as<{ sessions: Session[] }>('admin', 'GET', '/api/sessions');
+      for (const s of all.body.sessions ?? []) created.add(s.id);
       for (const id of created) {
         try {
           groups.push(...localSessionRecord(stateDir, id).processes.map((p) => p.pid));

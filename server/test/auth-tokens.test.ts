@@ -365,7 +365,12 @@ describe('with SORTIE_AUTH=disabled', () => {
   });
 
   after(async () => {
-    await sortie?.dispose();
+    if (sortie) {
+      // Sessions outlive Sortie by design; end any a failed test left behind.
+      const live = await call<{ sessions: Session[] }>('GET', '/api/sessions');
+      for (const s of live.body.sessions) if (s.status === 'creating' || s.status === 'running') await call('DELETE', `/api/sessions/${s.id}`);
+      await sortie.dispose();
+    }
     scratch.remove();
   });
 

@@ -125,7 +125,12 @@ describe('the per-session VNC password', () => {
   });
 
   after(async () => {
-    await sortie?.dispose();
+    if (sortie) {
+      // Sessions outlive Sortie by design; end any a failed test left behind.
+      const live = await api.request<{ sessions: Array<{ id: string; status: string }> }>('GET', '/api/sessions');
+      for (const s of live.body.sessions) if (s.status === 'creating' || s.status === 'running') await api.request('DELETE', `/api/sessions/${s.id}`);
+      await sortie.dispose();
+    }
     scratch.remove();
   });
 
