@@ -49,12 +49,18 @@ export class OidcClient {
     const saved = signedState ? await this.signer.verifyState(signedState) : undefined;
     if (!saved) throw new Error('The sign-in took too long or was started elsewhere; try again');
     const config = await this.discover();
-    const tokens = await client.authorizationCodeGrant(config, currentUrl, {
-      pkceCodeVerifier: saved.verifier!,
-      expectedState: saved.state!,
-      expectedNonce: saved.nonce!,
-      idTokenExpected: true,
-    });
+    const tokens = await client
+      .authorizationCodeGrant(config, currentUrl, {
+        pkceCodeVerifier: saved.verifier!,
+        expectedState: saved.state!,
+        expectedNonce: saved.nonce!,
+        idTokenExpected: true,
+      })
+      .catch((err: unknown) => {
+        // The library's wording ("invalid response encountered") tells a person nothing.
+        this.logger.warn({ err }, 'OIDC code exchange failed');
+        throw new Error("The identity provider's answer could not be verified; start the sign-in again");
+      });
     const idClaims = tokens.claims();
     if (!idClaims) throw new Error('The identity provider sent no ID token');
     // Group claims often live only in the userinfo response.
