@@ -3,11 +3,11 @@ import { errorMessage, listApps, type App } from '../api';
 import { AppIcon } from '../components/AppIcon';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { ErrorBanner } from '../components/ErrorBanner';
+import { PlusIcon } from '../components/icons';
 import { Spinner } from '../components/Spinner';
 import { deleteApp } from './adminApi';
 import { AppForm } from './AppForm';
 import { useLoader } from './useLoader';
-import { PlusIcon } from './PlusIcon';
 import { VisibilityBadge } from './VisibilityBadge';
 
 type Editing = { app: App | null } | null;

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { errorMessage } from '../http';
 import { BrandMark } from '../components/BrandMark';
+import { KeyIcon } from '../components/icons';
 import { Spinner } from '../components/Spinner';
 import { useAuth, type SignedOutReason } from './AuthContext';
 import { oidcLoginUrl } from './authApi';
@@ -134,14 +135,5 @@ export function SignIn({ config, why, routeError }: Props) {
         )}
       </div>
     </div>
-  );
-}
-
-function KeyIcon() {
-  return (
-    <svg className="btn__icon" viewBox="0 0 20 20" aria-hidden="true">
-      <circle cx="7" cy="10" r="3.5" fill="none" stroke="currentColor" strokeWidth="1.8" />
-      <path d="M10.5 10H17M14.5 10v3M17 10v2.5" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" />
-    </svg>
   );
 }

@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { SignOutIcon } from '../components/icons';
 import { Spinner } from '../components/Spinner';
 import { useAuth, useCurrentUser } from './AuthContext';
 import { displayName } from './types';
@@ -37,20 +38,5 @@ export function UserMenu() {
         </button>
       )}
     </div>
-  );
-}
-
-function SignOutIcon() {
-  return (
-    <svg className="btn__icon" viewBox="0 0 20 20" aria-hidden="true">
-      <path
-        d="M8 4H5a1 1 0 0 0-1 1v10a1 1 0 0 0 1 1h3M12 6.5 15.5 10 12 13.5M15.5 10H8"
-        fill="none"
-        stroke="currentColor"
-        strokeWidth="1.8"
-        strokeLinecap="round"
-        strokeLinejoin="round"
-      />
-    </svg>
   );
 }

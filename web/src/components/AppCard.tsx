@@ -1,5 +1,6 @@
 import type { App } from '../api';
 import { AppIcon } from './AppIcon';
+import { ExternalLinkIcon } from './icons';
 import { Spinner } from './Spinner';
 
 interface Props {
@@ -47,16 +48,7 @@ export function AppCard({ app, launching, onLaunch, showVisibility = false }: Pr
             aria-label={`Open ${app.name} in a new tab`}
           >
             Open
-            <svg className="btn__icon" viewBox="0 0 20 20" aria-hidden="true">
-              <path
-                fill="none"
-                stroke="currentColor"
-                strokeWidth="1.8"
-                strokeLinecap="round"
-                strokeLinejoin="round"
-                d="M11 4h5v5M16 4l-7 7M14 12v3.5a.5.5 0 0 1-.5.5h-9a.5.5 0 0 1-.5-.5v-9a.5.5 0 0 1 .5-.5H8"
-              />
-            </svg>
+            <ExternalLinkIcon />
           </a>
         ) : (
           <button

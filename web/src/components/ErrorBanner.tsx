@@ -1,3 +1,5 @@
+import { CloseIcon } from './icons';
+
 interface Props {
   message: string | null;
   onDismiss: () => void;
@@ -21,9 +23,7 @@ export function ErrorBanner({ message, onDismiss, action }: Props) {
         </button>
       )}
       <button type="button" className="banner__close" onClick={onDismiss} aria-label="Dismiss error">
-        <svg viewBox="0 0 20 20" aria-hidden="true">
-          <path stroke="currentColor" strokeWidth="2" strokeLinecap="round" d="M5 5l10 10M15 5 5 15" />
-        </svg>
+        <CloseIcon />
       </button>
     </div>
   );

@@ -1,4 +1,5 @@
 import { useId, useLayoutEffect, useRef, type ReactNode } from 'react';
+import { CloseIcon } from './icons';
 
 interface Props {
   title: string;
@@ -48,9 +49,7 @@ export function Modal({ title, onClose, busy = false, size = 'md', testId, child
           {title}
         </h2>
         <button type="button" className="modal__close" onClick={onClose} disabled={busy} aria-label="Close">
-          <svg viewBox="0 0 20 20" aria-hidden="true">
-            <path stroke="currentColor" strokeWidth="2" strokeLinecap="round" d="M5 5l10 10M15 5 5 15" />
-          </svg>
+          <CloseIcon />
         </button>
       </div>
       {children}

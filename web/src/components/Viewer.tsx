@@ -15,6 +15,7 @@ import { navigate, paths } from '../hooks/useHashRoute';
 import { useNow } from '../hooks/useNow';
 import { usePoll } from '../hooks/usePoll';
 import { AppIcon } from './AppIcon';
+import { FullscreenIcon, PowerIcon, ReconnectIcon } from './icons';
 import { ErrorBanner } from './ErrorBanner';
 import { Spinner } from './Spinner';
 import { StatusBadge } from './StatusBadge';
@@ -397,44 +398,6 @@ function PanelIcon({ tone }: { tone: PanelProps['tone'] }) {
     <svg className="panel__icon" viewBox="0 0 24 24" aria-hidden="true">
       <rect x="3" y="4" width="18" height="13" rx="2" fill="none" stroke="currentColor" strokeWidth="1.8" />
       <path d="M8 21h8M12 17v4" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" />
-    </svg>
-  );
-}
-
-function ReconnectIcon() {
-  return (
-    <svg className="btn__icon" viewBox="0 0 20 20" aria-hidden="true">
-      <path
-        d="M16 10a6 6 0 1 1-1.76-4.24M16 3.5v3h-3"
-        fill="none"
-        stroke="currentColor"
-        strokeWidth="1.8"
-        strokeLinecap="round"
-        strokeLinejoin="round"
-      />
-    </svg>
-  );
-}
-
-function FullscreenIcon({ exit }: { exit: boolean }) {
-  return (
-    <svg className="btn__icon" viewBox="0 0 20 20" aria-hidden="true">
-      <path
-        d={exit ? 'M8 3v5H3M12 3v5h5M8 17v-5H3M12 17v-5h5' : 'M3 8V3h5M17 8V3h-5M3 12v5h5M17 12v5h-5'}
-        fill="none"
-        stroke="currentColor"
-        strokeWidth="1.8"
-        strokeLinecap="round"
-        strokeLinejoin="round"
-      />
-    </svg>
-  );
-}
-
-function PowerIcon() {
-  return (
-    <svg className="btn__icon" viewBox="0 0 20 20" aria-hidden="true">
-      <path d="M10 3v7M6.1 5.6a6 6 0 1 0 7.8 0" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" />
     </svg>
   );
 }
