@@ -1,9 +1,9 @@
 import { useId, useRef, useState, type FormEvent } from 'react';
 import { ApiError, errorMessage, type App } from '../api';
 import { AppIcon } from '../components/AppIcon';
+import { DialogFooter } from '../components/DialogFooter';
 import { Field } from '../components/Field';
 import { Modal } from '../components/Modal';
-import { Spinner } from '../components/Spinner';
 import { createApp, updateApp } from './adminApi';
 import { DEFAULT_LIMITS, fieldFromServerMessage, fromDraft, LIMIT_FIELDS, toDraft, type AppDraft, type DraftErrors, type DraftField } from './appDraft';
 
@@ -183,21 +183,15 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
             </fieldset>
           )}
         </div>
-        <div className="modal__foot modal__foot--form">
-          {formError && (
-            <p className="form-error modal__error" role="alert" data-testid="app-form-error">
-              {formError}
-            </p>
-          )}
-          <div className="modal__buttons">
-            <button type="button" className="btn btn--secondary" onClick={onCancel} disabled={saving} data-testid="app-form-cancel">
-              Cancel
-            </button>
-            <button type="submit" className="btn btn--primary" disabled={saving} data-testid="app-form-save">
-              {saving && <Spinner size="sm" />} {isNew ? 'Add app' : 'Save changes'}
-            </button>
-          </div>
-        </div>
+        <DialogFooter
+          error={formError}
+          errorTestId="app-form-error"
+          saving={saving}
+          saveLabel={isNew ? 'Add app' : 'Save changes'}
+          saveTestId="app-form-save"
+          onCancel={onCancel}
+          cancelTestId="app-form-cancel"
+        />
       </form>
     </Modal>
   );

@@ -1,6 +1,7 @@
 import { useMemo, useState } from 'react';
 import { errorMessage, listApps, type App } from '../api';
 import { displayName, type User } from '../auth/types';
+import { DialogFooter } from '../components/DialogFooter';
 import { Modal } from '../components/Modal';
 import { Spinner } from '../components/Spinner';
 import { getApprovals, putApprovals, type Approvals } from './adminApi';
@@ -176,21 +177,15 @@ function ApprovalsForm({ user, apps, initial, onSaved, onCancel }: FormProps) {
           )}
         </fieldset>
       </div>
-      <div className="modal__foot modal__foot--form">
-        {error && (
-          <p className="form-error modal__error" role="alert" data-testid="approvals-error">
-            {error}
-          </p>
-        )}
-        <div className="modal__buttons">
-          <button type="button" className="btn btn--secondary" onClick={onCancel} disabled={saving}>
-            Cancel
-          </button>
-          <button type="button" className="btn btn--primary" onClick={save} disabled={saving} data-testid="approvals-save">
-            {saving && <Spinner size="sm" />} Save approvals
-          </button>
-        </div>
-      </div>
+      <DialogFooter
+        error={error}
+        errorTestId="approvals-error"
+        saving={saving}
+        saveLabel="Save approvals"
+        saveTestId="approvals-save"
+        onSave={save}
+        onCancel={onCancel}
+      />
     </>
   );
 }

@@ -1,9 +1,9 @@
 import { useId, useState, type FormEvent } from 'react';
 import { errorMessage } from '../api';
 import { displayName, type User } from '../auth/types';
+import { DialogFooter } from '../components/DialogFooter';
 import { Field } from '../components/Field';
 import { Modal } from '../components/Modal';
-import { Spinner } from '../components/Spinner';
 import { MIN_PASSWORD_LENGTH, updateUser } from './adminApi';
 import { PasswordInput } from './PasswordInput';
 
@@ -44,21 +44,14 @@ export function PasswordDialog({ user, onSaved, onCancel }: Props) {
             <PasswordInput id={`${uid}-password`} value={password} onChange={setPassword} invalid={Boolean(error)} testId="reset-password-input" />
           </Field>
         </div>
-        <div className="modal__foot modal__foot--form">
-          {error && (
-            <p className="form-error modal__error" role="alert" data-testid="reset-password-error">
-              {error}
-            </p>
-          )}
-          <div className="modal__buttons">
-            <button type="button" className="btn btn--secondary" onClick={onCancel} disabled={saving}>
-              Cancel
-            </button>
-            <button type="submit" className="btn btn--primary" disabled={saving} data-testid="reset-password-save">
-              {saving && <Spinner size="sm" />} Set password
-            </button>
-          </div>
-        </div>
+        <DialogFooter
+          error={error}
+          errorTestId="reset-password-error"
+          saving={saving}
+          saveLabel="Set password"
+          saveTestId="reset-password-save"
+          onCancel={onCancel}
+        />
       </form>
     </Modal>
   );

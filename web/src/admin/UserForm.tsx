@@ -1,9 +1,9 @@
 import { useId, useState, type FormEvent } from 'react';
 import { ApiError, errorMessage } from '../api';
 import type { Role, User } from '../auth/types';
+import { DialogFooter } from '../components/DialogFooter';
 import { Field } from '../components/Field';
 import { Modal } from '../components/Modal';
-import { Spinner } from '../components/Spinner';
 import { createUser, MIN_PASSWORD_LENGTH } from './adminApi';
 import { PasswordInput } from './PasswordInput';
 
@@ -103,21 +103,14 @@ export function UserForm({ onSaved, onCancel }: Props) {
             </Field>
           </div>
         </div>
-        <div className="modal__foot modal__foot--form">
-          {formError && (
-            <p className="form-error modal__error" role="alert" data-testid="user-form-error">
-              {formError}
-            </p>
-          )}
-          <div className="modal__buttons">
-            <button type="button" className="btn btn--secondary" onClick={onCancel} disabled={saving}>
-              Cancel
-            </button>
-            <button type="submit" className="btn btn--primary" disabled={saving} data-testid="user-form-save">
-              {saving && <Spinner size="sm" />} Add user
-            </button>
-          </div>
-        </div>
+        <DialogFooter
+          error={formError}
+          errorTestId="user-form-error"
+          saving={saving}
+          saveLabel="Add user"
+          saveTestId="user-form-save"
+          onCancel={onCancel}
+        />
       </form>
     </Modal>
   );
