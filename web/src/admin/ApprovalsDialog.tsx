@@ -3,7 +3,7 @@ import { errorMessage, listApps, type App } from '../api';
 import { displayName, type User } from '../auth/types';
 import { DialogFooter } from '../components/DialogFooter';
 import { Modal } from '../components/Modal';
-import { Spinner } from '../components/Spinner';
+import { Loading } from '../components/Loading';
 import { getApprovals, putApprovals, type Approvals } from './adminApi';
 import { useLoader } from './useLoader';
 
@@ -39,10 +39,7 @@ export function ApprovalsDialog({ user, onSaved, onCancel }: Props) {
               </button>
             </p>
           ) : (
-            <div className="placeholder placeholder--compact">
-              <Spinner label="Loading approvals" />
-              <span>Loading approvals…</span>
-            </div>
+            <Loading what="approvals" compact />
           )}
         </div>
       )}

@@ -4,7 +4,8 @@ import { AppIcon } from '../components/AppIcon';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { PlusIcon } from '../components/icons';
-import { Spinner } from '../components/Spinner';
+import { Loading } from '../components/Loading';
+import { Table } from '../components/Table';
 import { deleteApp } from './adminApi';
 import { AppForm } from './AppForm';
 import { useLoader } from './useLoader';
@@ -79,10 +80,7 @@ export function AppsAdmin() {
       />
 
       {apps.data === null && !apps.error && (
-        <div className="placeholder">
-          <Spinner label="Loading apps" />
-          <span>Loading apps…</span>
-        </div>
+        <Loading what="apps" />
       )}
 
       {apps.data !== null && sorted.length === 0 && (
@@ -93,68 +91,53 @@ export function AppsAdmin() {
       )}
 
       {sorted.length > 0 && (
-        <div className="table-wrap">
-          <table className="data-table">
-            <thead>
-              <tr>
-                <th scope="col">App</th>
-                <th scope="col">Category</th>
-                <th scope="col">Who can launch</th>
-                <th scope="col">Kind</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {sorted.map((app) => (
-                <tr key={app.id} data-testid={`admin-app-row-${app.id}`}>
-                  <th scope="row" className="data-table__primary">
-                    <div className="identity">
-                      <AppIcon name={app.name} src={app.icon} />
-                      <div className="identity__text">
-                        <span className="identity__name">{app.name}</span>
-                        <code className="identity__sub">{app.id}</code>
-                      </div>
-                    </div>
-                  </th>
-                  <td data-label="Category">{app.category || <span className="muted">—</span>}</td>
-                  <td data-label="Who can launch">
-                    <VisibilityBadge visibility={app.visibility} />
-                  </td>
-                  <td data-label="Kind" className="data-table__detail">
-                    <div className="data-table__stack">
-                      {app.launch_type === 'url' ? 'Web link' : 'Container'}
-                      <span className="data-table__mono" title={app.launch_type === 'url' ? app.url : app.container_image}>
-                        {app.launch_type === 'url' ? app.url : app.container_image || formatCommandShort(app.command)}
-                      </span>
-                    </div>
-                  </td>
-                  <td className="data-table__actions">
-                    <button
-                      type="button"
-                      className="btn btn--small btn--secondary"
-                      onClick={() => { setNotice(null); setEditing({ app }); }}
-                      data-testid={`admin-app-edit-${app.id}`}
-                      aria-label={`Edit ${app.name}`}
-                    >
-                      Edit
-                    </button>
-                    <button
-                      type="button"
-                      className="btn btn--small btn--danger-outline"
-                      onClick={() => { setNotice(null); setDeleteError(null); setDeleting(app); }}
-                      data-testid={`admin-app-delete-${app.id}`}
-                      aria-label={`Delete ${app.name}`}
-                    >
-                      Delete
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table look="data-table" columns={['App', 'Category', 'Who can launch', 'Kind']}>
+          {sorted.map((app) => (
+            <tr key={app.id} data-testid={`admin-app-row-${app.id}`}>
+              <th scope="row" className="data-table__primary">
+                <div className="identity">
+                  <AppIcon name={app.name} src={app.icon} />
+                  <div className="identity__text">
+                    <span className="identity__name">{app.name}</span>
+                    <code className="identity__sub">{app.id}</code>
+                  </div>
+                </div>
+              </th>
+              <td data-label="Category">{app.category || <span className="muted">—</span>}</td>
+              <td data-label="Who can launch">
+                <VisibilityBadge visibility={app.visibility} />
+              </td>
+              <td data-label="Kind" className="data-table__detail">
+                <div className="data-table__stack">
+                  {app.launch_type === 'url' ? 'Web link' : 'Container'}
+                  <span className="data-table__mono" title={app.launch_type === 'url' ? app.url : app.container_image}>
+                    {app.launch_type === 'url' ? app.url : app.container_image || formatCommandShort(app.command)}
+                  </span>
+                </div>
+              </td>
+              <td className="data-table__actions">
+                <button
+                  type="button"
+                  className="btn btn--small btn--secondary"
+                  onClick={() => { setNotice(null); setEditing({ app }); }}
+                  data-testid={`admin-app-edit-${app.id}`}
+                  aria-label={`Edit ${app.name}`}
+                >
+                  Edit
+                </button>
+                <button
+                  type="button"
+                  className="btn btn--small btn--danger-outline"
+                  onClick={() => { setNotice(null); setDeleteError(null); setDeleting(app); }}
+                  data-testid={`admin-app-delete-${app.id}`}
+                  aria-label={`Delete ${app.name}`}
+                >
+                  Delete
+                </button>
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
 
       {editing && <AppForm app={editing.app} categories={categories} onSaved={onSaved} onCancel={() => setEditing(null)} />}

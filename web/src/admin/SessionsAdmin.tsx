@@ -3,8 +3,10 @@ import { endSession, errorMessage, isActive, listSessions, type Session } from '
 import { displayName, type User } from '../auth/types';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { ErrorBanner } from '../components/ErrorBanner';
-import { Spinner } from '../components/Spinner';
+import { Loading } from '../components/Loading';
 import { StatusBadge } from '../components/StatusBadge';
+import { Switch } from '../components/Switch';
+import { Table } from '../components/Table';
 import { formatAbsolute, formatRelative } from '../format';
 import { paths } from '../hooks/useHashRoute';
 import { useNow } from '../hooks/useNow';
@@ -93,29 +95,14 @@ export function SessionsAdmin() {
                 ))}
             </select>
           </label>
-          <label className="switch">
-            <input
-              type="checkbox"
-              role="switch"
-              checked={activeOnly}
-              onChange={(e) => setActiveOnly(e.target.checked)}
-              data-testid="admin-sessions-active-only"
-            />
-            <span className="switch__track" aria-hidden="true">
-              <span className="switch__thumb" />
-            </span>
-            Active only
-          </label>
+          <Switch label="Active only" checked={activeOnly} onChange={setActiveOnly} testId="admin-sessions-active-only" />
         </div>
       </div>
 
       <ErrorBanner message={actionError ?? loadError} onDismiss={() => (actionError ? setActionError(null) : setLoadError(null))} />
 
       {sessions === null && !loadError && (
-        <div className="placeholder">
-          <Spinner label="Loading sessions" />
-          <span>Loading sessions…</span>
-        </div>
+        <Loading what="sessions" />
       )}
 
       {sessions !== null && shown.length === 0 && (
@@ -131,67 +118,51 @@ export function SessionsAdmin() {
       )}
 
       {shown.length > 0 && (
-        <div className="table-wrap">
-          <table className="data-table">
-            <thead>
-              <tr>
-                <th scope="col">App</th>
-                <th scope="col">User</th>
-                <th scope="col">Status</th>
-                <th scope="col">Started</th>
-                <th scope="col">Details</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {shown.map((s) => (
-                <tr key={s.id} data-testid={`admin-session-row-${s.id}`}>
-                  <th scope="row" className="data-table__primary">
-                    {s.app_name || s.app_id}
-                  </th>
-                  <td data-label="User">
-                    <UserCell user={usersById.get(s.user_id)} id={s.user_id} />
-                  </td>
-                  <td data-label="Status">
-                    <StatusBadge status={s.status} />
-                  </td>
-                  <td data-label="Started" className="data-table__nowrap">
-                    <time dateTime={s.created_at} title={formatAbsolute(s.created_at)}>
-                      {formatRelative(s.created_at, now)}
-                    </time>
-                  </td>
-                  <td data-label="Details" className={`data-table__reason${s.reason ? '' : ' data-table__reason--none'}`}>
-                    {s.reason ?? <span className="muted">—</span>}
-                  </td>
-                  <td className="data-table__actions">
-                    {isActive(s.status) && (
-                      <>
-                        <a className="btn btn--small btn--secondary" href={paths.viewer(s.id)} data-testid={`admin-session-open-${s.id}`} aria-label={`Open ${s.app_name}`}>
-                          Open
-                        </a>
-                        <button
-                          type="button"
-                          className="btn btn--small btn--danger-outline"
-                          onClick={() => {
-                            setEndError(null);
-                            setActionError(null);
-                            setEnding(s);
-                          }}
-                          data-testid={`admin-session-end-${s.id}`}
-                          aria-label={`End ${s.app_name}`}
-                        >
-                          End
-                        </button>
-                      </>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table look="data-table" columns={['App', 'User', 'Status', 'Started', 'Details']}>
+          {shown.map((s) => (
+            <tr key={s.id} data-testid={`admin-session-row-${s.id}`}>
+              <th scope="row" className="data-table__primary">
+                {s.app_name || s.app_id}
+              </th>
+              <td data-label="User">
+                <UserCell user={usersById.get(s.user_id)} id={s.user_id} />
+              </td>
+              <td data-label="Status">
+                <StatusBadge status={s.status} />
+              </td>
+              <td data-label="Started" className="data-table__time">
+                <time dateTime={s.created_at} title={formatAbsolute(s.created_at)}>
+                  {formatRelative(s.created_at, now)}
+                </time>
+              </td>
+              <td data-label="Details" className={`data-table__reason${s.reason ? '' : ' data-table__reason--none'}`}>
+                {s.reason ?? <span className="muted">—</span>}
+              </td>
+              <td className="data-table__actions">
+                {isActive(s.status) && (
+                  <>
+                    <a className="btn btn--small btn--secondary" href={paths.viewer(s.id)} data-testid={`admin-session-open-${s.id}`} aria-label={`Open ${s.app_name}`}>
+                      Open
+                    </a>
+                    <button
+                      type="button"
+                      className="btn btn--small btn--danger-outline"
+                      onClick={() => {
+                        setEndError(null);
+                        setActionError(null);
+                        setEnding(s);
+                      }}
+                      data-testid={`admin-session-end-${s.id}`}
+                      aria-label={`End ${s.app_name}`}
+                    >
+                      End
+                    </button>
+                  </>
+                )}
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
 
       {ending && (

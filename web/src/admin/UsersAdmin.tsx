@@ -5,7 +5,9 @@ import { displayName, type Role, type User } from '../auth/types';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { PlusIcon } from '../components/icons';
+import { Loading } from '../components/Loading';
 import { Spinner } from '../components/Spinner';
+import { Table } from '../components/Table';
 import { formatAbsolute } from '../format';
 import { deleteUser, listUsers, updateUser, type UserPatch } from './adminApi';
 import { ApprovalsDialog } from './ApprovalsDialog';
@@ -98,125 +100,107 @@ export function UsersAdmin() {
       <ErrorBanner message={users.error && `Could not load the users: ${users.error}`} onDismiss={users.clearError} action={{ label: 'Retry', onClick: users.reload }} />
 
       {users.data === null && !users.error && (
-        <div className="placeholder">
-          <Spinner label="Loading users" />
-          <span>Loading users…</span>
-        </div>
+        <Loading what="users" />
       )}
 
       {sorted.length > 0 && (
-        <div className="table-wrap">
-          <table className="data-table">
-            <thead>
-              <tr>
-                <th scope="col">User</th>
-                <th scope="col">Role</th>
-                <th scope="col">Sign-in</th>
-                <th scope="col">Status</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {sorted.map((user) => {
-                const self = user.id === me.id;
-                const busy = pending.has(user.id);
-                return (
-                  <tr key={user.id} data-testid={`admin-user-row-${user.username}`} className={user.disabled ? 'is-disabled' : undefined}>
-                    <th scope="row" className="data-table__primary">
-                      <div className="identity">
-                        <span className="avatar avatar--lg" aria-hidden="true">
-                          {(displayName(user)[0] ?? '?').toUpperCase()}
-                        </span>
-                        <div className="identity__text">
-                          <span className="identity__name">
-                            {displayName(user)}
-                            {self && <span className="tag tag--self">You</span>}
-                          </span>
-                          <span className="identity__sub" title={`Added ${formatAbsolute(user.created_at)}`}>
-                            {user.username}
-                          </span>
-                        </div>
-                      </div>
-                    </th>
-                    <td data-label="Role">
-                      <select
-                        className="input select select--compact"
-                        value={user.role}
-                        disabled={self || busy}
-                        title={self ? 'You cannot change your own role' : undefined}
-                        onChange={(e) => {
-                          const role = e.target.value as Role;
-                          void patch(user, { role }, `${user.username} is now ${role === 'admin' ? 'an administrator' : 'a user'}.`);
-                        }}
-                        aria-label={`Role of ${user.username}`}
-                        data-testid={`user-role-${user.username}`}
-                      >
-                        <option value="user">User</option>
-                        <option value="admin">Administrator</option>
-                      </select>
-                    </td>
-                    <td data-label="Sign-in">{user.auth_source === 'oidc' ? 'Single sign-on' : 'Password'}</td>
-                    <td data-label="Status">
-                      <span className={`tag ${user.disabled ? 'tag--disabled' : 'tag--active'}`} data-testid={`user-status-${user.username}`}>
-                        {user.disabled ? 'Disabled' : 'Active'}
+        <Table look="data-table" columns={['User', 'Role', 'Sign-in', 'Status']}>
+          {sorted.map((user) => {
+            const self = user.id === me.id;
+            const busy = pending.has(user.id);
+            return (
+              <tr key={user.id} data-testid={`admin-user-row-${user.username}`} className={user.disabled ? 'is-disabled' : undefined}>
+                <th scope="row" className="data-table__primary">
+                  <div className="identity">
+                    <span className="avatar avatar--lg" aria-hidden="true">
+                      {(displayName(user)[0] ?? '?').toUpperCase()}
+                    </span>
+                    <div className="identity__text">
+                      <span className="identity__name">
+                        {displayName(user)}
+                        {self && <span className="tag tag--self">You</span>}
                       </span>
-                    </td>
-                    <td className="data-table__actions">
-                      {busy && <Spinner size="sm" label={`Saving ${user.username}`} />}
+                      <span className="identity__sub" title={`Added ${formatAbsolute(user.created_at)}`}>
+                        {user.username}
+                      </span>
+                    </div>
+                  </div>
+                </th>
+                <td data-label="Role">
+                  <select
+                    className="input select select--compact"
+                    value={user.role}
+                    disabled={self || busy}
+                    title={self ? 'You cannot change your own role' : undefined}
+                    onChange={(e) => {
+                      const role = e.target.value as Role;
+                      void patch(user, { role }, `${user.username} is now ${role === 'admin' ? 'an administrator' : 'a user'}.`);
+                    }}
+                    aria-label={`Role of ${user.username}`}
+                    data-testid={`user-role-${user.username}`}
+                  >
+                    <option value="user">User</option>
+                    <option value="admin">Administrator</option>
+                  </select>
+                </td>
+                <td data-label="Sign-in">{user.auth_source === 'oidc' ? 'Single sign-on' : 'Password'}</td>
+                <td data-label="Status">
+                  <span className={`tag ${user.disabled ? 'tag--disabled' : 'tag--active'}`} data-testid={`user-status-${user.username}`}>
+                    {user.disabled ? 'Disabled' : 'Active'}
+                  </span>
+                </td>
+                <td className="data-table__actions">
+                  {busy && <Spinner size="sm" label={`Saving ${user.username}`} />}
+                  <button
+                    type="button"
+                    className="btn btn--small btn--secondary"
+                    onClick={() => open({ kind: 'approvals', user })}
+                    data-testid={`user-approvals-${user.username}`}
+                    aria-label={`Approvals for ${user.username}`}
+                  >
+                    Approvals
+                  </button>
+                  {user.auth_source === 'local' && (
+                    <button
+                      type="button"
+                      className="btn btn--small btn--secondary"
+                      onClick={() => open({ kind: 'password', user })}
+                      data-testid={`user-password-${user.username}`}
+                      aria-label={`Reset the password of ${user.username}`}
+                    >
+                      Reset password
+                    </button>
+                  )}
+                  {!self && (
+                    <>
                       <button
                         type="button"
                         className="btn btn--small btn--secondary"
-                        onClick={() => open({ kind: 'approvals', user })}
-                        data-testid={`user-approvals-${user.username}`}
-                        aria-label={`Approvals for ${user.username}`}
+                        disabled={busy}
+                        onClick={() =>
+                          void patch(user, { disabled: !user.disabled }, user.disabled ? `${user.username} can sign in again.` : `${user.username} can no longer sign in.`)
+                        }
+                        data-testid={`user-toggle-${user.username}`}
+                        aria-label={`${user.disabled ? 'Enable' : 'Disable'} ${user.username}`}
                       >
-                        Approvals
+                        {user.disabled ? 'Enable' : 'Disable'}
                       </button>
-                      {user.auth_source === 'local' && (
-                        <button
-                          type="button"
-                          className="btn btn--small btn--secondary"
-                          onClick={() => open({ kind: 'password', user })}
-                          data-testid={`user-password-${user.username}`}
-                          aria-label={`Reset the password of ${user.username}`}
-                        >
-                          Reset password
-                        </button>
-                      )}
-                      {!self && (
-                        <>
-                          <button
-                            type="button"
-                            className="btn btn--small btn--secondary"
-                            disabled={busy}
-                            onClick={() =>
-                              void patch(user, { disabled: !user.disabled }, user.disabled ? `${user.username} can sign in again.` : `${user.username} can no longer sign in.`)
-                            }
-                            data-testid={`user-toggle-${user.username}`}
-                            aria-label={`${user.disabled ? 'Enable' : 'Disable'} ${user.username}`}
-                          >
-                            {user.disabled ? 'Enable' : 'Disable'}
-                          </button>
-                          <button
-                            type="button"
-                            className="btn btn--small btn--danger-outline"
-                            onClick={() => open({ kind: 'delete', user })}
-                            data-testid={`user-delete-${user.username}`}
-                            aria-label={`Delete ${user.username}`}
-                          >
-                            Delete
-                          </button>
-                        </>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+                      <button
+                        type="button"
+                        className="btn btn--small btn--danger-outline"
+                        onClick={() => open({ kind: 'delete', user })}
+                        data-testid={`user-delete-${user.username}`}
+                        aria-label={`Delete ${user.username}`}
+                      >
+                        Delete
+                      </button>
+                    </>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </Table>
       )}
 
       {dialog?.kind === 'new' && (

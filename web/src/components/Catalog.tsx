@@ -4,7 +4,7 @@ import { navigate, paths } from '../hooks/useHashRoute';
 import { useCurrentUser } from '../auth/AuthContext';
 import { AppCard } from './AppCard';
 import { ErrorBanner } from './ErrorBanner';
-import { Spinner } from './Spinner';
+import { Loading } from './Loading';
 
 const ALL = 'All';
 
@@ -119,10 +119,7 @@ export function Catalog() {
       )}
 
       {!apps && !loadFailed && (
-        <div className="placeholder">
-          <Spinner label="Loading catalog" />
-          <span>Loading catalog…</span>
-        </div>
+        <Loading what="catalog" />
       )}
 
       {apps && apps.length === 0 && (

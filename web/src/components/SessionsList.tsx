@@ -6,8 +6,10 @@ import { useNow } from '../hooks/useNow';
 import { usePoll } from '../hooks/usePoll';
 import { useCurrentUser } from '../auth/AuthContext';
 import { ErrorBanner } from './ErrorBanner';
-import { Spinner } from './Spinner';
+import { Loading } from './Loading';
 import { StatusBadge } from './StatusBadge';
+import { Switch } from './Switch';
+import { Table } from './Table';
 
 const REFRESH_MS = 4000;
 
@@ -70,19 +72,7 @@ export function SessionsList() {
             )}
           </p>
         </div>
-        <label className="switch">
-          <input
-            type="checkbox"
-            role="switch"
-            checked={activeOnly}
-            onChange={(e) => setActiveOnly(e.target.checked)}
-            data-testid="active-only"
-          />
-          <span className="switch__track" aria-hidden="true">
-            <span className="switch__thumb" />
-          </span>
-          Active only
-        </label>
+        <Switch label="Active only" checked={activeOnly} onChange={setActiveOnly} testId="active-only" />
       </div>
 
       <ErrorBanner
@@ -91,10 +81,7 @@ export function SessionsList() {
       />
 
       {sessions === null && !loadError && (
-        <div className="placeholder">
-          <Spinner label="Loading sessions" />
-          <span>Loading sessions…</span>
-        </div>
+        <Loading what="sessions" />
       )}
 
       {sessions !== null && shown.length === 0 && (
@@ -119,65 +106,50 @@ export function SessionsList() {
       )}
 
       {shown.length > 0 && (
-        <div className="table-wrap">
-          <table className="sessions">
-            <thead>
-              <tr>
-                <th scope="col">App</th>
-                <th scope="col">Status</th>
-                <th scope="col">Started</th>
-                <th scope="col">Details</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {shown.map((s) => (
-                <tr key={s.id} data-testid={`sessions-row-${s.id}`}>
-                  <th scope="row" className="sessions__app">
-                    {s.app_name || s.app_id}
-                  </th>
-                  <td className="sessions__status">
-                    <StatusBadge status={s.status} />
-                  </td>
-                  <td className="sessions__time">
-                    <time dateTime={s.created_at} title={formatAbsolute(s.created_at)}>
-                      {formatRelative(s.created_at, now)}
-                    </time>
-                  </td>
-                  <td className={`sessions__reason${s.reason ? '' : ' sessions__reason--none'}`}>
-                    {s.reason ?? <span className="muted">—</span>}
-                  </td>
-                  <td className="sessions__actions">
-                    {isActive(s.status) && (
-                      <>
-                        <a
-                          className="btn btn--small btn--secondary"
-                          href={paths.viewer(s.id)}
-                          data-testid={`open-${s.id}`}
-                          aria-label={`Open ${s.app_name}`}
-                        >
-                          Open
-                        </a>
-                        <button
-                          type="button"
-                          className="btn btn--small btn--danger-outline"
-                          onClick={() => end(s)}
-                          disabled={ending.has(s.id)}
-                          data-testid={`end-${s.id}`}
-                          aria-label={`End ${s.app_name}`}
-                        >
-                          {ending.has(s.id) ? 'Ending…' : 'End'}
-                        </button>
-                      </>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table look="sessions" columns={['App', 'Status', 'Started', 'Details']}>
+          {shown.map((s) => (
+            <tr key={s.id} data-testid={`sessions-row-${s.id}`}>
+              <th scope="row" className="sessions__app">
+                {s.app_name || s.app_id}
+              </th>
+              <td className="sessions__status">
+                <StatusBadge status={s.status} />
+              </td>
+              <td className="sessions__time">
+                <time dateTime={s.created_at} title={formatAbsolute(s.created_at)}>
+                  {formatRelative(s.created_at, now)}
+                </time>
+              </td>
+              <td className={`sessions__reason${s.reason ? '' : ' sessions__reason--none'}`}>
+                {s.reason ?? <span className="muted">—</span>}
+              </td>
+              <td className="sessions__actions">
+                {isActive(s.status) && (
+                  <>
+                    <a
+                      className="btn btn--small btn--secondary"
+                      href={paths.viewer(s.id)}
+                      data-testid={`open-${s.id}`}
+                      aria-label={`Open ${s.app_name}`}
+                    >
+                      Open
+                    </a>
+                    <button
+                      type="button"
+                      className="btn btn--small btn--danger-outline"
+                      onClick={() => end(s)}
+                      disabled={ending.has(s.id)}
+                      data-testid={`end-${s.id}`}
+                      aria-label={`End ${s.app_name}`}
+                    >
+                      {ending.has(s.id) ? 'Ending…' : 'End'}
+                    </button>
+                  </>
+                )}
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
     </div>
   );

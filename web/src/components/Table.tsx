@@ -1,0 +1,33 @@
+import type { ReactNode } from 'react';
+import './table.css';
+
+interface Props {
+  /** The look: `data-table` for the admin lists, `sessions` for a person's own sessions. */
+  look: 'data-table' | 'sessions';
+  /** Column headings; a last, unlabelled column holds each row's buttons. */
+  columns: readonly string[];
+  /** The rows. */
+  children: ReactNode;
+}
+
+export function Table({ look, columns, children }: Props) {
+  return (
+    <div className="table-wrap">
+      <table className={`table ${look}`}>
+        <thead>
+          <tr>
+            {columns.map((column) => (
+              <th key={column} scope="col">
+                {column}
+              </th>
+            ))}
+            <th scope="col">
+              <span className="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
