@@ -79,9 +79,7 @@ export function AppsAdmin() {
         action={{ label: 'Retry', onClick: apps.reload }}
       />
 
-      {apps.data === null && !apps.error && (
-        <Loading what="apps" />
-      )}
+      {apps.data === null && !apps.error && <Loading what="apps" />}
 
       {apps.data !== null && sorted.length === 0 && (
         <div className="empty">

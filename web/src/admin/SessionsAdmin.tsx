@@ -1,16 +1,12 @@
 import { useMemo, useState } from 'react';
-import { endSession, errorMessage, isActive, listSessions, type Session } from '../api';
+import { endSession, errorMessage, isActive, type Session } from '../api';
 import { displayName, type User } from '../auth/types';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { Loading } from '../components/Loading';
-import { StatusBadge } from '../components/StatusBadge';
+import { SessionTable } from '../components/SessionTable';
 import { Switch } from '../components/Switch';
-import { Table } from '../components/Table';
-import { formatAbsolute, formatRelative } from '../format';
-import { paths } from '../hooks/useHashRoute';
-import { useNow } from '../hooks/useNow';
-import { usePoll } from '../hooks/usePoll';
+import { useSessionList } from '../hooks/useSessionList';
 import { listUsers } from './adminApi';
 import { useLoader } from './useLoader';
 
@@ -19,26 +15,13 @@ const EVERYONE = '';
 
 export function SessionsAdmin() {
   const users = useLoader((signal) => listUsers(signal));
-  const [sessions, setSessions] = useState<Session[] | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
-  const [actionError, setActionError] = useState<string | null>(null);
   const [owner, setOwner] = useState(EVERYONE);
+  const list = useSessionList({ userId: owner || undefined, intervalMs: REFRESH_MS, loadFailure: 'Could not load the sessions' });
+  const { sessions, loadError } = list;
   const [activeOnly, setActiveOnly] = useState(true);
   const [ending, setEnding] = useState<Session | null>(null);
   const [endBusy, setEndBusy] = useState(false);
   const [endError, setEndError] = useState<string | null>(null);
-  const now = useNow(15000);
-
-  const refresh = usePoll(async (signal) => {
-    try {
-      const list = await listSessions({ userId: owner || undefined, signal });
-      setSessions(list);
-      setLoadError(null);
-    } catch (err) {
-      if (signal.aborted) return;
-      setLoadError(`Could not load the sessions: ${errorMessage(err)}`);
-    }
-  }, REFRESH_MS);
 
   const usersById = useMemo(() => new Map((users.data ?? []).map((u) => [u.id, u])), [users.data]);
   const shown = useMemo(
@@ -51,8 +34,8 @@ export function SessionsAdmin() {
 
   const changeOwner = (id: string) => {
     setOwner(id);
-    setSessions(null);
-    refresh();
+    list.clear();
+    list.refresh();
   };
 
   const confirmEnd = async () => {
@@ -60,10 +43,9 @@ export function SessionsAdmin() {
     setEndBusy(true);
     setEndError(null);
     try {
-      const ended = await endSession(ending.id);
-      setSessions((prev) => prev?.map((s) => (s.id === ended?.id ? ended : s)) ?? prev);
+      list.replace(await endSession(ending.id));
       setEnding(null);
-      refresh();
+      list.refresh();
     } catch (err) {
       setEndError(errorMessage(err));
     } finally {
@@ -99,11 +81,9 @@ export function SessionsAdmin() {
         </div>
       </div>
 
-      <ErrorBanner message={actionError ?? loadError} onDismiss={() => (actionError ? setActionError(null) : setLoadError(null))} />
+      <ErrorBanner message={loadError} onDismiss={list.dismissLoadError} />
 
-      {sessions === null && !loadError && (
-        <Loading what="sessions" />
-      )}
+      {sessions === null && !loadError && <Loading what="sessions" />}
 
       {sessions !== null && shown.length === 0 && (
         <div className="empty" data-testid="admin-sessions-empty">
@@ -118,51 +98,16 @@ export function SessionsAdmin() {
       )}
 
       {shown.length > 0 && (
-        <Table look="data-table" columns={['App', 'User', 'Status', 'Started', 'Details']}>
-          {shown.map((s) => (
-            <tr key={s.id} data-testid={`admin-session-row-${s.id}`}>
-              <th scope="row" className="data-table__primary">
-                {s.app_name || s.app_id}
-              </th>
-              <td data-label="User">
-                <UserCell user={usersById.get(s.user_id)} id={s.user_id} />
-              </td>
-              <td data-label="Status">
-                <StatusBadge status={s.status} />
-              </td>
-              <td data-label="Started" className="data-table__time">
-                <time dateTime={s.created_at} title={formatAbsolute(s.created_at)}>
-                  {formatRelative(s.created_at, now)}
-                </time>
-              </td>
-              <td data-label="Details" className={`data-table__reason${s.reason ? '' : ' data-table__reason--none'}`}>
-                {s.reason ?? <span className="muted">—</span>}
-              </td>
-              <td className="data-table__actions">
-                {isActive(s.status) && (
-                  <>
-                    <a className="btn btn--small btn--secondary" href={paths.viewer(s.id)} data-testid={`admin-session-open-${s.id}`} aria-label={`Open ${s.app_name}`}>
-                      Open
-                    </a>
-                    <button
-                      type="button"
-                      className="btn btn--small btn--danger-outline"
-                      onClick={() => {
-                        setEndError(null);
-                        setActionError(null);
-                        setEnding(s);
-                      }}
-                      data-testid={`admin-session-end-${s.id}`}
-                      aria-label={`End ${s.app_name}`}
-                    >
-                      End
-                    </button>
-                  </>
-                )}
-              </td>
-            </tr>
-          ))}
-        </Table>
+        <SessionTable
+          sessions={shown}
+          look="data-table"
+          owner={(s) => <UserCell user={usersById.get(s.user_id)} id={s.user_id} />}
+          onEnd={(s) => {
+            setEndError(null);
+            setEnding(s);
+          }}
+          testIds={{ row: 'admin-session-row-', open: 'admin-session-open-', end: 'admin-session-end-' }}
+        />
       )}
 
       {ending && (

@@ -9,6 +9,7 @@ import { Loading } from '../components/Loading';
 import { Spinner } from '../components/Spinner';
 import { Table } from '../components/Table';
 import { formatAbsolute } from '../format';
+import { usePendingIds } from '../hooks/usePendingIds';
 import { deleteUser, listUsers, updateUser, type UserPatch } from './adminApi';
 import { ApprovalsDialog } from './ApprovalsDialog';
 import { PasswordDialog } from './PasswordDialog';
@@ -26,7 +27,7 @@ export function UsersAdmin() {
   const { user: me } = useCurrentUser();
   const users = useLoader((signal) => listUsers(signal));
   const [dialog, setDialog] = useState<Dialog>(null);
-  const [pending, setPending] = useState<ReadonlySet<string>>(new Set());
+  const [pending, whileSaving] = usePendingIds();
   const [actionError, setActionError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [deleteBusy, setDeleteBusy] = useState(false);
@@ -46,20 +47,15 @@ export function UsersAdmin() {
   const patch = async (user: User, change: UserPatch, done: string) => {
     setActionError(null);
     setNotice(null);
-    setPending((s) => new Set(s).add(user.id));
-    try {
-      const updated = await updateUser(user.id, change);
-      replace(updated ?? { ...user, ...change });
-      setNotice(done);
-    } catch (err) {
-      setActionError(`Could not update ${user.username}: ${errorMessage(err)}`);
-    } finally {
-      setPending((s) => {
-        const next = new Set(s);
-        next.delete(user.id);
-        return next;
-      });
-    }
+    await whileSaving(user.id, async () => {
+      try {
+        const updated = await updateUser(user.id, change);
+        replace(updated ?? { ...user, ...change });
+        setNotice(done);
+      } catch (err) {
+        setActionError(`Could not update ${user.username}: ${errorMessage(err)}`);
+      }
+    });
   };
 
   const confirmDelete = async (user: User) => {
@@ -99,9 +95,7 @@ export function UsersAdmin() {
       <ErrorBanner message={actionError} onDismiss={() => setActionError(null)} />
       <ErrorBanner message={users.error && `Could not load the users: ${users.error}`} onDismiss={users.clearError} action={{ label: 'Retry', onClick: users.reload }} />
 
-      {users.data === null && !users.error && (
-        <Loading what="users" />
-      )}
+      {users.data === null && !users.error && <Loading what="users" />}
 
       {sorted.length > 0 && (
         <Table look="data-table" columns={['User', 'Role', 'Sign-in', 'Status']}>

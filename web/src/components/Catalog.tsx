@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { createSession, errorMessage, listApps, type App } from '../api';
 import { navigate, paths } from '../hooks/useHashRoute';
+import { usePendingIds } from '../hooks/usePendingIds';
 import { useCurrentUser } from '../auth/AuthContext';
 import { AppCard } from './AppCard';
 import { ErrorBanner } from './ErrorBanner';
@@ -15,7 +16,7 @@ export function Catalog() {
   const [error, setError] = useState<string | null>(null);
   const [query, setQuery] = useState('');
   const [category, setCategory] = useState(ALL);
-  const [launching, setLaunching] = useState<ReadonlySet<string>>(new Set());
+  const [launching, whileLaunching] = usePendingIds();
   const [reloadKey, setReloadKey] = useState(0);
 
   useEffect(() => {
@@ -47,22 +48,20 @@ export function Catalog() {
     });
   }, [apps, query, category]);
 
-  const launch = useCallback(async (app: App) => {
-    setError(null);
-    setLaunching((prev) => new Set(prev).add(app.id));
-    try {
-      const session = await createSession(app.id);
-      navigate(paths.viewer(session.id));
-    } catch (err) {
-      setError(`Could not launch ${app.name}: ${errorMessage(err)}`);
-    } finally {
-      setLaunching((prev) => {
-        const next = new Set(prev);
-        next.delete(app.id);
-        return next;
+  const launch = useCallback(
+    async (app: App) => {
+      setError(null);
+      await whileLaunching(app.id, async () => {
+        try {
+          const session = await createSession(app.id);
+          navigate(paths.viewer(session.id));
+        } catch (err) {
+          setError(`Could not launch ${app.name}: ${errorMessage(err)}`);
+        }
       });
-    }
-  }, []);
+    },
+    [whileLaunching],
+  );
 
   const clearFilters = () => {
     setQuery('');
@@ -118,9 +117,7 @@ export function Catalog() {
         </div>
       )}
 
-      {!apps && !loadFailed && (
-        <Loading what="catalog" />
-      )}
+      {!apps && !loadFailed && <Loading what="catalog" />}
 
       {apps && apps.length === 0 && (
         <div className="empty">
