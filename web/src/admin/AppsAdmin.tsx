@@ -7,6 +7,7 @@ import { PlusIcon } from '../components/icons';
 import { Loading } from '../components/Loading';
 import { Table } from '../components/Table';
 import { deleteApp } from './adminApi';
+import { AdminPage } from './AdminPage';
 import { AppForm } from './AppForm';
 import { useLoader } from './useLoader';
 import { VisibilityBadge } from './VisibilityBadge';
@@ -54,25 +55,17 @@ export function AppsAdmin() {
   };
 
   return (
-    <section aria-labelledby="admin-apps-title">
-      <div className="admin-toolbar">
-        <div>
-          <h2 className="admin-toolbar__title" id="admin-apps-title">
-            Apps
-          </h2>
-          <p className="admin-toolbar__text">Everything in the catalog, including what only some people can see.</p>
-        </div>
+    <AdminPage
+      section="apps"
+      title="Apps"
+      description="Everything in the catalog, including what only some people can see."
+      tools={
         <button type="button" className="btn btn--primary" onClick={() => { setNotice(null); setEditing({ app: null }); }} data-testid="admin-app-new">
           <PlusIcon /> New app
         </button>
-      </div>
-
-      {notice && (
-        <p className="notice" role="status" data-testid="admin-notice">
-          {notice}
-        </p>
-      )}
-
+      }
+      notice={notice}
+    >
       <ErrorBanner
         message={apps.error && `Could not load the apps: ${apps.error}`}
         onDismiss={apps.clearError}
@@ -154,7 +147,7 @@ export function AppsAdmin() {
           </p>
         </ConfirmDialog>
       )}
-    </section>
+    </AdminPage>
   );
 }
 

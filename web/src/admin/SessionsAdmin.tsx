@@ -8,6 +8,7 @@ import { SessionTable } from '../components/SessionTable';
 import { Switch } from '../components/Switch';
 import { useSessionList } from '../hooks/useSessionList';
 import { listUsers } from './adminApi';
+import { AdminPage } from './AdminPage';
 import { useLoader } from './useLoader';
 
 const REFRESH_MS = 5000;
@@ -54,14 +55,11 @@ export function SessionsAdmin() {
   };
 
   return (
-    <section aria-labelledby="admin-sessions-title">
-      <div className="admin-toolbar">
-        <div>
-          <h2 className="admin-toolbar__title" id="admin-sessions-title">
-            Sessions
-          </h2>
-          <p className="admin-toolbar__text">Everyone’s sessions. The list refreshes on its own.</p>
-        </div>
+    <AdminPage
+      section="sessions"
+      title="Sessions"
+      description="Everyone’s sessions. The list refreshes on its own."
+      tools={
         <div className="admin-toolbar__filters">
           <label className="inline-field">
             <span>User</span>
@@ -79,8 +77,8 @@ export function SessionsAdmin() {
           </label>
           <Switch label="Active only" checked={activeOnly} onChange={setActiveOnly} testId="admin-sessions-active-only" />
         </div>
-      </div>
-
+      }
+    >
       <ErrorBanner message={loadError} onDismiss={list.dismissLoadError} />
 
       {sessions === null && !loadError && <Loading what="sessions" />}
@@ -125,7 +123,7 @@ export function SessionsAdmin() {
           </p>
         </ConfirmDialog>
       )}
-    </section>
+    </AdminPage>
   );
 }
 

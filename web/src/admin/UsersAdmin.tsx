@@ -11,6 +11,7 @@ import { Table } from '../components/Table';
 import { formatAbsolute } from '../format';
 import { usePendingIds } from '../hooks/usePendingIds';
 import { deleteUser, listUsers, updateUser, type UserPatch } from './adminApi';
+import { AdminPage } from './AdminPage';
 import { ApprovalsDialog } from './ApprovalsDialog';
 import { PasswordDialog } from './PasswordDialog';
 import { useLoader } from './useLoader';
@@ -74,24 +75,17 @@ export function UsersAdmin() {
   };
 
   return (
-    <section aria-labelledby="admin-users-title">
-      <div className="admin-toolbar">
-        <div>
-          <h2 className="admin-toolbar__title" id="admin-users-title">
-            Users
-          </h2>
-          <p className="admin-toolbar__text">People who can sign in, their role, and which restricted apps they may launch.</p>
-        </div>
+    <AdminPage
+      section="users"
+      title="Users"
+      description="People who can sign in, their role, and which restricted apps they may launch."
+      tools={
         <button type="button" className="btn btn--primary" onClick={() => open({ kind: 'new' })} data-testid="admin-user-new">
           <PlusIcon /> New user
         </button>
-      </div>
-
-      {notice && (
-        <p className="notice" role="status" data-testid="admin-notice">
-          {notice}
-        </p>
-      )}
+      }
+      notice={notice}
+    >
       <ErrorBanner message={actionError} onDismiss={() => setActionError(null)} />
       <ErrorBanner message={users.error && `Could not load the users: ${users.error}`} onDismiss={users.clearError} action={{ label: 'Retry', onClick: users.reload }} />
 
@@ -243,6 +237,6 @@ export function UsersAdmin() {
           </p>
         </ConfirmDialog>
       )}
-    </section>
+    </AdminPage>
   );
 }
