@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'react';
-import { errorMessage, listApps, type App } from '../api';
+import { listApps, type App } from '../api';
 import { AppIcon } from '../components/AppIcon';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { ErrorBanner } from '../components/ErrorBanner';
@@ -18,8 +18,6 @@ export function AppsAdmin() {
   const apps = useLoader((signal) => listApps(signal));
   const [editing, setEditing] = useState<Editing>(null);
   const [deleting, setDeleting] = useState<App | null>(null);
-  const [deleteBusy, setDeleteBusy] = useState(false);
-  const [deleteError, setDeleteError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
 
   const sorted = useMemo(() => [...(apps.data ?? [])].sort((a, b) => a.name.localeCompare(b.name)), [apps.data]);
@@ -38,20 +36,11 @@ export function AppsAdmin() {
     setNotice(isNew ? `Added ${saved.name}.` : `Saved ${saved.name}.`);
   };
 
-  const confirmDelete = async () => {
-    if (!deleting) return;
-    setDeleteBusy(true);
-    setDeleteError(null);
-    try {
-      await deleteApp(deleting.id);
-      apps.setData((list) => list?.filter((a) => a.id !== deleting.id) ?? list);
-      setNotice(`Deleted ${deleting.name}.`);
-      setDeleting(null);
-    } catch (err) {
-      setDeleteError(errorMessage(err));
-    } finally {
-      setDeleteBusy(false);
-    }
+  const confirmDelete = async (app: App) => {
+    await deleteApp(app.id);
+    apps.setData((list) => list?.filter((a) => a.id !== app.id) ?? list);
+    setNotice(`Deleted ${app.name}.`);
+    setDeleting(null);
   };
 
   return (
@@ -119,7 +108,7 @@ export function AppsAdmin() {
                 <button
                   type="button"
                   className="btn btn--small btn--danger-outline"
-                  onClick={() => { setNotice(null); setDeleteError(null); setDeleting(app); }}
+                  onClick={() => { setNotice(null); setDeleting(app); }}
                   data-testid={`admin-app-delete-${app.id}`}
                   aria-label={`Delete ${app.name}`}
                 >
@@ -137,9 +126,7 @@ export function AppsAdmin() {
         <ConfirmDialog
           title={`Delete ${deleting.name}?`}
           confirmLabel="Delete app"
-          busy={deleteBusy}
-          error={deleteError}
-          onConfirm={confirmDelete}
+          onConfirm={() => confirmDelete(deleting)}
           onCancel={() => setDeleting(null)}
         >
           <p>

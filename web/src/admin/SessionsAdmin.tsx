@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'react';
-import { endSession, errorMessage, isActive, type Session } from '../api';
+import { endSession, isActive, type Session } from '../api';
 import { displayName, type User } from '../auth/types';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { ErrorBanner } from '../components/ErrorBanner';
@@ -21,8 +21,6 @@ export function SessionsAdmin() {
   const { sessions, loadError } = list;
   const [activeOnly, setActiveOnly] = useState(true);
   const [ending, setEnding] = useState<Session | null>(null);
-  const [endBusy, setEndBusy] = useState(false);
-  const [endError, setEndError] = useState<string | null>(null);
 
   const usersById = useMemo(() => new Map((users.data ?? []).map((u) => [u.id, u])), [users.data]);
   const shown = useMemo(
@@ -39,19 +37,10 @@ export function SessionsAdmin() {
     list.refresh();
   };
 
-  const confirmEnd = async () => {
-    if (!ending) return;
-    setEndBusy(true);
-    setEndError(null);
-    try {
-      list.replace(await endSession(ending.id));
-      setEnding(null);
-      list.refresh();
-    } catch (err) {
-      setEndError(errorMessage(err));
-    } finally {
-      setEndBusy(false);
-    }
+  const confirmEnd = async (session: Session) => {
+    list.replace(await endSession(session.id));
+    setEnding(null);
+    list.refresh();
   };
 
   return (
@@ -100,10 +89,7 @@ export function SessionsAdmin() {
           sessions={shown}
           look="data-table"
           owner={(s) => <UserCell user={usersById.get(s.user_id)} id={s.user_id} />}
-          onEnd={(s) => {
-            setEndError(null);
-            setEnding(s);
-          }}
+          onEnd={setEnding}
           testIds={{ row: 'admin-session-row-', open: 'admin-session-open-', end: 'admin-session-end-' }}
         />
       )}
@@ -112,9 +98,7 @@ export function SessionsAdmin() {
         <ConfirmDialog
           title={`End ${ending.app_name || ending.app_id}?`}
           confirmLabel="End session"
-          busy={endBusy}
-          error={endError}
-          onConfirm={() => void confirmEnd()}
+          onConfirm={() => confirmEnd(ending)}
           onCancel={() => setEnding(null)}
         >
           <p>

@@ -31,8 +31,6 @@ export function UsersAdmin() {
   const [pending, whileSaving] = usePendingIds();
   const [actionError, setActionError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const [deleteBusy, setDeleteBusy] = useState(false);
-  const [deleteError, setDeleteError] = useState<string | null>(null);
 
   const sorted = useMemo(() => [...(users.data ?? [])].sort((a, b) => a.username.localeCompare(b.username)), [users.data]);
 
@@ -41,7 +39,6 @@ export function UsersAdmin() {
   const open = (next: Dialog) => {
     setNotice(null);
     setActionError(null);
-    setDeleteError(null);
     setDialog(next);
   };
 
@@ -60,18 +57,10 @@ export function UsersAdmin() {
   };
 
   const confirmDelete = async (user: User) => {
-    setDeleteBusy(true);
-    setDeleteError(null);
-    try {
-      await deleteUser(user.id);
-      users.setData((list) => list?.filter((u) => u.id !== user.id) ?? list);
-      setDialog(null);
-      setNotice(`Deleted ${user.username}.`);
-    } catch (err) {
-      setDeleteError(errorMessage(err));
-    } finally {
-      setDeleteBusy(false);
-    }
+    await deleteUser(user.id);
+    users.setData((list) => list?.filter((u) => u.id !== user.id) ?? list);
+    setDialog(null);
+    setNotice(`Deleted ${user.username}.`);
   };
 
   return (
@@ -226,9 +215,7 @@ export function UsersAdmin() {
         <ConfirmDialog
           title={`Delete ${dialog.user.username}?`}
           confirmLabel="Delete user"
-          busy={deleteBusy}
-          error={deleteError}
-          onConfirm={() => void confirmDelete(dialog.user)}
+          onConfirm={() => confirmDelete(dialog.user)}
           onCancel={() => setDialog(null)}
         >
           <p>

@@ -1,4 +1,5 @@
-import type { ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
+import { errorMessage } from '../api';
 import { Modal } from './Modal';
 import { Spinner } from './Spinner';
 
@@ -6,14 +7,28 @@ interface Props {
   title: string;
   children: ReactNode;
   confirmLabel: string;
-  busy: boolean;
-  error: string | null;
-  onConfirm: () => void;
+  /** Does the step. While it runs the dialog waits; if it throws, the dialog stays and says why. */
+  onConfirm: () => Promise<void>;
   onCancel: () => void;
 }
 
 /** A destructive step asks first; Cancel has the focus so Enter does no harm. */
-export function ConfirmDialog({ title, children, confirmLabel, busy, error, onConfirm, onCancel }: Props) {
+export function ConfirmDialog({ title, children, confirmLabel, onConfirm, onCancel }: Props) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const confirm = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await onConfirm();
+    } catch (err) {
+      setError(errorMessage(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
   return (
     <Modal title={title} onClose={onCancel} busy={busy} size="sm" testId="confirm-dialog">
       <div className="modal__body">
@@ -28,7 +43,7 @@ export function ConfirmDialog({ title, children, confirmLabel, busy, error, onCo
         <button type="button" className="btn btn--secondary" onClick={onCancel} disabled={busy} data-autofocus data-testid="confirm-cancel">
           Cancel
         </button>
-        <button type="button" className="btn btn--danger" onClick={onConfirm} disabled={busy} data-testid="confirm-accept">
+        <button type="button" className="btn btn--danger" onClick={() => void confirm()} disabled={busy} data-testid="confirm-accept">
           {busy && <Spinner size="sm" />} {confirmLabel}
         </button>
       </div>
