@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'react';
+import { useMemo, useState, type ReactNode } from 'react';
 import { errorMessage, listApps, type App } from '../api';
 import { displayName, type User } from '../auth/types';
 import { DialogFooter } from '../components/DialogFooter';
@@ -108,39 +108,29 @@ function ApprovalsForm({ user, apps, initial, onSaved, onCancel }: FormProps) {
           ) : (
             <ul className="checklist">
               {approvalApps.map((app) => (
-                <li key={app.id}>
-                  <label className="check">
-                    <input
-                      type="checkbox"
-                      checked={appIds.has(app.id)}
-                      onChange={(e) => setAppIds((s) => toggle(s, app.id, e.target.checked))}
-                      data-testid={`approval-app-${app.id}`}
-                    />
-                    <span className="check__label">
-                      {app.name}
-                      <span className="check__meta">
-                        {app.category || 'No category'}
-                        {coveredByCategory(app) && !appIds.has(app.id) && ' · allowed through its category'}
-                      </span>
-                    </span>
-                  </label>
-                </li>
+                <CheckItem
+                  key={app.id}
+                  label={app.name}
+                  meta={
+                    <>
+                      {app.category || 'No category'}
+                      {coveredByCategory(app) && !appIds.has(app.id) && ' · allowed through its category'}
+                    </>
+                  }
+                  checked={appIds.has(app.id)}
+                  onChange={(on) => setAppIds((s) => toggle(s, app.id, on))}
+                  testId={`approval-app-${app.id}`}
+                />
               ))}
               {strayAppIds.map((id) => (
-                <li key={id}>
-                  <label className="check">
-                    <input
-                      type="checkbox"
-                      checked={appIds.has(id)}
-                      onChange={(e) => setAppIds((s) => toggle(s, id, e.target.checked))}
-                      data-testid={`approval-app-${id}`}
-                    />
-                    <span className="check__label">
-                      <code>{id}</code>
-                      <span className="check__meta">Not an approval app (any more)</span>
-                    </span>
-                  </label>
-                </li>
+                <CheckItem
+                  key={id}
+                  label={<code>{id}</code>}
+                  meta="Not an approval app (any more)"
+                  checked={appIds.has(id)}
+                  onChange={(on) => setAppIds((s) => toggle(s, id, on))}
+                  testId={`approval-app-${id}`}
+                />
               ))}
             </ul>
           )}
@@ -153,22 +143,14 @@ function ApprovalsForm({ user, apps, initial, onSaved, onCancel }: FormProps) {
           ) : (
             <ul className="checklist checklist--columns">
               {categoryRows.map(([name, count]) => (
-                <li key={name}>
-                  <label className="check">
-                    <input
-                      type="checkbox"
-                      checked={categories.has(name)}
-                      onChange={(e) => setCategories((s) => toggle(s, name, e.target.checked))}
-                      data-testid={`approval-category-${name}`}
-                    />
-                    <span className="check__label">
-                      {name}
-                      <span className="check__meta">
-                        {count === 0 ? 'No approval apps now' : `${count} approval ${count === 1 ? 'app' : 'apps'}`}
-                      </span>
-                    </span>
-                  </label>
-                </li>
+                <CheckItem
+                  key={name}
+                  label={name}
+                  meta={count === 0 ? 'No approval apps now' : `${count} approval ${count === 1 ? 'app' : 'apps'}`}
+                  checked={categories.has(name)}
+                  onChange={(on) => setCategories((s) => toggle(s, name, on))}
+                  testId={`approval-category-${name}`}
+                />
               ))}
             </ul>
           )}
@@ -184,5 +166,28 @@ function ApprovalsForm({ user, apps, initial, onSaved, onCancel }: FormProps) {
         onCancel={onCancel}
       />
     </>
+  );
+}
+
+interface CheckItemProps {
+  label: ReactNode;
+  /** Smaller, under the label. */
+  meta: ReactNode;
+  checked: boolean;
+  onChange: (checked: boolean) => void;
+  testId: string;
+}
+
+function CheckItem({ label, meta, checked, onChange, testId }: CheckItemProps) {
+  return (
+    <li>
+      <label className="check">
+        <input type="checkbox" checked={checked} onChange={(e) => onChange(e.target.checked)} data-testid={testId} />
+        <span className="check__label">
+          {label}
+          <span className="check__meta">{meta}</span>
+        </span>
+      </label>
+    </li>
   );
 }

@@ -289,14 +289,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
             <p className="panel__reason" data-testid="viewer-reason">
               {session.reason || 'Sortie did not say why.'}
             </p>
-            <div className="panel__actions">
-              <a className="btn btn--secondary" href={paths.catalog}>
-                Back to catalog
-              </a>
-              <button type="button" className="btn btn--primary" onClick={relaunch} disabled={relaunching} data-testid="try-again">
-                {relaunching && <Spinner size="sm" />} Try again
-              </button>
-            </div>
+            <RelaunchActions label="Try again" testId="try-again" busy={relaunching} onRelaunch={relaunch} />
           </Panel>
         )}
 
@@ -309,14 +302,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
             ) : (
               <p className="panel__text">{appName} is no longer running.</p>
             )}
-            <div className="panel__actions">
-              <a className="btn btn--secondary" href={paths.catalog}>
-                Back to catalog
-              </a>
-              <button type="button" className="btn btn--primary" onClick={relaunch} disabled={relaunching} data-testid="launch-again">
-                {relaunching && <Spinner size="sm" />} Launch again
-              </button>
-            </div>
+            <RelaunchActions label="Launch again" testId="launch-again" busy={relaunching} onRelaunch={relaunch} />
           </Panel>
         )}
 
@@ -364,6 +350,20 @@ function StreamLabel({ stream }: { stream: Stream }) {
     lost: 'Disconnected',
   }[stream.state];
   return <span className={`stream-label stream-label--${stream.state}`}>{text}</span>;
+}
+
+/** Under a session that stopped: back to the catalog, or start the same app again. */
+function RelaunchActions({ label, testId, busy, onRelaunch }: { label: string; testId: string; busy: boolean; onRelaunch: () => void }) {
+  return (
+    <div className="panel__actions">
+      <a className="btn btn--secondary" href={paths.catalog}>
+        Back to catalog
+      </a>
+      <button type="button" className="btn btn--primary" onClick={onRelaunch} disabled={busy} data-testid={testId}>
+        {busy && <Spinner size="sm" />} {label}
+      </button>
+    </div>
+  );
 }
 
 interface PanelProps {
