@@ -34,7 +34,7 @@ export function UserMenu() {
       {authEnabled && (
         <button type="button" className="btn btn--small btn--secondary user-menu__signout" onClick={onSignOut} disabled={busy} data-testid="signout" title="Sign out">
           {busy ? <Spinner size="sm" /> : <SignOutIcon />}
-          <span className="user-menu__signout-label">Sign out</span>
+          <span className="btn__label">Sign out</span>
         </button>
       )}
     </div>
