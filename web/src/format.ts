@@ -26,3 +26,8 @@ export function elapsedSeconds(iso: string, now: number): number {
   return Math.max(0, Math.floor((now - then) / 1000));
 }
 
+
+/** The capital first letter of a name, for an avatar or a missing icon; "?" for a blank name. */
+export function initial(name: string): string {
+  return (name.trim()[0] ?? '?').toUpperCase();
+}

@@ -8,7 +8,7 @@ import { PlusIcon } from '../components/icons';
 import { Loading } from '../components/Loading';
 import { Spinner } from '../components/Spinner';
 import { Table } from '../components/Table';
-import { formatAbsolute } from '../format';
+import { formatAbsolute, initial } from '../format';
 import { usePendingIds } from '../hooks/usePendingIds';
 import { deleteUser, listUsers, updateUser, type UserPatch } from './adminApi';
 import { AdminPage } from './AdminPage';
@@ -90,7 +90,7 @@ export function UsersAdmin() {
                 <th scope="row" className="data-table__primary">
                   <div className="identity">
                     <span className="avatar avatar--lg" aria-hidden="true">
-                      {(displayName(user)[0] ?? '?').toUpperCase()}
+                      {initial(displayName(user))}
                     </span>
                     <div className="identity__text">
                       <span className="identity__name">

@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { SignOutIcon } from '../components/icons';
+import { initial } from '../format';
 import { Spinner } from '../components/Spinner';
 import { useAuth, useCurrentUser } from './AuthContext';
 import { displayName } from './types';
@@ -19,7 +20,7 @@ export function UserMenu() {
   return (
     <div className="user-menu">
       <span className="avatar" aria-hidden="true">
-        {(name.trim()[0] ?? '?').toUpperCase()}
+        {initial(name)}
       </span>
       <span className="user-menu__who">
         <span className="user-menu__name" data-testid="user-name" title={name === user.username ? name : `${name} (${user.username})`}>

@@ -1,4 +1,5 @@
 import { useState, type CSSProperties } from 'react';
+import { initial } from '../format';
 
 interface Props {
   name: string;
@@ -23,10 +24,9 @@ export function AppIcon({ name, src, size = 'md' }: Props) {
       />
     );
   }
-  const letter = (name.trim()[0] ?? '?').toUpperCase();
   return (
     <span className={`app-icon app-icon--${size} app-icon--letter`} style={{ '--hue': hueFor(name) } as CSSProperties} aria-hidden="true">
-      {letter}
+      {initial(name)}
     </span>
   );
 }
