@@ -7,13 +7,14 @@ const run = promisify(execFile);
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 
 /**
- * Compiles the server plus the given entry files (paths relative to the checkout) to plain
- * JavaScript in `outDir` with the project's own tsc, so the benchmarked Sortie runs under
- * plain `node` as deployed, not through tsx. Types are not checked (--noCheck): a benchmark
- * is not the place to gate on types. Returns each entry's compiled path, in order, plus the
- * compiled server's main.js (what `npm start` runs).
+ * Compiles the server plus the given entry files (paths relative to `root`: this checkout,
+ * or a revision exported next to a copy of bench/lib) to plain JavaScript in `outDir` with
+ * the project's own tsc, so the benchmarked Sortie runs under plain `node` as deployed, not
+ * through tsx. Types are not checked (--noCheck): a benchmark is not the place to gate on
+ * types. Returns each entry's compiled path, in order, plus the compiled server's main.js
+ * (what `npm start` runs).
  */
-export async function compileEntries(entries: string[], outDir: string): Promise<{ entries: string[]; main: string }> {
+export async function compileEntries(entries: string[], outDir: string, root = repoRoot): Promise<{ entries: string[]; main: string }> {
   const nodeModules = path.join(repoRoot, 'node_modules');
   mkdirSync(outDir, { recursive: true });
   const tsconfig = path.join(outDir, 'tsconfig.json');
@@ -30,12 +31,12 @@ export async function compileEntries(entries: string[], outDir: string): Promise
         skipLibCheck: true,
         resolveJsonModule: true,
         noCheck: true,
-        rootDir: repoRoot,
+        rootDir: root,
         outDir: path.join(outDir, 'out'),
       },
-      files: [path.join(repoRoot, 'server/src/main.ts'), ...entries.map((e) => path.join(repoRoot, e))],
-      include: [path.join(repoRoot, 'server/src/**/*.ts')],
-      exclude: [path.join(repoRoot, 'server/src/**/*.test.ts')],
+      files: [path.join(root, 'server/src/main.ts'), ...entries.map((e) => path.join(root, e))],
+      include: [path.join(root, 'server/src/**/*.ts')],
+      exclude: [path.join(root, 'server/src/**/*.test.ts')],
     }),
   );
   // The output resolves packages and its module type from here, as the checkout would.
