@@ -4,7 +4,7 @@ import { formatAbsolute, formatRelative } from '../format';
 import { paths } from '../hooks/useHashRoute';
 import { useNow } from '../hooks/useNow';
 import { StatusBadge } from './StatusBadge';
-import { Table } from './Table';
+import { Table, type TableLook } from './Table';
 
 interface Props {
   sessions: readonly Session[];
@@ -13,7 +13,7 @@ interface Props {
    * look's classes (`sessions__time`, `data-table__time`…); the admin look also labels
    * its cards with `data-label` on phones.
    */
-  look: 'sessions' | 'data-table';
+  look: TableLook;
   /** Admin view: who owns each session, in a User column after the app. */
   owner?: (session: Session) => ReactNode;
   onEnd: (session: Session) => void;
@@ -25,7 +25,7 @@ interface Props {
 
 const noneEnding: ReadonlySet<string> = new Set();
 
-/** Sessions in the order given, with Open and End for those still running. */
+/** Sessions in the order given, with Open and End for the live ones (creating or running). */
 export function SessionTable({ sessions, look, owner, onEnd, ending = noneEnding, testIds }: Props) {
   const now = useNow(15000);
   const cell = (name: string) => `${look}__${name}`;

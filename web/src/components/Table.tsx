@@ -1,9 +1,11 @@
 import type { ReactNode } from 'react';
 import './table.css';
 
+/** `data-table` for the admin lists, `sessions` for a person's own sessions (see table.css). */
+export type TableLook = 'data-table' | 'sessions';
+
 interface Props {
-  /** The look: `data-table` for the admin lists, `sessions` for a person's own sessions. */
-  look: 'data-table' | 'sessions';
+  look: TableLook;
   /** Column headings; a last, unlabelled column holds each row's buttons. */
   columns: readonly string[];
   /** The rows. */
