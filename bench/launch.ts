@@ -31,6 +31,8 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { readCatalogFile } from '../server/src/catalog/catalog-file.js';
 import { DEFAULT_SIDECAR_IMAGE } from '../server/src/config/config.js';
 import { buildSessionPod, LABEL_COMPONENT, LABEL_MANAGED_BY, TERMINATION_GRACE_SECONDS, type PodSettings } from '../server/src/runners/kubernetes/pod-spec.js';
+import { sleep } from './lib/procs.js';
+import { log, machineDescription, positiveInt } from './lib/cli.js';
 import { compileEntries } from './lib/compile-entries.js';
 import { createBenchNamespace, describeCluster, kubeconfigPath, loadKubeConfig, PodWatch } from './lib/kube.js';
 import { percentile, round, sortedCopy } from './lib/stats.js';
@@ -352,25 +354,6 @@ async function startSortie(tmp: string, kubeconfig: string, namespace: string, a
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
   return { url, how, stop };
-}
-
-function machineDescription(): string {
-  const cpus = os.cpus();
-  return `${cpus.length} x ${cpus[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
-}
-
-function positiveInt(name: string, raw: string | undefined): number {
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} must be a positive integer, got "${raw}"`);
-  return v;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function log(msg: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
 main().then(

@@ -19,7 +19,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { childPids, installCleanup, interruptedBy, machineCpu, procCpuSeconds, procSchedstat, procStat, shutdown, sleep } from './lib/procs.js';
+import { childPids, installCleanup, machineCpu, procCpuSeconds, procSchedstat, procStat, shutdown, sleep } from './lib/procs.js';
+import { log, machineDescription, runBenchmark } from './lib/cli.js';
 import { exportRevision, startStack, type BenchPath, type GcStats, type PathName, type Stack } from './lib/stack.js';
 import { median, percentile, round, sortedCopy } from './lib/stats.js';
 import { closeStreams, latency, openStreams, throughput, verifyEcho } from './lib/ws-load.js';
@@ -227,7 +228,7 @@ async function main(): Promise<number> {
       foreignBusyMedian: median(allRuns.map((r) => r.foreignBusy)),
       foreignBusyMax: Math.max(...allRuns.map((r) => r.foreignBusy)),
     };
-    const machine = machineDescription();
+    const machine = relayMachineDescription();
 
     // ---- report ----------------------------------------------------------------------
     const f1 = (v: number) => v.toFixed(1);
@@ -471,18 +472,15 @@ async function measureLatency(p: BenchPath, streams: number, roundTrips: number)
   }
 }
 
-function machineDescription(): string {
-  const cpus = os.cpus();
+/** The shared machine line plus the versions of the peers this benchmark compares with. */
+function relayMachineDescription(): string {
   let websockify = 'websockify (version unknown)';
   try {
     websockify = `websockify ${execFileSync('dpkg-query', ['-W', '-f=${Version}', 'websockify'], { encoding: 'utf8' })}`;
   } catch {
     /* not a Debian package */
   }
-  return (
-    `${cpus.length} x ${cpus[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, ` +
-    `Node ${process.version}, ${websockify}, configurable-http-proxy 5.3.0`
-  );
+  return `${machineDescription()}, ${websockify}, configurable-http-proxy 5.3.0`;
 }
 
 function positive(name: string, raw: string | undefined): number {
@@ -491,19 +489,4 @@ function positive(name: string, raw: string | undefined): number {
   return v;
 }
 
-function log(msg: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
-
-main().then(
-  (code) => process.exit(code),
-  async (err: unknown) => {
-    if (interruptedBy()) {
-      await shutdown();
-      process.exit(130);
-    }
-    console.error(`relay benchmark broke: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    await shutdown();
-    process.exit(1);
-  },
-);
+runBenchmark('relay', main);

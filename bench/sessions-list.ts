@@ -40,7 +40,8 @@ import { buildSessionPod } from '../server/src/runners/kubernetes/pod-spec.js';
 import { toSession } from '../server/src/sessions/session.js';
 import { compileEntries } from './lib/compile-entries.js';
 import { createBenchNamespace, kubeconfigPath, loadKubeConfig, PodWatch } from './lib/kube.js';
-import { forkTs, installCleanup, interruptedBy, machineCpu, procCpuSeconds, shutdown, sleep, type IpcChild } from './lib/procs.js';
+import { forkTs, installCleanup, machineCpu, procCpuSeconds, shutdown, sleep, type IpcChild } from './lib/procs.js';
+import { log, machineDescription, positiveInt, runBenchmark } from './lib/cli.js';
 import { percentile, round, sortedCopy } from './lib/stats.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
@@ -427,30 +428,4 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30
   }
 }
 
-function machineDescription(): string {
-  const cpus = os.cpus();
-  return `${cpus.length} x ${cpus[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
-}
-
-function positiveInt(name: string, raw: string | undefined): number {
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} must be a positive integer, got "${raw}"`);
-  return v;
-}
-
-function log(msg: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
-
-main().then(
-  (code) => process.exit(code),
-  async (err: unknown) => {
-    if (interruptedBy()) {
-      await shutdown();
-      process.exit(130);
-    }
-    console.error(`sessions-list benchmark broke: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    await shutdown();
-    process.exit(1);
-  },
-);
+runBenchmark('sessions-list', main);
