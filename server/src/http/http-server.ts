@@ -1,5 +1,5 @@
 import fastifyCookie from '@fastify/cookie';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuthService } from '../auth/auth-service.js';
 import type { OidcClient } from '../auth/oidc.js';
@@ -38,7 +38,7 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     // The UI polls session status; a log line per poll would drown everything else.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
     // Behind an ingress, X-Forwarded-Proto/Host say how people reach Sortie (cookies' Secure flag, OIDC redirects).
