@@ -17,7 +17,9 @@
 #
 # Environment:
 #   SORTIE_CACHE_DIR  cache (default ~/.cache/sortie, shared with scripts/local-cluster.sh)
-set -euo pipefail
+set -Eeuo pipefail
+# Never stop silently: say which command failed, where.
+trap 'printf "[%s] error: \"%s\" failed with status %s at %s:%s\n" "build-sortie-image" "$BASH_COMMAND" "$?" "${BASH_SOURCE[0]}" "$LINENO" >&2' ERR
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE_DIR=${SORTIE_CACHE_DIR:-$HOME/.cache/sortie}

@@ -18,7 +18,9 @@
 #   SORTIE_CACHE_DIR    cache for expensive things (default ~/.cache/sortie)
 #   SORTIE_CLUSTER_DIR  runtime state: etcd data, certs, logs, pids (default /var/lib/sortie-local-cluster)
 #   SORTIE_NODE_NAME    the node's name (default sortie-node)
-set -euo pipefail
+set -Eeuo pipefail
+# Never stop silently: name the command, the file and line, and where the logs are.
+trap 'status=$?; printf "[local-cluster] error: \"%s\" failed with status %s at %s:%s (logs: %s)\n" "$BASH_COMMAND" "$status" "${BASH_SOURCE[0]}" "$LINENO" "${CLUSTER_DIR:-?}/logs and ${CACHE_DIR:-?}/build" >&2' ERR
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SCRIPT_PATH=$SCRIPT_DIR/$(basename "${BASH_SOURCE[0]}")
@@ -207,8 +209,10 @@ ensure_kubectl_and_helm() {
 KUBE_VERSION=""
 KUBE_BIN_DIR=""
 
+# Empty when apt knows no source for it: `apt-cache showsrc` exits 100 while there is no
+# deb-src entry, and under pipefail that status would end the script right here.
 kubernetes_source_version() {
-	apt-cache showsrc kubernetes 2>/dev/null |
+	{ apt-cache showsrc kubernetes 2>/dev/null || true; } |
 		awk '/^Package: / { pkg = $2 } /^Version: / && pkg == "kubernetes" { print $2 }' |
 		sort -V | tail -n1
 }
@@ -1119,7 +1123,7 @@ cmd_import_image() {
 }
 
 usage() {
-	sed -n '2,/^set -euo/{ /^set -euo/d; s/^# \{0,1\}//; p; }' "$0"
+	sed -n '2,/^set -E/{ /^set -E/d; s/^# \{0,1\}//; p; }' "$0"
 }
 
 main() {
@@ -1142,4 +1146,7 @@ main() {
 	esac
 }
 
-main "$@"
+# Sourced (by tests) it only defines functions; run, it does the work.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main "$@"
+fi

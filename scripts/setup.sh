@@ -3,7 +3,9 @@
 # the desktop pieces the local runner starts (Xvfb, x11vnc, websockify, demo apps),
 # Chromium for the browser tests, the npm dependencies, and a build. Each step is
 # skipped when it is already done, so running it again takes seconds.
-set -euo pipefail
+set -Eeuo pipefail
+# Never stop silently: say which command failed, where.
+trap 'printf "[%s] error: \"%s\" failed with status %s at %s:%s\n" "setup" "$BASH_COMMAND" "$?" "${BASH_SOURCE[0]}" "$LINENO" >&2' ERR
 cd "$(dirname "$0")/.."
 
 apt_packages=(xvfb x11vnc websockify xterm x11-apps procps iproute2 fonts-dejavu-core shellcheck)

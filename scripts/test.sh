@@ -3,7 +3,9 @@
 # local Kubernetes cluster (cached after the first run), then runs every test with
 # node's test runner. One runner, one process at a time: the integration tests start
 # real desktops and pods, and the machine has two cores.
-set -euo pipefail
+set -Eeuo pipefail
+# Never stop silently: say which command failed, where.
+trap 'printf "[%s] error: \"%s\" failed with status %s at %s:%s\n" "test" "$BASH_COMMAND" "$?" "${BASH_SOURCE[0]}" "$LINENO" >&2' ERR
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
