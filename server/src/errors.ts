@@ -26,3 +26,13 @@ export class UnauthorizedError extends SortieError {}
 
 /** Signed in but not allowed. Only for admin routes: others' sessions answer NotFoundError so ids cannot be probed. */
 export class ForbiddenError extends SortieError {}
+
+/** The caller is over a limit; `retryAfterSeconds` says when trying again may succeed (HTTP 429 with Retry-After). */
+export class TooManyRequestsError extends SortieError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { ConflictError, ForbiddenError, InputError, NotFoundError, UnauthorizedError } from '../errors.js';
+import { ConflictError, ForbiddenError, InputError, NotFoundError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
 
 /** The one JSON shape every error response has. */
 export interface ErrorBody {
@@ -20,6 +20,9 @@ export function installErrorHandling(app: FastifyInstance, options: { spaFallbac
     if (err instanceof ConflictError) return reply.status(409).send(body('conflict', err.message));
     if (err instanceof UnauthorizedError) return reply.status(401).send(body('unauthorized', err.message));
     if (err instanceof ForbiddenError) return reply.status(403).send(body('forbidden', err.message));
+    if (err instanceof TooManyRequestsError) {
+      return reply.status(429).header('retry-after', String(Math.max(1, Math.ceil(err.retryAfterSeconds)))).send(body('too_many_requests', err.message));
+    }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.status(400).send(body('bad_request', `The request body is too large (at most ${app.initialConfig.bodyLimit} bytes)`));
     }
