@@ -22,7 +22,8 @@ set -Eeuo pipefail
 trap 'printf "[%s] error: \"%s\" failed with status %s at %s:%s\n" "build-sortie-image" "$BASH_COMMAND" "$?" "${BASH_SOURCE[0]}" "$LINENO" >&2' ERR
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CACHE_DIR=${SORTIE_CACHE_DIR:-$HOME/.cache/sortie}
+# HOME may be unset (systemd units, some CI runners); same fallback as local-cluster.sh.
+CACHE_DIR=${SORTIE_CACHE_DIR:-${HOME:-/root}/.cache/sortie}
 WORK_DIR=$CACHE_DIR/sortie-image
 IMAGE=ghcr.io/rjsadow/sortie:latest
 # Bump when the way the image is assembled changes, so cached parts are rebuilt.
@@ -69,12 +70,10 @@ ROOTFS_KEY=$(printf '%s\n' "recipe=$RECIPE_VERSION" "debootstrap minbase bookwor
 ROOTFS=$WORK_DIR/rootfs-$ROOTFS_KEY
 BASE_LAYER=$WORK_DIR/base-$ROOTFS_KEY.layer.tar
 
-debian_mirror() {
-  # The mirror this machine's apt already uses (deb822 sources), else Debian's CDN.
-  local uri
-  uri=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  printf '%s\n' "${uri:-http://deb.debian.org/debian}"
-}
+# The bookworm mirror this machine's apt already uses (not merely the first URIs line,
+# which may be the security archive that debootstrap cannot install from).
+# shellcheck source=SCRIPTDIR/local-cluster/debian-mirror.sh
+source "$REPO_ROOT/scripts/local-cluster/debian-mirror.sh"
 
 build_rootfs() {
   command -v debootstrap >/dev/null || {
@@ -84,7 +83,7 @@ build_rootfs() {
   local tmp=$ROOTFS.tmp
   rm -rf --one-file-system "$tmp"
   log "debootstrap --variant=minbase bookworm (once; a few minutes)"
-  debootstrap --variant=minbase bookworm "$tmp" "$(debian_mirror)" >&2
+  debootstrap --variant=minbase bookworm "$tmp" "$(debian_mirror /etc/apt/sources.list.d/debian.sources)" >&2
   # No chroot needed for the user: append to the account files directly.
   echo 'sortie:x:1000:1000:Sortie:/home/sortie:/usr/sbin/nologin' >>"$tmp/etc/passwd"
   echo 'sortie:x:1000:' >>"$tmp/etc/group"

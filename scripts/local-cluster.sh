@@ -140,23 +140,8 @@ ensure_packages() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
-# The Debian mirror this machine already uses (first deb entry for bookworm).
-debian_mirror() {
-	local sources=$APT_SOURCES_DIR/debian.sources uri=""
-	if [[ -r $sources ]]; then
-		uri=$(awk 'BEGIN { RS = ""; FS = "\n" }
-			{
-				uri = ""; suites = ""; types = ""
-				for (i = 1; i <= NF; i++) {
-					if ($i ~ /^URIs:/) { split($i, f, /[ \t]+/); uri = f[2] }
-					else if ($i ~ /^Suites:/) suites = " " $i " "
-					else if ($i ~ /^Types:/) types = " " $i " "
-				}
-				if (uri != "" && suites ~ / bookworm / && types ~ / deb /) { print uri; exit }
-			}' "$sources")
-	fi
-	printf '%s\n' "${uri:-http://deb.debian.org/debian}"
-}
+# shellcheck source=SCRIPTDIR/local-cluster/debian-mirror.sh
+source "$HELPER_DIR/debian-mirror.sh"
 
 # `apt-get source` needs a deb-src entry; the stock image only has binary ones.
 enable_deb_src() {
@@ -166,7 +151,7 @@ enable_deb_src() {
 		mkdir -p "$APT_SOURCES_DIR"
 		cat >"$list.tmp" <<EOF
 Types: deb-src
-URIs: $(debian_mirror)
+URIs: $(debian_mirror "$APT_SOURCES_DIR/debian.sources")
 Suites: bookworm
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
@@ -327,7 +312,7 @@ build_rootfs() {
 	ensure_packages debootstrap
 	tmp=$dir.tmp
 	ROOTFS_TMP=$tmp
-	mirror=$(debian_mirror)
+	mirror=$(debian_mirror "$APT_SOURCES_DIR/debian.sources")
 	trap 'unmount_below "$ROOTFS_TMP"' EXIT
 	trap 'exit 143' TERM INT
 	unmount_below "$tmp"

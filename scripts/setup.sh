@@ -13,14 +13,16 @@ if [[ "${SORTIE_SETUP_BROWSER:-1}" == 1 ]]; then apt_packages+=(chromium); fi
 
 missing=()
 for pkg in "${apt_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  # No `| grep -q`: under pipefail, grep quitting early can fail the pipeline for an installed package.
+  [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == 'install ok installed' ]] || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   sudo_cmd=()
   [[ $(id -u) == 0 ]] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Through env: sudo drops DEBIAN_FRONTEND, and a debconf prompt would hang the install.
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # npm ci only when the lockfile changed since the last install.
@@ -33,4 +35,9 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$hash" ]]; then
 fi
 
 echo "setup: building"
-npm run --silent build >/dev/null
+# tsc prints its errors on stdout: kept, and shown only when the build fails.
+if ! build_output=$(npm run --silent build 2>&1); then
+  printf '%s\n' "$build_output" >&2
+  echo "setup: 'npm run build' failed (its output is above)" >&2
+  exit 1
+fi

@@ -279,3 +279,41 @@ describe('local-cluster.sh: it never stops silently', () => {
     assert.equal(res.stderr, '');
   });
 });
+
+describe('the scripts: shared helpers and lint', () => {
+  test('the Debian mirror is the bookworm one, even when the security archive is listed first', () => {
+    const file = path.join(sources, 'debian.sources');
+    writeFileSync(
+      file,
+      [
+        'Types: deb',
+        'URIs: http://security.example.org/debian-security',
+        'Suites: bookworm-security',
+        '',
+        'Types: deb-src',
+        'URIs: http://src.example.org/debian',
+        'Suites: bookworm',
+        '',
+        'Types: deb',
+        '# a comment line inside the stanza',
+        'URIs: http://mirror.example.org/debian',
+        'Suites: bookworm bookworm-updates',
+        '',
+      ].join('\n'),
+    );
+    const helper = path.join(REPO_ROOT, 'scripts/local-cluster/debian-mirror.sh');
+    const res = run(`source ${JSON.stringify(helper)}; debian_mirror "$SORTIE_APT_SOURCES_DIR/debian.sources"; debian_mirror /nonexistent`);
+    assert.equal(res.status, 0, res.stderr);
+    assert.equal(res.stdout, 'http://mirror.example.org/debian\nhttp://deb.debian.org/debian\n');
+  });
+
+  test('shellcheck finds nothing in scripts/', () => {
+    const scripts = ['build-sortie-image.sh', 'local-cluster.sh', 'setup.sh', 'sortie.sh', 'test.sh', 'local-cluster/debian-mirror.sh', 'local-cluster/runc-wrapper.sh'];
+    const res = spawnSync('shellcheck', ['--external-sources', ...scripts.map((s) => path.join(REPO_ROOT, 'scripts', s))], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(res.error, undefined, 'shellcheck is not installed: scripts/setup.sh installs it');
+    assert.equal(res.status, 0, res.stdout);
+  });
+});
