@@ -57,6 +57,9 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   const catalog = new CatalogService(appRepository, users);
 
   const runner = options.runner ?? (await createRunner(config, logger));
+  // SORTIE_MAX_SESSIONS, else what the runner can hold (the local runner measures the machine).
+  const maxSessions = config.maxSessions ?? runner.capacity?.();
+  logger.info({ maxSessions: maxSessions ?? 'unlimited', maxSessionsPerUser: config.maxSessionsPerUser }, 'session limits');
   const sessions = new SessionService({
     sessions: new SessionRepository(db),
     catalog,
@@ -65,6 +68,9 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     userExists: async (userId) => !config.auth.enabled || (await users.get(userId)) !== undefined,
     podReadyTimeoutMs: config.podReadyTimeoutSeconds * 1000,
     sessionTimeoutMs: config.sessionTimeoutMinutes * 60_000,
+    appById: (appId) => appRepository.get(appId),
+    maxSessionsPerUser: config.maxSessionsPerUser,
+    maxSessions: maxSessions ?? Infinity,
   });
 
   const handleEvent = (event: Parameters<SessionService['handle']>[0]) =>
@@ -142,6 +148,9 @@ async function streamTarget(sessions: SessionService, authn: Authenticator, orig
   const { session, endpoint, secret } = found;
   if (endpoint) return { ok: true, endpoint, ...(secret ? { secret } : {}) };
   if (session.status === 'creating') return { ok: false, code: CloseCode.SessionNotRunning, reason: 'The session is still starting' };
+  if (session.status === 'queued') {
+    return { ok: false, code: CloseCode.SessionNotRunning, reason: `The session is queued (place ${session.queue_position ?? '?'})` };
+  }
   return { ok: false, code: CloseCode.SessionEnded, reason: `The session has ${session.status === 'failed' ? 'failed' : 'ended'}` };
 }
 

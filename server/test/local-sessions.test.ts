@@ -52,6 +52,7 @@ describe('a launched app streams and ends cleanly', () => {
         websocket_url: `/ws/sessions/${created.id}`,
         created_at: '',
         updated_at: '',
+        queue_position: null,
       },
     );
     assert.ok(!Number.isNaN(Date.parse(created.created_at)));

@@ -73,14 +73,16 @@ function toRow(app: App): AppRow {
     container_image: app.container_image,
     command: app.command ? JSON.stringify(app.command) : null,
     resource_limits: JSON.stringify(app.resource_limits),
+    max_sessions: app.max_sessions ?? null,
   };
 }
 
 function fromRow(row: AppRow & { position: number; source: string }): App {
-  const { position: _position, source: _source, command, resource_limits, ...rest } = row;
+  const { position: _position, source: _source, command, resource_limits, max_sessions, ...rest } = row;
   return {
     ...rest,
     ...(command ? { command: JSON.parse(command) as string[] } : {}),
+    ...(max_sessions !== null ? { max_sessions } : {}),
     resource_limits: JSON.parse(resource_limits) as App['resource_limits'],
   };
 }

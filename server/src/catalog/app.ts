@@ -52,6 +52,13 @@ export const appSchema = z
     /** argv that starts the app; for the kubernetes runner it overrides the image's CMD. */
     command: z.array(z.string().min(1)).min(1, 'must hold at least the program to run').optional(),
     resource_limits: resourceLimits.default(DEFAULT_RESOURCE_LIMITS),
+    /** At most this many sessions of the app start or run at once; more wait in the launch queue. */
+    max_sessions: z
+      .number({ error: 'must be a whole number of sessions, at least 1' })
+      .int('must be a whole number of sessions, at least 1')
+      .min(1, 'must be a whole number of sessions, at least 1')
+      .max(100_000, 'must be at most 100000')
+      .optional(),
   })
   .superRefine((app, ctx) => {
     if (app.launch_type === 'url' && !/^https?:\/\//.test(app.url)) {

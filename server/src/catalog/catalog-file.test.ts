@@ -95,3 +95,15 @@ test('duplicate ids, bad JSON, a missing file and a wrong top level are refused'
 test('ids that could not be a label or URL segment are refused', () => {
   assertConfigError(fileWith({ applications: [{ ...firefox, id: 'Fire Fox' }] }), 'field "id"');
 });
+
+test('keeps max_sessions, and an app without it has no per-app limit', () => {
+  const [limited, open] = readCatalogFile(fileWith({ applications: [{ ...firefox, max_sessions: 2 }, { ...firefox, id: 'other' }] }));
+  assert.equal(limited!.max_sessions, 2);
+  assert.equal(open!.max_sessions, undefined);
+});
+
+test('a max_sessions that is not a whole number of at least 1 stops start-up, naming the field', () => {
+  for (const bad of [0, -1, 1.5, '2', null]) {
+    assertConfigError(fileWith({ applications: [{ ...firefox, max_sessions: bad }] }), '"firefox"', 'field "max_sessions"', 'whole number');
+  }
+});

@@ -21,6 +21,10 @@ export interface Config {
   cleanupIntervalMinutes: number;
   /** Seconds a session may stay `creating` before it fails. */
   podReadyTimeoutSeconds: number;
+  /** Sessions one user may have queued, starting or running; over it a launch answers 429. */
+  maxSessionsPerUser: number;
+  /** Sessions starting or running at once; more wait queued. Undefined: the runner's own capacity (unlimited on Kubernetes). */
+  maxSessions: number | undefined;
   kubernetes: {
     namespace: string;
     sidecarImage: string;
@@ -78,6 +82,20 @@ const positiveNumber = (name: string, fallback: number) =>
       return value;
     });
 
+const wholeNumber = (name: string) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return undefined;
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < 1) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number of sessions, at least 1, got "${raw}"` });
+        return z.NEVER;
+      }
+      return value;
+    });
+
 const port = z
   .string()
   .optional()
@@ -104,6 +122,8 @@ const envSchema = z.object({
   SESSION_TIMEOUT: positiveNumber('SESSION_TIMEOUT', 120),
   SESSION_CLEANUP_INTERVAL: positiveNumber('SESSION_CLEANUP_INTERVAL', 5),
   POD_READY_TIMEOUT: positiveNumber('POD_READY_TIMEOUT', 120),
+  SORTIE_MAX_SESSIONS_PER_USER: wholeNumber('SORTIE_MAX_SESSIONS_PER_USER'),
+  SORTIE_MAX_SESSIONS: wholeNumber('SORTIE_MAX_SESSIONS'),
   SORTIE_NAMESPACE: z.string().default('default'),
   SORTIE_VNC_SIDECAR_IMAGE: z.string().default(DEFAULT_SIDECAR_IMAGE),
   SORTIE_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
@@ -153,6 +173,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sessionTimeoutMinutes: e.SESSION_TIMEOUT,
     cleanupIntervalMinutes: e.SESSION_CLEANUP_INTERVAL,
     podReadyTimeoutSeconds: e.POD_READY_TIMEOUT,
+    maxSessionsPerUser: e.SORTIE_MAX_SESSIONS_PER_USER ?? 3,
+    maxSessions: e.SORTIE_MAX_SESSIONS,
     kubernetes: {
       namespace: e.SORTIE_NAMESPACE,
       sidecarImage: e.SORTIE_VNC_SIDECAR_IMAGE,

@@ -95,4 +95,17 @@ export const migrations: Record<string, Migration> = {
       for (const table of ['settings', 'approvals', 'logins', 'users']) await db.schema.dropTable(table).execute();
     },
   },
+  '0003_launch_queue': {
+    async up(db: Kysely<unknown>) {
+      // Existing rows keep a null arrival: only sessions created from now on can be queued.
+      await db.schema.alterTable('sessions').addColumn('arrival', 'integer').execute();
+      await db.schema.createIndex('sessions_status_arrival').on('sessions').columns(['status', 'arrival']).execute();
+      await db.schema.alterTable('apps').addColumn('max_sessions', 'integer').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('apps').dropColumn('max_sessions').execute();
+      await db.schema.dropIndex('sessions_status_arrival').execute();
+      await db.schema.alterTable('sessions').dropColumn('arrival').execute();
+    },
+  },
 };

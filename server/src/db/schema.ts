@@ -7,7 +7,7 @@ export interface SessionsTable {
   app_id: string;
   app_name: string;
   pod_name: string;
-  status: 'creating' | 'running' | 'failed' | 'terminated';
+  status: 'queued' | 'creating' | 'running' | 'failed' | 'terminated';
   reason: string | null;
   /** `host:port` of the session's websockify, known once running. Never sent to clients. */
   endpoint: string | null;
@@ -17,6 +17,11 @@ export interface SessionsTable {
   last_active_at: string;
   /** The session's VNC password. Sortie answers the VNC server's challenge with it; it never leaves the server. */
   stream_secret: string | null;
+  /**
+   * Arrival order, one more than the highest so far; the launch queue starts sessions in
+   * this order. Null for sessions created before the queue existed (none of them is queued).
+   */
+  arrival: number | null;
 }
 
 export interface AppsTable {
@@ -33,6 +38,8 @@ export interface AppsTable {
   command: string | null;
   /** JSON object with cpu_request, cpu_limit, memory_request, memory_limit. */
   resource_limits: string;
+  /** How many sessions of this app may be starting or running at once; null for no limit. */
+  max_sessions: number | null;
   position: Generated<number>;
   /** `file` for apps from apps.json, `api` for apps created or edited by an admin. */
   source: Generated<'file' | 'api'>;

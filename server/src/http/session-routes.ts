@@ -22,7 +22,7 @@ const createBody = z.object(
 
 const listQuery = z.object({
   user_id: USER_ID.optional(),
-  status: z.enum(['creating', 'running', 'failed', 'terminated'], { error: 'must be creating, running, failed or terminated' }).optional(),
+  status: z.enum(['queued', 'creating', 'running', 'failed', 'terminated'], { error: 'must be queued, creating, running, failed or terminated' }).optional(),
 });
 
 /** The seed's Sessions API. Handlers only translate HTTP to service calls. */

@@ -56,6 +56,12 @@ export interface Runner {
    * reason a person can act on (for example a quota refusal); nothing is left behind then.
    */
   launch(spec: LaunchSpec): Promise<void>;
+  /**
+   * How many sessions this runner can hold starting or running at once, when it can tell
+   * (the local runner measures the machine); absent or undefined means no limit of its own.
+   * Used when SORTIE_MAX_SESSIONS is not set: more sessions wait in the launch queue.
+   */
+  capacity?(): number | undefined;
   /** Removes every trace of the session's workload. Idempotent. */
   stop(sessionId: string): Promise<void>;
   /** Stops watching. Running workloads are left alone: a restart adopts them. */

@@ -1,12 +1,21 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { SessionsTable } from '../db/schema.js';
-import { canTransition, LIVE_STATUSES, type SessionStatus } from './session.js';
+import { ACTIVE_STATUSES, ALL_STATUSES, canTransition, LIVE_STATUSES, type SessionStatus } from './session.js';
 
 export class SessionRepository {
   constructor(private readonly db: Db) {}
 
-  async insert(row: SessionsTable): Promise<void> {
-    await this.db.insertInto('sessions').values(row).execute();
+  /**
+   * Inserts a session with the next arrival number. The number is taken inside the INSERT,
+   * so two inserts can never get the same one.
+   */
+  async insert(row: Omit<SessionsTable, 'arrival'>): Promise<SessionsTable> {
+    return this.db
+      .insertInto('sessions')
+      .values({ ...row, arrival: sql<number>`(select coalesce(max(arrival), 0) + 1 from sessions)` })
+      .returningAll()
+      .executeTakeFirstOrThrow();
   }
 
   async get(id: string): Promise<SessionsTable | undefined> {
@@ -22,6 +31,50 @@ export class SessionRepository {
 
   async listLive(): Promise<SessionsTable[]> {
     return this.db.selectFrom('sessions').selectAll().where('status', 'in', LIVE_STATUSES).execute();
+  }
+
+  /** A user's sessions that are queued, starting or running (SORTIE_MAX_SESSIONS_PER_USER). */
+  async countActiveOf(userId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('user_id', '=', userId)
+      .where('status', 'in', ACTIVE_STATUSES)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Sessions that hold a workload, counted per app (SORTIE_MAX_SESSIONS and max_sessions). */
+  async countLiveByApp(): Promise<Map<string, number>> {
+    const rows = await this.db
+      .selectFrom('sessions')
+      .select(['app_id', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('status', 'in', LIVE_STATUSES)
+      .groupBy('app_id')
+      .execute();
+    return new Map(rows.map((r) => [r.app_id, Number(r.n)]));
+  }
+
+  /** The launch queue, first arrival first. */
+  async listQueued(): Promise<SessionsTable[]> {
+    return this.db.selectFrom('sessions').selectAll().where('status', '=', 'queued').orderBy('arrival').execute();
+  }
+
+  /** Ids of queued sessions, first arrival first: a session's place is its index + 1. */
+  async queuedIds(): Promise<string[]> {
+    const rows = await this.db.selectFrom('sessions').select('id').where('status', '=', 'queued').orderBy('arrival').execute();
+    return rows.map((r) => r.id);
+  }
+
+  /** 1-based place of a queued session: one more than the queued sessions that arrived before it. */
+  async queuePosition(arrival: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', 'queued')
+      .where('arrival', '<', arrival)
+      .executeTakeFirstOrThrow();
+    return Number(row.n) + 1;
   }
 
   /** Live sessions nobody has viewed since `cutoff` (ISO time), for SESSION_TIMEOUT. */
@@ -47,9 +100,9 @@ export class SessionRepository {
   async transition(
     id: string,
     to: SessionStatus,
-    changes: { reason?: string | null; endpoint?: string | null } = {},
+    changes: { reason?: string | null; endpoint?: string | null; last_active_at?: string } = {},
   ): Promise<SessionsTable | undefined> {
-    const allowedFrom = (['creating', 'running', 'failed', 'terminated'] as const).filter((from) => canTransition(from, to));
+    const allowedFrom = ALL_STATUSES.filter((from) => canTransition(from, to));
     if (allowedFrom.length === 0) return undefined;
     const updated = await this.db
       .updateTable('sessions')

@@ -1,12 +1,14 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.js';
+import type { App } from '../catalog/app.js';
 import type { CatalogService } from '../catalog/catalog-service.js';
-import { InputError, NotFoundError } from '../errors.js';
+import { InputError, NotFoundError, TooManyRequestsError } from '../errors.js';
 import { workloadName, type Endpoint, type Runner, type Workload, type WorkloadEvent } from '../runners/runner.js';
 import type { SessionsTable } from '../db/schema.js';
 import type { SessionRepository } from './session-repository.js';
 import { isLive, toSession, type Session, type SessionStatus } from './session.js';
+import { Serial } from './serial.js';
 
 export interface SessionServiceOptions {
   sessions: SessionRepository;
@@ -17,8 +19,17 @@ export interface SessionServiceOptions {
   logger: Logger;
   podReadyTimeoutMs: number;
   sessionTimeoutMs: number;
+  /** The catalog's current definition of an app, looked up when a queued session starts. */
+  appById: (appId: string) => Promise<App | undefined>;
+  /** SORTIE_MAX_SESSIONS_PER_USER: queued, starting and running sessions one user may have. */
+  maxSessionsPerUser: number;
+  /** Sessions starting or running at once; the rest wait queued. Infinity for no limit. */
+  maxSessions: number;
   now?: () => Date;
 }
+
+/** What a 429 asks the caller to wait before trying again; room only frees when a session ends. */
+const RETRY_AFTER_SECONDS = 30;
 
 /** Callers get told when a session stops being live, so open streams can be closed. */
 export type EndedListener = (session: Session) => void;
@@ -32,6 +43,11 @@ export class SessionService {
   private readonly readyTimers = new Map<string, NodeJS.Timeout>();
   private readonly endedListeners: EndedListener[] = [];
   private readonly now: () => Date;
+  /** The per-user count and the insert happen as one step, so a burst cannot pass the limit. */
+  private readonly admission = new Serial();
+  /** One queue pass at a time; a pass asked for during one runs after it. */
+  private readonly dispatcher = new Serial();
+  private pendingPass?: Promise<void>;
   private closed = false;
 
   constructor(private readonly o: SessionServiceOptions) {
@@ -59,49 +75,121 @@ export class SessionService {
 
     const id = randomUUID();
     const at = this.now().toISOString();
-    const row: SessionsTable = {
-      id,
-      user_id: userId,
-      app_id: app.id,
-      app_name: app.name,
-      pod_name: workloadName(id),
-      status: 'creating',
-      reason: null,
-      endpoint: null,
-      created_at: at,
-      updated_at: at,
-      last_active_at: at,
-      stream_secret: vncPassword(),
-    };
-    await this.o.sessions.insert(row);
-    this.armReadyTimer(id, this.o.podReadyTimeoutMs);
-    this.o.logger.info({ sessionId: id, appId: app.id, userId }, 'session created');
+    // Every session enters as `queued`; the queue pass below starts it at once when there is room.
+    await this.admission.run(async () => {
+      const active = await this.o.sessions.countActiveOf(userId);
+      if (active >= this.o.maxSessionsPerUser) {
+        const whose = userId === principal.userId ? 'You have' : `User "${userId}" has`;
+        throw new TooManyRequestsError(
+          `${whose} ${active} sessions queued, starting or running, and the limit is ${this.o.maxSessionsPerUser} per user ` +
+            '(SORTIE_MAX_SESSIONS_PER_USER). End a session to make room, then launch again.',
+          RETRY_AFTER_SECONDS,
+        );
+      }
+      await this.o.sessions.insert({
+        id,
+        user_id: userId,
+        app_id: app.id,
+        app_name: app.name,
+        pod_name: workloadName(id),
+        status: 'queued',
+        reason: null,
+        endpoint: null,
+        created_at: at,
+        updated_at: at,
+        last_active_at: at,
+        stream_secret: vncPassword(),
+      });
+    });
+    await this.dispatch();
+    const row = await this.o.sessions.get(id);
+    if (!row) throw new NotFoundError(`No session with id "${id}"`);
+    this.o.logger.info({ sessionId: id, appId: app.id, userId, status: row.status }, 'session created');
+    // The API answers with `creating` (or `queued`) at once; the workload's fate arrives as events.
+    return this.present(row);
+  }
 
-    // The API answers with `creating` at once; the workload's fate arrives as events.
-    const spec = { sessionId: id, workloadName: row.pod_name, userId, app, streamSecret: row.stream_secret! };
+  async get(principal: Principal, id: string): Promise<Session> {
+    return this.present(await this.visibleRow(principal, id));
+  }
+
+  /** The caller's sessions; an admin's list holds everyone's unless filtered. */
+  async list(principal: Principal, filter: { userId?: string; status?: SessionStatus }): Promise<Session[]> {
+    const userId = principal.role === 'admin' ? filter.userId : principal.userId;
+    const rows = await this.o.sessions.list({ ...filter, userId });
+    if (!rows.some((row) => row.status === 'queued')) return rows.map(toSession);
+    const places = new Map((await this.o.sessions.queuedIds()).map((queuedId, index) => [queuedId, index + 1]));
+    return rows.map((row) => ({ ...toSession(row), queue_position: places.get(row.id) ?? null }));
+  }
+
+  /** A row as the API shows it, with its place in the queue when it waits there. */
+  private async present(row: SessionsTable): Promise<Session> {
+    const session = toSession(row);
+    if (row.status === 'queued' && row.arrival !== null) session.queue_position = await this.o.sessions.queuePosition(row.arrival);
+    return session;
+  }
+
+  /**
+   * Starts queued sessions, first arrival first, while there is room: fewer than
+   * SORTIE_MAX_SESSIONS starting or running, and fewer than the app's max_sessions. A session
+   * whose app is full waits without holding up sessions of other apps behind it.
+   * Resolves once a pass that began after this call has finished.
+   */
+  dispatch(): Promise<void> {
+    // A pass that has not begun yet will see everything written before now: join it.
+    this.pendingPass ??= this.dispatcher.run(async () => {
+      this.pendingPass = undefined;
+      // Never rejects: whatever stopped this pass, the next event that frees room tries again.
+      await this.startQueued().catch((err: unknown) => this.o.logger.error({ err }, 'starting queued sessions failed'));
+    });
+    return this.pendingPass;
+  }
+
+  private async startQueued(): Promise<void> {
+    if (this.closed) return;
+    const liveByApp = await this.o.sessions.countLiveByApp();
+    let live = [...liveByApp.values()].reduce((sum, n) => sum + n, 0);
+    // Full: during a burst most passes end here, without reading the queue.
+    if (live >= this.o.maxSessions) return;
+    const queued = await this.o.sessions.listQueued();
+    const apps = new Map<string, App | undefined>();
+    for (const row of queued) {
+      if (live >= this.o.maxSessions || this.closed) return;
+      if (!apps.has(row.app_id)) apps.set(row.app_id, await this.o.appById(row.app_id));
+      const app = apps.get(row.app_id);
+      if (!app || app.launch_type !== 'container') {
+        await this.fail(row.id, `App "${row.app_id}" was removed from the catalog (or made a link) while the session waited in the queue`);
+        continue;
+      }
+      const ofApp = liveByApp.get(app.id) ?? 0;
+      if (app.max_sessions !== undefined && ofApp >= app.max_sessions) continue;
+      // Checked inside the UPDATE: a session ended while queued stays ended.
+      const now = this.now().toISOString();
+      const started = await this.o.sessions.transition(row.id, 'creating', { last_active_at: now });
+      if (!started) continue;
+      live++;
+      liveByApp.set(app.id, ofApp + 1);
+      this.launch(started, app);
+    }
+  }
+
+  /** Creates the workload of a session that just became `creating`; its fate arrives as events. */
+  private launch(row: SessionsTable, app: App): void {
+    const id = row.id;
+    this.armReadyTimer(id, this.o.podReadyTimeoutMs);
+    const spec = { sessionId: id, workloadName: row.pod_name, userId: row.user_id, app, streamSecret: row.stream_secret! };
     this.o.runner.launch(spec).catch((err: unknown) => {
       // A stop during launch (the user ended it already) also lands here; fail() then finds it final.
       this.fail(id, err instanceof Error ? err.message : String(err)).catch((failure: unknown) =>
         this.o.logger.error({ err: failure, sessionId: id }, 'could not record a failed launch'),
       );
     });
-    return toSession(row);
-  }
-
-  async get(principal: Principal, id: string): Promise<Session> {
-    return toSession(await this.visibleRow(principal, id));
-  }
-
-  /** The caller's sessions; an admin's list holds everyone's unless filtered. */
-  async list(principal: Principal, filter: { userId?: string; status?: SessionStatus }): Promise<Session[]> {
-    const userId = principal.role === 'admin' ? filter.userId : principal.userId;
-    return (await this.o.sessions.list({ ...filter, userId })).map(toSession);
   }
 
   /** Where to dial a running session's stream, and the VNC password to answer it with. */
   async streamTarget(principal: Principal, id: string): Promise<{ session: Session; endpoint?: Endpoint; secret?: string }> {
     const row = await this.visibleRow(principal, id);
-    if (row.status !== 'running' || !row.endpoint) return { session: toSession(row) };
+    if (row.status !== 'running' || !row.endpoint) return { session: await this.present(row) };
     return { session: toSession(row), endpoint: parseEndpoint(row.endpoint), ...(row.stream_secret ? { secret: row.stream_secret } : {}) };
   }
 
@@ -119,7 +207,7 @@ export class SessionService {
     }
     const row = await this.o.sessions.get(id);
     if (!row) throw new NotFoundError(`No session with id "${id}"`);
-    return toSession(row);
+    return this.present(row);
   }
 
   /** Someone else's session answers exactly like a missing one, so ids cannot be probed. */
@@ -169,7 +257,8 @@ export class SessionService {
         await this.handle({ type: 'ready', sessionId: row.id, endpoint: workload.endpoint });
         adopted++;
       } else {
-        const waited = this.now().getTime() - Date.parse(row.created_at);
+        // updated_at is when it became `creating`: a session that waited queued is not late for that.
+        const waited = this.now().getTime() - Date.parse(row.updated_at);
         this.armReadyTimer(row.id, Math.max(0, this.o.podReadyTimeoutMs - waited));
         adopted++;
       }
@@ -178,6 +267,8 @@ export class SessionService {
       await this.endById(row.id, 'Its workload was gone when Sortie started again');
       ended++;
     }
+    // Queued sessions waited in the database through the restart; start those there is room for.
+    await this.dispatch();
     return { adopted, removed, ended };
   }
 
@@ -234,6 +325,8 @@ export class SessionService {
     if (!isLive(row.status)) this.o.logger.info({ sessionId: row.id, status: row.status, reason: row.reason }, 'session ended');
     const session = toSession(row);
     for (const listener of this.endedListeners) listener(session);
+    // Room may have freed up. Not awaited: a queue pass that fails a session ends up here.
+    void this.dispatch();
     try {
       await this.o.runner.stop(row.id);
     } catch (err) {

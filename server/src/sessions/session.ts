@@ -15,10 +15,15 @@ export interface Session {
   websocket_url: string;
   created_at: string;
   updated_at: string;
+  /** 1-based place in the launch queue while `queued`; null otherwise. */
+  queue_position: number | null;
 }
 
-/** `creating` and `running` sessions own a workload; the other two are final. */
+/** `creating` and `running` sessions own a workload; `failed` and `terminated` are final. */
 export const LIVE_STATUSES = ['creating', 'running'] as const satisfies readonly SessionStatus[];
+
+/** What counts against SORTIE_MAX_SESSIONS_PER_USER: waiting for room, starting or running. */
+export const ACTIVE_STATUSES = ['queued', 'creating', 'running'] as const satisfies readonly SessionStatus[];
 
 export function isLive(status: SessionStatus): boolean {
   return status === 'creating' || status === 'running';
@@ -29,6 +34,7 @@ export function isLive(status: SessionStatus): boolean {
  * (a pod turning Ready after the user already ended the session) cannot resurrect it.
  */
 const TRANSITIONS: Record<SessionStatus, readonly SessionStatus[]> = {
+  queued: ['creating', 'failed', 'terminated'],
   creating: ['running', 'failed', 'terminated'],
   running: ['failed', 'terminated'],
   failed: [],
@@ -39,6 +45,12 @@ export function canTransition(from: SessionStatus, to: SessionStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
+export const ALL_STATUSES = Object.keys(TRANSITIONS) as SessionStatus[];
+
+/**
+ * The API shape of a row. A queued row's place depends on the rows ahead of it, so the
+ * session service fills `queue_position` in; here it is null.
+ */
 export function toSession(row: SessionsTable): Session {
   return {
     id: row.id,
@@ -51,5 +63,6 @@ export function toSession(row: SessionsTable): Session {
     websocket_url: `/ws/sessions/${row.id}`,
     created_at: row.created_at,
     updated_at: row.updated_at,
+    queue_position: null,
   };
 }

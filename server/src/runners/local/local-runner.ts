@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { App } from '../../catalog/app.js';
 import { InputError } from '../../errors.js';
 import type { Endpoint, LaunchSpec, Runner, Workload, WorkloadEvent } from '../runner.js';
+import { localCapacity } from './capacity.js';
 import { displayLockPath, displaySocketPath, findFreeDisplay, findFreePorts, FIRST_DISPLAY } from './ports.js';
 import { vncAnswers, tcpAccepts, xServerAccepts } from './probe.js';
 import { isLeaderRunning, readProcStat, spawnGroupLeader, terminateGroups } from './process-group.js';
@@ -103,6 +104,11 @@ export class LocalRunner implements Runner {
     if (!app.command || app.command.length === 0) {
       throw new InputError(`App "${app.id}" has no "command", which the local runner needs to start it`);
     }
+  }
+
+  /** Sessions this machine can hold at once (memory and shared memory); see capacity.ts. */
+  capacity(): number {
+    return localCapacity(this.screen).sessions;
   }
 
   async start(onEvent: (event: WorkloadEvent) => void): Promise<Workload[]> {
