@@ -8,7 +8,7 @@ import { send } from './http';
 
 export type Visibility = 'public' | 'approved' | 'admin_only';
 export type LaunchType = 'url' | 'container';
-export type SessionStatus = 'creating' | 'running' | 'failed' | 'terminated';
+export type SessionStatus = 'queued' | 'creating' | 'running' | 'failed' | 'terminated';
 
 export interface ResourceLimits {
   cpu_request: string;
@@ -29,6 +29,8 @@ export interface App {
   container_image: string;
   command?: string[];
   resource_limits: ResourceLimits;
+  /** At most this many sessions of the app start or run at once; more wait queued. */
+  max_sessions?: number;
 }
 
 export interface Session {
@@ -42,12 +44,15 @@ export interface Session {
   websocket_url: string;
   created_at: string;
   updated_at: string;
+  /** 1-based place in the launch queue while `queued`; null otherwise. */
+  queue_position: number | null;
 }
 
 export { ApiError, errorMessage } from './http';
 
+/** Queued, starting or running: the session can still be opened and ended. */
 export function isActive(status: SessionStatus): boolean {
-  return status === 'creating' || status === 'running';
+  return status === 'queued' || status === 'creating' || status === 'running';
 }
 
 /** Every API call goes through here: a 401 refreshes the sign-in once and retries. */

@@ -25,7 +25,7 @@ interface Props {
 
 const noneEnding: ReadonlySet<string> = new Set();
 
-/** Sessions in the order given, with Open and End for the live ones (creating or running). */
+/** Sessions in the order given, with Open and End for the live ones (queued, creating or running). */
 export function SessionTable({ sessions, look, owner, onEnd, ending = noneEnding, testIds }: Props) {
   const now = useNow(15000);
   const cell = (name: string) => `${look}__${name}`;
@@ -41,6 +41,12 @@ export function SessionTable({ sessions, look, owner, onEnd, ending = noneEnding
           {owner && <td data-label="User">{owner(s)}</td>}
           <td data-label="Status" className={cell('status')}>
             <StatusBadge status={s.status} />
+            {s.status === 'queued' && s.queue_position !== null && (
+              <span className="muted" data-testid={`queue-place-${s.id}`}>
+                {' '}
+                — place {s.queue_position}
+              </span>
+            )}
           </td>
           <td data-label="Started" className={cell('time')}>
             <time dateTime={s.created_at} title={formatAbsolute(s.created_at)}>

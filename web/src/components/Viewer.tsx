@@ -34,6 +34,7 @@ const RETRY_DELAYS_MS = [1000, 3000];
 function pollInterval(session: Session | null, gone: boolean): number | null {
   if (gone) return null;
   if (!session || session.status === 'creating') return 500;
+  if (session.status === 'queued') return 1000;
   if (session.status === 'running') return 5000;
   return null;
 }
@@ -269,6 +270,17 @@ export function Viewer({ sessionId }: { sessionId: string }) {
           <div className="stage-center">
             <Spinner size="lg" label="Loading session" />
           </div>
+        )}
+
+        {status === 'queued' && session && (
+          <Panel tone="progress" title={`${appName} is waiting for room`} icon={<Spinner size="lg" />}>
+            <p className="panel__text" data-testid="viewer-queue">
+              queued — place {session.queue_position ?? '…'}
+            </p>
+            <p className="panel__hint">
+              Sortie is running as many sessions as it may at once. Yours starts by itself when one ends; keep this page open.
+            </p>
+          </Panel>
         )}
 
         {status === 'creating' && session && (
