@@ -164,6 +164,14 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
                   >
                     <input className="input input--mono" {...bind('command')} autoComplete="off" spellCheck={false} placeholder="Image default" />
                   </Field>
+                  <Field
+                    id={`${uid}-max_sessions`}
+                    label="Sessions at once"
+                    hint="Optional; launches over it wait in the queue and start as sessions of this app end."
+                    error={inlineError('max_sessions')}
+                  >
+                    <input className="input" type="number" min={1} step={1} inputMode="numeric" {...bind('max_sessions')} placeholder="No limit" />
+                  </Field>
                 </>
               )}
             </div>

@@ -18,6 +18,8 @@ export interface AppDraft {
   cpu_limit: string;
   memory_request: string;
   memory_limit: string;
+  /** Empty for no per-app limit. */
+  max_sessions: string;
 }
 
 export type DraftField = keyof AppDraft;
@@ -52,6 +54,7 @@ export function toDraft(app: App | null): AppDraft {
     cpu_limit: limits.cpu_limit ?? '',
     memory_request: limits.memory_request ?? '',
     memory_limit: limits.memory_limit ?? '',
+    max_sessions: app?.max_sessions?.toString() ?? '',
   };
 }
 
@@ -75,6 +78,11 @@ export function fromDraft(draft: AppDraft, isNew: boolean): { ok: true; app: App
     if (parsed.ok) argv = parsed.argv;
     else errors.command = parsed.error;
   }
+  let maxSessions: number | undefined;
+  if (!isUrl && draft.max_sessions.trim()) {
+    maxSessions = Number(draft.max_sessions.trim());
+    if (!Number.isInteger(maxSessions) || maxSessions < 1) errors.max_sessions = 'Use a whole number of sessions, at least 1, or leave it empty for no limit.';
+  }
   if (Object.keys(errors).length > 0) return { ok: false, errors };
 
   const app: AppInput = {
@@ -90,6 +98,7 @@ export function fromDraft(draft: AppDraft, isNew: boolean): { ok: true; app: App
   if (draft.category.trim()) app.category = draft.category.trim();
   if (!isUrl) {
     if (argv && argv.length > 0) app.command = argv;
+    if (maxSessions !== undefined) app.max_sessions = maxSessions;
     const limits: Partial<ResourceLimits> = {};
     for (const field of LIMIT_FIELDS) {
       const value = draft[field].trim();
