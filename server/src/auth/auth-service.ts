@@ -4,8 +4,9 @@ import type { AuthConfig } from '../config/config.js';
 import { ConflictError, InputError, NotFoundError, UnauthorizedError } from '../errors.js';
 import { burnPasswordCheck, hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from './passwords.js';
 import type { Principal } from './principal.js';
+import { SignInLimits } from './sign-in-limits.js';
 import { newRefreshToken, parseRefreshToken, randomSecret, refreshSecretMatches, TokenSigner } from './tokens.js';
-import { toUser, type User, type UserRepository, type UserRow } from './user-repository.js';
+import { toUser, type ActiveLogin, type User, type UserRepository, type UserRow } from './user-repository.js';
 
 export interface IssuedTokens {
   user: User;
@@ -14,6 +15,12 @@ export interface IssuedTokens {
   refreshToken: string;
   refreshExpiresAt: Date;
 }
+
+/**
+ * How long after a refresh its replaced token is refused without ending the sign-in: two tabs
+ * share one refresh cookie, and when their access token expires both may refresh at once.
+ */
+const REFRESH_RACE_GRACE_MS = 5_000;
 
 /** Who acts when sign-in is switched off: everyone, with every right. */
 export const OPEN_ACCESS_PRINCIPAL: Principal = { userId: 'anonymous', username: 'anonymous', role: 'admin' };
@@ -24,12 +31,16 @@ export const OPEN_ACCESS_PRINCIPAL: Principal = { userId: 'anonymous', username:
  * disabled, so sign-out and disabling take effect at once, not when the token expires.
  */
 export class AuthService {
+  private readonly limits: SignInLimits;
+
   private constructor(
     private readonly users: UserRepository,
     private readonly signer: TokenSigner,
     private readonly config: AuthConfig,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.limits = new SignInLimits(config.signInLimits);
+  }
 
   static async create(users: UserRepository, config: AuthConfig, logger: Logger): Promise<AuthService> {
     // A generated key is kept in the database so restarts (and other replicas) accept old tokens.
@@ -67,15 +78,24 @@ export class AuthService {
     }
   }
 
-  async login(username: string, password: string): Promise<IssuedTokens> {
+  /**
+   * Password sign-in from `clientAddress`. Unknown names, wrong passwords and disabled
+   * accounts get the same answer after the same argon2 work, so the answer tells nobody
+   * which names exist or that a disabled account's password was right. Failures count
+   * towards the sign-in limits; over them the answer is TooManyRequestsError.
+   */
+  async login(username: string, password: string, clientAddress: string): Promise<IssuedTokens> {
     const row = await this.users.byUsername(username);
-    if (!row || !row.password_hash) {
-      await burnPasswordCheck(password);
+    const attempt = await this.limits.attempt(row ? this.limits.accountKey(row.id) : this.limits.unknownNameKey(username), clientAddress);
+    let passwordRight = false;
+    if (row?.password_hash) passwordRight = await verifyPassword(row.password_hash, password);
+    else await burnPasswordCheck(password);
+    if (!row || !passwordRight || row.disabled) {
+      // Only the log says why: the admin who disabled the account can find it there.
+      if (row?.disabled && passwordRight) this.logger.info({ userId: row.id, username: row.username, clientAddress }, 'refused sign-in: the account is disabled');
       throw new UnauthorizedError('Wrong username or password');
     }
-    if (!(await verifyPassword(row.password_hash, password)) || row.disabled) {
-      throw new UnauthorizedError(row.disabled ? 'This account is disabled' : 'Wrong username or password');
-    }
+    await attempt.succeeded();
     return this.issue(row);
   }
 
@@ -104,15 +124,30 @@ export class AuthService {
     return this.issue(row);
   }
 
+  /**
+   * Trades the sign-in's current refresh token for new tokens. Any other token naming a live
+   * sign-in is an old one (or forged by someone who saw an access token, which names the
+   * sign-in too): whoever holds the current one, thief or owner, loses it, and the whole
+   * sign-in ends with every access token issued for it. Only the token replaced moments
+   * ago is refused without that, because two tabs sharing one cookie refresh at once.
+   */
   async refresh(refreshToken: string): Promise<IssuedTokens> {
     const parsed = parseRefreshToken(refreshToken);
-    const active = parsed && (await this.users.activeLogin(parsed.loginId, new Date().toISOString()));
-    if (!parsed || !active || !refreshSecretMatches(parsed.secret, active.refreshHash)) {
-      throw new UnauthorizedError('The refresh token is not valid; sign in again');
+    const now = new Date();
+    const active = parsed && (await this.users.activeLogin(parsed.loginId, now.toISOString()));
+    if (!parsed || !active) throw new UnauthorizedError('The refresh token is not valid; sign in again');
+    if (!refreshSecretMatches(parsed.secret, active.refreshHash)) {
+      if (justReplaced(parsed.secret, active, now)) {
+        throw new UnauthorizedError('This refresh token was replaced moments ago by another refresh of the same sign-in; use the newer one');
+      }
+      await this.users.revokeLogin(active.loginId, now.toISOString());
+      this.logger.warn({ userId: active.user.id, username: active.user.username, loginId: active.loginId }, 'a replaced refresh token was used again; ended that sign-in in case the token was stolen');
+      throw new UnauthorizedError('This refresh token was already used, so the sign-in was ended to protect the account; sign in again');
     }
     const next = newRefreshToken(active.loginId);
-    if (!(await this.users.rotateRefresh(active.loginId, active.refreshHash, next.hash))) {
-      throw new UnauthorizedError('The refresh token was already used; sign in again');
+    if (!(await this.users.rotateRefresh(active.loginId, active.refreshHash, next.hash, now.toISOString()))) {
+      // Another refresh with the same token won by a hair: the same race as justReplaced().
+      throw new UnauthorizedError('This refresh token was replaced moments ago by another refresh of the same sign-in; use the newer one');
     }
     const access = await this.signer.signAccess({ sub: active.user.id, sid: active.loginId }, this.config.accessTokenMinutes * 60);
     return {
@@ -222,6 +257,11 @@ export class AuthService {
     if (!row) throw new NotFoundError(`No user with id "${id}"`);
     return row;
   }
+}
+
+function justReplaced(secret: string, login: ActiveLogin, now: Date): boolean {
+  if (!login.previousRefreshHash || !login.refreshedAt) return false;
+  return now.getTime() - Date.parse(login.refreshedAt) < REFRESH_RACE_GRACE_MS && refreshSecretMatches(secret, login.previousRefreshHash);
 }
 
 function checkPassword(password: string): void {

@@ -26,6 +26,16 @@ export function toUser(row: UserRow): User {
   };
 }
 
+/** A sign-in that is neither revoked nor expired, of an enabled user. */
+export interface ActiveLogin {
+  loginId: string;
+  refreshHash: string;
+  /** The refresh token's hash before the last rotation. */
+  previousRefreshHash: string | null;
+  refreshedAt: string | null;
+  user: UserRow;
+}
+
 export class UserRepository {
   constructor(private readonly db: Db) {}
 
@@ -83,31 +93,35 @@ export class UserRepository {
   // Sign-ins
 
   async insertLogin(row: { id: string; user_id: string; refresh_hash: string; created_at: string; expires_at: string }): Promise<void> {
-    await this.db.insertInto('logins').values({ ...row, revoked_at: null }).execute();
+    await this.db.insertInto('logins').values({ ...row, revoked_at: null, previous_refresh_hash: null, refreshed_at: null }).execute();
   }
 
   /** The sign-in with its user, if the sign-in is neither revoked nor expired and the user is enabled. */
-  async activeLogin(loginId: string, now: string): Promise<{ loginId: string; refreshHash: string; user: UserRow } | undefined> {
+  async activeLogin(loginId: string, now: string): Promise<ActiveLogin | undefined> {
     const row = await this.db
       .selectFrom('logins')
       .innerJoin('users', 'users.id', 'logins.user_id')
       .selectAll('users')
-      .select(['logins.id as login_id', 'logins.refresh_hash'])
+      .select(['logins.id as login_id', 'logins.refresh_hash', 'logins.previous_refresh_hash', 'logins.refreshed_at'])
       .where('logins.id', '=', loginId)
       .where('logins.revoked_at', 'is', null)
       .where('logins.expires_at', '>', now)
       .where('users.disabled', '=', 0)
       .executeTakeFirst();
     if (!row) return undefined;
-    const { login_id, refresh_hash, ...user } = row;
-    return { loginId: login_id, refreshHash: refresh_hash, user };
+    const { login_id, refresh_hash, previous_refresh_hash, refreshed_at, ...user } = row;
+    return { loginId: login_id, refreshHash: refresh_hash, previousRefreshHash: previous_refresh_hash, refreshedAt: refreshed_at, user };
   }
 
-  /** Replaces the refresh hash only if it is still `expected`, so one refresh token works once. */
-  async rotateRefresh(loginId: string, expected: string, next: string): Promise<boolean> {
+  /**
+   * Replaces the refresh hash only if it is still `expected`, so one refresh token works once.
+   * The replaced hash is kept, with the time, so that presenting it again moments later (two
+   * tabs refreshing at once) is not taken for a stolen token.
+   */
+  async rotateRefresh(loginId: string, expected: string, next: string, at: string): Promise<boolean> {
     const result = await this.db
       .updateTable('logins')
-      .set({ refresh_hash: next })
+      .set({ refresh_hash: next, previous_refresh_hash: expected, refreshed_at: at })
       .where('id', '=', loginId)
       .where('refresh_hash', '=', expected)
       .where('revoked_at', 'is', null)

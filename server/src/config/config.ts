@@ -52,6 +52,12 @@ export interface AuthConfig {
   publicUrl: string | undefined;
   /** Extra origins allowed to open streams and call the API from a browser. */
   allowedOrigins: string[];
+  /** Brute-force protection for password sign-in (SORTIE_LOGIN_*). */
+  signInLimits: {
+    maxFailuresPerAccount: number;
+    maxFailuresPerAddress: number;
+    lockoutMinutes: number;
+  };
   oidc:
     | {
         issuer: string;
@@ -64,6 +70,20 @@ export interface AuthConfig {
       }
     | undefined;
 }
+
+const attemptCount = (name: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return fallback;
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < 1) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number of attempts, at least 1, got "${raw}"` });
+        return z.NEVER;
+      }
+      return value;
+    });
 
 export const DEFAULT_SIDECAR_IMAGE = 'ghcr.io/rjsadow/sortie-vnc-sidecar:latest';
 
@@ -137,6 +157,9 @@ const envSchema = z.object({
   SORTIE_JWT_SECRET: z.string().min(32, 'SORTIE_JWT_SECRET must be at least 32 characters').optional(),
   SORTIE_ACCESS_TOKEN_TTL: positiveNumber('SORTIE_ACCESS_TOKEN_TTL', 15),
   SORTIE_REFRESH_TOKEN_TTL: positiveNumber('SORTIE_REFRESH_TOKEN_TTL', 168),
+  SORTIE_LOGIN_MAX_FAILURES: attemptCount('SORTIE_LOGIN_MAX_FAILURES', 10),
+  SORTIE_LOGIN_MAX_FAILURES_PER_ADDRESS: attemptCount('SORTIE_LOGIN_MAX_FAILURES_PER_ADDRESS', 30),
+  SORTIE_LOGIN_LOCKOUT: positiveNumber('SORTIE_LOGIN_LOCKOUT', 15),
   SORTIE_PUBLIC_URL: z.url({ error: 'SORTIE_PUBLIC_URL must be a URL such as https://sortie.example.com' }).optional(),
   SORTIE_ALLOWED_ORIGINS: z.string().optional(),
   SORTIE_OIDC_ISSUER: z.url({ error: 'SORTIE_OIDC_ISSUER must be the issuer URL' }).optional(),
@@ -193,6 +216,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       refreshTokenHours: e.SORTIE_REFRESH_TOKEN_TTL,
       publicUrl: e.SORTIE_PUBLIC_URL?.replace(/\/+$/, ''),
       allowedOrigins: (e.SORTIE_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean),
+      signInLimits: {
+        maxFailuresPerAccount: e.SORTIE_LOGIN_MAX_FAILURES,
+        maxFailuresPerAddress: e.SORTIE_LOGIN_MAX_FAILURES_PER_ADDRESS,
+        lockoutMinutes: e.SORTIE_LOGIN_LOCKOUT,
+      },
       oidc: e.SORTIE_OIDC_ISSUER
         ? {
             issuer: e.SORTIE_OIDC_ISSUER,

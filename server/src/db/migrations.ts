@@ -108,4 +108,16 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('sessions').dropColumn('arrival').execute();
     },
   },
+  '0004_refresh_token_reuse': {
+    async up(db: Kysely<unknown>) {
+      // The refresh token just replaced, and when: presenting it again moments later is a
+      // race between two tabs; later, or any older token, is a stolen one and ends the sign-in.
+      await db.schema.alterTable('logins').addColumn('previous_refresh_hash', 'text').execute();
+      await db.schema.alterTable('logins').addColumn('refreshed_at', 'text').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('logins').dropColumn('refreshed_at').execute();
+      await db.schema.alterTable('logins').dropColumn('previous_refresh_hash').execute();
+    },
+  },
 };

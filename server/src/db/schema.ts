@@ -65,6 +65,10 @@ export interface LoginsTable {
   created_at: string;
   expires_at: string;
   revoked_at: string | null;
+  /** The refresh token's hash before the last rotation; null until the first refresh. */
+  previous_refresh_hash: string | null;
+  /** When the refresh token was last rotated. */
+  refreshed_at: string | null;
 }
 
 export interface ApprovalsTable {

@@ -42,7 +42,8 @@ export function authRoutes(app: FastifyInstance, auth: AuthService, config: Auth
 
   app.post('/api/auth/login', { config: { public: true } }, async (request, reply) => {
     const input = parseInput(loginBody, request.body);
-    const issued = await auth.login(input.username, input.password);
+    // request.ip honours X-Forwarded-For only as far as the server trusts proxies.
+    const issued = await auth.login(input.username, input.password, request.ip);
     sendTokens(request, reply, issued);
     return body(issued);
   });
