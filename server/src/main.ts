@@ -83,6 +83,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     logger,
     resolve: (id, req) => streamTarget(sessions, authn, origins, id, req),
     onActivity: (id) => void sessions.touch([id]).catch((err: unknown) => logger.warn({ err }, 'touch failed')),
+    maxViewersPerSession: config.maxViewersPerSession,
   });
   sessions.onEnded((session) => relay.closeSession(session.id));
 

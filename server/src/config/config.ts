@@ -25,6 +25,8 @@ export interface Config {
   maxSessionsPerUser: number;
   /** Sessions starting or running at once; more wait queued. Undefined: the runner's own capacity (unlimited on Kubernetes). */
   maxSessions: number | undefined;
+  /** Viewers one session may have at once (SORTIE_MAX_VIEWERS_PER_SESSION); one more is refused with close code 4429. */
+  maxViewersPerSession: number;
   kubernetes: {
     namespace: string;
     sidecarImage: string;
@@ -116,6 +118,19 @@ const wholeNumber = (name: string) =>
       return value;
     });
 
+const viewerCount = z
+  .string()
+  .optional()
+  .transform((raw, ctx) => {
+    if (raw === undefined || raw.trim() === '') return 5;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1) {
+      ctx.addIssue({ code: 'custom', message: `SORTIE_MAX_VIEWERS_PER_SESSION must be a whole number of viewers, at least 1, got "${raw}"` });
+      return z.NEVER;
+    }
+    return value;
+  });
+
 const port = z
   .string()
   .optional()
@@ -142,6 +157,7 @@ const envSchema = z.object({
   SESSION_TIMEOUT: positiveNumber('SESSION_TIMEOUT', 120),
   SESSION_CLEANUP_INTERVAL: positiveNumber('SESSION_CLEANUP_INTERVAL', 5),
   POD_READY_TIMEOUT: positiveNumber('POD_READY_TIMEOUT', 120),
+  SORTIE_MAX_VIEWERS_PER_SESSION: viewerCount,
   SORTIE_MAX_SESSIONS_PER_USER: wholeNumber('SORTIE_MAX_SESSIONS_PER_USER'),
   SORTIE_MAX_SESSIONS: wholeNumber('SORTIE_MAX_SESSIONS'),
   SORTIE_NAMESPACE: z.string().default('default'),
@@ -198,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     podReadyTimeoutSeconds: e.POD_READY_TIMEOUT,
     maxSessionsPerUser: e.SORTIE_MAX_SESSIONS_PER_USER ?? 3,
     maxSessions: e.SORTIE_MAX_SESSIONS,
+    maxViewersPerSession: e.SORTIE_MAX_VIEWERS_PER_SESSION,
     kubernetes: {
       namespace: e.SORTIE_NAMESPACE,
       sidecarImage: e.SORTIE_VNC_SIDECAR_IMAGE,

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
 import { CloseCode } from './close-codes.js';
-import { StreamRelay, type StreamTarget } from './relay.js';
+import { StreamRelay, type StreamRelayOptions, type StreamTarget } from './relay.js';
 import { vncAuthResponse } from './rfb-handshake.js';
 
 const PASSWORD = 'k3y-9zQa';
@@ -82,8 +82,8 @@ after(async () => {
 });
 
 /** Connects as noVNC would: RFB version, security "None", and then the stream is ours. */
-async function openViewer(id: string, headers: Record<string, string> = {}): Promise<WebSocket> {
-  const ws = new WebSocket(`${base}/ws/sessions/${id}`, ['binary'], { headers });
+async function openViewer(id: string, headers: Record<string, string> = {}, at = base): Promise<WebSocket> {
+  const ws = new WebSocket(`${at}/ws/sessions/${id}`, ['binary'], { headers });
   const inbox: Buffer[] = [];
   let wake: (() => void) | undefined;
   ws.on('message', (data: Buffer) => {
@@ -104,8 +104,8 @@ async function openViewer(id: string, headers: Record<string, string> = {}): Pro
   return ws;
 }
 
-async function closeOf(id: string): Promise<{ code: number; reason: string }> {
-  const ws = new WebSocket(`${base}/ws/sessions/${id}`, ['binary']);
+async function closeOf(id: string, at = base): Promise<{ code: number; reason: string }> {
+  const ws = new WebSocket(`${at}/ws/sessions/${id}`, ['binary']);
   const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
   return { code, reason: reason.toString() };
 }
@@ -204,4 +204,157 @@ test('closeSession cuts its streams and tracks activity', async () => {
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(relay.activeSessionIds(), []);
   assert.deepEqual(activity, ['live', 'live'], 'told on open and on close');
+});
+
+/** Another relay in front of the same fake session, with its own limits. */
+async function relayWith(options: Partial<StreamRelayOptions>): Promise<{ base: string; relay: StreamRelay; dispose: () => void }> {
+  const port = await vnc.ready;
+  const own = new StreamRelay({
+    logger: pino({ level: 'silent' }),
+    resolve: async () => ({ ok: true, endpoint: { host: '127.0.0.1', port }, secret: PASSWORD }),
+    handshakeTimeoutMs: 2000,
+    ...options,
+  });
+  const srv = http.createServer((_req, res) => res.end());
+  srv.on('upgrade', (req, socket, head) => own.handleUpgrade(req, socket, head));
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  return {
+    base: `ws://127.0.0.1:${(srv.address() as AddressInfo).port}`,
+    relay: own,
+    dispose: () => {
+      own.close();
+      srv.close();
+    },
+  };
+}
+
+/** The close frame among a server's unmasked frames, if it sent one. */
+function closeFrameIn(bytes: Buffer): { code: number; reason: string } | undefined {
+  let offset = 0;
+  while (offset + 2 <= bytes.length) {
+    let length = bytes[offset + 1]! & 0x7f;
+    let start = offset + 2;
+    if (length === 126) [length, start] = [bytes.readUInt16BE(offset + 2), offset + 4];
+    else if (length === 127) [length, start] = [Number(bytes.readBigUInt64BE(offset + 2)), offset + 10];
+    if ((bytes[offset]! & 0x0f) === 0x8) return { code: bytes.readUInt16BE(start), reason: bytes.subarray(start + 2, start + length).toString() };
+    offset = start + length;
+  }
+  return undefined;
+}
+
+test('an endless frame in the viewer handshake closes the connection with 4413, keeping nothing of it', async () => {
+  const { port } = server.address() as AddressInfo;
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(
+    'GET /ws/sessions/live HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  const closed = once(socket, 'close');
+  socket.on('error', () => {});
+  // A masked binary frame announcing 2^40 bytes, then as much of it as the relay will take.
+  const header = Buffer.alloc(14);
+  header[0] = 0x82;
+  header[1] = 0x80 | 127;
+  header.writeBigUInt64BE(2n ** 40n, 2);
+  socket.write(header);
+  let sent = 0;
+  const chunk = Buffer.alloc(64 * 1024);
+  let open = true;
+  void closed.then(() => (open = false));
+  while (open && sent < 64 * 1024 * 1024) {
+    sent += chunk.length;
+    if (!socket.write(chunk)) await Promise.race([once(socket, 'drain'), closed]);
+  }
+  await closed;
+  const received = Buffer.concat(chunks);
+  const body = received.subarray(received.indexOf('\r\n\r\n') + 4);
+  assert.match(received.toString('latin1', 0, 12), /^HTTP\/1\.1 101/);
+  assert.deepEqual(closeFrameIn(body), { code: CloseCode.HandshakeTooLarge, reason: 'The viewer sent more than the 4096 bytes the VNC handshake needs' });
+  assert.ok(sent < 64 * 1024 * 1024, `the relay closed the connection before 64 MiB were sent (${sent} bytes sent)`);
+});
+
+test('a session has at most maxViewersPerSession viewers; the next is refused with 4429 until one leaves', async () => {
+  const capped = await relayWith({ maxViewersPerSession: 2 });
+  try {
+    const first = await openViewer('live', {}, capped.base);
+    const second = await openViewer('live', {}, capped.base);
+    assert.deepEqual(await closeOf('live', capped.base), { code: CloseCode.TooManyViewers, reason: 'This session already has 2 viewers, the most allowed; close one and try again' });
+    first.close();
+    await once(first, 'close');
+    const third = await openViewer('live', {}, capped.base);
+    third.terminate();
+    second.terminate();
+  } finally {
+    capped.dispose();
+  }
+});
+
+/**
+ * A viewer that stops reading while the session keeps sending (the fake server echoes what
+ * it is sent, so sending is how the test makes the session talk). Resolves with the close
+ * the viewer finds once it reads again, and how many bytes of intact messages came before it.
+ */
+async function stopReading(at: string, messages: number): Promise<{ code: number; reason: string; received: number }> {
+  const ws = await openViewer('live', {}, at);
+  ws.pause();
+  let received = 0;
+  ws.on('message', (data: Buffer) => (received += data.length));
+  const closed = once(ws, 'close') as Promise<[number, Buffer]>;
+  for (let i = 0; i < messages && ws.readyState === WebSocket.OPEN; i++) {
+    ws.send(Buffer.alloc(256 * 1024, i));
+    // Let the relay act between messages, as a real session's stream would.
+    if (i % 8 === 7) await new Promise((r) => setTimeout(r, 5));
+  }
+  // Give the relay time to decide, then read again to find out what it said.
+  await new Promise((r) => setTimeout(r, 800));
+  ws.resume();
+  const [code, reason] = await closed;
+  return { code, reason: reason.toString(), received };
+}
+
+test('a viewer with more than maxPendingBytes waiting is cut with 4408 after a whole frame', async () => {
+  const strict = await relayWith({ maxPendingBytes: 1024 * 1024, stallTimeoutMs: 60_000, closeGraceMs: 10_000 });
+  try {
+    const end = await stopReading(strict.base, 400);
+    assert.equal(end.code, CloseCode.ViewerTooSlow);
+    assert.equal(end.reason, 'The viewer fell more than 1 MiB behind the desktop stream and was disconnected');
+    assert.ok(end.received > 0 && end.received % (256 * 1024) === 0, `only whole messages arrived before the close (${end.received} bytes)`);
+    assert.deepEqual(strict.relay.activeSessionIds(), []);
+  } finally {
+    strict.dispose();
+  }
+});
+
+test('a viewer that takes nothing for stallTimeoutMs is cut with 4408', async () => {
+  const strict = await relayWith({ maxPendingBytes: 256 * 1024 * 1024, stallTimeoutMs: 200, closeGraceMs: 10_000 });
+  try {
+    const end = await stopReading(strict.base, 160);
+    assert.equal(end.code, CloseCode.ViewerTooSlow);
+    assert.match(end.reason, /^The viewer took none of the desktop stream for \d+ s and was disconnected$/);
+  } finally {
+    strict.dispose();
+  }
+});
+
+test('a viewer that keeps reading is never cut, however much flows', async () => {
+  const strict = await relayWith({ maxPendingBytes: 1024 * 1024, stallTimeoutMs: 200 });
+  try {
+    const ws = await openViewer('live', {}, strict.base);
+    let received = 0;
+    const all = 200 * 256 * 1024;
+    const done = new Promise<void>((resolve) => ws.on('message', (d: Buffer) => (received += d.length) === all && resolve()));
+    let closedWith: number | undefined;
+    ws.on('close', (code) => (closedWith = code));
+    for (let i = 0; i < 200; i++) ws.send(Buffer.alloc(256 * 1024, i));
+    await done;
+    assert.equal(closedWith, undefined);
+    ws.close();
+    await once(ws, 'close');
+  } finally {
+    strict.dispose();
+  }
 });

@@ -7,7 +7,8 @@ import type { Endpoint } from '../runners/runner.js';
 import { CloseCode, type CloseCodeValue } from './close-codes.js';
 import { authenticateToServer, greetBrowser } from './rfb-handshake.js';
 import { acceptKey, openUpstream } from './upstream.js';
-import { encodeClose, encodeFrame, FrameReader } from './ws-frames.js';
+import { ViewerStream } from './viewer-stream.js';
+import { DEFAULT_HANDSHAKE_LIMIT, encodeClose, encodeFrame, FrameReader, FrameTooLargeError } from './ws-frames.js';
 
 /** What the relay needs to know about a session: where to dial and its VNC password, or why not. */
 export type StreamTarget =
@@ -22,7 +23,32 @@ export interface StreamRelayOptions {
   onActivity?: (sessionId: string) => void;
   /** How long the upstream connection and both handshakes may take. */
   handshakeTimeoutMs?: number;
+  /**
+   * Most bytes either side may send during the VNC handshake, per frame and in total unread;
+   * more closes the connection (the browser's with 4413). The handshake needs well under 1 KiB.
+   */
+  maxHandshakeBytes?: number;
+  /** Viewers one session may have at once (SORTIE_MAX_VIEWERS_PER_SESSION); one more is refused with 4429. */
+  maxViewersPerSession?: number;
+  /** Bytes of the desktop stream that may wait in Sortie for one viewer; beyond, it is cut with 4408. */
+  maxPendingBytes?: number;
+  /** How long a viewer may have bytes waiting and read none of them before it is cut with 4408. */
+  stallTimeoutMs?: number;
+  /** How long a cut viewer has to read the close frame before its socket is dropped. */
+  closeGraceMs?: number;
 }
+
+export const STREAM_DEFAULTS = {
+  handshakeTimeoutMs: 10_000,
+  maxHandshakeBytes: DEFAULT_HANDSHAKE_LIMIT,
+  maxViewersPerSession: 5,
+  // A full-screen update of a 4K desktop in a compressing encoding fits many times over;
+  // a viewer this far behind is not watching.
+  maxPendingBytes: 16 * 1024 * 1024,
+  // Long enough for a laggy mobile link, short enough that a vanished viewer is soon let go.
+  stallTimeoutMs: 30_000,
+  closeGraceMs: 10_000,
+} as const;
 
 const PATH = /^\/ws\/sessions\/([A-Za-z0-9-]{1,64})\/?$/;
 
@@ -30,21 +56,38 @@ const PATH = /^\/ws\/sessions\/([A-Za-z0-9-]{1,64})\/?$/;
  * Relays `/ws/sessions/{id}` to the session's websockify. Sortie opens its own WebSocket to
  * websockify and answers the VNC server's password challenge with the session's secret,
  * which never reaches the browser; it greets the browser with "no authentication". With both
- * sides standing just before ClientInit, it pipes bytes both ways untouched: the browser's
+ * sides standing just before ClientInit, it relays bytes both ways untouched: the browser's
  * (masked) frames are valid client frames for websockify and websockify's are valid server
  * frames for the browser, so nothing is re-framed and the relay costs about what a TCP
- * splice costs. `pipe` gives backpressure; an error or close on either side ends both.
+ * splice costs (see ViewerStream for how each direction is bounded). An error or close on
+ * either side ends both.
+ *
+ * Every buffer on the way is bounded: the upgrade request by Node's header limit, the bytes
+ * of each handshake by `maxHandshakeBytes`, a refused socket by the refuser's `maxPayload`,
+ * and a running stream by `maxPendingBytes` per viewer and `maxViewersPerSession`.
  */
 export class StreamRelay {
-  private readonly streams = new Map<string, Set<Duplex>>();
+  private readonly streams = new Map<string, Set<ViewerStream>>();
   /** Browser sockets still in their handshake, so close() can end them too. */
   private readonly pending = new Set<Duplex>();
-  // Speaks a proper WebSocket close (with a code) when there is no stream to give.
-  private readonly refuser = new WebSocketServer({ noServer: true });
-  private readonly timeoutMs: number;
+  /** Every viewer holding one of a session's places, from the moment it was let in until it leaves. */
+  private readonly viewers = new Map<string, Set<Duplex>>();
+  // Speaks a proper WebSocket close (with a code) when there is no stream to give. It reads
+  // the refused browser's frames until the close handshake ends, so those are kept small too.
+  private readonly refuser = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+  private readonly limits: Required<Omit<StreamRelayOptions, 'resolve' | 'logger' | 'onActivity'>>;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: StreamRelayOptions) {
-    this.timeoutMs = o.handshakeTimeoutMs ?? 10_000;
+    const pick = <K extends keyof typeof STREAM_DEFAULTS>(key: K): number => o[key] ?? STREAM_DEFAULTS[key];
+    this.limits = {
+      handshakeTimeoutMs: pick('handshakeTimeoutMs'),
+      maxHandshakeBytes: pick('maxHandshakeBytes'),
+      maxViewersPerSession: pick('maxViewersPerSession'),
+      maxPendingBytes: pick('maxPendingBytes'),
+      stallTimeoutMs: pick('stallTimeoutMs'),
+      closeGraceMs: pick('closeGraceMs'),
+    };
   }
 
   /** Handles an HTTP upgrade; answers 404 for paths that are not a session stream. */
@@ -61,6 +104,10 @@ export class StreamRelay {
       .resolve(sessionId, req)
       .then((target) => {
         if (!target.ok) return this.refuse(req, socket, head, target.code, target.reason);
+        if (!this.admit(sessionId, socket)) {
+          const max = this.limits.maxViewersPerSession;
+          return this.refuse(req, socket, head, CloseCode.TooManyViewers, `This session already has ${max} viewer${max === 1 ? '' : 's'}, the most allowed; close one and try again`);
+        }
         return this.relay(sessionId, target, req, socket, head);
       })
       .catch((err: unknown) => {
@@ -74,19 +121,36 @@ export class StreamRelay {
     return [...this.streams.keys()];
   }
 
-  /** Cuts every stream of a session, e.g. when it ends. */
+  /** Cuts every stream of a session, e.g. when it ends, including viewers still in their handshake. */
   closeSession(sessionId: string): void {
-    for (const socket of this.streams.get(sessionId) ?? []) socket.destroy();
+    for (const stream of this.streams.get(sessionId) ?? []) stream.destroy();
+    for (const socket of this.viewers.get(sessionId) ?? []) socket.destroy();
   }
 
   close(): void {
     for (const id of this.activeSessionIds()) this.closeSession(id);
     for (const socket of this.pending) socket.destroy();
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
     this.refuser.close();
   }
 
+  /** Takes one of the session's viewer places for `socket` until it closes, if one is free. */
+  private admit(sessionId: string, socket: Duplex): boolean {
+    if (socket.destroyed) return true; // nothing to hold; relay() notices it is gone
+    let set = this.viewers.get(sessionId);
+    if (!set) this.viewers.set(sessionId, (set = new Set()));
+    if (set.size >= this.limits.maxViewersPerSession) return false;
+    set.add(socket);
+    socket.once('close', () => {
+      set.delete(socket);
+      if (set.size === 0 && this.viewers.get(sessionId) === set) this.viewers.delete(sessionId);
+    });
+    return true;
+  }
+
   private async relay(sessionId: string, target: { endpoint: Endpoint; secret?: string }, req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
-    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const timeout = AbortSignal.timeout(this.limits.handshakeTimeoutMs);
     const clientGone = new AbortController();
     client.once('close', () => clientGone.abort());
     const signal = AbortSignal.any([timeout, clientGone.signal]);
@@ -104,7 +168,7 @@ export class StreamRelay {
     try {
       const opened = await openUpstream(target.endpoint, signal);
       upstream = opened.socket;
-      upstreamReader = new FrameReader(upstream, opened.rest);
+      upstreamReader = new FrameReader(upstream, opened.rest, this.limits.maxHandshakeBytes);
       signal.addEventListener('abort', abortHandshake, { once: true });
       await authenticateToServer(upstreamReader, (p) => upstream.write(encodeFrame(p, true)), target.secret);
     } catch (err) {
@@ -116,7 +180,7 @@ export class StreamRelay {
     // 2. The browser's side: accept its upgrade and lead it to ClientInit.
     client.write(acceptResponse(req));
     accepted = true;
-    const clientReader = new FrameReader(client, head);
+    const clientReader = new FrameReader(client, head, this.limits.maxHandshakeBytes);
     let securityResult: Buffer | undefined;
     try {
       securityResult = await greetBrowser(clientReader, (p) => client.write(encodeFrame(p, false)));
@@ -124,51 +188,76 @@ export class StreamRelay {
     } catch (err) {
       this.o.logger.warn({ sessionId, err: (err as Error).message }, 'viewer handshake failed');
       upstream.destroy();
-      client.end(encodeClose(1002, 'RFB handshake failed'));
-      return;
+      if (err instanceof FrameTooLargeError) {
+        return this.closeHandshake(client, CloseCode.HandshakeTooLarge, `The viewer sent more than the ${err.limit} bytes the VNC handshake needs`);
+      }
+      return this.closeHandshake(client, CloseCode.HandshakeFailed, `VNC handshake failed: ${(err as Error).message}`);
     } finally {
       signal.removeEventListener('abort', abortHandshake);
     }
 
     // 3. From here on: bytes, both ways, untouched. Hand over whatever arrived early first.
     const early = { fromClient: clientReader.detach(), fromUpstream: upstreamReader.detach() };
+    if (upstreamReader.error) {
+      // Whatever websockify sent meanwhile is lost (or was too much), so the stream would be garbled.
+      this.o.logger.warn({ sessionId, err: upstreamReader.error.message }, 'session stream failed during the viewer handshake');
+      upstream.destroy();
+      return this.closeHandshake(client, CloseCode.StreamUnavailable, 'The session is running but its desktop stream failed; try again');
+    }
     if (early.fromClient.payload.length > 0) upstream.write(encodeFrame(early.fromClient.payload, true));
     if (early.fromClient.raw.length > 0) upstream.write(early.fromClient.raw);
+    // The VNC server waits for ClientInit, which the browser sends only after this, so
+    // nothing of the server's can come before it.
+    if (securityResult) client.write(encodeFrame(securityResult, false));
     if (early.fromUpstream.payload.length > 0) client.write(encodeFrame(early.fromUpstream.payload, false));
-    if (early.fromUpstream.raw.length > 0) client.write(early.fromUpstream.raw);
     if (client instanceof net.Socket) {
       client.setNoDelay(true);
       client.setTimeout(0);
     }
     this.pending.delete(client);
-    this.track(sessionId, client, upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    // The VNC server waits for ClientInit, so nothing of its own can interleave with this.
-    if (securityResult) client.write(encodeFrame(securityResult, false));
+    this.track(sessionId, client, upstream, early.fromUpstream.raw);
   }
 
-  private track(sessionId: string, client: Duplex, upstream: net.Socket): void {
+  private track(sessionId: string, client: Duplex, upstream: net.Socket, early: Buffer): void {
     let set = this.streams.get(sessionId);
     if (!set) this.streams.set(sessionId, (set = new Set()));
-    set.add(client);
+    const stream = new ViewerStream(
+      client,
+      upstream,
+      this.limits,
+      CloseCode.ViewerTooSlow,
+      () => {
+        set.delete(stream);
+        if (set.size === 0 && this.streams.get(sessionId) === set) this.streams.delete(sessionId);
+        if (this.streams.size === 0) {
+          clearInterval(this.sweeper);
+          this.sweeper = undefined;
+        }
+        this.o.onActivity?.(sessionId);
+      },
+      (reason) => this.o.logger.warn({ sessionId, reason }, 'viewer cut'),
+    );
+    set.add(stream);
     this.o.onActivity?.(sessionId);
-    let done = false;
-    const teardown = () => {
-      if (done) return;
-      done = true;
-      client.destroy();
-      upstream.destroy();
-      set.delete(client);
-      if (set.size === 0 && this.streams.get(sessionId) === set) this.streams.delete(sessionId);
-      this.o.onActivity?.(sessionId);
-    };
-    for (const side of [client, upstream]) {
-      side.on('error', teardown);
-      side.on('close', teardown);
-      // A half-closed peer means the conversation is over; don't leave the other half open.
-      side.on('end', teardown);
-    }
+    stream.start(early);
+    // One timer for all streams looks for stalled viewers; a timer per write would cost more.
+    this.sweeper ??= setInterval(() => {
+      const now = Date.now();
+      for (const streams of this.streams.values()) for (const s of streams) s.check(now);
+    }, Math.max(50, Math.min(1000, this.limits.stallTimeoutMs / 4))).unref();
+  }
+
+  /**
+   * Closes a browser mid-handshake with a code it can show. Its further bytes are read and
+   * dropped (not kept) until it answers the close, or the grace period runs out.
+   */
+  private closeHandshake(client: Duplex, code: CloseCodeValue, reason: string): void {
+    client.on('data', () => {});
+    client.resume();
+    client.end(encodeClose(code, reason));
+    const timer = setTimeout(() => client.destroy(), Math.min(this.limits.closeGraceMs, 2000)).unref();
+    client.once('end', () => client.destroy());
+    client.once('close', () => clearTimeout(timer));
   }
 
   private refuse(req: IncomingMessage, socket: Duplex, head: Buffer, code: number, reason: string): void {

@@ -29,16 +29,42 @@ export function encodeFrame(payload: Buffer, masked: boolean, opcode = OPCODE_BI
 
 /** A close frame from the server side, with a code and a reason a person can read. */
 export function encodeClose(code: number, reason: string): Buffer {
-  const payload = Buffer.alloc(2 + Buffer.byteLength(reason.slice(0, 120)));
+  // A control frame carries at most 125 bytes: the code's 2 and 123 of reason, cut
+  // between characters (a browser fails a connection whose reason is not valid UTF-8).
+  const full = Buffer.from(reason, 'utf8');
+  let end = Math.min(full.length, 123);
+  while (end < full.length && end > 0 && (full[end]! & 0xc0) === 0x80) end--;
+  const text = full.subarray(0, end);
+  const payload = Buffer.alloc(2 + text.length);
   payload.writeUInt16BE(code, 0);
-  payload.write(reason.slice(0, 120), 2);
+  text.copy(payload, 2);
   return encodeFrame(payload, false, OPCODE_CLOSE);
 }
+
+/** A frame, or frames not yet read, larger than the handshake can need: the peer is not speaking RFB. */
+export class FrameTooLargeError extends Error {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`${bytes} bytes of handshake data arrived, more than the ${limit} the VNC handshake needs`);
+  }
+}
+
+/** Enough for every message of an RFB 3.7/3.8 handshake (the largest, a refusal reason, is cut at 1 KiB). */
+export const DEFAULT_HANDSHAKE_LIMIT = 4096;
+
+/** The largest WebSocket frame header: 2 bytes, an 8-byte length and a 4-byte mask. */
+const MAX_HEADER = 14;
 
 /**
  * Reads exact numbers of payload bytes from a socket's WebSocket frames. `detach()` stops
  * reading and hands back what arrived beyond what was read, so it can be forwarded before
  * the raw pipe starts and nothing is lost or reordered.
+ *
+ * Nothing here grows past `limit`: a frame that announces more, or unread payload beyond it,
+ * fails the reader at once (FrameTooLargeError) and it stops reading, so a peer streaming an
+ * endless frame costs the server one socket chunk, not memory.
  */
 export class FrameReader {
   private raw: Buffer = Buffer.alloc(0);
@@ -51,6 +77,7 @@ export class FrameReader {
   constructor(
     private readonly socket: Duplex,
     initial: Buffer = Buffer.alloc(0),
+    private readonly limit = DEFAULT_HANDSHAKE_LIMIT,
   ) {
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
@@ -65,32 +92,58 @@ export class FrameReader {
     return new Promise((resolve, reject) => (this.waiting = { n, resolve, reject }));
   }
 
+  /** Why reading failed, if it did. */
+  get error(): Error | undefined {
+    return this.failure;
+  }
+
   /** Stops reading; returns unread payload (of whole frames) and bytes of frames not yet complete. */
   detach(): { payload: Buffer; raw: Buffer } {
-    this.socket.off('data', this.onData);
-    this.socket.off('end', this.onEnd);
-    this.socket.off('close', this.onEnd);
+    this.stopListening();
     this.socket.pause();
     return { payload: this.payload, raw: this.raw };
   }
 
+  private stopListening(): void {
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onEnd);
+    this.socket.off('close', this.onEnd);
+  }
+
   private push(chunk: Buffer): void {
+    if (this.failure) return;
     this.raw = this.raw.length === 0 ? chunk : Buffer.concat([this.raw, chunk]);
     for (;;) {
-      const frame = parseFrame(this.raw);
-      if (!frame) break;
-      this.raw = this.raw.subarray(frame.size);
-      if (frame.opcode === OPCODE_CLOSE) return this.fail(new Error('the peer closed the WebSocket during the handshake'));
-      if (frame.opcode === OPCODE_BINARY || frame.opcode === OPCODE_CONTINUATION) {
-        this.payload = this.payload.length === 0 ? frame.payload : Buffer.concat([this.payload, frame.payload]);
+      const header = parseHeader(this.raw);
+      if (!header) break;
+      // Decided on the header alone, before any of an oversized payload is kept.
+      if (header.length > this.limit) return this.overflow(header.length);
+      const size = header.headerSize + header.length;
+      if (this.raw.length < size) break;
+      const frame = unmask(this.raw, header);
+      this.raw = this.raw.subarray(size);
+      if (header.opcode === OPCODE_CLOSE) return this.fail(new Error('the peer closed the WebSocket during the handshake'));
+      if (header.opcode === OPCODE_BINARY || header.opcode === OPCODE_CONTINUATION) {
+        this.payload = this.payload.length === 0 ? frame : Buffer.concat([this.payload, frame]);
+        // Many small frames add up just as one big one does.
+        if (this.payload.length > this.limit) return this.overflow(this.payload.length);
       }
       // Ping and pong carry no stream bytes; the peer's own timers cover liveness here.
     }
+    // What is left is one incomplete frame of at most `limit` bytes; more is not a frame we would accept.
+    if (this.raw.length > this.limit + MAX_HEADER) return this.overflow(this.raw.length);
     if (this.waiting && this.payload.length >= this.waiting.n) {
       const { n, resolve } = this.waiting;
       this.waiting = undefined;
       resolve(this.take(n));
     }
+  }
+
+  private overflow(bytes: number): void {
+    this.stopListening();
+    this.raw = Buffer.alloc(0);
+    this.payload = Buffer.alloc(0);
+    this.fail(new FrameTooLargeError(bytes, this.limit));
   }
 
   private take(n: number): Buffer {
@@ -106,7 +159,16 @@ export class FrameReader {
   }
 }
 
-function parseFrame(buf: Buffer): { opcode: number; payload: Buffer; size: number } | undefined {
+interface FrameHeader {
+  opcode: number;
+  /** Where the mask key starts, if the frame is masked. */
+  maskAt: number | undefined;
+  length: number;
+  headerSize: number;
+}
+
+/** The frame header at the start of `buf`, once all of it has arrived. */
+function parseHeader(buf: Buffer): FrameHeader | undefined {
   if (buf.length < 2) return undefined;
   const opcode = buf[0]! & 0x0f;
   const masked = (buf[1]! & 0x80) !== 0;
@@ -118,13 +180,19 @@ function parseFrame(buf: Buffer): { opcode: number; payload: Buffer; size: numbe
     offset = 4;
   } else if (length === 127) {
     if (buf.length < 10) return undefined;
+    // Beyond 2^53 the number is approximate, but still far beyond any limit.
     length = Number(buf.readBigUInt64BE(2));
     offset = 10;
   }
-  const maskAt = offset;
+  const maskAt = masked ? offset : undefined;
   if (masked) offset += 4;
-  if (buf.length < offset + length) return undefined;
-  const payload = Buffer.from(buf.subarray(offset, offset + length));
-  if (masked) for (let i = 0; i < payload.length; i++) payload[i]! ^= buf[maskAt + (i & 3)]!;
-  return { opcode, payload, size: offset + length };
+  if (buf.length < offset) return undefined;
+  return { opcode, maskAt, length, headerSize: offset };
+}
+
+function unmask(buf: Buffer, header: FrameHeader): Buffer {
+  const payload = Buffer.from(buf.subarray(header.headerSize, header.headerSize + header.length));
+  const { maskAt } = header;
+  if (maskAt !== undefined) for (let i = 0; i < payload.length; i++) payload[i]! ^= buf[maskAt + (i & 3)]!;
+  return payload;
 }

@@ -39,21 +39,28 @@ function pollInterval(session: Session | null, gone: boolean): number | null {
   return null;
 }
 
-/** Close codes Sortie's relay uses, phrased for a person when the relay sent no reason. */
+/**
+ * Every close code Sortie's relay uses (server/src/stream/close-codes.ts), phrased for a
+ * person; shown when the relay sent no reason. A server test checks that none is missing.
+ */
+const STREAM_CLOSE_MESSAGES: Record<number, string> = {
+  4400: 'The viewer and the desktop could not agree on how to start the stream.',
+  4401: 'Your sign-in has expired. Sign in again to see the desktop.',
+  4403: 'This page is not allowed to open the desktop stream. Open Sortie from its own address.',
+  4404: 'Sortie does not know this session.',
+  4408: 'The connection stopped keeping up with the desktop, so Sortie closed it. Reconnect to carry on.',
+  4409: 'The session is not ready for a connection yet.',
+  4410: 'The session has ended.',
+  4413: 'The viewer sent more than the desktop stream accepts while connecting.',
+  4429: 'This session is already open in as many windows as allowed. Close one and reconnect.',
+  4502: 'The desktop stream is unavailable.',
+};
+
 function describeStreamEnd(end: StreamEnd): string {
   if (end.reason) return end.reason;
-  switch (end.code) {
-    case 4404:
-      return 'Sortie does not know this session.';
-    case 4409:
-      return 'The session is not ready for a connection yet.';
-    case 4410:
-      return 'The session has ended.';
-    case 4502:
-      return 'The desktop stream is unavailable.';
-    default:
-      return end.wasConnected ? 'The connection to the desktop was lost.' : 'Could not connect to the desktop.';
-  }
+  const known = end.code === null ? undefined : STREAM_CLOSE_MESSAGES[end.code];
+  if (known) return known;
+  return end.wasConnected ? 'The connection to the desktop was lost.' : 'Could not connect to the desktop.';
 }
 
 export function Viewer({ sessionId }: { sessionId: string }) {

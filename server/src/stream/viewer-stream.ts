@@ -1,0 +1,155 @@
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { CloseCodeValue } from './close-codes.js';
+import { FrameBoundary } from './frame-boundary.js';
+import { encodeClose } from './ws-frames.js';
+
+export interface ViewerLimits {
+  /** Bytes that may wait in Sortie for a viewer before it is cut. */
+  maxPendingBytes: number;
+  /** How long a viewer may leave bytes waiting without taking any of them before it is cut. */
+  stallTimeoutMs: number;
+  /** How long a cut viewer has to read what is queued and the close frame before its socket goes. */
+  closeGraceMs: number;
+}
+
+/** The rest of a frame Sortie will still wait for before it closes a viewer; websockify's are at most 64 KiB. */
+const MAX_FRAME_TO_FINISH = 1024 * 1024;
+/** How long to wait for websockify to deliver the rest of a frame when cutting. */
+const FINISH_TIMEOUT_MS = 2000;
+
+/**
+ * One viewer's stream once both handshakes are done: the browser's bytes go to websockify
+ * with `pipe` (so a browser that floods is held back by TCP, not buffered), and websockify's
+ * bytes go to the browser as they arrive, untouched.
+ *
+ * Websockify's side is read eagerly on purpose. If Sortie stopped reading when the viewer
+ * does, websockify would keep reading the VNC server and queue without limit behind Sortie.
+ * So the queue is here instead, where it is bounded: a viewer with more than
+ * `maxPendingBytes` waiting, or with bytes waiting and none taken for `stallTimeoutMs`, is
+ * cut with `cutCode` after the frame in flight, so the close frame reaches it if it ever reads.
+ */
+export class ViewerStream {
+  private readonly frames = new FrameBoundary();
+  /** Bytes handed to the browser's socket; with its writableLength, how much it has taken. */
+  private written = 0;
+  private lastTaken = 0;
+  private lastProgress = Date.now();
+  private cutting: { code: CloseCodeValue; reason: string } | undefined;
+  private finished = false;
+  private done = false;
+  private finishTimer: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly client: Duplex,
+    private readonly upstream: net.Socket,
+    private readonly limits: ViewerLimits,
+    private readonly cutCode: CloseCodeValue,
+    /** Called once, when both sides are gone. */
+    private readonly onClosed: () => void,
+    /** Called once, when the viewer is cut for not reading. */
+    private readonly onCut: (reason: string) => void,
+  ) {}
+
+  /** Starts relaying; `early` is the start of a frame websockify sent before the relay began. */
+  start(early: Buffer = Buffer.alloc(0)): void {
+    const teardown = () => this.teardown();
+    // A half-closed peer means the conversation is over; don't leave the other half open.
+    for (const event of ['error', 'close', 'end']) {
+      this.client.on(event, teardown);
+      // Once the close frame is queued, websockify's side is gone by our own doing.
+      this.upstream.on(event, () => {
+        if (!this.finished) teardown();
+      });
+    }
+    if (early.length > 0) this.fromUpstream(early);
+    this.upstream.on('data', (chunk: Buffer) => this.fromUpstream(chunk));
+    this.upstream.resume();
+    this.client.pipe(this.upstream);
+  }
+
+  /** Cuts the viewer if it has had bytes waiting and taken none for too long. */
+  check(now: number): void {
+    if (this.cutting || this.done) return;
+    const waiting = this.client.writableLength;
+    const taken = this.written - waiting;
+    if (waiting === 0 || taken !== this.lastTaken) {
+      this.lastTaken = taken;
+      this.lastProgress = now;
+      return;
+    }
+    if (now - this.lastProgress >= this.limits.stallTimeoutMs) {
+      this.cut(`The viewer took none of the desktop stream for ${Math.round((now - this.lastProgress) / 1000)} s and was disconnected`);
+    }
+  }
+
+  /** Ends both sides now. */
+  destroy(): void {
+    this.teardown();
+  }
+
+  private fromUpstream(chunk: Buffer): void {
+    if (this.cutting) return this.finishFrame(chunk);
+    this.frames.advance(chunk);
+    this.write(chunk);
+    if (this.client.writableLength > this.limits.maxPendingBytes) {
+      this.cut(`The viewer fell more than ${mib(this.limits.maxPendingBytes)} behind the desktop stream and was disconnected`);
+    }
+  }
+
+  private write(chunk: Buffer): void {
+    this.written += chunk.length;
+    this.client.write(chunk);
+  }
+
+  private cut(reason: string): void {
+    if (this.cutting || this.done) return;
+    this.cutting = { code: this.cutCode, reason };
+    this.onCut(reason);
+    // From here the browser's bytes are not wanted: read and drop them so its close reply can arrive.
+    this.client.unpipe(this.upstream);
+    this.client.on('data', () => {});
+    this.client.resume();
+    const rest = this.frames.untilBoundary;
+    if (rest === 0) return this.finish();
+    if (rest === undefined || rest > MAX_FRAME_TO_FINISH) return this.teardown();
+    this.finishTimer = setTimeout(() => this.teardown(), FINISH_TIMEOUT_MS);
+  }
+
+  /** While cutting: passes on only what completes the frame in flight, then closes. */
+  private finishFrame(chunk: Buffer): void {
+    if (this.finished) return;
+    const used = this.frames.advance(chunk, true);
+    if (used < 0) return this.write(chunk);
+    this.write(chunk.subarray(0, used));
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished || this.done) return;
+    this.finished = true;
+    clearTimeout(this.finishTimer);
+    this.upstream.removeAllListeners('data');
+    this.upstream.destroy();
+    // end() sends the close frame after what is queued, then FIN; the viewer's own close
+    // ('end') or the grace period ends the socket. A viewer that never reads again would
+    // otherwise hold the queued bytes forever.
+    this.client.end(encodeClose(this.cutting!.code, this.cutting!.reason));
+    this.graceTimer = setTimeout(() => this.teardown(), this.limits.closeGraceMs);
+  }
+
+  private teardown(): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.finishTimer);
+    clearTimeout(this.graceTimer);
+    this.client.destroy();
+    this.upstream.destroy();
+    this.onClosed();
+  }
+}
+
+function mib(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${Math.round(bytes / (1024 * 1024))} MiB` : `${bytes} bytes`;
+}
