@@ -8,7 +8,7 @@ set -Eeuo pipefail
 trap 'printf "[%s] error: \"%s\" failed with status %s at %s:%s\n" "setup" "$BASH_COMMAND" "$?" "${BASH_SOURCE[0]}" "$LINENO" >&2' ERR
 cd "$(dirname "$0")/.."
 
-apt_packages=(xvfb x11vnc websockify xterm x11-apps procps iproute2 fonts-dejavu-core shellcheck)
+apt_packages=(xvfb x11vnc websockify xterm x11-apps xauth bubblewrap util-linux procps iproute2 fonts-dejavu-core shellcheck)
 if [[ "${SORTIE_SETUP_BROWSER:-1}" == 1 ]]; then apt_packages+=(chromium); fi
 
 missing=()

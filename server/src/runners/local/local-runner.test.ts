@@ -12,7 +12,7 @@ import { InputError } from '../../errors.js';
 import type { LaunchSpec, WorkloadEvent } from '../runner.js';
 import { LocalRunner } from './local-runner.js';
 import { isLeaderRunning, liveGroups, readProcStat, terminateGroups } from './process-group.js';
-import { readStateFiles, stateFilePath, type SessionRecord } from './state-file.js';
+import { homeDirPath, homesDirPath, readStateFiles, stateFilePath, type SessionRecord } from './state-file.js';
 
 // Real Xvfb, x11vnc, websockify and X clients: these tests prove the runner against the
 // programs it drives, not against a model of them.
@@ -169,10 +169,13 @@ afterEach(async () => {
 });
 
 after(() => {
-  for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true });
+  for (const dir of stateDirs) {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(homesDirPath(dir), { recursive: true, force: true });
+  }
 });
 
-describe('LocalRunner', { timeout: 20_000 }, () => {
+describe('LocalRunner', { timeout: 45_000 }, () => {
   test('validate refuses an app without a command', () => {
     const runner = new LocalRunner({ stateDir: newStateDir(), logger });
     assert.throws(() => runner.validate(app('noargv')), (err: unknown) => {
@@ -212,11 +215,11 @@ describe('LocalRunner', { timeout: 20_000 }, () => {
 
   test('an app that exits after ready gives `exited`, and the rest is killed', async () => {
     const { harness, stateDir } = await startRunner();
-    const flag = path.join(stateDir, 'quit');
-    const s = spec(app('waiter', ['sh', '-c', `while [ ! -e ${flag} ]; do sleep 0.05; done`]));
+    // The app sees only its home of the host's writable folders.
+    const s = spec(app('waiter', ['sh', '-c', 'while [ ! -e "$HOME/quit" ]; do sleep 0.05; done']));
     await launchReady(harness, s);
     const rec = record(stateDir, s.sessionId);
-    writeFileSync(flag, '');
+    writeFileSync(path.join(homeDirPath(stateDir, s.sessionId), 'quit'), '');
     const event = await harness.next(s.sessionId);
     assert.deepEqual(event, { type: 'exited', sessionId: s.sessionId, reason: 'sh exited (code 0)' });
     assertAllGone(rec);

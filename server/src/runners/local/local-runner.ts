@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { App } from '../../catalog/app.js';
@@ -8,10 +8,25 @@ import type { Endpoint, LaunchSpec, Runner, Workload, WorkloadEvent } from '../r
 import { localCapacity } from './capacity.js';
 import { displayLockPath, displaySocketPath, findFreeDisplay, findFreePorts, FIRST_DISPLAY } from './ports.js';
 import { vncAnswers, tcpAccepts, xServerAccepts } from './probe.js';
-import { isLeaderRunning, readProcStat, spawnGroupLeader, terminateGroups } from './process-group.js';
+import { isLeaderRunning, readProcStat, spawnGroupLeader, terminateGroups, type GateMode } from './process-group.js';
+import {
+  BWRAP_MISSING,
+  ensureSessionUser,
+  hostSystemPaths,
+  requireProgram,
+  resolveAppProgram,
+  resolveProgram,
+  SANDBOX_PATH,
+  sandboxArgv,
+  sandboxEnvironment,
+  type SessionUser,
+} from './sandbox.js';
 import { noteInLog, openSessionLog, tailLog } from './session-log.js';
+import { newCookie, writeXauthority } from './xauth.js';
 import {
   ensureStateDir,
+  homeDirPath,
+  homesDirPath,
   isSafeSessionId,
   logFilePath,
   passwordFilePath,
@@ -20,6 +35,7 @@ import {
   removeSessionFiles,
   ROLES,
   writeStateFile,
+  xauthFilePath,
   type ProcessRecord,
   type Role,
   type SessionRecord,
@@ -36,6 +52,10 @@ export interface LocalRunnerOptions {
   screen?: string;
   /** How often to check that adopted sessions' processes (not our children) still run. Default 1000 ms. */
   livenessPollMs?: number;
+  /** When Sortie runs as root, apps run as this unprivileged user (created if missing). Default `sortie-session`. */
+  sessionUser?: string;
+  /** More host folders the sandbox must not show (the state dir and its parent always are hidden). */
+  hiddenPaths?: readonly string[];
 }
 
 /** Every port a session opens listens here only; the stream relay is its one client. */
@@ -59,6 +79,8 @@ interface Session {
   since: number;
   /** A process died while launch() was still starting the others. */
   launchFailure?: string;
+  /** Whose log explains launchFailure. */
+  launchFailureRole?: Role;
   endReason?: string;
   stopRequested: boolean;
   launching?: Promise<void>;
@@ -92,6 +114,7 @@ export class LocalRunner implements Runner {
   private onEvent: (event: WorkloadEvent) => void = () => {};
   private livenessTimer?: NodeJS.Timeout;
   private closed = false;
+  private sessionUser?: SessionUser;
 
   constructor(private readonly options: LocalRunnerOptions) {
     this.readyPollMs = options.readyPollMs ?? 100;
@@ -191,29 +214,44 @@ export class LocalRunner implements Runner {
     const { stateDir } = this.options;
     const { record } = session;
     ensureStateDir(stateDir);
+    // Everything that can be found missing is looked for before the first process starts.
+    const programs = {
+      xvfb: infraProgram('Xvfb'),
+      x11vnc: infraProgram('x11vnc'),
+      websockify: infraProgram('websockify'),
+    };
+    const sandbox = this.sandboxTools(command);
     const [vncPort, wsPort] = (await findFreePorts(2, this.portsTaken)) as [number, number];
     record.vncPort = vncPort;
     record.wsPort = wsPort;
     this.portsTaken.add(vncPort).add(wsPort);
     this.checkLaunch(session);
 
-    const logFd = openSessionLog(logFilePath(stateDir, record.sessionId));
-    try {
-      await this.startXvfb(session, logFd);
-      const display = `:${record.display}`;
-      await this.startProcess(session, logFd, 'x11vnc', 'x11vnc', [
-        'x11vnc', '-display', display, '-rfbport', String(vncPort),
-        // -noipv6: -localhost alone also listens on [::1].
-        '-localhost', '-noipv6', '-forever', '-shared', '-norc', '-quiet',
-        ...this.vncAuthArgs(record.sessionId, secret),
-      ]);
-      await this.startProcess(session, logFd, 'websockify', 'websockify', [
-        'websockify', `${HOST}:${wsPort}`, `${HOST}:${vncPort}`,
-      ]);
-      await this.startProcess(session, logFd, 'app', path.basename(command[0]!), command, appEnvironment(display));
-    } finally {
-      closeSync(logFd);
-    }
+    const xauthority = xauthFilePath(stateDir, record.sessionId);
+    const cookie = newCookie();
+    await this.startXvfb(session, programs.xvfb, xauthority, cookie);
+    const display = `:${record.display}`;
+    await this.startProcess(session, 'x11vnc', 'x11vnc', [
+      programs.x11vnc, '-display', display, '-rfbport', String(vncPort),
+      // -noipv6: -localhost alone also listens on [::1]. Not -quiet: it hides why x11vnc
+      // failed (e.g. "shmget: No space left on device"); its output has a log of its own.
+      '-localhost', '-noipv6', '-forever', '-shared', '-norc',
+      ...this.vncAuthArgs(record.sessionId, secret),
+    ], infraEnvironment({ XAUTHORITY: xauthority }));
+    await this.startProcess(session, 'websockify', 'websockify', [
+      programs.websockify, `${HOST}:${wsPort}`, `${HOST}:${vncPort}`,
+    ], infraEnvironment());
+
+    const home = this.prepareHome(record.sessionId, record.display, cookie, sandbox.user);
+    const argv = sandboxArgv({
+      ...sandbox,
+      hide: [stateDir, homesDirPath(stateDir), path.dirname(stateDir), ...(this.options.hiddenPaths ?? [])],
+      home,
+      display: record.display,
+      env: sandboxEnvironment(record.display, process.env.LANG || 'C.UTF-8'),
+    });
+    await this.startProcess(session, 'app', path.basename(command[0]!), argv, infraEnvironment(), 'parent');
+
     this.checkLaunch(session);
     session.phase = 'starting';
     this.log.info(
@@ -230,6 +268,37 @@ export class LocalRunner implements Runner {
     this.pollReadiness(session);
   }
 
+  /** bwrap, and when Sortie is root setpriv and the session user; throws a message a person can act on. */
+  private sandboxTools(command: readonly string[]) {
+    const bwrap = requireProgram('bwrap', BWRAP_MISSING);
+    const systemPaths = hostSystemPaths();
+    const program = resolveAppProgram(command[0]!, systemPaths);
+    if (typeof program !== 'string') throw new Error(program.problem);
+    const resolved = [program, ...command.slice(1)];
+    if (process.getuid?.() !== 0) return { bwrap, systemPaths, command: resolved };
+    const setpriv = requireProgram(
+      'setpriv',
+      'The local runner needs "setpriv" (Debian package util-linux) to run apps as an unprivileged user when Sortie runs as root',
+    );
+    this.sessionUser ??= ensureSessionUser(this.options.sessionUser ?? 'sortie-session');
+    return { bwrap, systemPaths, command: resolved, setpriv, user: this.sessionUser };
+  }
+
+  /**
+   * The session's home: empty, owned by the user the app runs as, holding a copy of the
+   * display's cookie (the original stays readable by Sortie only).
+   */
+  private prepareHome(sessionId: string, display: number, cookie: Buffer, user: SessionUser | undefined): string {
+    const home = homeDirPath(this.options.stateDir, sessionId);
+    // Only Sortie may enter the folder of homes; each sandbox sees its own home only.
+    mkdirSync(homesDirPath(this.options.stateDir), { recursive: true, mode: 0o700 });
+    rmSync(home, { recursive: true, force: true });
+    mkdirSync(home, { mode: 0o700 });
+    if (user) chownSync(home, user.uid, user.gid);
+    writeXauthority(path.join(home, '.Xauthority'), display, cookie, user);
+    return home;
+  }
+
   /**
    * The secret goes through a file x11vnc deletes after reading, never through argv, where
    * every local user could read it with ps.
@@ -241,7 +310,7 @@ export class LocalRunner implements Runner {
     return ['-passwdfile', `rm:${file}`];
   }
 
-  private async startXvfb(session: Session, logFd: number): Promise<void> {
+  private async startXvfb(session: Session, program: string, xauthority: string, cookie: Buffer): Promise<void> {
     const { record } = session;
     let from = FIRST_DISPLAY;
     for (let attempt = 1; ; attempt++) {
@@ -250,16 +319,19 @@ export class LocalRunner implements Runner {
       record.display = display;
       // The first trace on disk, before any process exists.
       writeStateFile(this.options.stateDir, record);
-      const xvfb = await this.startProcess(session, logFd, 'xvfb', 'Xvfb', [
-        'Xvfb', `:${display}`, '-screen', '0', this.screen, '-nolisten', 'tcp',
-      ]);
+      rmSync(xauthority, { force: true });
+      writeXauthority(xauthority, display, cookie);
+      const xvfb = await this.startProcess(session, 'xvfb', 'Xvfb', [
+        program, `:${display}`, '-screen', '0', this.screen, '-nolisten', 'tcp', '-auth', xauthority,
+      ], infraEnvironment());
       if (await this.waitForDisplay(session, display)) return;
 
-      const tail = this.logTail(session);
+      const tail = this.logTail(session, 'xvfb');
       if (attempt < DISPLAY_ATTEMPTS && /already active/i.test(tail)) {
         // Another X server took the display after findFreeDisplay looked; move on.
         record.processes = record.processes.filter((p) => p !== xvfb);
         session.launchFailure = undefined;
+        session.launchFailureRole = undefined;
         this.displaysTaken.delete(display);
         from = display + 1;
         continue;
@@ -277,7 +349,7 @@ export class LocalRunner implements Runner {
       if (await xServerAccepts(displaySocketPath(display))) return true;
       if (Date.now() > deadline) {
         throw new Error(
-          withLog(`Xvfb did not open display :${display} within ${XVFB_START_TIMEOUT_MS / 1000} s`, this.logTail(session)),
+          withLog(`Xvfb did not open display :${display} within ${XVFB_START_TIMEOUT_MS / 1000} s`, this.logTail(session, 'xvfb')),
         );
       }
       await sleep(50);
@@ -286,27 +358,34 @@ export class LocalRunner implements Runner {
 
   private async startProcess(
     session: Session,
-    logFd: number,
     role: Role,
     name: string,
     argv: readonly string[],
-    env: NodeJS.ProcessEnv = process.env,
+    env: NodeJS.ProcessEnv,
+    mode: GateMode = 'exec',
   ): Promise<ProcessRecord> {
     this.checkLaunch(session);
-    noteInLog(logFd, `starting ${name}: ${argv.join(' ')}`);
-    let child: ChildProcess;
+    const { stateDir } = this.options;
+    const logFd = openSessionLog(logFilePath(stateDir, session.record.sessionId, role));
+    let gated;
     try {
-      child = await spawnGroupLeader(argv, logFd, env);
+      noteInLog(logFd, `starting ${name}: ${argv.join(' ')}`);
+      gated = await spawnGroupLeader(argv, logFd, env, mode);
     } catch (err) {
-      throw new Error(spawnFailure(argv[0] ?? name, err as NodeJS.ErrnoException) + (role === 'app' ? '' : INFRA_HINT));
+      throw new Error(spawnFailure(argv[0] ?? name, err as NodeJS.ErrnoException));
+    } finally {
+      closeSync(logFd);
     }
+    const { child } = gated;
     // Read before any later tick: until Node reaps it, even a process that already exited
     // keeps its /proc entry (as a zombie).
     const proc: ProcessRecord = { role, name, pid: child.pid!, startTime: readProcStat(child.pid!)?.startTime };
     session.record.processes.push(proc);
     session.children.push(child);
     child.once('exit', (code, signal) => this.processEnded(session, proc, describeExit(name, code, signal)));
-    writeStateFile(this.options.stateDir, session.record);
+    // Recorded before it may run: a crash from here on leaves a pid the next Sortie can kill.
+    writeStateFile(stateDir, session.record);
+    gated.release();
     return proc;
   }
 
@@ -314,7 +393,9 @@ export class LocalRunner implements Runner {
   private checkLaunch(session: Session): void {
     if (session.stopRequested) throw new Error('The session was stopped while it was starting');
     if (session.launchFailure) {
-      throw new Error(withLog(`${session.launchFailure} while the session was starting`, this.logTail(session)));
+      throw new Error(
+        withLog(`${session.launchFailure} while the session was starting`, this.logTail(session, session.launchFailureRole)),
+      );
     }
   }
 
@@ -359,7 +440,10 @@ export class LocalRunner implements Runner {
   private processEnded(session: Session, proc: ProcessRecord, what: string): void {
     if (this.closed || session.stopRequested || session.phase === 'ended') return;
     if (session.phase === 'launching') {
-      session.launchFailure ??= what;
+      if (session.launchFailure === undefined) {
+        session.launchFailure = what;
+        session.launchFailureRole = proc.role;
+      }
       return;
     }
     const { sessionId } = session.record;
@@ -373,7 +457,7 @@ export class LocalRunner implements Runner {
         : {
             type: 'failed',
             sessionId,
-            reason: withLog(wasReady ? what : `${what} before the session became ready`, this.logTail(session)),
+            reason: withLog(wasReady ? what : `${what} before the session became ready`, this.logTail(session, proc.role)),
           };
     session.endReason = event.reason;
     session.ending = this.killAll(session).then(() => {
@@ -471,8 +555,16 @@ export class LocalRunner implements Runner {
     if (this.sessions.get(record.sessionId) === session) this.sessions.delete(record.sessionId);
   }
 
-  private logTail(session: Session): string {
-    return tailLog(logFilePath(this.options.stateDir, session.record.sessionId));
+  /** The last lines `role` wrote; without a role, those of the last process that wrote any. */
+  private logTail(session: Session, role?: Role): string {
+    const { stateDir } = this.options;
+    const { sessionId } = session.record;
+    if (role) return tailLog(logFilePath(stateDir, sessionId, role));
+    for (const r of [...ROLES].reverse()) {
+      const tail = tailLog(logFilePath(stateDir, sessionId, r));
+      if (tail !== '') return tail;
+    }
+    return '';
   }
 }
 
@@ -506,12 +598,18 @@ function endpointOf(record: SessionRecord): Endpoint {
   return { host: HOST, port: record.wsPort };
 }
 
-function appEnvironment(display: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, DISPLAY: display };
-  // GTK and Qt prefer Wayland when they can reach it, which would put the window on the
-  // host's desktop instead of the session's display.
-  delete env.WAYLAND_DISPLAY;
-  return env;
+/**
+ * Xvfb, x11vnc and websockify get a clean environment too: nothing of Sortie's own
+ * (SORTIE_JWT_SECRET, SORTIE_ADMIN_PASSWORD, ...) reaches a process a session talks to.
+ */
+function infraEnvironment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH || SANDBOX_PATH, LANG: process.env.LANG || 'C.UTF-8', ...extra };
+}
+
+function infraProgram(program: string): string {
+  const found = resolveProgram(program, process.env.PATH || SANDBOX_PATH);
+  if (!found) throw new Error(`Cannot start "${program}": command not found${INFRA_HINT}`);
+  return found;
 }
 
 function describeExit(name: string, code: number | null, signal: NodeJS.Signals | null): string {

@@ -104,23 +104,55 @@ export async function terminateGroups<T extends GroupLeader>(leaders: readonly T
 }
 
 /**
- * Starts `argv` as the leader of a new session and process group, so it outlives Sortie,
- * gets no terminal signals meant for Sortie, and can be killed with everything it forks.
- * Output goes to `logFd`, never to a pipe that would break when Sortie exits.
- * Resolves once the program is running; rejects with the spawn error (ENOENT etc.).
+ * A gate in front of every process: it waits for Sortie's "go" on stdin and starts the
+ * program only then. Sortie says "go" after the pid is in the state file, so a Sortie killed
+ * in between leaves a gate that reads end-of-file and exits, never an unrecorded program.
+ * `exec` mode replaces the gate with the program (same pid and start time); `parent` mode
+ * keeps the gate as the program's parent, for bwrap's --die-with-parent.
  */
-export function spawnGroupLeader(argv: readonly string[], logFd: number, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const [file, ...args] = argv;
-  if (!file) return Promise.reject(new Error('empty command'));
+const GATE = 'IFS= read -r go && [ "$go" = go ] || exit 0; exec </dev/null; ';
+const GATE_SCRIPT = { exec: `${GATE}exec "$@"`, parent: `${GATE}"$@" & wait $!` } as const;
+export type GateMode = keyof typeof GATE_SCRIPT;
+
+export interface GatedProcess {
+  child: ChildProcess;
+  /** Lets the program start. Call once its pid is recorded. */
+  release(): void;
+}
+
+/**
+ * Starts `argv` (behind the gate) as the leader of a new session and process group, so it
+ * outlives Sortie, gets no terminal signals meant for Sortie, and can be killed with
+ * everything it forks. Output goes to `logFd`, never to a pipe that would break when Sortie
+ * exits. `argv[0]` must be an absolute path: the gate cannot report "not found" as a spawn error.
+ */
+export function spawnGroupLeader(
+  argv: readonly string[],
+  logFd: number,
+  env: NodeJS.ProcessEnv,
+  mode: GateMode = 'exec',
+): Promise<GatedProcess> {
+  if (argv.length === 0) return Promise.reject(new Error('empty command'));
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { detached: true, stdio: ['ignore', logFd, logFd], env });
+    const child = spawn('/bin/sh', ['-c', GATE_SCRIPT[mode], 'sortie-gate', ...argv], {
+      detached: true,
+      stdio: ['pipe', logFd, logFd],
+      env,
+    });
     child.once('error', reject);
     child.once('spawn', () => {
       child.off('error', reject);
       // Later 'error's (failed kill/send) must not crash Sortie; we signal via process.kill.
       child.on('error', () => {});
+      // The gate may already be gone (killed by stop()); its closed pipe is no news.
+      child.stdin!.on('error', () => {});
       child.unref();
-      resolve(child);
+      resolve({
+        child,
+        release: () => {
+          child.stdin!.end('go\n');
+        },
+      });
     });
   });
 }

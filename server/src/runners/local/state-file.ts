@@ -43,8 +43,29 @@ export function stateFilePath(stateDir: string, sessionId: string): string {
   return path.join(stateDir, `${sessionId}.json`);
 }
 
-export function logFilePath(stateDir: string, sessionId: string): string {
-  return path.join(stateDir, `${sessionId}.log`);
+/**
+ * Each process writes to its own log, so a failure's reason quotes the output of the process
+ * that failed, not the chatter of the others that went on after it.
+ */
+export function logFilePath(stateDir: string, sessionId: string, role: Role): string {
+  return path.join(stateDir, `${sessionId}.${role}.log`);
+}
+
+/** The display's X authority (the session's cookie), read by Xvfb and x11vnc only. */
+export function xauthFilePath(stateDir: string, sessionId: string): string {
+  return path.join(stateDir, `${sessionId}.xauth`);
+}
+
+/**
+ * The session's home on the host: the one folder its app may write to. Beside the state
+ * directory, not in it, so that one holds nothing but Sortie's own files.
+ */
+export function homeDirPath(stateDir: string, sessionId: string): string {
+  return path.join(homesDirPath(stateDir), sessionId);
+}
+
+export function homesDirPath(stateDir: string): string {
+  return `${path.resolve(stateDir)}-homes`;
 }
 
 /** Handed to x11vnc, which deletes it once read ("rm:" prefix). */
@@ -117,6 +138,11 @@ export function readStateFiles(stateDir: string): StateFileEntry[] {
 
 export function removeSessionFiles(stateDir: string, sessionId: string): void {
   rmSync(stateFilePath(stateDir, sessionId), { force: true });
-  rmSync(logFilePath(stateDir, sessionId), { force: true });
+  for (const role of ROLES) rmSync(logFilePath(stateDir, sessionId, role), { force: true });
+  // Written by earlier versions, which kept one log for all four processes.
+  rmSync(path.join(stateDir, `${sessionId}.log`), { force: true });
   rmSync(passwordFilePath(stateDir, sessionId), { force: true });
+  rmSync(xauthFilePath(stateDir, sessionId), { force: true });
+  // The app's leftovers; rm does not follow the symlinks it may have planted there.
+  rmSync(homeDirPath(stateDir, sessionId), { recursive: true, force: true, maxRetries: 3 });
 }

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Sortie } from '../src/main.js';
+import { homeDirPath, xauthFilePath } from '../src/runners/local/state-file.js';
+import { localSessionRecord, waitUntil } from './support/processes.js';
+import { Api, boot, scratchDir, writeApps } from './support/sortie.js';
+
+// The local runner's boundary, tried the way an attacker on the same machine would: another
+// local account (nobody) going for a session's display and Sortie's database, and an app
+// looking around from inside its session. Real Sortie, real Xvfb/x11vnc/websockify, real bwrap.
+
+const OTHER_USER = 'nobody';
+const SECRET = 'jwt-secret-that-no-app-may-ever-see-0123456789';
+const ADMIN_PASSWORD = 'admin-password-no-app-may-see';
+const ALLOWED_ENV = new Set(['DISPLAY', 'HOME', 'LANG', 'PATH', 'XAUTHORITY', 'TERM', 'QT_X11_NO_MITSHM', 'PWD', 'SHLVL', '_']);
+
+function asOtherUser(argv: string[], env: Record<string, string> = {}) {
+  // runuser -u keeps the caller's environment unless told otherwise; start from nothing.
+  return spawnSync('runuser', ['-u', OTHER_USER, '--', 'env', '-i', 'PATH=/usr/bin:/bin', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+}
+
+/** What the probe app found, section by section ("--name" lines start a section). */
+function sections(text: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let current = '';
+  for (const line of text.split('\n')) {
+    if (line.startsWith('--')) out.set((current = line.slice(2)), []);
+    else if (line !== '') out.get(current)?.push(line);
+  }
+  return out;
+}
+
+describe('what the local runner isolates', { timeout: 120_000 }, () => {
+  const scratch = scratchDir('local-isolation');
+  // A data folder Sortie creates itself, in a folder others may enter, as on a real machine.
+  const dataDir = path.join(scratch.dir, 'data');
+  const dbPath = path.join(dataDir, 'sortie.db');
+  const stateDir = path.join(dataDir, 'local-sessions');
+  const hostTmpMarker = `/tmp/sortie-isolation-probe-${process.pid}`;
+  const saved = { jwt: process.env.SORTIE_JWT_SECRET, admin: process.env.SORTIE_ADMIN_PASSWORD };
+  let sortie: Sortie;
+  let api: Api;
+
+  before(async () => {
+    chmodSync(scratch.dir, 0o755);
+    // Secrets an operator hands Sortie through its environment, where an app would inherit them.
+    process.env.SORTIE_JWT_SECRET = SECRET;
+    process.env.SORTIE_ADMIN_PASSWORD = ADMIN_PASSWORD;
+    const probe = [
+      'echo --uid; id -u',
+      'echo --env; env',
+      `echo --data; ls -a ${dataDir} 2>&1`,
+      `echo --state; ls -a ${stateDir} 2>&1`,
+      'echo --pids; ls /proc | grep -c "^[0-9]"',
+      'echo --wrote',
+      `for p in /etc/probe /usr/probe /probe ${dataDir}/probe ${scratch.dir}/probe ${hostTmpMarker} "$HOME/probe"; do (echo x > "$p") 2>/dev/null && echo "$p"; done`,
+      'echo --end',
+    ].join('; ');
+    const apps = writeApps(scratch.dir, [
+      { id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: 'unused', command: ['xterm'] },
+      {
+        id: 'probe', name: 'Probe', launch_type: 'container', container_image: 'unused',
+        command: ['sh', '-c', `{ ${probe}; } > "$HOME/out.tmp" 2>&1; mv "$HOME/out.tmp" "$HOME/out"; exec sleep 600`],
+      },
+    ]);
+    sortie = await boot(scratch.dir, { SORTIE_DB_PATH: dbPath, SORTIE_APPS_FILE: apps });
+    api = new Api(sortie.url);
+  });
+
+  after(async () => {
+    await sortie?.dispose();
+    process.env.SORTIE_JWT_SECRET = saved.jwt;
+    process.env.SORTIE_ADMIN_PASSWORD = saved.admin;
+    if (saved.jwt === undefined) delete process.env.SORTIE_JWT_SECRET;
+    if (saved.admin === undefined) delete process.env.SORTIE_ADMIN_PASSWORD;
+    scratch.remove();
+  });
+
+  test("another local user cannot open a session's display, nor read Sortie's database", async () => {
+    const s = await api.launch('xterm', 'alice');
+    await api.waitFor(s.id, 'running');
+    const { display } = localSessionRecord(stateDir, s.id);
+
+    // The display is up and answers whoever holds its cookie: Sortie.
+    const owner = spawnSync('xdpyinfo', ['-display', `:${display}`], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, XAUTHORITY: xauthFilePath(stateDir, s.id) },
+    });
+    assert.equal(owner.status, 0, `Sortie cannot open its own display: ${owner.stderr}`);
+
+    for (const argv of [
+      ['xdpyinfo', '-display', `:${display}`],
+      ['xwd', '-root', '-silent', '-display', `:${display}`],
+    ]) {
+      const result = asOtherUser(argv);
+      assert.notEqual(result.status, 0, `${OTHER_USER} ran ${argv[0]} on the display: ${result.stdout.slice(0, 200)}`);
+      assert.match(result.stderr, /unable to open display|Authorization required/i);
+    }
+    // Nor with the file a session's own app holds, from outside its sandbox.
+    const copied = asOtherUser(['xdpyinfo', '-display', `:${display}`], { XAUTHORITY: path.join(homeDirPath(stateDir, s.id), '.Xauthority') });
+    assert.notEqual(copied.status, 0, `${OTHER_USER} used the session's cookie file`);
+
+    for (const file of [dbPath, `${dbPath}-wal`].filter(existsSync)) {
+      const read = asOtherUser(['cat', file]);
+      assert.notEqual(read.status, 0, `${OTHER_USER} read ${file}`);
+    }
+    const listed = asOtherUser(['ls', stateDir]);
+    assert.notEqual(listed.status, 0, `${OTHER_USER} listed the runner's state folder: ${listed.stdout}`);
+    await api.request('DELETE', `/api/sessions/${s.id}`);
+  });
+
+  test("an app runs unprivileged, without Sortie's environment or files, and writes only to its home", async () => {
+    const s = await api.launch('probe', 'bob');
+    await api.waitFor(s.id, 'running');
+    const out = path.join(homeDirPath(stateDir, s.id), 'out');
+    await waitUntil('the probe app wrote what it saw', () => existsSync(out));
+    const seen = sections(readFileSync(out, 'utf8'));
+    assert.ok(seen.has('end'), 'the probe finished');
+
+    const uid = Number(seen.get('uid')?.[0]);
+    assert.ok(Number.isInteger(uid) && uid !== 0, `the app runs as uid ${uid}`);
+    if (process.getuid?.() !== 0) assert.equal(uid, process.getuid?.());
+
+    const env = seen.get('env')!.join('\n');
+    assert.ok(!env.includes(SECRET), 'SORTIE_JWT_SECRET reached the app');
+    assert.ok(!env.includes(ADMIN_PASSWORD), 'SORTIE_ADMIN_PASSWORD reached the app');
+    const names = seen.get('env')!.map((line) => line.split('=')[0]!);
+    assert.deepEqual(names.filter((n) => !ALLOWED_ENV.has(n)), [], 'only what an X app needs');
+
+    assert.match(seen.get('data')!.join('\n'), /No such file or directory/, "Sortie's data folder is visible");
+    assert.match(seen.get('state')!.join('\n'), /No such file or directory/, "the runner's state folder is visible");
+    assert.ok(Number(seen.get('pids')?.[0]) <= 5, `the app sees ${seen.get('pids')?.[0]} processes`);
+
+    // /tmp is writable, but it is the sandbox's own (checked below).
+    assert.deepEqual(seen.get('wrote'), [hostTmpMarker, '/home/session/probe']);
+    // Its /tmp is its own: nothing it wrote there reached the host's.
+    assert.equal(existsSync(hostTmpMarker), false, 'the app wrote into the host /tmp');
+    assert.ok(existsSync(path.join(homeDirPath(stateDir, s.id), 'probe')), 'the app can write its home');
+
+    await api.request('DELETE', `/api/sessions/${s.id}`);
+    await waitUntil('the home is removed with the session', () => !existsSync(homeDirPath(stateDir, s.id)));
+  });
+});
