@@ -8,7 +8,7 @@ import type { Endpoint, LaunchSpec, Runner, Workload, WorkloadEvent } from '../r
 import { localCapacity } from './capacity.js';
 import { displayLockPath, displaySocketPath, findFreeDisplay, findFreePorts, FIRST_DISPLAY } from './ports.js';
 import { vncAnswers, tcpAccepts, xServerAccepts } from './probe.js';
-import { isLeaderRunning, readProcStat, spawnGroupLeader, terminateGroups, type GateMode } from './process-group.js';
+import { isLeaderRunning, killProcessesWithArgs, readProcStat, spawnGroupLeader, terminateGroups, type GateMode } from './process-group.js';
 import {
   BWRAP_MISSING,
   ensureSessionUser,
@@ -16,6 +16,7 @@ import {
   requireProgram,
   resolveAppProgram,
   resolveProgram,
+  SANDBOX_HOME,
   SANDBOX_PATH,
   sandboxArgv,
   sandboxEnvironment,
@@ -529,6 +530,7 @@ export class LocalRunner implements Runner {
     if (!isSafeSessionId(sessionId)) return;
     const entry = readStateFile(this.options.stateDir, sessionId);
     if (entry?.record) await terminateGroups(entry.record.processes);
+    await this.killSandbox(sessionId);
     removeSessionFiles(this.options.stateDir, sessionId);
     if (entry) this.log.info({ sessionId }, 'local session stopped');
   }
@@ -540,10 +542,17 @@ export class LocalRunner implements Runner {
       if (stubborn.length > 0) {
         this.log.error({ sessionId: record.sessionId, pids: stubborn.map((p) => p.pid) }, 'local session processes would not die');
       }
+      await this.killSandbox(record.sessionId);
       removeStaleDisplayFiles(record);
     } catch (err) {
       this.log.error({ sessionId: record.sessionId, err: (err as Error).message }, 'cannot kill local session processes');
     }
+  }
+
+  /** A sandbox that outlived its bwrap (see processesWithArgs); normally there is none. */
+  private async killSandbox(sessionId: string): Promise<void> {
+    const stubborn = await killProcessesWithArgs(['--bind', homeDirPath(this.options.stateDir, sessionId), SANDBOX_HOME]);
+    if (stubborn.length > 0) this.log.error({ sessionId, pids: stubborn }, 'local session sandbox would not die');
   }
 
   private forget(session: Session): void {

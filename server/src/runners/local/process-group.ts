@@ -104,6 +104,47 @@ export async function terminateGroups<T extends GroupLeader>(leaders: readonly T
 }
 
 /**
+ * Processes whose argv holds `sequence` as consecutive arguments. For what escaped its
+ * process group: bwrap's sandbox runs in a session of its own, and if bwrap is killed while
+ * still setting up (before --die-with-parent takes hold) the sandbox lives on without it.
+ * Its argv still names the session's home, which no other process's argv does.
+ */
+export function processesWithArgs(sequence: readonly string[]): number[] {
+  const found: number[] = [];
+  const needle = `\0${sequence.join('\0')}\0`;
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    const stat = readProcStat(pid);
+    if (stat && stat.state !== 'Z' && `\0${cmdline}`.includes(needle)) found.push(pid);
+  }
+  return found;
+}
+
+/** SIGKILLs the processes whose argv holds `sequence`, and waits (up to `ms`) until none is left. */
+export async function killProcessesWithArgs(sequence: readonly string[], ms = 2000): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const live = processesWithArgs(sequence);
+    if (live.length === 0 || Date.now() >= deadline) return live;
+    for (const pid of live) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already, or not ours to kill: reported by the next look
+      }
+    }
+    await sleep(25);
+  }
+}
+
+/**
  * A gate in front of every process: it waits for Sortie's "go" on stdin and starts the
  * program only then. Sortie says "go" after the pid is in the state file, so a Sortie killed
  * in between leaves a gate that reads end-of-file and exits, never an unrecorded program.
