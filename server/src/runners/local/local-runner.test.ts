@@ -312,6 +312,33 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
     assertAllGone(recB);
   });
 
+  test("a failed launch quotes the failing process's own cause (x11vnc without shared memory)", async () => {
+    const stateDir = newStateDir();
+    const s = spec(app('xeyes', ['xeyes']));
+    const script = path.join(stateDir, 'sortie.mjs');
+    writeFileSync(script, `
+      const { pino } = await import(${JSON.stringify(import.meta.resolve('pino'))});
+      const { LocalRunner } = await import(${JSON.stringify(new URL('./local-runner.ts', import.meta.url).href)});
+      const runner = new LocalRunner({ stateDir: ${JSON.stringify(stateDir)}, logger: pino({ level: 'silent' }) });
+      const done = (reason) => { console.log(JSON.stringify({ reason })); process.exit(0); };
+      await runner.start((e) => { if (e.type !== 'ready') done(e.reason); else done('ready'); });
+      await runner.launch(${JSON.stringify(s)}).catch((err) => done(err.message));
+    `);
+    // Its own IPC namespace with almost no shared memory: x11vnc's shmget fails as it did
+    // when 200 sessions were launched at once.
+    const sortie = spawn('unshare', ['--ipc', 'sh', '-c', 'echo 10 > /proc/sys/kernel/shmall && exec "$@"', 'sh', process.execPath, '--import', 'tsx', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    sortie.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await new Promise((resolve) => sortie.once('exit', resolve));
+    const { reason } = JSON.parse(out.trim().split('\n').at(-1)!) as { reason: string };
+    assert.match(reason, /^x11vnc exited \(code 1\)/);
+    assert.match(reason, /shmget: No space left on device$/, reason);
+    const rec = readStateFiles(stateDir)[0]?.record;
+    if (rec) await terminateGroups(rec.processes, 200);
+  });
+
   describe('after a restart', () => {
     test('close() leaves a session running; the next runner adopts it and notices its app quit by polling', async () => {
       const first = await startRunner();
