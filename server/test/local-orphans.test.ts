@@ -19,7 +19,7 @@ const runnerModule = new URL('../src/runners/local/local-runner.ts', import.meta
 
 after(() => rmSync(root, { recursive: true, force: true }));
 
-/** A Sortie that only launches one session; prints "launching" just before and "launched" after. */
+/** A Sortie that only launches one session; prints "launching" just before and "launched <ms>" after. */
 function sortieScript(stateDir: string, sessionId: string, marker: string): string {
   const script = path.join(root, `${sessionId}.mjs`);
   const spec = {
@@ -34,15 +34,16 @@ function sortieScript(stateDir: string, sessionId: string, marker: string): stri
     const { LocalRunner } = await import(${JSON.stringify(runnerModule)});
     const runner = new LocalRunner({ stateDir: ${JSON.stringify(stateDir)}, logger: pino({ level: 'silent' }) });
     await runner.start(() => {});
+    const started = performance.now();
     process.stdout.write('launching\\n');
     await runner.launch(${JSON.stringify(spec)});
-    process.stdout.write('launched\\n');
+    process.stdout.write('launched ' + Math.round(performance.now() - started) + '\\n');
   `);
   return script;
 }
 
 interface Run {
-  /** ms from "launching" to "launched" (undefined when killed first). */
+  /** ms launch() took, as the Sortie measured it (undefined when killed first). */
   launchedAfter?: number;
   /** Processes the state file named when Sortie died. */
   recorded: number;
@@ -62,8 +63,9 @@ async function runSortie(script: string, stateDir: string, sessionId: string, ki
         started = Date.now();
         if (killAfter !== undefined) setTimeout(() => { child.kill('SIGKILL'); resolve(); }, killAfter);
       }
-      if (out.includes('launched\n')) {
-        run.launchedAfter ??= Date.now() - started;
+      const launched = /launched (\d+)\n/.exec(out);
+      if (launched) {
+        run.launchedAfter ??= Number(launched[1]);
         if (killAfter === undefined) resolve();
       }
     });

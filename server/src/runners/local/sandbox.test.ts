@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { resolveAppProgram, resolveProgram, SANDBOX_HOME, sandboxArgv, sandboxEnvironment, type SandboxPlan, type SystemPath } from './sandbox.js';
+import { BWRAP_MISSING, requireProgram, resolveAppProgram, resolveProgram, SANDBOX_HOME, sandboxArgv, sandboxEnvironment, type SandboxPlan, type SystemPath } from './sandbox.js';
 
 const systemPaths: SystemPath[] = [
   { path: '/usr', kind: 'dir' },
@@ -76,4 +76,16 @@ test('programs resolve on PATH, and an app outside the visible system folders is
   const outside = resolveAppProgram('/usr/bin/sh', [{ path: '/etc', kind: 'dir' }]);
   assert.equal(typeof outside, 'object');
   assert.match((outside as { problem: string }).problem, /is not inside them/);
+});
+
+test('a missing bwrap stops the launch with a message naming the package', () => {
+  const saved = process.env.PATH;
+  process.env.PATH = '/nonexistent';
+  try {
+    assert.throws(() => requireProgram('bwrap', BWRAP_MISSING), { message: BWRAP_MISSING });
+  } finally {
+    process.env.PATH = saved;
+  }
+  assert.match(BWRAP_MISSING, /apt-get install bubblewrap/);
+  assert.equal(requireProgram('sh', 'unused'), resolveProgram('sh', saved!));
 });
