@@ -13,6 +13,8 @@ import { loadConfig, type Config } from './config/config.js';
 import { openDatabase } from './db/database.js';
 import { UnauthorizedError } from './errors.js';
 import { authenticator as makeAuthenticator, type Authenticator } from './http/auth-hook.js';
+import type { RouteInfo } from './http/access-gate.js';
+import { HostPolicy } from './http/host-policy.js';
 import { buildHttpServer } from './http/http-server.js';
 import { OriginPolicy } from './http/origin-policy.js';
 import { createRunner } from './runners/create-runner.js';
@@ -28,6 +30,8 @@ export interface Sortie {
   port: number;
   sessions: SessionService;
   runner: Runner;
+  /** Every HTTP route and the access it declared. */
+  routes: () => RouteInfo[];
   /** Stops serving and watching. Sessions keep running; the next start adopts them. */
   dispose: () => Promise<void>;
 }
@@ -53,6 +57,9 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   if (!config.auth.enabled) logger.warn('sign-in is switched off (SORTIE_AUTH=disabled): anyone who can reach Sortie can use every app and session');
   const authn = makeAuthenticator(auth, config.auth.enabled);
   const origins = new OriginPolicy(config.auth.publicUrl, config.auth.allowedOrigins);
+  const hosts = config.auth.enabled
+    ? undefined
+    : new HostPolicy({ listenHost: config.host, publicUrl: config.auth.publicUrl, allowedOrigins: config.auth.allowedOrigins });
   const oidc = config.auth.enabled && config.auth.oidc ? new OidcClient(config.auth.oidc, auth.signerForState, logger) : undefined;
   const catalog = new CatalogService(appRepository, users);
 
@@ -81,13 +88,13 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
 
   const relay = new StreamRelay({
     logger,
-    resolve: (id, req) => streamTarget(sessions, authn, origins, id, req),
+    resolve: (id, req) => streamTarget(sessions, authn, origins, hosts, id, req),
     onActivity: (id) => void sessions.touch([id]).catch((err: unknown) => logger.warn({ err }, 'touch failed')),
     maxViewersPerSession: config.maxViewersPerSession,
   });
   sessions.onEnded((session) => relay.closeSession(session.id));
 
-  const http = await buildHttpServer({
+  const { app: http, routes } = await buildHttpServer({
     logger,
     catalog,
     sessions,
@@ -95,9 +102,11 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     authConfig: config.auth,
     authenticator: authn,
     origins,
+    hosts,
     oidc,
     relay,
     webDir: config.webDir,
+    trustedProxies: config.trustedProxies,
     isReady: async () => {
       await sql`select 1`.execute(db);
       return true;
@@ -129,11 +138,20 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
       await db.destroy();
     })());
 
-  return { url: `http://${host}:${port}`, port, sessions, runner, dispose };
+  return { url: `http://${host}:${port}`, port, sessions, runner, routes: () => routes.list(), dispose };
 }
 
 /** Who may open a session's stream, and where it goes: the same rules as the session API. */
-async function streamTarget(sessions: SessionService, authn: Authenticator, origins: OriginPolicy, id: string, req: IncomingMessage): Promise<StreamTarget> {
+async function streamTarget(
+  sessions: SessionService,
+  authn: Authenticator,
+  origins: OriginPolicy,
+  hosts: HostPolicy | undefined,
+  id: string,
+  req: IncomingMessage,
+): Promise<StreamTarget> {
+  // A close reason holds at most 123 bytes: the short form of hosts.refusal().
+  if (hosts && !hosts.allows(req.headers.host)) return { ok: false, code: CloseCode.Forbidden, reason: 'This host name is not served while sign-in is off' };
   if (!origins.allows(req.headers.origin, req.headers.host)) {
     return { ok: false, code: CloseCode.Forbidden, reason: `Streams cannot be opened from ${req.headers.origin}` };
   }

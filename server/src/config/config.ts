@@ -10,6 +10,8 @@ import { ConfigError } from '../errors.js';
 export interface Config {
   port: number;
   host: string;
+  /** Peers whose X-Forwarded-For/-Proto/-Host are believed (proxy-addr syntax). */
+  trustedProxies: string;
   appsFile: string;
   runner: 'local' | 'kubernetes';
   dbPath: string;
@@ -146,7 +148,8 @@ const port = z
 
 const envSchema = z.object({
   SORTIE_PORT: port,
-  SORTIE_HOST: z.string().default('0.0.0.0'),
+  // Default depends on SORTIE_AUTH: see host below.
+  SORTIE_HOST: z.string().trim().min(1, 'SORTIE_HOST must not be empty').optional(),
   SORTIE_APPS_FILE: z.string().default('examples/apps.json'),
   SORTIE_RUNNER: z.enum(['local', 'kubernetes'], {
     error: (issue) => `SORTIE_RUNNER must be "local" or "kubernetes", got "${String(issue.input)}"`,
@@ -176,6 +179,7 @@ const envSchema = z.object({
   SORTIE_LOGIN_MAX_FAILURES: attemptCount('SORTIE_LOGIN_MAX_FAILURES', 10),
   SORTIE_LOGIN_MAX_FAILURES_PER_ADDRESS: attemptCount('SORTIE_LOGIN_MAX_FAILURES_PER_ADDRESS', 30),
   SORTIE_LOGIN_LOCKOUT: positiveNumber('SORTIE_LOGIN_LOCKOUT', 15),
+  SORTIE_TRUSTED_PROXIES: z.string().trim().min(1, 'SORTIE_TRUSTED_PROXIES must not be empty').default('loopback,linklocal,uniquelocal'),
   SORTIE_PUBLIC_URL: z.url({ error: 'SORTIE_PUBLIC_URL must be a URL such as https://sortie.example.com' }).optional(),
   SORTIE_ALLOWED_ORIGINS: z.string().optional(),
   SORTIE_OIDC_ISSUER: z.url({ error: 'SORTIE_OIDC_ISSUER must be the issuer URL' }).optional(),
@@ -203,7 +207,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dbPath = path.resolve(e.SORTIE_DB_PATH);
   return {
     port: e.SORTIE_PORT,
-    host: e.SORTIE_HOST,
+    // With sign-in off anyone who reaches the port is an admin: listen on this machine only
+    // unless the operator says otherwise.
+    host: e.SORTIE_HOST ?? (e.SORTIE_AUTH === 'enabled' ? '0.0.0.0' : '127.0.0.1'),
+    trustedProxies: e.SORTIE_TRUSTED_PROXIES,
     appsFile: path.resolve(e.SORTIE_APPS_FILE),
     runner: e.SORTIE_RUNNER,
     dbPath,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { AuthService } from '../auth/auth-service.js';
 import { principal } from './auth-hook.js';
 import { parseInput } from './parse-input.js';
+import { ADMIN } from './access-gate.js';
 
 const role = z.enum(['admin', 'user'], { error: 'must be "admin" or "user"' });
 const username = z
@@ -42,28 +43,27 @@ const approvals = z.object(
 
 /** User administration; every route here needs an admin. */
 export function adminRoutes(app: FastifyInstance, auth: AuthService): void {
-  const admin = { config: { admin: true } };
   type WithId = { Params: { id: string } };
 
-  app.get('/api/admin/users', admin, async () => ({ users: await auth.listUsers() }));
+  app.get('/api/admin/users', ADMIN, async () => ({ users: await auth.listUsers() }));
 
-  app.post('/api/admin/users', admin, async (request, reply) => {
+  app.post('/api/admin/users', ADMIN, async (request, reply) => {
     const user = await auth.createUser(parseInput(createUser, request.body));
     return reply.status(201).send(user);
   });
 
-  app.patch<WithId>('/api/admin/users/:id', admin, async (request) =>
+  app.patch<WithId>('/api/admin/users/:id', ADMIN, async (request) =>
     auth.updateUser(principal(request), request.params.id, parseInput(updateUser, request.body)),
   );
 
-  app.delete<WithId>('/api/admin/users/:id', admin, async (request, reply) => {
+  app.delete<WithId>('/api/admin/users/:id', ADMIN, async (request, reply) => {
     await auth.deleteUser(principal(request), request.params.id);
     return reply.status(204).send();
   });
 
-  app.get<WithId>('/api/admin/users/:id/approvals', admin, async (request) => auth.approvals(request.params.id));
+  app.get<WithId>('/api/admin/users/:id/approvals', ADMIN, async (request) => auth.approvals(request.params.id));
 
-  app.put<WithId>('/api/admin/users/:id/approvals', admin, async (request) =>
+  app.put<WithId>('/api/admin/users/:id/approvals', ADMIN, async (request) =>
     auth.setApprovals(request.params.id, parseInput(approvals, request.body)),
   );
 }

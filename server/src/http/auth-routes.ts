@@ -6,6 +6,7 @@ import type { AuthConfig } from '../config/config.js';
 import { UnauthorizedError } from '../errors.js';
 import { ACCESS_COOKIE, principal, REFRESH_COOKIE } from './auth-hook.js';
 import { parseInput } from './parse-input.js';
+import { PUBLIC, SIGNED_IN } from './access-gate.js';
 
 const loginBody = z.object(
   {
@@ -34,13 +35,13 @@ export function authRoutes(app: FastifyInstance, auth: AuthService, config: Auth
     refresh_token: issued.refreshToken,
   });
 
-  app.get('/api/auth/config', { config: { public: true } }, async () => ({
+  app.get('/api/auth/config', PUBLIC, async () => ({
     enabled: config.enabled,
     local: config.enabled,
     oidc: { enabled: config.enabled && oidc !== undefined, name: config.oidc?.name ?? '' },
   }));
 
-  app.post('/api/auth/login', { config: { public: true } }, async (request, reply) => {
+  app.post('/api/auth/login', PUBLIC, async (request, reply) => {
     const input = parseInput(loginBody, request.body);
     // request.ip honours X-Forwarded-For only as far as the server trusts proxies.
     const issued = await auth.login(input.username, input.password, request.ip);
@@ -48,7 +49,7 @@ export function authRoutes(app: FastifyInstance, auth: AuthService, config: Auth
     return body(issued);
   });
 
-  app.post('/api/auth/refresh', { config: { public: true } }, async (request, reply) => {
+  app.post('/api/auth/refresh', PUBLIC, async (request, reply) => {
     const token = parseInput(refreshBody, request.body)?.refresh_token ?? request.cookies[REFRESH_COOKIE];
     if (!token) throw new UnauthorizedError('No refresh token; sign in again');
     const issued = await auth.refresh(token);
@@ -56,24 +57,24 @@ export function authRoutes(app: FastifyInstance, auth: AuthService, config: Auth
     return body(issued);
   });
 
-  app.post('/api/auth/logout', async (request, reply) => {
+  app.post('/api/auth/logout', SIGNED_IN, async (request, reply) => {
     await auth.logout(principal(request));
     reply.clearCookie(ACCESS_COOKIE, { path: '/' }).clearCookie(REFRESH_COOKIE, { path: REFRESH_PATH });
     return reply.status(204).send();
   });
 
-  app.get('/api/auth/me', async (request) => ({ user: await auth.me(principal(request)), auth_enabled: config.enabled }));
+  app.get('/api/auth/me', SIGNED_IN, async (request) => ({ user: await auth.me(principal(request)), auth_enabled: config.enabled }));
 
   if (!oidc) return;
 
-  app.get<{ Querystring: { return_to?: string } }>('/api/auth/oidc/login', { config: { public: true } }, async (request, reply) => {
+  app.get<{ Querystring: { return_to?: string } }>('/api/auth/oidc/login', PUBLIC, async (request, reply) => {
     const returnTo = safeReturnTo(request.query.return_to);
     const { url, state } = await oidc.start(redirectUri(request, config), returnTo);
     reply.setCookie(OIDC_COOKIE, state, { ...cookieBase(request), path: '/api/auth/oidc', maxAge: 600 });
     return reply.redirect(url);
   });
 
-  app.get('/api/auth/oidc/callback', { config: { public: true } }, async (request, reply) => {
+  app.get('/api/auth/oidc/callback', PUBLIC, async (request, reply) => {
     reply.clearCookie(OIDC_COOKIE, { path: '/api/auth/oidc' });
     try {
       const currentUrl = new URL(request.url, redirectUri(request, config));

@@ -1,4 +1,6 @@
+import { createReadStream } from 'node:fs';
 import type { FastifyError, FastifyInstance } from 'fastify';
+import type { RouteTable } from './access-gate.js';
 import { ConflictError, ForbiddenError, InputError, NotFoundError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
 
 /** The one JSON shape every error response has. */
@@ -13,7 +15,14 @@ export interface ErrorBody {
  * get the same shape, except that an oversized body is a plain 400 like any bad input.
  * Anything else is our bug: logged in full, answered as a 500 without internals.
  */
-export function installErrorHandling(app: FastifyInstance, options: { spaFallback: boolean }): void {
+export interface ErrorHandlingOptions {
+  /** The UI's index.html for deep links, when the UI is built. */
+  spaIndex: string | undefined;
+  /** Tells a known path asked with the wrong method (405) from an unknown one (404). */
+  routes: RouteTable;
+}
+
+export function installErrorHandling(app: FastifyInstance, options: ErrorHandlingOptions): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof NotFoundError) return reply.status(404).send(body('not_found', err.message));
     if (err instanceof InputError) return reply.status(400).send(body('bad_request', err.message));
@@ -37,12 +46,31 @@ export function installErrorHandling(app: FastifyInstance, options: { spaFallbac
 
   app.setNotFoundHandler((request, reply) => {
     const urlPath = request.url.split('?')[0]!;
-    // Deep links into the single-page UI (e.g. /sessions/abc) load the app, which routes itself.
-    if (options.spaFallback && request.method === 'GET' && !urlPath.startsWith('/api/') && !urlPath.startsWith('/ws/')) {
-      return reply.type('text/html').sendFile('index.html');
+    const allowed = options.routes.methodsAt(urlPath);
+    if (allowed.length > 0) {
+      return reply
+        .status(405)
+        .header('allow', allowed.join(', '))
+        .send(body('method_not_allowed', `${urlPath} does not accept ${request.method}; it accepts ${allowed.join(', ')}`));
+    }
+    // Deep links into the single-page UI (e.g. /sessions/abc) load the app, which routes
+    // itself. Decided on the path as the router would read it, so "//api/…" or "/%61pi/…"
+    // get the API's 404 rather than a page.
+    if (options.spaIndex && request.method === 'GET' && !isApiPath(urlPath)) {
+      return reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(createReadStream(options.spaIndex));
     }
     return reply.status(404).send(body('not_found', `No route for ${request.method} ${urlPath}`));
   });
+}
+
+function isApiPath(urlPath: string): boolean {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(urlPath);
+  } catch {
+    return true; // malformed escapes: certainly not a page of the UI
+  }
+  return /^\/+(api|ws)([/.]|$)/i.test(decoded);
 }
 
 function body(error: string, message: string): ErrorBody {

@@ -1,4 +1,5 @@
 import fastifyCookie from '@fastify/cookie';
+import fastifyHelmet from '@fastify/helmet';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuthService } from '../auth/auth-service.js';
@@ -9,10 +10,12 @@ import type { SessionService } from '../sessions/session-service.js';
 import type { StreamRelay } from '../stream/relay.js';
 import { adminRoutes } from './admin-routes.js';
 import { appRoutes } from './app-routes.js';
-import { installAuth, type Authenticator } from './auth-hook.js';
+import { installAccessGate, type RouteTable } from './access-gate.js';
+import type { Authenticator } from './auth-hook.js';
 import { authRoutes } from './auth-routes.js';
 import { installErrorHandling } from './errors.js';
 import { healthRoutes } from './health-routes.js';
+import type { HostPolicy } from './host-policy.js';
 import type { OriginPolicy } from './origin-policy.js';
 import { sessionRoutes } from './session-routes.js';
 import { webUi } from './web-ui.js';
@@ -25,34 +28,76 @@ export interface HttpServerDeps {
   authConfig: AuthConfig;
   authenticator: Authenticator;
   origins: OriginPolicy;
+  /** Only when sign-in is off: the Host names Sortie answers to. */
+  hosts: HostPolicy | undefined;
   oidc: OidcClient | undefined;
   relay: StreamRelay;
   webDir: string;
+  trustedProxies: string;
   isReady: () => Promise<boolean>;
 }
 
 /** Small JSON bodies only: the largest legitimate one is an app definition. */
 const BODY_LIMIT = 16 * 1024;
 
-export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInstance> {
+export interface HttpServer {
+  app: FastifyInstance;
+  /** Every route and who may call it (the access tests walk it). */
+  routes: RouteTable;
+}
+
+export async function buildHttpServer(deps: HttpServerDeps): Promise<HttpServer> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     // The UI polls session status; a log line per poll would drown everything else.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
-    // Behind an ingress, X-Forwarded-Proto/Host say how people reach Sortie (cookies' Secure flag, OIDC redirects).
-    trustProxy: true,
+    // Behind an ingress, X-Forwarded-Proto/Host say how people reach Sortie (cookies' Secure
+    // flag, OIDC redirects) and X-Forwarded-For who is signing in (rate limits). Believed only
+    // from the proxies an operator names: anyone else could claim any address.
+    trustProxy: deps.trustedProxies,
   });
   await app.register(fastifyCookie);
-  const spaFallback = await webUi(app, deps.webDir);
-  installErrorHandling(app, { spaFallback });
-  installAuth(app, deps.authenticator, deps.origins);
+  await app.register(fastifyHelmet, securityHeaders(deps.authConfig.publicUrl));
+  const routes = installAccessGate(app, { authn: deps.authenticator, origins: deps.origins, hosts: deps.hosts });
+  const spaIndex = await webUi(app, deps.webDir);
+  installErrorHandling(app, { spaIndex, routes });
   healthRoutes(app, deps.isReady);
   authRoutes(app, deps.auth, deps.authConfig, deps.oidc);
   adminRoutes(app, deps.auth);
   appRoutes(app, deps.catalog);
   sessionRoutes(app, deps.sessions);
   app.server.on('upgrade', (req, socket, head) => deps.relay.handleUpgrade(req, socket, head));
-  return app;
+  return { app, routes };
+}
+
+/**
+ * Headers for every response: no framing (clickjacking the Launch and End buttons), no
+ * MIME sniffing, no referrer, and a CSP under which the UI and noVNC run: scripts and
+ * connections (the WebSocket included) only from Sortie itself; inline styles because
+ * React and noVNC set element styles. HSTS only when Sortie is known to be served over
+ * HTTPS, and no upgrade-insecure-requests, which would break a plain-HTTP install.
+ */
+function securityHeaders(publicUrl: string | undefined) {
+  return {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:', 'blob:'],
+        fontSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    frameguard: { action: 'deny' as const },
+    referrerPolicy: { policy: 'no-referrer' as const },
+    strictTransportSecurity: publicUrl?.startsWith('https:') ? { maxAge: 31_536_000 } : false,
+  };
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { SessionService } from '../sessions/session-service.js';
+import { SIGNED_IN } from './access-gate.js';
 import { principal } from './auth-hook.js';
 import { parseInput } from './parse-input.js';
 
@@ -29,18 +30,18 @@ const listQuery = z.object({
 export function sessionRoutes(app: FastifyInstance, sessions: SessionService): void {
   type WithId = { Params: { id: string } };
 
-  app.post('/api/sessions', async (request, reply) => {
+  app.post('/api/sessions', SIGNED_IN, async (request, reply) => {
     const input = parseInput(createBody, request.body);
     const session = await sessions.create(principal(request), { appId: input.app_id, onBehalfOf: input.user_id });
     return reply.status(201).header('location', `/api/sessions/${session.id}`).send(session);
   });
 
-  app.get('/api/sessions', async (request) => {
+  app.get('/api/sessions', SIGNED_IN, async (request) => {
     const query = parseInput(listQuery, request.query);
     return { sessions: await sessions.list(principal(request), { userId: query.user_id, status: query.status }) };
   });
 
-  app.get<WithId>('/api/sessions/:id', async (request) => sessions.get(principal(request), request.params.id));
+  app.get<WithId>('/api/sessions/:id', SIGNED_IN, async (request) => sessions.get(principal(request), request.params.id));
 
-  app.delete<WithId>('/api/sessions/:id', async (request) => sessions.end(principal(request), request.params.id));
+  app.delete<WithId>('/api/sessions/:id', SIGNED_IN, async (request) => sessions.end(principal(request), request.params.id));
 }

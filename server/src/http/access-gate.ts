@@ -1,0 +1,112 @@
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import FindMyWay, { type HTTPMethod } from 'find-my-way';
+import { ForbiddenError } from '../errors.js';
+import type { Authenticator } from './auth-hook.js';
+import type { HostPolicy } from './host-policy.js';
+import type { OriginPolicy } from './origin-policy.js';
+
+/**
+ * Who may call a route. Every route says it explicitly: a route without a decision stops
+ * Sortie at start-up, so a route added later cannot be open by omission.
+ */
+export type Access = 'public' | 'user' | 'admin';
+const ACCESS_LEVELS: readonly Access[] = ['public', 'user', 'admin'];
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+}
+
+/** Route options to spread into a route's definition: `app.get(url, ADMIN, handler)`. */
+export const PUBLIC = { config: { access: 'public' } } as const;
+export const SIGNED_IN = { config: { access: 'user' } } as const;
+export const ADMIN = { config: { access: 'admin' } } as const;
+
+export interface RouteInfo {
+  method: string;
+  url: string;
+  access: Access | undefined;
+}
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const ALL_METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+/**
+ * Every registered route, with the access it declared, and a router of our own over the
+ * same paths so that a known path asked with the wrong method answers 405 with `Allow`.
+ * find-my-way is the router Fastify itself uses, with Fastify's defaults, so both agree on
+ * which path a request names (percent-decoding included).
+ */
+export class RouteTable {
+  private readonly routes: RouteOptions[] = [];
+  private readonly router = FindMyWay();
+
+  add(route: RouteOptions): void {
+    this.routes.push(route);
+    for (const method of [route.method].flat()) {
+      try {
+        this.router.on(method.toUpperCase() as HTTPMethod, route.url, () => undefined);
+      } catch {
+        // Fastify already refused a duplicate; nothing to add here.
+      }
+    }
+  }
+
+  /** Read late: plugins may complete a route's config after it was added. */
+  list(): RouteInfo[] {
+    return this.routes.flatMap((route) => [route.method].flat().map((method) => ({ method, url: route.url, access: route.config?.access })));
+  }
+
+  /** The methods some route accepts at this concrete path (empty when no route has it). */
+  methodsAt(urlPath: string): HTTPMethod[] {
+    return ALL_METHODS.filter((method) => this.router.find(method, urlPath) !== null);
+  }
+
+  /** Throws naming every route that did not say who may call it. */
+  assertEveryRouteDecided(): void {
+    const undecided = this.list().filter((r) => !r.access || !ACCESS_LEVELS.includes(r.access));
+    if (undecided.length === 0) return;
+    const names = undecided.map((r) => `${r.method} ${r.url}`).join(', ');
+    throw new Error(`routes without an access decision (give each config.access 'public', 'user' or 'admin'): ${names}`);
+  }
+}
+
+export interface AccessGateDeps {
+  authn: Authenticator;
+  origins: OriginPolicy;
+  /** Present when sign-in is off: then the Host header is the only thing that stops DNS rebinding. */
+  hosts: HostPolicy | undefined;
+}
+
+/**
+ * The one place that decides whether a request may reach its handler, by the route that
+ * matched (never by the raw URL, which can spell the same route many ways):
+ *  1. with sign-in off, only Host names of this server are answered (DNS rebinding);
+ *  2. writes from a foreign browser Origin are refused;
+ *  3. the route's declared access: public, any signed-in principal, or admins only.
+ * Requests that matched no route reach the not-found handler, which serves no data.
+ */
+export function installAccessGate(app: FastifyInstance, deps: AccessGateDeps): RouteTable {
+  const table = new RouteTable();
+  app.decorateRequest('principal', null);
+  app.addHook('onRoute', (route) => table.add(route));
+  app.addHook('onReady', async () => table.assertEveryRouteDecided());
+  app.addHook('onRequest', async (request) => {
+    if (deps.hosts && !deps.hosts.allows(request.headers.host)) throw new ForbiddenError(deps.hosts.refusal(request.headers.host));
+    if (WRITE_METHODS.has(request.method) && !deps.origins.allows(request.headers.origin, request.headers.host)) {
+      throw new ForbiddenError(`Requests from ${request.headers.origin} are not allowed; add it to SORTIE_ALLOWED_ORIGINS if it should be`);
+    }
+    if (request.is404) return;
+    await admit(request, deps.authn);
+  });
+  return table;
+}
+
+async function admit(request: FastifyRequest, authn: Authenticator): Promise<void> {
+  // assertEveryRouteDecided() makes a missing decision impossible; if one slips through, it is not public.
+  const access = request.routeOptions.config.access ?? 'admin';
+  if (access === 'public') return;
+  request.principal = await authn.principalOf(request.headers);
+  if (access === 'admin' && request.principal.role !== 'admin') throw new ForbiddenError('This needs an administrator');
+}
