@@ -72,7 +72,7 @@ describe('Helm chart without a cluster', () => {
     assert.equal(env.POD_READY_TIMEOUT, '45');
     assert.equal(env.SORTIE_VNC_SIDECAR_IMAGE, 'ghcr.io/rjsadow/sortie-vnc-sidecar:latest');
     assert.equal(env.SORTIE_APPS_FILE, '/etc/sortie/apps.json');
-    assert.equal(env.SORTIE_DB_PATH, '/var/lib/sortie/sortie.db');
+    assert.equal(env.SORTIE_DB_PATH, '/var/lib/sortie/db/sortie.db');
     assert.equal(deployment.spec.strategy.type, 'Recreate');
   });
 
