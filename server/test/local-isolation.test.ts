@@ -82,7 +82,7 @@ describe('what the local runner isolates', { timeout: 120_000 }, () => {
     scratch.remove();
   });
 
-  test("another local user cannot open a session's display, nor read Sortie's database", async () => {
+  test("another local user cannot open a session's display", async () => {
     const s = await api.launch('xterm', 'alice');
     await api.waitFor(s.id, 'running');
     const { display } = localSessionRecord(stateDir, s.id);
@@ -105,14 +105,24 @@ describe('what the local runner isolates', { timeout: 120_000 }, () => {
     // Nor with the file a session's own app holds, from outside its sandbox.
     const copied = asOtherUser(['xdpyinfo', '-display', `:${display}`], { XAUTHORITY: path.join(homeDirPath(stateDir, s.id), '.Xauthority') });
     assert.notEqual(copied.status, 0, `${OTHER_USER} used the session's cookie file`);
-
-    for (const file of [dbPath, `${dbPath}-wal`].filter(existsSync)) {
-      const read = asOtherUser(['cat', file]);
-      assert.notEqual(read.status, 0, `${OTHER_USER} read ${file}`);
-    }
-    const listed = asOtherUser(['ls', stateDir]);
-    assert.notEqual(listed.status, 0, `${OTHER_USER} listed the runner's state folder: ${listed.stdout}`);
     await api.request('DELETE', `/api/sessions/${s.id}`);
+  });
+
+  test("another local user cannot read Sortie's database or the runner's state", async () => {
+    const s = await api.launch('xterm', 'carol');
+    try {
+      await api.waitFor(s.id, 'running');
+      const files = [dbPath, `${dbPath}-wal`, xauthFilePath(stateDir, s.id)].filter(existsSync);
+      assert.ok(files.includes(dbPath));
+      for (const file of files) {
+        const read = asOtherUser(['cat', file]);
+        assert.notEqual(read.status, 0, `${OTHER_USER} read ${file}`);
+      }
+      const listed = asOtherUser(['ls', stateDir]);
+      assert.notEqual(listed.status, 0, `${OTHER_USER} listed the runner's state folder: ${listed.stdout}`);
+    } finally {
+      await api.request('DELETE', `/api/sessions/${s.id}`);
+    }
   });
 
   test("an app runs unprivileged, without Sortie's environment or files, and writes only to its home", async () => {
