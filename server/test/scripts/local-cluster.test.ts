@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
@@ -17,6 +17,9 @@ import { fileURLToPath } from 'node:url';
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const SCRIPT = path.join(REPO_ROOT, 'scripts/local-cluster.sh');
 const SCRIPT_LINES = readFileSync(SCRIPT, 'utf8').split('\n');
+// The script's concerns live in libraries it sources; apt is driven from this one.
+const HOST_PACKAGES = path.join(REPO_ROOT, 'scripts/local-cluster/host-packages.sh');
+const HOST_PACKAGES_LINES = readFileSync(HOST_PACKAGES, 'utf8').split('\n');
 
 // Two source versions in the archive, plus another source package that must not count.
 const SHOWSRC = `Package: kubernetes
@@ -246,8 +249,8 @@ describe('local-cluster.sh: it never stops silently', () => {
     const [, command, status, file, line, logs] = m;
     assert.equal(command, 'apt-get update -qq 1>&2'); // as bash prints it
     assert.equal(status, '100');
-    assert.equal(file, SCRIPT);
-    assert.match(SCRIPT_LINES[Number(line) - 1] ?? '', /apt-get update -qq/);
+    assert.equal(file, HOST_PACKAGES);
+    assert.match(HOST_PACKAGES_LINES[Number(line) - 1] ?? '', /apt-get update -qq/);
     assert.equal(logs, `${path.join(root, 'cluster')}/logs and ${cache}/build`);
     assert.equal(decided(res.stdout).version, undefined, 'it went on after the failure');
     assert.ok(!calls().some((c) => c.startsWith('build ')), 'it built after apt-get update failed');
@@ -280,6 +283,59 @@ describe('local-cluster.sh: it never stops silently', () => {
   });
 });
 
+describe('local-cluster.sh kubeconfig: the path tests and benchmarks use', () => {
+  const clusterDir = () => path.join(root, 'cluster');
+  const asProgram = (...args: string[]) =>
+    spawnSync('bash', [SCRIPT, ...args], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, SORTIE_CACHE_DIR: cache, SORTIE_CLUSTER_DIR: clusterDir() },
+    });
+
+  test('without a cluster it prints nothing on stdout, says how to get one, and exits 1 without an error line', () => {
+    const res = asProgram('kubeconfig');
+    assert.equal(res.status, 1, res.stderr);
+    assert.equal(res.stdout, '');
+    assert.match(res.stderr, /^\[local-cluster\] error: no cluster: .*admin\.kubeconfig does not exist; run '.*local-cluster\.sh up'$/m);
+    assert.doesNotMatch(res.stderr, /failed with status/);
+  });
+
+  test('with a kubeconfig but no API server answering, it is not up either', () => {
+    mkdirSync(clusterDir(), { recursive: true });
+    writeFileSync(path.join(clusterDir(), 'admin.kubeconfig'), 'apiVersion: v1\n');
+    const res = asProgram('kubeconfig');
+    assert.equal(res.status, 1, res.stderr);
+    assert.equal(res.stdout, '');
+    assert.match(res.stderr, /the cluster is not up: the API server at https:\/\/127\.0\.0\.1:6443 does not answer/);
+  });
+
+  // The health checks are swapped for answers; everything else is the script's own.
+  const withHealth = (api: boolean, node: boolean) => `
+source "$1"
+mkdir -p "$CLUSTER_DIR" && : >"$ADMIN_KUBECONFIG"
+api_answers() { ${api}; }
+node_ready() { ${node}; }
+cmd_kubeconfig
+`;
+
+  test('with the API server answering and the node Ready, stdout is exactly the admin kubeconfig path, the one `env` exports', () => {
+    const res = run(withHealth(true, true));
+    assert.equal(res.status, 0, res.stderr);
+    const kubeconfig = path.join(clusterDir(), 'admin.kubeconfig');
+    assert.equal(res.stdout, `${kubeconfig}\n`);
+    const env = asProgram('env');
+    assert.equal(env.status, 0, env.stderr);
+    assert.ok(env.stdout.split('\n').includes(`export KUBECONFIG='${kubeconfig}'`), env.stdout);
+  });
+
+  test('with the node not Ready, it exits 1 and points at status', () => {
+    const res = run(withHealth(true, false));
+    assert.equal(res.status, 1, res.stderr);
+    assert.equal(res.stdout, '');
+    assert.match(res.stderr, /the cluster is not up: node sortie-node is not Ready \(see '.* status'\)/);
+  });
+});
+
 describe('the scripts: shared helpers and lint', () => {
   test('the Debian mirror is the bookworm one, even when the security archive is listed first', () => {
     const file = path.join(sources, 'debian.sources');
@@ -308,7 +364,10 @@ describe('the scripts: shared helpers and lint', () => {
   });
 
   test('shellcheck finds nothing in scripts/', () => {
-    const scripts = ['build-sortie-image.sh', 'local-cluster.sh', 'setup.sh', 'sortie.sh', 'test.sh', 'local-cluster/debian-mirror.sh', 'local-cluster/runc-wrapper.sh'];
+    const libraries = ['credentials', 'daemons', 'debian-mirror', 'host-packages', 'images', 'kubernetes-build', 'network', 'runc-wrapper'];
+    const scripts = ['build-sortie-image.sh', 'local-cluster.sh', 'setup.sh', 'sortie.sh', 'test.sh', ...libraries.map((l) => `local-cluster/${l}.sh`)];
+    // Every library is linted: a new one that is not listed here fails this test.
+    assert.deepEqual(readdirSync(path.join(REPO_ROOT, 'scripts/local-cluster')).sort(), libraries.map((l) => `${l}.sh`));
     const res = spawnSync('shellcheck', ['--external-sources', ...scripts.map((s) => path.join(REPO_ROOT, 'scripts', s))], {
       encoding: 'utf8',
       timeout: 120_000,
