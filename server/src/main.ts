@@ -11,6 +11,7 @@ import { readCatalogFile } from './catalog/catalog-file.js';
 import { CatalogService } from './catalog/catalog-service.js';
 import { loadConfig, type Config } from './config/config.js';
 import { openDatabase } from './db/database.js';
+import { createLogger } from './logging.js';
 import { UnauthorizedError } from './errors.js';
 import { authenticator as makeAuthenticator, type Authenticator } from './http/auth-hook.js';
 import type { RouteInfo } from './http/access-gate.js';
@@ -44,7 +45,7 @@ export interface StartOptions {
 
 /** The composition root: config → database → catalog → auth → runner → services → HTTP. */
 export async function startSortie(config: Config, options: StartOptions = {}): Promise<Sortie> {
-  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'sortie' } });
+  const logger = options.logger ?? createLogger(config.logLevel);
   const apps = readCatalogFile(config.appsFile);
 
   const db = await openDatabase(config.dbPath);
