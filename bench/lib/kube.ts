@@ -5,18 +5,15 @@ import { CoreV1Api, KubeConfig, VersionApi, Watch, type V1Pod } from '@kubernete
 
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 
-/** KUBECONFIG when set, else the local cluster's (as `scripts/local-cluster.sh status` prints it). */
+/** KUBECONFIG when set, else the local cluster's (as `scripts/local-cluster.sh kubeconfig` prints it). */
 export function kubeconfigPath(): string {
   if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
-  let out = '';
   try {
-    out = execFileSync('bash', [path.join(repoRoot, 'scripts', 'local-cluster.sh'), 'status'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync('bash', [path.join(repoRoot, 'scripts', 'local-cluster.sh'), 'kubeconfig'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   } catch (err) {
-    out = String((err as { stdout?: string }).stdout ?? '');
+    const why = String((err as { stderr?: string }).stderr ?? '').trim();
+    throw new Error(`no cluster: set KUBECONFIG or run \`bash scripts/local-cluster.sh up\`${why ? `\n${why}` : ''}`);
   }
-  const match = /^kubeconfig:\s+(\S+)/m.exec(out);
-  if (!match) throw new Error('no cluster: set KUBECONFIG or run `bash scripts/local-cluster.sh up`');
-  return match[1]!;
 }
 
 export function loadKubeConfig(file: string): KubeConfig {

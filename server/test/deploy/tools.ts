@@ -9,7 +9,7 @@ const LOCAL_CLUSTER = path.join(REPO_ROOT, 'scripts', 'local-cluster.sh');
 
 const NO_CLUSTER =
   'These tests need the local Kubernetes cluster: run `scripts/local-cluster.sh up` (it prints the kubeconfig; ' +
-  '`scripts/local-cluster.sh status` tells whether the node is Ready)';
+  '`scripts/local-cluster.sh status` shows the health of each part)';
 
 export interface Result {
   status: number;
@@ -73,18 +73,19 @@ export interface Tools {
 }
 
 /**
- * Paths of kubectl, helm and the admin kubeconfig as `scripts/local-cluster.sh status`
- * reports them (SORTIE_KUBECTL / SORTIE_HELM / KUBECONFIG, as `local-cluster.sh env`
- * exports them, take precedence).
+ * Paths of kubectl, helm and the admin kubeconfig as `scripts/local-cluster.sh env` exports
+ * them (SORTIE_KUBECTL / SORTIE_HELM / KUBECONFIG already set take precedence). `ready` and
+ * `status` are `local-cluster.sh kubeconfig`'s answer: the node is Ready, or why not.
  */
 export function localTools(): Tools {
-  const res = spawnSync('bash', [LOCAL_CLUSTER, 'status'], { encoding: 'utf8', cwd: REPO_ROOT });
-  const status = `${res.stdout ?? ''}${res.stderr ?? ''}`;
-  const field = (name: string) => new RegExp(`^${name}:\\s+(\\S+)`, 'm').exec(res.stdout ?? '')?.[1];
-  const kubectl = process.env.SORTIE_KUBECTL ?? field('kubectl') ?? '';
-  const helm = process.env.SORTIE_HELM ?? field('helm') ?? '';
-  const kubeconfig = process.env.KUBECONFIG ?? field('kubeconfig') ?? '';
-  return { kubectl, helm, kubeconfig, ready: res.status === 0, status };
+  const env = spawnSync('bash', [LOCAL_CLUSTER, 'env'], { encoding: 'utf8', cwd: REPO_ROOT });
+  const exported = (name: string) => new RegExp(`^export ${name}='([^']*)'$`, 'm').exec(env.stdout ?? '')?.[1];
+  const kubectl = process.env.SORTIE_KUBECTL ?? exported('SORTIE_KUBECTL') ?? '';
+  const helm = process.env.SORTIE_HELM ?? exported('SORTIE_HELM') ?? '';
+  const kubeconfig = process.env.KUBECONFIG ?? exported('KUBECONFIG') ?? '';
+  const up = spawnSync('bash', [LOCAL_CLUSTER, 'kubeconfig'], { encoding: 'utf8', cwd: REPO_ROOT });
+  const status = `${up.stdout ?? ''}${up.stderr ?? ''}${env.stderr ?? ''}`.trim();
+  return { kubectl, helm, kubeconfig, ready: up.status === 0, status };
 }
 
 /** helm alone (lint, template, schema): no cluster needed, but the binary must exist. */

@@ -17,22 +17,16 @@ const NO_CLUSTER = 'These tests need the local Kubernetes cluster: run `scripts/
 
 /**
  * The admin kubeconfig: KUBECONFIG when set (scripts/test.sh exports the local cluster's),
- * else the path `scripts/local-cluster.sh status` prints. Never skips: a missing cluster is
- * a failure that says how to get one.
+ * else the path `scripts/local-cluster.sh kubeconfig` prints (it fails, saying why, unless
+ * the node is Ready). Never skips: a missing cluster is a failure that says how to get one.
  */
 export function adminKubeconfigPath(): string {
   if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
-  let out = '';
   try {
-    out = execFileSync('bash', [path.join(REPO_ROOT, 'scripts', 'local-cluster.sh'), 'status'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync('bash', [path.join(REPO_ROOT, 'scripts', 'local-cluster.sh'), 'kubeconfig'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   } catch (err) {
-    // status exits non-zero when the node is not Ready, but still prints the paths.
-    out = String((err as { stdout?: string }).stdout ?? '');
-    if (!/node:\s+\S+\s+Ready/.test(out)) throw new Error(`${NO_CLUSTER}\n${out}`);
+    throw new Error(`${NO_CLUSTER}\n${String((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}`);
   }
-  const match = /^kubeconfig:\s+(\S+)/m.exec(out);
-  if (!match) throw new Error(`${NO_CLUSTER}\n(no kubeconfig in the status output)`);
-  return match[1]!;
 }
 
 /** An admin KubeConfig for a cluster that answers, or a failure telling how to start one. */
