@@ -26,7 +26,13 @@ after(async () => {
 
 test('open the catalog, launch xterm, and see its desktop in the noVNC canvas', async () => {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  // The UI and noVNC work under Sortie's Content-Security-Policy: nothing is blocked.
+  const blocked: string[] = [];
+  page.on('console', (message) => {
+    if (/Content Security Policy|Refused to/i.test(message.text())) blocked.push(message.text());
+  });
   const { sessionId, colours } = await launchFromCatalog(page, sortie.url, 'xterm', 'browser-local-xterm.png');
+  assert.deepEqual(blocked, [], 'no CSP violations while the catalog and the desktop load');
   assert.ok(colours >= 2, `the canvas shows the desktop (${colours} colours), screenshot in ${path.join(SCREENSHOT_DIR, 'browser-local-xterm.png')}`);
 
   // Ending the session from the viewer ends it for real.
