@@ -83,7 +83,16 @@ build_rootfs() {
   local tmp=$ROOTFS.tmp
   rm -rf --one-file-system "$tmp"
   log "debootstrap --variant=minbase bookworm (once; a few minutes)"
-  debootstrap --variant=minbase bookworm "$tmp" "$(debian_mirror /etc/apt/sources.list.d/debian.sources)" >&2
+  # A download from the mirror can fail on a bad moment (seen once in CI as status 2
+  # mid-retrieval); a second and third try cost little next to a failed run.
+  local attempt
+  for attempt in 1 2 3; do
+    debootstrap --variant=minbase bookworm "$tmp" "$(debian_mirror /etc/apt/sources.list.d/debian.sources)" >&2 && break
+    ((attempt < 3)) || die "debootstrap failed three times; see the output above"
+    log "debootstrap failed (try $attempt of 3); trying again in 10 s"
+    rm -rf --one-file-system "$tmp"
+    sleep 10
+  done
   # No chroot needed for the user: append to the account files directly.
   echo 'sortie:x:1000:1000:Sortie:/home/sortie:/usr/sbin/nologin' >>"$tmp/etc/passwd"
   echo 'sortie:x:1000:' >>"$tmp/etc/group"
