@@ -312,7 +312,9 @@ async function stopReading(at: string, messages: number): Promise<{ code: number
   // Give the relay time to decide, then read again to find out what it said.
   await new Promise((r) => setTimeout(r, 800));
   ws.resume();
+  const giveUp = setTimeout(() => ws.terminate(), 10_000); // a relay that never cuts: 1006
   const [code, reason] = await closed;
+  clearTimeout(giveUp);
   return { code, reason: reason.toString(), received };
 }
 
