@@ -21,6 +21,7 @@ import { OriginPolicy } from './http/origin-policy.js';
 import { createRunner } from './runners/create-runner.js';
 import type { Runner } from './runners/runner.js';
 import { SessionRepository } from './sessions/session-repository.js';
+import { IdleSweep } from './sessions/idle-sweep.js';
 import { SessionService } from './sessions/session-service.js';
 import { CloseCode } from './stream/close-codes.js';
 import { StreamRelay, type StreamTarget } from './stream/relay.js';
@@ -81,10 +82,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     maxSessions: maxSessions ?? Infinity,
   });
 
-  const handleEvent = (event: Parameters<SessionService['handle']>[0]) =>
-    void sessions.handle(event).catch((err: unknown) => logger.error({ err, event }, 'runner event handling failed'));
-  const workloads = await runner.start(handleEvent);
-  const reconciled = await sessions.reconcile(workloads);
+  const reconciled = await sessions.start();
   logger.info({ runner: runner.kind, ...reconciled }, 'reconciled sessions with workloads');
 
   const relay = new StreamRelay({
@@ -116,14 +114,8 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   await http.listen({ port: config.port, host: config.host });
   const { port } = http.server.address() as AddressInfo;
 
-  const cleanup = setInterval(() => {
-    void (async () => {
-      await sessions.touch(relay.activeSessionIds());
-      const expired = await sessions.expireIdle();
-      if (expired > 0) logger.info({ expired }, 'ended idle sessions');
-    })().catch((err: unknown) => logger.error({ err }, 'session cleanup failed'));
-  }, config.cleanupIntervalMinutes * 60_000);
-  cleanup.unref();
+  const idleSweep = new IdleSweep({ sessions, watched: () => relay.activeSessionIds(), intervalMs: config.cleanupIntervalMinutes * 60_000, logger });
+  idleSweep.start();
 
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   logger.info({ url: `http://${host}:${port}`, runner: runner.kind, apps: apps.length, auth: config.auth.enabled }, 'Sortie is listening');
@@ -131,7 +123,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   let disposed: Promise<void> | undefined;
   const dispose = () =>
     (disposed ??= (async () => {
-      clearInterval(cleanup);
+      idleSweep.stop();
       sessions.close();
       relay.close();
       await http.close();

@@ -1,4 +1,4 @@
-import { mayUseApp } from '../auth/app-access.js';
+import { mayUseApp } from './app-access.js';
 import type { Principal } from '../auth/principal.js';
 import type { UserRepository } from '../auth/user-repository.js';
 import { ConflictError, NotFoundError } from '../errors.js';

@@ -31,6 +31,13 @@ export interface SessionServiceOptions {
 /** What a 429 asks the caller to wait before trying again; room only frees when a session ends. */
 const RETRY_AFTER_SECONDS = 30;
 
+/** What a start-up's reconciliation did. */
+export interface ReconcileSummary {
+  adopted: number;
+  removed: number;
+  ended: number;
+}
+
 /** Callers get told when a session stops being live, so open streams can be closed. */
 export type EndedListener = (session: Session) => void;
 
@@ -235,11 +242,22 @@ export class SessionService {
   }
 
   /**
+   * Starts the runner with this service as the one place its events go, then reconciles
+   * what the runner found with what the database remembers.
+   */
+  async start(): Promise<ReconcileSummary> {
+    const workloads = await this.o.runner.start((event) => {
+      void this.handle(event).catch((err: unknown) => this.o.logger.error({ err, event }, 'runner event handling failed'));
+    });
+    return this.reconcile(workloads);
+  }
+
+  /**
    * Makes the database and the runner agree after a start-up: workloads without a live
    * session are removed, live sessions without a workload are ended, and the rest are
    * adopted with their current state.
    */
-  async reconcile(workloads: Workload[]): Promise<{ adopted: number; removed: number; ended: number }> {
+  async reconcile(workloads: Workload[]): Promise<ReconcileSummary> {
     const live = new Map((await this.o.sessions.listLive()).map((row) => [row.id, row]));
     let adopted = 0;
     let removed = 0;

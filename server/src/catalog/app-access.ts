@@ -1,5 +1,5 @@
-import type { App } from '../catalog/app.js';
-import type { Principal } from './principal.js';
+import type { App } from './app.js';
+import type { Principal } from '../auth/principal.js';
 
 export interface Approvals {
   app_ids: string[];
