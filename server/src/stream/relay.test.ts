@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import pino from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
 import { CloseCode } from './close-codes.js';
-import { StreamRelay, type StreamRelayOptions, type StreamTarget } from './relay.js';
+import { closeReason, StreamRelay, type StreamRelayOptions, type StreamTarget } from './relay.js';
 import { vncAuthResponse } from './rfb-handshake.js';
 
 const PASSWORD = 'k3y-9zQa';
@@ -359,4 +359,26 @@ test('a viewer that keeps reading is never cut, however much flows', async () =>
   } finally {
     strict.dispose();
   }
+});
+
+test('a refusal whose reason is too long for a close frame still closes with its code, cut', async () => {
+  const long = `The session cannot be opened because ${'of a very long explanation '.repeat(10)}`;
+  const own = await relayWith({ resolve: async () => ({ ok: false, code: CloseCode.Forbidden, reason: long }) });
+  try {
+    const { code, reason } = await closeOf('any', own.base);
+    assert.equal(code, CloseCode.Forbidden);
+    assert.ok(long.startsWith(reason.slice(0, -1)) && reason.endsWith('…'), reason);
+    // And the relay still serves: a crash here used to end the whole process.
+    assert.equal((await closeOf('again', own.base)).code, CloseCode.Forbidden);
+  } finally {
+    own.dispose();
+  }
+});
+
+test('a close reason longer than a close frame holds is cut, not thrown', () => {
+  const long = 'é'.repeat(200);
+  const cut = closeReason(long);
+  assert.ok(Buffer.byteLength(cut) <= 123, `${Buffer.byteLength(cut)} bytes`);
+  assert.ok(cut.endsWith('…'));
+  assert.equal(closeReason('short'), 'short');
 });

@@ -70,6 +70,8 @@ export class StreamRelay {
   private readonly streams = new Map<string, Set<ViewerStream>>();
   /** Browser sockets still in their handshake, so close() can end them too. */
   private readonly pending = new Set<Duplex>();
+  /** Sockets already answered with a close, so nothing answers them twice. */
+  private readonly refused = new WeakSet<Duplex>();
   /** Every viewer holding one of a session's places, from the moment it was let in until it leaves. */
   private readonly viewers = new Map<string, Set<Duplex>>();
   // Speaks a proper WebSocket close (with a code) when there is no stream to give. It reads
@@ -260,10 +262,24 @@ export class StreamRelay {
     client.once('close', () => clearTimeout(timer));
   }
 
+  /**
+   * Completes the upgrade only to close it with a code. Once per socket (a second call would
+   * throw inside a promise chain and end the process), and with a reason cut to the 123
+   * bytes a close frame holds, for the same reason.
+   */
   private refuse(req: IncomingMessage, socket: Duplex, head: Buffer, code: number, reason: string): void {
-    if (socket.destroyed) return;
-    this.refuser.handleUpgrade(req, socket, head, (ws) => ws.close(code, reason));
+    if (socket.destroyed || this.refused.has(socket)) return;
+    this.refused.add(socket);
+    this.refuser.handleUpgrade(req, socket, head, (ws) => ws.close(code, closeReason(reason)));
   }
+}
+
+/** A close reason is at most 123 bytes of UTF-8; longer ones are cut at a character boundary. */
+export function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let cut = reason;
+  while (Buffer.byteLength(`${cut}…`) > 123) cut = cut.slice(0, -1);
+  return `${cut}…`;
 }
 
 /** Why an upgrade request is not a WebSocket handshake the relay can complete, if it is not. */
