@@ -13,18 +13,20 @@ import { loadConfig, type Config } from './config/config.js';
 import { openDatabase } from './db/database.js';
 import { createLogger } from './logging.js';
 import { UnauthorizedError } from './errors.js';
-import { authenticator as makeAuthenticator, type Authenticator } from './http/auth-hook.js';
+import { authenticator as makeAuthenticator } from './http/auth-hook.js';
 import type { RouteInfo } from './http/access-gate.js';
 import { HostPolicy } from './http/host-policy.js';
 import { buildHttpServer } from './http/http-server.js';
 import { OriginPolicy } from './http/origin-policy.js';
+import { RequestGate } from './http/request-gate.js';
 import { createRunner } from './runners/create-runner.js';
 import type { Runner } from './runners/runner.js';
 import { SessionRepository } from './sessions/session-repository.js';
 import { IdleSweep } from './sessions/idle-sweep.js';
 import { SessionService } from './sessions/session-service.js';
 import { CloseCode } from './stream/close-codes.js';
-import { StreamRelay, type StreamTarget } from './stream/relay.js';
+import { StreamRelay } from './stream/relay.js';
+import { streamAccess } from './stream/stream-access.js';
 
 export interface Sortie {
   /** Base URL the server listens on, e.g. http://127.0.0.1:8080. */
@@ -57,11 +59,13 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   const users = new UserRepository(db);
   const auth = await AuthService.create(users, config.auth, logger);
   if (!config.auth.enabled) logger.warn('sign-in is switched off (SORTIE_AUTH=disabled): anyone who can reach Sortie can use every app and session');
-  const authn = makeAuthenticator(auth, config.auth.enabled);
-  const origins = new OriginPolicy(config.auth.publicUrl, config.auth.allowedOrigins);
-  const hosts = config.auth.enabled
-    ? undefined
-    : new HostPolicy({ listenHost: config.host, publicUrl: config.auth.publicUrl, allowedOrigins: config.auth.allowedOrigins });
+  const gate = new RequestGate({
+    authn: makeAuthenticator(auth, config.auth.enabled),
+    origins: new OriginPolicy(config.auth.publicUrl, config.auth.allowedOrigins),
+    hosts: config.auth.enabled
+      ? undefined
+      : new HostPolicy({ listenHost: config.host, publicUrl: config.auth.publicUrl, allowedOrigins: config.auth.allowedOrigins }),
+  });
   const oidc = config.auth.enabled && config.auth.oidc ? new OidcClient(config.auth.oidc, auth.signerForState, logger) : undefined;
   const catalog = new CatalogService(appRepository, users);
 
@@ -87,7 +91,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
 
   const relay = new StreamRelay({
     logger,
-    resolve: (id, req) => streamTarget(sessions, authn, origins, hosts, id, req),
+    resolve: streamAccess(gate, sessions),
     onActivity: (id) => void sessions.touch([id]).catch((err: unknown) => logger.warn({ err }, 'touch failed')),
     maxViewersPerSession: config.maxViewersPerSession,
   });
@@ -99,9 +103,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     sessions,
     auth,
     authConfig: config.auth,
-    authenticator: authn,
-    origins,
-    hosts,
+    gate,
     oidc,
     relay,
     webDir: config.webDir,
@@ -132,38 +134,6 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     })());
 
   return { url: `http://${host}:${port}`, port, sessions, runner, routes: () => routes.list(), dispose };
-}
-
-/** Who may open a session's stream, and where it goes: the same rules as the session API. */
-async function streamTarget(
-  sessions: SessionService,
-  authn: Authenticator,
-  origins: OriginPolicy,
-  hosts: HostPolicy | undefined,
-  id: string,
-  req: IncomingMessage,
-): Promise<StreamTarget> {
-  // A close reason holds at most 123 bytes: the short form of hosts.refusal().
-  if (hosts && !hosts.allows(req.headers.host)) return { ok: false, code: CloseCode.Forbidden, reason: 'This host name is not served while sign-in is off' };
-  if (!origins.allows(req.headers.origin, req.headers.host)) {
-    return { ok: false, code: CloseCode.Forbidden, reason: `Streams cannot be opened from ${req.headers.origin}` };
-  }
-  let caller;
-  try {
-    caller = await authn.principalOf(req.headers);
-  } catch (err) {
-    if (err instanceof UnauthorizedError) return { ok: false, code: CloseCode.Unauthorized, reason: err.message };
-    throw err;
-  }
-  const found = await sessions.streamTarget(caller, id).catch(() => undefined);
-  if (!found) return { ok: false, code: CloseCode.SessionNotFound, reason: `No session with id "${id}"` };
-  const { session, endpoint, secret } = found;
-  if (endpoint) return { ok: true, endpoint, ...(secret ? { secret } : {}) };
-  if (session.status === 'creating') return { ok: false, code: CloseCode.SessionNotRunning, reason: 'The session is still starting' };
-  if (session.status === 'queued') {
-    return { ok: false, code: CloseCode.SessionNotRunning, reason: `The session is queued (place ${session.queue_position ?? '?'})` };
-  }
-  return { ok: false, code: CloseCode.SessionEnded, reason: `The session has ${session.status === 'failed' ? 'failed' : 'ended'}` };
 }
 
 async function main(): Promise<void> {

@@ -120,6 +120,8 @@ describe('access control matrix', () => {
       SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD,
       SORTIE_JWT_SECRET: JWT_SECRET,
       SORTIE_APPS_FILE: apps,
+      // The matrix launches more sessions per user than the default limit of 3; the limit has its own tests.
+      SORTIE_MAX_SESSIONS_PER_USER: '20',
     });
     api = new Api(sortie.url);
     const signIn = async (username: string, password: string) => {

@@ -5,8 +5,9 @@ import { UnauthorizedError } from '../errors.js';
 import { ADMIN, installAccessGate, PUBLIC } from './access-gate.js';
 import { HostPolicy } from './host-policy.js';
 import { OriginPolicy } from './origin-policy.js';
+import { RequestGate } from './request-gate.js';
 
-const deps = {
+const deps = new RequestGate({
   authn: {
     principalOf: async () => {
       throw new UnauthorizedError('Sign in to use Sortie');
@@ -14,7 +15,7 @@ const deps = {
   },
   origins: new OriginPolicy(undefined, []),
   hosts: undefined,
-};
+});
 
 test('a route that does not say who may call it stops the server from starting', async () => {
   const app = Fastify();
@@ -22,7 +23,7 @@ test('a route that does not say who may call it stops the server from starting',
   app.get('/healthz', PUBLIC, async () => 'ok');
   app.get('/api/forgotten', async () => 'secret');
   app.post('/api/also-forgotten', { config: {} }, async () => 'secret');
-  await assert.rejects(app.ready(), /routes without an access decision.*GET \/api\/forgotten.*POST \/api\/also-forgotten/);
+  await assert.rejects(async () => app.ready(), /routes without an access decision.*GET \/api\/forgotten.*POST \/api\/also-forgotten/);
 });
 
 test('every route with a decision starts, and the table lists them with their access', async () => {

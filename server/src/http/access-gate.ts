@@ -1,9 +1,7 @@
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import { ForbiddenError } from '../errors.js';
-import type { Authenticator } from './auth-hook.js';
-import type { HostPolicy } from './host-policy.js';
-import type { OriginPolicy } from './origin-policy.js';
+import type { RequestGate } from './request-gate.js';
 
 /**
  * Who may call a route. Every route says it explicitly: a route without a decision stops
@@ -72,41 +70,30 @@ export class RouteTable {
   }
 }
 
-export interface AccessGateDeps {
-  authn: Authenticator;
-  origins: OriginPolicy;
-  /** Present when sign-in is off: then the Host header is the only thing that stops DNS rebinding. */
-  hosts: HostPolicy | undefined;
-}
-
 /**
  * The one place that decides whether a request may reach its handler, by the route that
- * matched (never by the raw URL, which can spell the same route many ways):
- *  1. with sign-in off, only Host names of this server are answered (DNS rebinding);
- *  2. writes from a foreign browser Origin are refused;
- *  3. the route's declared access: public, any signed-in principal, or admins only.
- * Requests that matched no route reach the not-found handler, which serves no data.
+ * matched (never by the raw URL, which can spell the same route many ways): first where it
+ * comes from (the request gate: Host when sign-in is off, Origin for writes), then the
+ * route's declared access: public, any signed-in principal, or admins only. Requests that
+ * matched no route reach the not-found handler, which serves no data.
  */
-export function installAccessGate(app: FastifyInstance, deps: AccessGateDeps): RouteTable {
+export function installAccessGate(app: FastifyInstance, gate: RequestGate): RouteTable {
   const table = new RouteTable();
   app.decorateRequest('principal', null);
   app.addHook('onRoute', (route) => table.add(route));
   app.addHook('onReady', async () => table.assertEveryRouteDecided());
   app.addHook('onRequest', async (request) => {
-    if (deps.hosts && !deps.hosts.allows(request.headers.host)) throw new ForbiddenError(deps.hosts.refusal(request.headers.host));
-    if (WRITE_METHODS.has(request.method) && !deps.origins.allows(request.headers.origin, request.headers.host)) {
-      throw new ForbiddenError(`Requests from ${request.headers.origin} are not allowed; add it to SORTIE_ALLOWED_ORIGINS if it should be`);
-    }
+    gate.checkSource(request.headers, WRITE_METHODS.has(request.method));
     if (request.is404) return;
-    await admit(request, deps.authn);
+    await admit(request, gate);
   });
   return table;
 }
 
-async function admit(request: FastifyRequest, authn: Authenticator): Promise<void> {
+async function admit(request: FastifyRequest, gate: RequestGate): Promise<void> {
   // assertEveryRouteDecided() makes a missing decision impossible; if one slips through, it is not public.
   const access = request.routeOptions.config.access ?? 'admin';
   if (access === 'public') return;
-  request.principal = await authn.principalOf(request.headers);
+  request.principal = await gate.principal(request.headers);
   if (access === 'admin' && request.principal.role !== 'admin') throw new ForbiddenError('This needs an administrator');
 }

@@ -11,12 +11,10 @@ import type { StreamRelay } from '../stream/relay.js';
 import { adminRoutes } from './admin-routes.js';
 import { appRoutes } from './app-routes.js';
 import { installAccessGate, type RouteTable } from './access-gate.js';
-import type { Authenticator } from './auth-hook.js';
 import { authRoutes } from './auth-routes.js';
 import { installErrorHandling } from './errors.js';
 import { healthRoutes } from './health-routes.js';
-import type { HostPolicy } from './host-policy.js';
-import type { OriginPolicy } from './origin-policy.js';
+import type { RequestGate } from './request-gate.js';
 import { sessionRoutes } from './session-routes.js';
 import { webUi } from './web-ui.js';
 
@@ -26,10 +24,7 @@ export interface HttpServerDeps {
   sessions: SessionService;
   auth: AuthService;
   authConfig: AuthConfig;
-  authenticator: Authenticator;
-  origins: OriginPolicy;
-  /** Only when sign-in is off: the Host names Sortie answers to. */
-  hosts: HostPolicy | undefined;
+  gate: RequestGate;
   oidc: OidcClient | undefined;
   relay: StreamRelay;
   webDir: string;
@@ -60,7 +55,7 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<HttpServer>
   });
   await app.register(fastifyCookie);
   await app.register(fastifyHelmet, securityHeaders(deps.authConfig.publicUrl));
-  const routes = installAccessGate(app, { authn: deps.authenticator, origins: deps.origins, hosts: deps.hosts });
+  const routes = installAccessGate(app, deps.gate);
   const spaIndex = await webUi(app, deps.webDir);
   installErrorHandling(app, { spaIndex, routes });
   healthRoutes(app, deps.isReady);

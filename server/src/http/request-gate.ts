@@ -1,0 +1,37 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Principal } from '../auth/principal.js';
+import { ForbiddenError } from '../errors.js';
+import type { Authenticator } from './auth-hook.js';
+import type { HostPolicy } from './host-policy.js';
+import type { OriginPolicy } from './origin-policy.js';
+
+/**
+ * Where a request comes from and who sends it, decided the same way for HTTP routes
+ * (access-gate.ts) and WebSocket streams (stream/stream-access.ts):
+ *  - with sign-in off, only Host names of this server are answered (DNS rebinding);
+ *  - a browser on a foreign Origin may not change anything nor open a stream;
+ *  - the principal comes from the access token (cookie or bearer).
+ * Throws ForbiddenError or UnauthorizedError with a message a person can act on.
+ */
+export class RequestGate {
+  constructor(
+    private readonly o: {
+      authn: Authenticator;
+      origins: OriginPolicy;
+      /** Present only when sign-in is off. */
+      hosts: HostPolicy | undefined;
+    },
+  ) {}
+
+  /** `acts`: the request changes something or opens a stream, so its Origin matters. */
+  checkSource(headers: IncomingHttpHeaders, acts: boolean): void {
+    if (this.o.hosts && !this.o.hosts.allows(headers.host)) throw new ForbiddenError(this.o.hosts.refusal(headers.host));
+    if (acts && !this.o.origins.allows(headers.origin, headers.host)) {
+      throw new ForbiddenError(`Requests from ${headers.origin} are not allowed; add it to SORTIE_ALLOWED_ORIGINS if it should be`);
+    }
+  }
+
+  principal(headers: IncomingHttpHeaders): Promise<Principal> {
+    return this.o.authn.principalOf(headers);
+  }
+}

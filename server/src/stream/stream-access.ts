@@ -1,0 +1,34 @@
+import type { IncomingMessage } from 'node:http';
+import { ForbiddenError, UnauthorizedError } from '../errors.js';
+import type { RequestGate } from '../http/request-gate.js';
+import type { SessionService } from '../sessions/session-service.js';
+import { CloseCode } from './close-codes.js';
+import type { StreamTarget } from './relay.js';
+
+/**
+ * Who may open a session's stream, and where it goes: the request gate that HTTP routes
+ * pass, then the session API's own rule (your session, or any session for an admin; a
+ * session you may not see is "not found", like a missing one).
+ */
+export function streamAccess(gate: RequestGate, sessions: SessionService): (sessionId: string, req: IncomingMessage) => Promise<StreamTarget> {
+  return async (id, req) => {
+    let caller;
+    try {
+      gate.checkSource(req.headers, true);
+      caller = await gate.principal(req.headers);
+    } catch (err) {
+      if (err instanceof ForbiddenError) return { ok: false, code: CloseCode.Forbidden, reason: err.message };
+      if (err instanceof UnauthorizedError) return { ok: false, code: CloseCode.Unauthorized, reason: err.message };
+      throw err;
+    }
+    const found = await sessions.streamTarget(caller, id).catch(() => undefined);
+    if (!found) return { ok: false, code: CloseCode.SessionNotFound, reason: `No session with id "${id}"` };
+    const { session, endpoint, secret } = found;
+    if (endpoint) return { ok: true, endpoint, ...(secret ? { secret } : {}) };
+    if (session.status === 'creating') return { ok: false, code: CloseCode.SessionNotRunning, reason: 'The session is still starting' };
+    if (session.status === 'queued') {
+      return { ok: false, code: CloseCode.SessionNotRunning, reason: `The session is queued (place ${session.queue_position ?? '?'})` };
+    }
+    return { ok: false, code: CloseCode.SessionEnded, reason: `The session has ${session.status === 'failed' ? 'failed' : 'ended'}` };
+  };
+}
