@@ -31,7 +31,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { readCatalogFile } from '../server/src/catalog/catalog-file.js';
 import { DEFAULT_SIDECAR_IMAGE } from '../server/src/config/config.js';
 import { buildSessionPod, LABEL_COMPONENT, LABEL_MANAGED_BY, TERMINATION_GRACE_SECONDS, type PodSettings } from '../server/src/runners/kubernetes/pod-spec.js';
-import { sleep } from './lib/procs.js';
+import { sleep } from '../server/test/support/wait.js';
 import { log, machineDescription, positiveInt } from './lib/cli.js';
 import { compileEntries } from './lib/compile-entries.js';
 import { createBenchNamespace, describeCluster, kubeconfigPath, loadKubeConfig, PodWatch } from './lib/kube.js';

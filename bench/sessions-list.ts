@@ -40,7 +40,8 @@ import { buildSessionPod } from '../server/src/runners/kubernetes/pod-spec.js';
 import { toSession } from '../server/src/sessions/session.js';
 import { compileEntries } from './lib/compile-entries.js';
 import { createBenchNamespace, kubeconfigPath, loadKubeConfig, PodWatch } from './lib/kube.js';
-import { forkTs, installCleanup, machineCpu, procCpuSeconds, shutdown, sleep, type IpcChild } from './lib/procs.js';
+import { forkTs, installCleanup, machineCpu, procCpuSeconds, shutdown, type IpcChild } from './lib/procs.js';
+import { sleep, waitFor } from '../server/test/support/wait.js';
 import { log, machineDescription, positiveInt, runBenchmark } from './lib/cli.js';
 import { percentile, round, sortedCopy } from './lib/stats.js';
 
@@ -112,10 +113,13 @@ async function main(): Promise<number> {
       }
       // Small requests only until the memory reading: a full list here would leave its
       // transient allocations in the RSS figure (malloc keeps freed memory).
-      await until(`the last of ${n} sessions running`, async () => {
-        const res = await client.get(`/api/sessions/${createdIds[n - 1]}`);
-        return (JSON.parse(res.body) as { status: string }).status === 'running';
-      });
+      await waitFor(
+        async () => {
+          const res = await client.get(`/api/sessions/${createdIds[n - 1]}`);
+          return (JSON.parse(res.body) as { status: string }).status === 'running';
+        },
+        { what: `the last of ${n} sessions running`, timeoutMs: 30_000, intervalMs: 20 },
+      );
       await sleep(200);
     };
     await fillTo(SESSIONS);
@@ -418,14 +422,6 @@ class Client {
 
 async function memOf(child: IpcChild): Promise<Mem> {
   return (await child.request<{ mem: Mem }>('mem')).mem;
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 runBenchmark('sessions-list', main);

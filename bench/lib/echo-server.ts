@@ -1,10 +1,11 @@
 import net from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { ByteQueue, serverHandshake } from './rfb.js';
+import { ByteReader, serverHandshake } from '../../server/test/support/rfb.js';
 
 /**
  * The stand-in for a session's VNC server, which websockify targets: it opens each
- * connection like a VNC server (see rfb.ts), then echoes every byte.
+ * connection like a VNC server (serverHandshake: Sortie's relay may take part in the opening
+ * of RFB before it pipes bytes), then echoes every byte.
  * Runs inside the bench process (`startEchoServer`) or as its own process (run this file
  * with an IPC channel: it reports `{port}` and answers `{type:'cpu'}`).
  */
@@ -14,10 +15,10 @@ export async function startEchoServer(port = 0): Promise<{ port: number; close: 
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    const queue = new ByteQueue();
+    const queue = new ByteReader();
     const onData = (chunk: Buffer) => queue.push(chunk);
     socket.on('data', onData);
-    serverHandshake((n) => queue.read(n), (b) => socket.write(b)).then(
+    serverHandshake(queue, (b) => socket.write(b)).then(
       () => {
         socket.off('data', onData);
         const early = queue.rest();

@@ -1,7 +1,8 @@
 import { execFileSync, fork, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import { canConnect } from '../../server/test/support/ports.js';
+import { sleep, waitFor } from '../../server/test/support/wait.js';
 
 /**
  * Every child the bench starts, so one cleanup can end them all on exit, error or
@@ -73,9 +74,6 @@ export function installCleanup(): void {
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** Spawns a program in its own process group, keeping the tail of its stderr for error messages. */
 export function spawnTracked(command: string, args: string[], options: SpawnOptions = {}): ChildProcess & { stderrTail: () => string } {
@@ -170,39 +168,14 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:port. */
 export async function waitForPort(port: number, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (!alive()) throw new Error(`process meant to listen on ${port} exited`);
-    if (Date.now() > deadline) throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
-/** `count` distinct free ports on 127.0.0.1 (probe sockets stay open until all are found). */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = net.createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, resolve);
-      });
-    }
-    return servers.map((s) => (s.address() as net.AddressInfo).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  }
+  await waitFor(
+    async () => {
+      if (await canConnect(port)) return true;
+      if (!alive()) throw new Error(`process meant to listen on ${port} exited`);
+      return false;
+    },
+    { what: `something listening on 127.0.0.1:${port}`, timeoutMs },
+  );
 }
 
 /** User+system CPU seconds of a process (not its children) from /proc/<pid>/stat. */

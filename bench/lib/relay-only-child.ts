@@ -9,22 +9,15 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import pino from 'pino';
+import { watchGcPauses } from './gc-pauses.js';
 
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const src = process.env.BENCH_SORTIE_SRC ?? path.resolve(import.meta.dirname, '../../server/src');
 const { StreamRelay } = (await import(pathToFileURL(path.join(src, `stream/relay${ext}`)).href)) as typeof import('../../server/src/stream/relay.js');
 
-let gc = { count: 0, totalMs: 0, maxMs: 0 };
-new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) {
-    gc.count++;
-    gc.totalMs += entry.duration;
-    gc.maxMs = Math.max(gc.maxMs, entry.duration);
-  }
-}).observe({ entryTypes: ['gc'] });
+const gc = watchGcPauses();
 
 const endpoint = { host: '127.0.0.1', port: Number(process.env.BENCH_WS_PORT) };
 // A secret is harmless for a relay that only pipes, and needed by one that answers the VNC challenge.
@@ -34,10 +27,8 @@ server.on('upgrade', (req, socket, head) => relay.handleUpgrade(req, socket, hea
 server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as AddressInfo).port, pid: process.pid }));
 process.on('message', (msg: { id: number; type: string }) => {
   if (msg.type === 'cpu') process.send!({ id: msg.id, cpu: process.cpuUsage() });
-  else if (msg.type === 'gc') {
-    process.send!({ id: msg.id, gc });
-    gc = { count: 0, totalMs: 0, maxMs: 0 };
-  } else if (msg.type === 'stop') {
+  else if (msg.type === 'gc') process.send!({ id: msg.id, gc: gc.take() });
+  else if (msg.type === 'stop') {
     relay.close();
     server.close(() => process.exit(0));
     server.closeAllConnections();

@@ -23,7 +23,7 @@ import { loadConfig } from '../../server/src/config/config.js';
 import type { SessionsTable } from '../../server/src/db/schema.js';
 import { startSortie } from '../../server/src/main.js';
 import { toSession } from '../../server/src/sessions/session.js';
-import { BenchRunner } from './bench-runner.js';
+import { FakeRunner } from '../../server/test/support/fake-runner.js';
 
 const tmp = process.env.BENCH_TMP!;
 const mode = process.env.BENCH_MODE ?? 'sortie';
@@ -94,7 +94,8 @@ async function startReal(): Promise<{ port: number; close: () => Promise<void> }
     SORTIE_LOG_LEVEL: 'error',
   });
   // Nothing listens there: the stream is never opened, the session only has to be `running`.
-  const runner = new BenchRunner({ host: '127.0.0.1', port: 9 });
+  // Stateless: the runner holds nothing per session, so the memory measured is Sortie's.
+  const runner = new FakeRunner({ stateless: true });
   const sortie = await startSortie(config, { runner, logger: pino({ level: 'error', base: { service: 'sortie-bench' } }) });
   return { port: sortie.port, close: () => sortie.dispose() };
 }

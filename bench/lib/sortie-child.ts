@@ -9,10 +9,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PerformanceObserver } from 'node:perf_hooks';
 import pino from 'pino';
 import { pathToFileURL } from 'node:url';
-import { BenchRunner } from './bench-runner.js';
+import { watchGcPauses } from './gc-pauses.js';
+import { FakeRunner } from '../../server/test/support/fake-runner.js';
 
 // Run from source (through tsx) this loads server/src/*.ts; compiled (bench/lib/build.ts), the .js next to it.
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -38,16 +38,7 @@ writeFileSync(
   }),
 );
 
-// GC pauses in the relay process, so the bench can tell pauses from CPU starvation.
-// (A PerformanceObserver costs nothing between collections.)
-let gc = { count: 0, totalMs: 0, maxMs: 0 };
-new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) {
-    gc.count++;
-    gc.totalMs += entry.duration;
-    gc.maxMs = Math.max(gc.maxMs, entry.duration);
-  }
-}).observe({ entryTypes: ['gc'] });
+const gc = watchGcPauses();
 
 try {
   const config = loadConfig({
@@ -60,16 +51,16 @@ try {
     SORTIE_LOG_LEVEL: 'error',
     // Sign-in checks happen once per connection, not per message; the relay is what's measured.
     SORTIE_AUTH: 'disabled',
+    // The latency runs put 50 viewers on the one session; the default cap is 5.
+    SORTIE_MAX_VIEWERS_PER_SESSION: '64',
   });
-  const runner = new BenchRunner({ host: '127.0.0.1', port: Number(process.env.BENCH_WS_PORT) });
+  // Every session is ready at once at the websockify the bench started; no record is kept.
+  const runner = new FakeRunner({ endpoint: { host: '127.0.0.1', port: Number(process.env.BENCH_WS_PORT) }, stateless: true });
   const logger = pino({ level: process.env.BENCH_SORTIE_LOG ?? 'error', base: { service: 'sortie-bench' } });
   const sortie = await startSortie(config, { runner, logger });
   process.on('message', (msg: { id: number; type: string }) => {
     if (msg.type === 'cpu') process.send!({ id: msg.id, cpu: process.cpuUsage(), rss: process.memoryUsage().rss });
-    else if (msg.type === 'gc') {
-      process.send!({ id: msg.id, gc });
-      gc = { count: 0, totalMs: 0, maxMs: 0 };
-    }
+    else if (msg.type === 'gc') process.send!({ id: msg.id, gc: gc.take() });
     else if (msg.type === 'stop') void sortie.dispose().then(() => process.exit(0));
   });
   process.on('disconnect', () => void sortie.dispose().finally(() => process.exit(0)));

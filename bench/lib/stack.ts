@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { startEchoServer } from './echo-server.js';
 import { buildSortie } from './build.js';
-import { forkTs, freePorts, pin, procCpuSeconds, registerTempDir, removeTempDir, sleep, spawnTracked, waitForPort, type IpcChild } from './procs.js';
+import { forkTs, pin, procCpuSeconds, registerTempDir, removeTempDir, spawnTracked, waitForPort, type IpcChild } from './procs.js';
+import { Api } from '../../server/test/support/api.js';
+import { freePorts } from '../../server/test/support/ports.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 
@@ -180,20 +182,9 @@ export async function cpuOf(child: IpcChild): Promise<number> {
 }
 
 async function createSession(base: string): Promise<{ id: string; websocket_url: string }> {
-  const res = await fetch(`${base}/api/sessions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ app_id: 'bench-echo', user_id: 'bench' }),
-  });
-  if (res.status !== 201) throw new Error(`POST /api/sessions answered ${res.status}: ${await res.text()}`);
-  const created = (await res.json()) as { id: string };
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const s = (await (await fetch(`${base}/api/sessions/${created.id}`)).json()) as { status: string; reason: string | null; websocket_url: string };
-    if (s.status === 'running') return { id: created.id, websocket_url: s.websocket_url };
-    if (s.status !== 'creating' || Date.now() > deadline) throw new Error(`session did not start: ${s.status} ${s.reason ?? ''}`);
-    await sleep(20);
-  }
+  const api = new Api(base);
+  const created = await api.launch('bench-echo', 'bench');
+  return api.waitFor(created.id, 'running', 10_000);
 }
 
 /**
@@ -207,6 +198,8 @@ export function exportRevision(rev: string): { root: string; remove: () => void 
   const tar = execFileSync('git', ['-C', repoRoot, 'archive', '--format=tar', rev, 'package.json', 'server/src'], { maxBuffer: 256 * 1024 * 1024 });
   execFileSync('tar', ['-x', '-C', dir], { input: tar });
   cpSync(path.join(repoRoot, 'bench', 'lib'), path.join(dir, 'bench', 'lib'), { recursive: true });
+  // The bench's Sortie children run the tests' fake runner.
+  cpSync(path.join(repoRoot, 'server', 'test', 'support'), path.join(dir, 'server', 'test', 'support'), { recursive: true });
   symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'));
   return { root: dir, remove: () => removeTempDir(dir) };
 }

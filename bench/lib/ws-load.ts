@@ -1,6 +1,6 @@
 import { WebSocket } from 'ws';
 import { withTimeout } from './procs.js';
-import { ByteQueue, clientHandshake } from './rfb.js';
+import { onWebSocket, RfbViewer } from '../../server/test/support/rfb.js';
 
 /**
  * The load generator: plain `ws` clients, as close to a browser's noVNC as Node gets.
@@ -21,14 +21,17 @@ export function openStream(url: string): Promise<WebSocket> {
         // ws sets TCP_NODELAY already; say so, since Nagle would ruin the latency figures.
         (ws as unknown as { _socket: import('node:net').Socket })._socket.setNoDelay(true);
         // Open the VNC conversation (the relay may take part in it), then hand over a clean stream.
-        const queue = new ByteQueue();
-        const onMessage = (data: Buffer) => queue.push(data);
-        ws.on('message', onMessage);
-        clientHandshake((n) => queue.read(n), (b) => ws.send(b, { binary: true })).then(() => {
-          ws.off('message', onMessage);
-          if (queue.rest().length > 0) return reject(new Error(`${url}: unexpected bytes after the RFB handshake`));
-          resolve(ws);
-        }, reject);
+        const transport = onWebSocket(ws);
+        const viewer = new RfbViewer(transport);
+        viewer
+          .greet()
+          .then(({ offered }) => viewer.authenticate(offered))
+          .then((accepted) => {
+            transport.detach();
+            if (!accepted) return reject(new Error(`${url}: the server refused authentication`));
+            if (transport.bytes.rest().length > 0) return reject(new Error(`${url}: unexpected bytes after the RFB handshake`));
+            resolve(ws);
+          }, reject);
       });
       ws.once('error', reject);
       ws.once('close', (code, reason) => reject(new Error(`${url}: closed during the handshake (${code} ${reason.toString()})`)));

@@ -1,4 +1,119 @@
-import WebSocket from 'ws';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import WebSocket, { type ClientOptions } from 'ws';
+import { vncAuthResponse } from '../../src/stream/rfb-handshake.js';
+
+/**
+ * Just enough RFB (VNC) for tests and benchmarks, over a WebSocket (Sortie's stream, a
+ * session's websockify) or plain TCP (x11vnc itself). The one reader of VNC bytes they share.
+ * RFB 3.8: https://github.com/rfbproto/rfbproto/blob/master/rfbproto.rst
+ */
+
+export const RFB_VERSION = Buffer.from('RFB 003.008\n', 'latin1');
+export const SECURITY_NONE = 1;
+export const SECURITY_VNC_AUTH = 2;
+
+/** Bytes from a stream of chunks (TCP data or WebSocket messages), read in exact amounts. */
+export class ByteReader {
+  private chunks: Buffer[] = [];
+  private length = 0;
+  private waiter: { n: number; resolve: (b: Buffer) => void; reject: (err: Error) => void } | undefined;
+  private failure: Error | undefined;
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+    this.wake();
+  }
+
+  /** The stream ended or broke: a read that cannot be satisfied any more rejects with `err`. */
+  fail(err: Error): void {
+    this.failure ??= err;
+    this.wake();
+  }
+
+  take(n: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      this.waiter = { n, resolve, reject };
+      this.wake();
+    });
+  }
+
+  /** Whatever arrived beyond what was taken. */
+  rest(): Buffer {
+    const all = Buffer.concat(this.chunks);
+    this.chunks = [];
+    this.length = 0;
+    return all;
+  }
+
+  private wake(): void {
+    if (!this.waiter) return;
+    const { n, resolve, reject } = this.waiter;
+    if (this.length < n) {
+      if (this.failure) {
+        this.waiter = undefined;
+        reject(this.failure);
+      }
+      return;
+    }
+    this.waiter = undefined;
+    const all = Buffer.concat(this.chunks);
+    this.chunks = all.length > n ? [all.subarray(n)] : [];
+    this.length = all.length - n;
+    resolve(all.subarray(0, n));
+  }
+}
+
+/** Bytes both ways over something: read in exact amounts, written as they come. */
+export interface RfbTransport {
+  bytes: ByteReader;
+  send: (data: Buffer) => void;
+  close: () => void;
+}
+
+/** Reads an open (or opening) WebSocket's messages into a ByteReader; sends wait for the open. */
+export function onWebSocket(ws: WebSocket): RfbTransport & { ws: WebSocket; detach: () => void } {
+  ws.binaryType = 'nodebuffer';
+  const bytes = new ByteReader();
+  const queued: Buffer[] = [];
+  const onOpen = () => queued.splice(0).forEach((b) => ws.send(b));
+  const onMessage = (data: Buffer) => bytes.push(data);
+  const onError = (err: Error) => bytes.fail(err);
+  const onClose = (code: number, reason: Buffer) => bytes.fail(new Error(`stream closed (${code} ${reason.toString()})`));
+  ws.on('open', onOpen);
+  ws.on('message', onMessage);
+  ws.on('error', onError);
+  ws.on('close', onClose);
+  return {
+    ws,
+    bytes,
+    send: (data) => (ws.readyState === WebSocket.OPEN ? ws.send(data, { binary: true }) : queued.push(data)),
+    close: () => ws.terminate(),
+    // Hands the socket back (for example to a load generator) once the handshake is done.
+    detach: () => {
+      ws.off('open', onOpen);
+      ws.off('message', onMessage);
+      ws.off('error', onError);
+      ws.off('close', onClose);
+    },
+  };
+}
+
+export function overWebSocket(url: string, options: ClientOptions = {}): RfbTransport & { ws: WebSocket; detach: () => void } {
+  const ws = new WebSocket(url, ['binary'], options);
+  ws.on('error', () => {}); // reported through the reader
+  return onWebSocket(ws);
+}
+
+export function overTcp(port: number, host = '127.0.0.1'): RfbTransport & { socket: net.Socket } {
+  const socket = net.connect(port, host);
+  const bytes = new ByteReader();
+  socket.on('data', (chunk: Buffer) => bytes.push(chunk));
+  socket.on('error', (err) => bytes.fail(err));
+  socket.on('close', () => bytes.fail(new Error('closed')));
+  return { socket, bytes, send: (data) => socket.write(data), close: () => socket.destroy() };
+}
 
 export interface Desktop {
   banner: string;
@@ -8,55 +123,98 @@ export interface Desktop {
   bytesPerPixel: number;
 }
 
+export interface ConnectOptions {
+  timeoutMs?: number;
+  /** The VNC password, for a server that asks for one (a session's websockify). */
+  password?: string;
+  /** Extra headers for the WebSocket upgrade (a bearer token). */
+  headers?: Record<string, string>;
+}
+
 /**
- * A minimal VNC viewer over a WebSocket: enough RFB to prove a desktop is really there.
- * `connect` does the handshake (version, security "None", ClientInit/ServerInit);
- * `frame` asks for one full framebuffer update in Raw encoding.
+ * A VNC viewer, step by step: `greet` (version and offered security types), `authenticate`,
+ * `init` (ClientInit/ServerInit), then `frame` asks for one full update in Raw encoding.
+ * `connect` does the first three. Tests that check a step themselves use `take` and `send`.
  */
 export class RfbViewer {
-  private buffer = Buffer.alloc(0);
-  private waiter: (() => void) | undefined;
-  private failure: Error | undefined;
+  constructor(readonly transport: RfbTransport & { ws?: WebSocket }) {}
 
-  private constructor(readonly ws: WebSocket) {
-    ws.binaryType = 'nodebuffer';
-    ws.on('message', (data: Buffer) => {
-      this.buffer = Buffer.concat([this.buffer, data]);
-      this.waiter?.();
-    });
-    const fail = (err: Error) => {
-      this.failure ??= err;
-      this.waiter?.();
-    };
-    ws.on('error', fail);
-    ws.on('close', (code, reason) => fail(new Error(`stream closed (${code} ${reason.toString()})`)));
+  get ws(): WebSocket {
+    if (!this.transport.ws) throw new Error('this viewer is not on a WebSocket');
+    return this.transport.ws;
   }
 
-  static async connect(url: string, timeoutMs = 15_000): Promise<{ viewer: RfbViewer; desktop: Desktop }> {
-    const viewer = new RfbViewer(new WebSocket(url, ['binary']));
-    const timer = setTimeout(() => viewer.ws.terminate(), timeoutMs);
+  static async connect(url: string, options: ConnectOptions | number = {}): Promise<{ viewer: RfbViewer; desktop: Desktop }> {
+    const o = typeof options === 'number' ? { timeoutMs: options } : options;
+    const viewer = new RfbViewer(overWebSocket(url, o.headers ? { headers: o.headers } : {}));
+    const timer = setTimeout(() => viewer.transport.bytes.fail(new Error(`no desktop within ${o.timeoutMs ?? 15_000} ms`)), o.timeoutMs ?? 15_000);
     try {
-      return { viewer, desktop: await viewer.handshake() };
+      const greeted = await viewer.greet();
+      const { offered } = greeted;
+      if (o.password === undefined && !offered.includes(SECURITY_NONE)) {
+        throw new Error(`security "None" not offered (offered ${offered.join(',')})`);
+      }
+      if (!(await viewer.authenticate(offered, o.password))) throw new Error('security handshake failed');
+      return { viewer, desktop: { banner: greeted.banner, ...(await viewer.init()) } };
     } catch (err) {
-      viewer.ws.terminate();
+      viewer.close();
       throw err;
     } finally {
       clearTimeout(timer);
     }
   }
 
+  take(n: number): Promise<Buffer> {
+    return this.transport.bytes.take(n);
+  }
+
+  send(data: Buffer): void {
+    this.transport.send(data);
+  }
+
   close(): void {
-    this.ws.terminate();
+    this.transport.close();
+  }
+
+  /** Reads the server's version, answers 3.8 and reads the security types it offers. */
+  async greet(): Promise<{ banner: string; offered: number[] }> {
+    const banner = (await this.take(12)).toString('latin1');
+    if (!/^RFB 003\.00\d\n$/.test(banner)) throw new Error(`not an RFB banner: ${JSON.stringify(banner)}`);
+    this.send(RFB_VERSION);
+    const count = (await this.take(1))[0]!;
+    if (count === 0) throw new Error('the server refused the connection');
+    return { banner: banner.trim(), offered: [...(await this.take(count))] };
+  }
+
+  /**
+   * Takes "None" when offered, else VNC authentication answered with `password` (or with
+   * zeros when none is given). Resolves with whether the server accepted.
+   */
+  async authenticate(offered: number[], password?: string): Promise<boolean> {
+    if (offered.includes(SECURITY_NONE) && password === undefined) {
+      this.send(Buffer.from([SECURITY_NONE]));
+    } else if (offered.includes(SECURITY_VNC_AUTH)) {
+      this.send(Buffer.from([SECURITY_VNC_AUTH]));
+      const challenge = await this.take(16);
+      this.send(password === undefined ? Buffer.alloc(16) : vncAuthResponse(challenge, password));
+    } else {
+      throw new Error(`no usable security type in ${offered.join(', ')}`);
+    }
+    return (await this.take(4)).readUInt32BE(0) === 0;
+  }
+
+  /** ClientInit (shared) and the server's ServerInit. */
+  async init(): Promise<Omit<Desktop, 'banner'>> {
+    this.send(Buffer.from([1]));
+    const init = await this.take(24);
+    const name = (await this.take(init.readUInt32BE(20))).toString('utf8');
+    return { width: init.readUInt16BE(0), height: init.readUInt16BE(2), name, bytesPerPixel: init.readUInt8(4) / 8 };
   }
 
   /** One full-screen update: its size in bytes and whether it is more than one flat colour. */
-  async frame(desktop: Desktop): Promise<{ updateBytes: number; nonBlank: boolean }> {
-    this.ws.send(Buffer.from([2, 0, 0, 1, 0, 0, 0, 0])); // SetEncodings: Raw only
-    const request = Buffer.alloc(10);
-    request.writeUInt8(3, 0);
-    request.writeUInt16BE(desktop.width, 6);
-    request.writeUInt16BE(desktop.height, 8);
-    this.ws.send(request);
+  async frame(desktop: Pick<Desktop, 'width' | 'height' | 'bytesPerPixel'>): Promise<{ updateBytes: number; nonBlank: boolean }> {
+    this.send(Buffer.from([2, 0, 0, 1, 0, 0, 0, 0])); // SetEncodings: Raw only
+    this.send(frameRequest(desktop.width, desktop.height));
     const header = await this.take(4);
     if (header[0] !== 0) throw new Error(`expected a FramebufferUpdate, got message type ${header[0]}`);
     const bpp = desktop.bytesPerPixel;
@@ -72,40 +230,42 @@ export class RfbViewer {
     }
     return { updateBytes, nonBlank };
   }
+}
 
-  private async handshake(): Promise<Desktop> {
-    const banner = (await this.take(12)).toString('latin1');
-    if (!/^RFB 003\.00\d\n$/.test(banner)) throw new Error(`not an RFB banner: ${JSON.stringify(banner)}`);
-    this.ws.send(Buffer.from('RFB 003.008\n'));
-    const count = (await this.take(1))[0]!;
-    if (count === 0) throw new Error('the server refused the connection');
-    const types = [...(await this.take(count))];
-    if (!types.includes(1)) throw new Error(`security "None" not offered (offered ${types.join(',')})`);
-    this.ws.send(Buffer.from([1]));
-    if ((await this.take(4)).readUInt32BE(0) !== 0) throw new Error('security handshake failed');
-    this.ws.send(Buffer.from([1])); // ClientInit: shared
-    const init = await this.take(24);
-    const name = (await this.take(init.readUInt32BE(20))).toString('utf8');
-    return { banner: banner.trim(), width: init.readUInt16BE(0), height: init.readUInt16BE(2), name, bytesPerPixel: init.readUInt8(4) / 8 };
-  }
-
-  private async take(n: number): Promise<Buffer> {
-    while (this.buffer.length < n) {
-      if (this.failure) throw this.failure;
-      await new Promise<void>((r) => (this.waiter = r));
-    }
-    const out = this.buffer.subarray(0, n);
-    this.buffer = this.buffer.subarray(n);
-    return out;
-  }
+/** A FramebufferUpdateRequest for the whole screen, not incremental. */
+export function frameRequest(width: number, height: number): Buffer {
+  const request = Buffer.alloc(10);
+  request.writeUInt8(3, 0);
+  request.writeUInt16BE(width, 6);
+  request.writeUInt16BE(height, 8);
+  return request;
 }
 
 /** Connects, reads the desktop and one full framebuffer update, and disconnects. */
-export async function readDesktop(url: string, timeoutMs = 15_000): Promise<Desktop & { updateBytes: number; nonBlank: boolean }> {
-  const { viewer, desktop } = await RfbViewer.connect(url, timeoutMs);
+export async function readDesktop(url: string, options: ConnectOptions | number = {}): Promise<Desktop & { updateBytes: number; nonBlank: boolean }> {
+  const { viewer, desktop } = await RfbViewer.connect(url, options);
   try {
     return { ...desktop, ...(await viewer.frame(desktop)) };
   } finally {
     viewer.close();
   }
+}
+
+/**
+ * The VNC server's side, for stand-ins of a session (the benchmark's echo server): offers
+ * None and VNC authentication and accepts any answer.
+ */
+export async function serverHandshake(bytes: ByteReader, write: (b: Buffer) => void): Promise<void> {
+  write(RFB_VERSION);
+  const version = (await bytes.take(12)).toString('latin1');
+  if (!version.startsWith('RFB 003.00')) throw new Error(`not an RFB viewer: ${JSON.stringify(version)}`);
+  write(Buffer.from([2, SECURITY_NONE, SECURITY_VNC_AUTH]));
+  const chosen = (await bytes.take(1))[0];
+  if (chosen === SECURITY_VNC_AUTH) {
+    write(randomBytes(16));
+    await bytes.take(16); // not checked: the stand-in is about the relay, not the password
+  } else if (chosen !== SECURITY_NONE) {
+    throw new Error(`viewer chose security type ${chosen}`);
+  }
+  write(Buffer.alloc(4)); // SecurityResult: OK
 }

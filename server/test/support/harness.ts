@@ -1,0 +1,103 @@
+import pino from 'pino';
+import type { Principal } from '../../src/auth/principal.js';
+import { startSortie, type Sortie } from '../../src/main.js';
+import type { Runner } from '../../src/runners/runner.js';
+import { Api } from './api.js';
+import { RfbViewer, type ConnectOptions, type Desktop } from './rfb.js';
+import { scratchDir, testConfig, writeApps } from './sortie.js';
+
+export interface TestSortieOptions {
+  /** Names the scratch folder, so a leftover one says which test made it. */
+  name: string;
+  /** Settings as an operator gives them (SORTIE_AUTH, POD_READY_TIMEOUT, …). */
+  env?: Record<string, string>;
+  /** A catalog for this Sortie (written to an apps file); default: the demo apps. */
+  apps?: unknown[];
+  /** A runner in place of the one SORTIE_RUNNER picks (a FakeRunner). */
+  runner?: Runner;
+  /**
+   * Start on a scratch folder an earlier TestSortie left (see `stop`): the same database
+   * and runner state, as a restart finds them. That folder stays the earlier one's to remove.
+   */
+  dir?: string;
+}
+
+export interface TestSortie {
+  sortie: Sortie;
+  url: string;
+  /** The scratch folder: database, runner state, catalogs. */
+  dir: string;
+  /** Where the local runner keeps its session records. */
+  stateDir: string;
+  /** A client with no token; `api.as(token)` and `signIn` give signed-in ones. */
+  api: Api;
+  /** ws:// for a path on this Sortie (a session's websocket_url). */
+  wsUrl: (urlPath: string) => string;
+  /** A VNC viewer on a session's stream, through the RFB handshake. */
+  openStream: (sessionId: string, options?: ConnectOptions) => Promise<{ viewer: RfbViewer; desktop: Desktop }>;
+  /** Signs in over HTTP and answers with a client acting as that user. */
+  signIn: (username: string, password: string) => Promise<Api>;
+  /** Stops serving, as on SIGTERM: sessions keep running and the folder stays, for a restart. */
+  stop: () => Promise<void>;
+  /**
+   * Ends every session still live (what a failed test left behind: sessions outlive Sortie
+   * by design), stops Sortie and removes the scratch folder. Safe to call more than once.
+   */
+  cleanup: () => Promise<void>;
+}
+
+/** Ends sessions on the harness's behalf, past any sign-in, as the service itself. */
+const HARNESS: Principal = { userId: 'test-harness', username: 'the test harness', role: 'admin' };
+
+/**
+ * A real Sortie (HTTP API, session service, SQLite file, relay) in this process, on a
+ * port of its own, with what a test needs to talk to it and to leave nothing behind.
+ * In the manner of code-server's test/utils/integration.ts.
+ */
+export async function startTestSortie(options: TestSortieOptions): Promise<TestSortie> {
+  const scratch = options.dir ? { dir: options.dir, remove: () => {} } : scratchDir(options.name);
+  const env = { ...options.env };
+  if (options.apps) env.SORTIE_APPS_FILE = writeApps(scratch.dir, options.apps);
+  let sortie: Sortie;
+  let stateDir: string;
+  try {
+    const config = testConfig(scratch.dir, env);
+    stateDir = config.local.stateDir;
+    sortie = await startSortie(config, { logger: pino({ level: config.logLevel }), ...(options.runner ? { runner: options.runner } : {}) });
+  } catch (err) {
+    scratch.remove();
+    throw err;
+  }
+  const api = new Api(sortie.url);
+  const wsUrl = (urlPath: string) => sortie.url.replace(/^http/, 'ws') + urlPath;
+  let stopped = false;
+  const stop = async () => {
+    stopped = true;
+    await sortie.dispose();
+  };
+  let cleaned: Promise<void> | undefined;
+  return {
+    sortie,
+    url: sortie.url,
+    dir: scratch.dir,
+    stateDir,
+    api,
+    wsUrl,
+    openStream: (sessionId, connect = {}) => RfbViewer.connect(wsUrl(`/ws/sessions/${sessionId}`), connect),
+    signIn: (username, password) => api.signedIn(username, password),
+    stop,
+    cleanup: () =>
+      (cleaned ??= (async () => {
+        try {
+          if (!stopped) {
+            for (const session of await sortie.sessions.list(HARNESS, {})) {
+              if (session.status !== 'failed' && session.status !== 'terminated') await sortie.sessions.end(HARNESS, session.id);
+            }
+          }
+        } finally {
+          await sortie.dispose();
+          scratch.remove();
+        }
+      })()),
+  };
+}
