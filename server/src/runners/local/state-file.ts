@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -87,6 +87,15 @@ export function writeStateFile(stateDir: string, record: SessionRecord): void {
   const temp = `${target}.${process.pid}.tmp`;
   writeFileSync(temp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
   renameSync(temp, target);
+}
+
+/**
+ * Writes a file only its owner may read (0600), created exclusively so that an existing file
+ * or a planted symlink fails the launch instead of being followed, then hands it to `owner`.
+ */
+export function writePrivateFile(file: string, data: Buffer | string, owner?: { uid: number; gid: number }): void {
+  writeFileSync(file, data, { mode: 0o600, flag: 'wx' });
+  if (owner) chownSync(file, owner.uid, owner.gid);
 }
 
 export type StateFileEntry =

@@ -4,7 +4,8 @@ import { mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { COOKIE_NAME, newCookie, writeXauthority, xauthorityEntry } from './xauth.js';
+import { writePrivateFile } from './state-file.js';
+import { COOKIE_NAME, newCookie, xauthorityEntry } from './xauth.js';
 
 test('an entry is the Xauthority binary format: wild family, display number, cookie name and data', () => {
   const cookie = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
@@ -31,7 +32,7 @@ test('xauth reads the written file, which only its owner may read, and a planted
   const dir = mkdtempSync(path.join(tmpdir(), 'sortie-xauth-'));
   const file = path.join(dir, 'auth');
   const cookie = newCookie();
-  writeXauthority(file, 123, cookie);
+  writePrivateFile(file, xauthorityEntry(123, cookie));
   assert.equal(statSync(file).mode & 0o777, 0o600);
   const listed = execFileSync('xauth', ['-f', file, 'list'], { encoding: 'utf8' }).trim();
   assert.match(listed, new RegExp(`:123\\s+${COOKIE_NAME}\\s+${cookie.toString('hex')}$`));
@@ -40,5 +41,5 @@ test('xauth reads the written file, which only its owner may read, and a planted
   writeFileSync(target, 'keep');
   const planted = path.join(dir, 'planted');
   symlinkSync(target, planted);
-  assert.throws(() => writeXauthority(planted, 1, cookie), { code: 'EEXIST' });
+  assert.throws(() => writePrivateFile(planted, xauthorityEntry(1, cookie)), { code: 'EEXIST' });
 });

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { chownSync, writeFileSync } from 'node:fs';
 
 /**
  * An X display is open to whoever can reach its socket unless the server is started with
@@ -38,13 +37,4 @@ export function xauthorityEntry(display: number, cookie: Buffer): Buffer {
     counted(Buffer.from(COOKIE_NAME, 'ascii')),
     counted(cookie),
   ]);
-}
-
-/**
- * Writes the file 0600 (created exclusively, so an existing file or a planted symlink fails
- * the launch instead of being followed), then hands it to `owner` if given.
- */
-export function writeXauthority(file: string, display: number, cookie: Buffer, owner?: { uid: number; gid: number }): void {
-  writeFileSync(file, xauthorityEntry(display, cookie), { mode: 0o600, flag: 'wx' });
-  if (owner) chownSync(file, owner.uid, owner.gid);
 }

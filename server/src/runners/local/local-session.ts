@@ -1,0 +1,504 @@
+import type { ChildProcess } from 'node:child_process';
+import { chownSync, closeSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Endpoint, LaunchSpec, Workload, WorkloadEvent } from '../runner.js';
+import { displayLockPath, displaySocketPath, FIRST_DISPLAY } from './ports.js';
+import { tcpAccepts, vncAnswers, xServerAccepts } from './probe.js';
+import { isLeaderRunning, killProcessesWithArgs, readProcStat, spawnGroupLeader, terminateGroups } from './process-group.js';
+import {
+  appRecipe,
+  HOST,
+  websockifyRecipe,
+  x11vncRecipe,
+  xvfbRecipe,
+  type ProcessRecipe,
+  type SandboxTools,
+  type SessionPlan,
+} from './recipes.js';
+import {
+  BWRAP_MISSING,
+  hostSystemPaths,
+  requireProgram,
+  resolveAppProgram,
+  resolveProgram,
+  SANDBOX_HOME,
+  SANDBOX_PATH,
+  type SessionUser,
+} from './sandbox.js';
+import { noteInLog, openSessionLog, tailLog } from './session-log.js';
+import {
+  ensureStateDir,
+  homeDirPath,
+  homesDirPath,
+  logFilePath,
+  removeSessionFiles,
+  ROLES,
+  writePrivateFile,
+  writeStateFile,
+  type ProcessRecord,
+  type Role,
+  type SessionRecord,
+} from './state-file.js';
+import { newCookie } from './xauth.js';
+
+/** What a session needs from the runner that holds it: settings, allocations and the event sink. */
+export interface SessionHost {
+  readonly stateDir: string;
+  /** Xvfb's `-screen 0` geometry. */
+  readonly screen: string;
+  /** How often to probe a starting session's VNC endpoint. */
+  readonly readyPollMs: number;
+  /** More host folders the sandbox must not show. */
+  readonly hiddenPaths: readonly string[];
+  readonly log: Logger;
+  /** A closed runner reports nothing more and leaves its sessions running for the next one. */
+  readonly closed: boolean;
+  emit(event: WorkloadEvent): void;
+  /** `count` free TCP ports on HOST, reserved for this session until the runner forgets it. */
+  claimPorts(count: number): Promise<number[]>;
+  /** The lowest free display from `from`, reserved likewise. */
+  claimDisplay(from: number): number;
+  releaseDisplay(display: number): void;
+  /** The unprivileged user apps run as when Sortie is root (created the first time). */
+  sessionUser(): SessionUser;
+}
+
+/** Xvfb normally opens its display in well under a second; this only catches a hung one. */
+const XVFB_START_TIMEOUT_MS = 10_000;
+/** Tries before giving up when another X server grabs a display between our check and Xvfb. */
+const DISPLAY_ATTEMPTS = 5;
+const INFRA_HINT = ' (the local runner needs Xvfb, x11vnc and websockify installed and on PATH)';
+
+/**
+ *   launching ──all four started──▶ starting ──VNC and WebSocket answer──▶ ready
+ *       │                               │                                   │
+ *       └──── a process died ─────────▶ ended ◀────── a process died ───────┘
+ *
+ * An adopted session enters at starting, ready or ended, as its state file and its
+ * processes say. stop() may come in any phase; from then on the session reports nothing.
+ */
+type Phase = 'launching' | 'starting' | 'ready' | 'ended';
+
+/**
+ * One session's four host processes, the local stand-in for the pod's app container and VNC
+ * sidecar: Xvfb, x11vnc and websockify on 127.0.0.1, and the sandboxed app on that display.
+ *
+ * Each process is the leader of its own process group (so killing the group also kills what
+ * it forked) in a new session, so it outlives Sortie; its pid and start time go into the
+ * state file before it may run, so the next Sortie can adopt or clean it up.
+ */
+export class LocalSession {
+  private readonly children: ChildProcess[] = [];
+  /** A process died while launch() was still starting the others; `role`'s log explains it. */
+  private launchFailure?: { what: string; role: Role };
+  private endReason?: string;
+  private stopRequested = false;
+  private launching?: Promise<void>;
+  /** Killing the rest after a process died on its own; resolves, never rejects. */
+  private ending?: Promise<void>;
+  private stopping?: Promise<void>;
+  private readinessTimer?: NodeJS.Timeout;
+
+  private constructor(
+    private readonly host: SessionHost,
+    readonly record: SessionRecord,
+    private phase: Phase,
+    /** Adopted sessions were started by an earlier Sortie: no 'exit' events, so they are polled. */
+    private readonly adopted: boolean,
+    /** When the clock for "ready after N ms" started. */
+    private readonly since: number,
+  ) {}
+
+  /** A session about to be launched by this runner; launch() starts it. */
+  static forLaunch(host: SessionHost, spec: LaunchSpec): LocalSession {
+    const record: SessionRecord = {
+      version: 1,
+      sessionId: spec.sessionId,
+      workloadName: spec.workloadName,
+      appId: spec.app.id,
+      userId: spec.userId,
+      startedAt: new Date().toISOString(),
+      display: 0,
+      vncPort: 0,
+      wsPort: 0,
+      processes: [],
+    };
+    return new LocalSession(host, record, 'launching', false, Date.now());
+  }
+
+  /** A session an earlier Sortie started, from its state file; adopt() decides its phase. */
+  static fromRecord(host: SessionHost, record: SessionRecord): LocalSession {
+    return new LocalSession(host, record, 'ended', true, Date.parse(record.startedAt) || Date.now());
+  }
+
+  get sessionId(): string {
+    return this.record.sessionId;
+  }
+
+  /** What start() reports for this session. */
+  workload(): Workload {
+    const { sessionId } = this;
+    switch (this.phase) {
+      case 'ready':
+        return { sessionId, state: 'ready', endpoint: this.endpoint() };
+      case 'ended':
+        return { sessionId, state: 'ended', reason: this.endReason ?? 'The session ended' };
+      default:
+        return { sessionId, state: 'starting' };
+    }
+  }
+
+  /**
+   * Starts the four processes and resolves once all are running (readiness is reported
+   * later as an event). On failure everything started is killed and its files removed.
+   */
+  async launch(command: readonly string[], secret: string | undefined): Promise<void> {
+    this.launching = this.startProcesses(command, secret);
+    try {
+      await this.launching;
+    } catch (err) {
+      this.phase = 'ended';
+      await this.killAll();
+      removeSessionFiles(this.host.stateDir, this.sessionId);
+      if (!this.stopRequested) {
+        this.host.log.warn({ sessionId: this.sessionId, appId: this.record.appId, reason: (err as Error).message }, 'local session failed to launch');
+      }
+      throw err;
+    }
+  }
+
+  /** Takes over a session from its state file: resumes it if every process still runs, else ends it. */
+  async adopt(): Promise<Workload> {
+    const { record, sessionId } = this;
+    const complete = ROLES.every((role) => record.processes.some((p) => p.role === role));
+    const dead = record.processes.filter((p) => !isLeaderRunning(p));
+    if (complete && dead.length === 0) {
+      this.phase = record.readyAt ? 'ready' : 'starting';
+      this.host.log.info({ sessionId, state: this.phase, pids: record.processes.map((p) => p.pid) }, 'adopted local session');
+      if (this.phase === 'starting') this.pollReadiness();
+      return this.workload();
+    }
+    this.endReason = complete
+      ? `${dead.map((p) => p.name).join(', ')} exited while Sortie was not running`
+      : 'Sortie stopped while the session was starting';
+    await this.killAll();
+    this.host.log.info({ sessionId, reason: this.endReason }, 'local session found ended');
+    return this.workload();
+  }
+
+  /** For adopted sessions, whose processes are not our children: ends the session if one is gone. */
+  checkLiveness(): void {
+    if (!this.adopted || (this.phase !== 'starting' && this.phase !== 'ready')) return;
+    const gone = this.record.processes.find((p) => !isLeaderRunning(p));
+    // An adopted process is not our child: its exit code is not ours to know.
+    if (gone) this.processEnded(gone, `${gone.name} exited`);
+  }
+
+  /** Kills every process and removes every file of the session. Idempotent; reports nothing. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  /** The runner is closing: stop listening, leave the processes running. */
+  detach(): void {
+    clearTimeout(this.readinessTimer);
+    for (const child of this.children) child.removeAllListeners('exit');
+  }
+
+  // ---- launch -------------------------------------------------------------------------
+
+  private async startProcesses(command: readonly string[], secret: string | undefined): Promise<void> {
+    const { host, record } = this;
+    ensureStateDir(host.stateDir);
+    // Everything that can be found missing is looked for before the first process starts.
+    const programs = { xvfb: infraProgram('Xvfb'), x11vnc: infraProgram('x11vnc'), websockify: infraProgram('websockify') };
+    const sandbox = this.sandboxTools(command);
+    const [vncPort, wsPort] = (await host.claimPorts(2)) as [number, number];
+    record.vncPort = vncPort;
+    record.wsPort = wsPort;
+    this.checkLaunch();
+
+    const cookie = newCookie();
+    const plan = (display: number): SessionPlan => ({
+      sessionId: this.sessionId,
+      stateDir: host.stateDir,
+      display,
+      vncPort,
+      wsPort,
+      screen: host.screen,
+      cookie,
+      secret,
+      programs,
+      sandbox,
+      hiddenPaths: host.hiddenPaths,
+      hostEnv: { PATH: process.env.PATH, LANG: process.env.LANG },
+    });
+    const planned = plan(await this.startXvfb(plan));
+    await this.startProcess(x11vncRecipe(planned));
+    await this.startProcess(websockifyRecipe(planned));
+    this.prepareHome(sandbox.user);
+    await this.startProcess(appRecipe(planned));
+
+    this.checkLaunch();
+    this.phase = 'starting';
+    host.log.info(
+      { sessionId: this.sessionId, appId: record.appId, display: record.display, vncPort, wsPort, pids: record.processes.map((p) => p.pid) },
+      'local session launched',
+    );
+    this.pollReadiness();
+  }
+
+  /** bwrap, and when Sortie is root setpriv and the session user; throws a message a person can act on. */
+  private sandboxTools(command: readonly string[]): SandboxTools {
+    const bwrap = requireProgram('bwrap', BWRAP_MISSING);
+    const systemPaths = hostSystemPaths();
+    const program = resolveAppProgram(command[0]!, systemPaths);
+    if (typeof program !== 'string') throw new Error(program.problem);
+    const resolved = [program, ...command.slice(1)];
+    if (process.getuid?.() !== 0) return { bwrap, systemPaths, command: resolved };
+    const setpriv = requireProgram(
+      'setpriv',
+      'The local runner needs "setpriv" (Debian package util-linux) to run apps as an unprivileged user when Sortie runs as root',
+    );
+    return { bwrap, systemPaths, command: resolved, setpriv, user: this.host.sessionUser() };
+  }
+
+  /** The session's home: empty and owned by the user the app runs as (its recipe adds the cookie). */
+  private prepareHome(user: SessionUser | undefined): void {
+    const home = homeDirPath(this.host.stateDir, this.sessionId);
+    // Only Sortie may enter the folder of homes; each sandbox sees its own home only.
+    mkdirSync(homesDirPath(this.host.stateDir), { recursive: true, mode: 0o700 });
+    rmSync(home, { recursive: true, force: true });
+    mkdirSync(home, { mode: 0o700 });
+    if (user) chownSync(home, user.uid, user.gid);
+  }
+
+  /** Starts Xvfb on the first display it can open; resolves with that display. */
+  private async startXvfb(plan: (display: number) => SessionPlan): Promise<number> {
+    const { record } = this;
+    let from = FIRST_DISPLAY;
+    for (let attempt = 1; ; attempt++) {
+      const display = this.host.claimDisplay(from);
+      record.display = display;
+      // The first trace on disk, before any process exists.
+      writeStateFile(this.host.stateDir, record);
+      const xvfb = await this.startProcess(xvfbRecipe(plan(display)));
+      if (await this.waitForDisplay(display)) return display;
+
+      const tail = this.logTail('xvfb');
+      if (attempt < DISPLAY_ATTEMPTS && /already active/i.test(tail)) {
+        // Another X server took the display after it was found free; move on.
+        record.processes = record.processes.filter((p) => p !== xvfb);
+        this.launchFailure = undefined;
+        this.host.releaseDisplay(display);
+        from = display + 1;
+        continue;
+      }
+      throw new Error(withLog(`Cannot start the display: ${this.launchFailure?.what}`, tail));
+    }
+  }
+
+  /** True once Xvfb accepts connections; false if it died first. */
+  private async waitForDisplay(display: number): Promise<boolean> {
+    const deadline = Date.now() + XVFB_START_TIMEOUT_MS;
+    for (;;) {
+      if (this.launchFailure) return false;
+      if (this.stopRequested) this.checkLaunch();
+      if (await xServerAccepts(displaySocketPath(display))) return true;
+      if (Date.now() > deadline) {
+        throw new Error(withLog(`Xvfb did not open display :${display} within ${XVFB_START_TIMEOUT_MS / 1000} s`, this.logTail('xvfb')));
+      }
+      await sleep(50);
+    }
+  }
+
+  private async startProcess(recipe: ProcessRecipe): Promise<ProcessRecord> {
+    this.checkLaunch();
+    const { stateDir } = this.host;
+    for (const file of recipe.files) {
+      // What an earlier attempt left (a retried display) is replaced; a symlink is removed, not followed.
+      rmSync(file.path, { force: true });
+      writePrivateFile(file.path, file.data, file.owner);
+    }
+    const logFd = openSessionLog(logFilePath(stateDir, this.sessionId, recipe.role));
+    let gated;
+    try {
+      noteInLog(logFd, `starting ${recipe.name}: ${recipe.argv.join(' ')}`);
+      gated = await spawnGroupLeader(recipe.argv, logFd, recipe.env, recipe.gate);
+    } catch (err) {
+      throw new Error(spawnFailure(recipe.argv[0] ?? recipe.name, err as NodeJS.ErrnoException));
+    } finally {
+      closeSync(logFd);
+    }
+    const { child } = gated;
+    // Read before any later tick: until Node reaps it, even a process that already exited
+    // keeps its /proc entry (as a zombie).
+    const proc: ProcessRecord = { role: recipe.role, name: recipe.name, pid: child.pid!, startTime: readProcStat(child.pid!)?.startTime };
+    this.record.processes.push(proc);
+    this.children.push(child);
+    child.once('exit', (code, signal) => this.processEnded(proc, describeExit(recipe.name, code, signal)));
+    // Recorded before it may run: a crash from here on leaves a pid the next Sortie can kill.
+    writeStateFile(stateDir, this.record);
+    gated.release();
+    return proc;
+  }
+
+  /** Throws, ending the launch, if stop() was called or a process already died. */
+  private checkLaunch(): void {
+    if (this.stopRequested) throw new Error('The session was stopped while it was starting');
+    if (this.launchFailure) {
+      throw new Error(withLog(`${this.launchFailure.what} while the session was starting`, this.logTail(this.launchFailure.role)));
+    }
+  }
+
+  // ---- readiness and endings ----------------------------------------------------------
+
+  private pollReadiness(): void {
+    const { record } = this;
+    const stillStarting = () => this.phase === 'starting' && !this.stopRequested && !this.host.closed;
+    const tick = async () => {
+      this.readinessTimer = undefined;
+      if (!stillStarting()) return;
+      const up = (await vncAnswers(HOST, record.vncPort)) && (await tcpAccepts(HOST, record.wsPort));
+      if (!stillStarting()) return;
+      if (!up) {
+        this.readinessTimer = setTimeout(tick, this.host.readyPollMs);
+        return;
+      }
+      this.phase = 'ready';
+      record.readyAt = new Date().toISOString();
+      try {
+        writeStateFile(this.host.stateDir, record);
+      } catch (err) {
+        // Only costs a re-probe after a restart.
+        this.host.log.warn({ sessionId: this.sessionId, err: (err as Error).message }, 'cannot record readiness');
+      }
+      this.host.log.info({ sessionId: this.sessionId, ms: Date.now() - this.since }, 'local session ready');
+      this.host.emit({ type: 'ready', sessionId: this.sessionId, endpoint: this.endpoint() });
+    };
+    this.readinessTimer = setTimeout(tick, 0);
+  }
+
+  /** One of the session's processes ended on its own: end the session and say why. */
+  private processEnded(proc: ProcessRecord, what: string): void {
+    if (this.host.closed || this.stopRequested || this.phase === 'ended') return;
+    if (this.phase === 'launching') {
+      this.launchFailure ??= { what, role: proc.role };
+      return;
+    }
+    const { sessionId } = this;
+    const wasReady = this.phase === 'ready';
+    this.phase = 'ended';
+    clearTimeout(this.readinessTimer);
+    // The tail is read now, before the others' shutdown chatter is appended.
+    const event: WorkloadEvent =
+      proc.role === 'app' && wasReady
+        ? { type: 'exited', sessionId, reason: what }
+        : {
+            type: 'failed',
+            sessionId,
+            reason: withLog(wasReady ? what : `${what} before the session became ready`, this.logTail(proc.role)),
+          };
+    this.endReason = event.reason;
+    this.ending = this.killAll().then(() => {
+      if (this.host.closed || this.stopRequested) return;
+      if (event.type === 'exited') this.host.log.info({ sessionId, reason: what }, 'local session exited');
+      else this.host.log.warn({ sessionId, reason: event.reason }, 'local session failed');
+      this.host.emit(event);
+    });
+  }
+
+  // ---- stopping ----------------------------------------------------------------------
+
+  private async stopNow(): Promise<void> {
+    this.stopRequested = true;
+    this.detach();
+    // launch() notices stopRequested at its next step and cleans up what it started.
+    await this.launching?.catch(() => {});
+    await this.ending;
+    await this.killAll();
+    removeSessionFiles(this.host.stateDir, this.sessionId);
+    this.host.log.info({ sessionId: this.sessionId }, 'local session stopped');
+  }
+
+  private async killAll(): Promise<void> {
+    const { record, host } = this;
+    try {
+      const stubborn = await terminateGroups(record.processes);
+      if (stubborn.length > 0) {
+        host.log.error({ sessionId: this.sessionId, pids: stubborn.map((p) => p.pid) }, 'local session processes would not die');
+      }
+      await killSandbox(host, this.sessionId);
+      removeStaleDisplayFiles(record);
+    } catch (err) {
+      host.log.error({ sessionId: this.sessionId, err: (err as Error).message }, 'cannot kill local session processes');
+    }
+  }
+
+  private endpoint(): Endpoint {
+    return { host: HOST, port: this.record.wsPort };
+  }
+
+  /** The last lines `role` wrote; without a role, those of the last process that wrote any. */
+  private logTail(role?: Role): string {
+    const { stateDir } = this.host;
+    if (role) return tailLog(logFilePath(stateDir, this.sessionId, role));
+    for (const r of [...ROLES].reverse()) {
+      const tail = tailLog(logFilePath(stateDir, this.sessionId, r));
+      if (tail !== '') return tail;
+    }
+    return '';
+  }
+}
+
+/**
+ * A sandbox that outlived its bwrap (see processesWithArgs): its argv names the session's
+ * home, which no other process's does. Normally there is none.
+ */
+export async function killSandbox(host: Pick<SessionHost, 'stateDir' | 'log'>, sessionId: string): Promise<void> {
+  const stubborn = await killProcessesWithArgs(['--bind', homeDirPath(host.stateDir, sessionId), SANDBOX_HOME]);
+  if (stubborn.length > 0) host.log.error({ sessionId, pids: stubborn }, 'local session sandbox would not die');
+}
+
+function infraProgram(program: string): string {
+  const found = resolveProgram(program, process.env.PATH || SANDBOX_PATH);
+  if (!found) throw new Error(`Cannot start "${program}": command not found${INFRA_HINT}`);
+  return found;
+}
+
+function describeExit(name: string, code: number | null, signal: NodeJS.Signals | null): string {
+  return code !== null ? `${name} exited (code ${code})` : `${name} was killed (${signal})`;
+}
+
+function spawnFailure(program: string, err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ENOENT':
+      return `Cannot start "${program}": command not found`;
+    case 'EACCES':
+      return `Cannot start "${program}": permission denied (is it executable?)`;
+    default:
+      return `Cannot start "${program}": ${err.message}`;
+  }
+}
+
+function withLog(reason: string, tail: string): string {
+  return tail === '' ? reason : `${reason}. Last lines of the session log:\n${tail}`;
+}
+
+/** A killed (not terminated) Xvfb leaves its lock and socket behind, blocking the display. */
+function removeStaleDisplayFiles(record: SessionRecord): void {
+  const xvfb = record.processes.find((p) => p.role === 'xvfb');
+  if (!xvfb || isLeaderRunning(xvfb)) return;
+  let owner: number;
+  try {
+    owner = Number(readFileSync(displayLockPath(record.display), 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (owner !== xvfb.pid) return;
+  rmSync(displayLockPath(record.display), { force: true });
+  rmSync(displaySocketPath(record.display), { force: true });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
