@@ -1,4 +1,4 @@
-import { CoreV1Api, makeInformer, type Informer, type KubeConfig, type V1Pod, type V1PodList } from '@kubernetes/client-node';
+import { CoreV1Api, ListWatch, Watch, type KubeConfig, type V1Pod, type V1PodList } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { App } from '../../catalog/app.js';
 import { ConfigError, ConflictError, InputError } from '../../errors.js';
@@ -22,7 +22,8 @@ const DELETED_OUTSIDE = "The session's pod was deleted outside Sortie";
 /**
  * Sessions as pods. State comes from one informer (list + watch on Sortie's labels), so
  * readiness reaches the session service as soon as the API server sees it and an idle
- * session costs the API server nothing.
+ * session costs the API server nothing. start() answers from the informer's cache: the
+ * pods are listed once, not once for reconciliation and again for the watch.
  */
 export class KubernetesRunner implements Runner {
   readonly kind = 'kubernetes' as const;
@@ -32,7 +33,7 @@ export class KubernetesRunner implements Runner {
   private readonly logger: Logger;
   private readonly backoff: { initialMs: number; maxMs: number };
 
-  private informer: Informer<V1Pod> | undefined;
+  private informer: ListWatch<V1Pod> | undefined;
   private onEvent: ((event: WorkloadEvent) => void) | undefined;
   private readonly reported = new Map<string, Reported>();
   /** Sessions Sortie is deleting: their pods' last moments are not news. */
@@ -40,6 +41,8 @@ export class KubernetesRunner implements Runner {
 
   private closed = false;
   private starting = false;
+  /** Set once start() has adopted the pods in the informer's cache; events count from then on. */
+  private adopted = false;
   private watchErrors = 0;
   private restartAttempt = 0;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -61,29 +64,34 @@ export class KubernetesRunner implements Runner {
     if (this.informer) throw new Error('KubernetesRunner.start() was already called');
     this.onEvent = onEvent;
 
-    const list = await this.listSessionPods().catch((err: unknown) => {
-      throw this.accessError('list', err);
-    });
-    const workloads = list.items.flatMap((pod) => this.adopt(pod));
-
-    const informer = makeInformer<V1Pod>(
-      this.options.kubeConfig,
+    // One list for adoption and the watch alike: the informer's first list fills its cache,
+    // and the pods found there are adopted once it has arrived.
+    let listed = false;
+    // What makeInformer builds, typed as the cache it also is; not started until informer.start().
+    const informer = new ListWatch<V1Pod>(
       `/api/v1/namespaces/${encodeURIComponent(this.settings.namespace)}/pods`,
-      () => this.listSessionPods(),
+      new Watch(this.options.kubeConfig),
+      async () => {
+        const list = await this.listSessionPods();
+        listed = true;
+        return list;
+      },
+      false,
       SESSION_POD_SELECTOR,
     );
-    informer.on('add', (pod) => this.observe(pod));
-    informer.on('update', (pod) => this.observe(pod));
-    informer.on('delete', (pod) => this.forget(pod));
+    // Until the pods in the cache are adopted, what the informer sees is start()'s answer,
+    // not news: a pod that changes meanwhile is adopted as the cache holds it then.
+    informer.on('add', (pod) => this.adopted && this.observe(pod));
+    informer.on('update', (pod) => this.adopted && this.observe(pod));
+    informer.on('delete', (pod) => this.adopted && this.forget(pod));
     informer.on('error', (err) => this.watchFailed(err));
     this.informer = informer;
 
-    // A watch that cannot even start (RBAC without `watch`, wrong server) is a setup
-    // problem to report now, not something to retry quietly forever.
-    let failed = false;
-    let firstError: unknown;
+    // A list or watch that cannot even start (RBAC without `list` or `watch`, wrong server)
+    // is a setup problem to report now, not something to retry quietly forever.
+    let firstFailure: { verb: 'list' | 'watch'; err: unknown } | undefined;
     const captureFirst = (err: unknown) => {
-      if (!failed) [failed, firstError] = [true, err];
+      firstFailure ??= { verb: listed ? 'watch' : 'list', err };
     };
     informer.on('error', captureFirst);
     this.starting = true;
@@ -93,13 +101,18 @@ export class KubernetesRunner implements Runner {
       this.starting = false;
       informer.off('error', captureFirst);
     }
-    if (failed) {
+    if (firstFailure) {
       this.informer = undefined;
       await informer.stop();
-      throw this.accessError('watch', firstError);
+      throw this.accessError(firstFailure.verb, firstFailure.err);
     }
 
-    this.logger.info({ pods: list.items.length }, 'watching session pods');
+    // Synchronous from here to the return: no informer callback runs between adopting the
+    // cache and the handlers above starting to report.
+    const pods = informer.list();
+    const workloads = pods.flatMap((pod) => this.adopt(pod));
+    this.adopted = true;
+    this.logger.info({ pods: pods.length }, 'watching session pods');
     return workloads;
   }
 
@@ -168,7 +181,7 @@ export class KubernetesRunner implements Runner {
     return this.core.listNamespacedPod({ namespace: this.settings.namespace, labelSelector: SESSION_POD_SELECTOR });
   }
 
-  /** A pod found at start-up: recorded as already reported, so no event repeats what start() returns. */
+  /** A pod in the cache at start-up: recorded as already reported, so no event repeats what start() returns. */
   private adopt(pod: V1Pod): Workload[] {
     const sessionId = sessionOf(pod);
     if (!sessionId) return [];
