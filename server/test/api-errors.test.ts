@@ -1,22 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Sortie } from '../src/main.js';
-import { Api, boot, scratchDir } from './support/sortie.js';
+import type { Api } from './support/api.js';
+import { startTestSortie, type TestSortie } from './support/harness.js';
 
 // Every way a client can get a request wrong, against the real server and database.
-const scratch = scratchDir('api-errors');
-let sortie: Sortie;
+let sortie: TestSortie;
 let api: Api;
 
 before(async () => {
-  sortie = await boot(scratch.dir);
-  api = new Api(sortie.url);
+  sortie = await startTestSortie({ name: 'api-errors' });
+  api = sortie.api;
 });
 
-after(async () => {
-  await sortie.dispose();
-  scratch.remove();
-});
+after(() => sortie?.cleanup());
 
 type ErrorBody = { error: string; message: string };
 

@@ -3,19 +3,21 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import SQLite from 'better-sqlite3';
-import type { Sortie } from '../src/main.js';
 import { CloseCode } from '../src/stream/close-codes.js';
-import { localSessionRecord, processesInGroups, waitUntil } from './support/processes.js';
-import { readDesktop, RfbViewer } from './support/rfb.js';
-import { Api, boot, scratchDir, writeApps } from './support/sortie.js';
+import type { Api } from './support/api.js';
+import { startTestSortie, type TestSortie } from './support/harness.js';
+import { localSessionRecord, processesInGroups } from './support/processes.js';
+import { readDesktop } from './support/rfb.js';
+import { scratchDir } from './support/sortie.js';
+import { waitFor } from './support/wait.js';
 import WebSocket from 'ws';
 import { once } from 'node:events';
 
 // The whole session lifecycle on the real local runner: real Xvfb, x11vnc, websockify and
 // apps, a real SQLite file, the real HTTP server and relay.
 
-function wsUrl(sortie: Sortie, websocketUrl: string): string {
-  return sortie.url.replace(/^http/, 'ws') + websocketUrl;
+function wsUrl(sortie: TestSortie, websocketUrl: string): string {
+  return sortie.wsUrl(websocketUrl);
 }
 
 function groupsOf(stateDir: string, id: string): number[] {
@@ -23,18 +25,14 @@ function groupsOf(stateDir: string, id: string): number[] {
 }
 
 describe('a launched app streams and ends cleanly', () => {
-  const scratch = scratchDir('local-flow');
-  const stateDir = path.join(scratch.dir, 'local-sessions');
-  let sortie: Sortie;
+  let sortie: TestSortie;
   let api: Api;
+  let stateDir: string;
   before(async () => {
-    sortie = await boot(scratch.dir);
-    api = new Api(sortie.url);
+    sortie = await startTestSortie({ name: 'local-flow' });
+    ({ api, stateDir } = sortie);
   });
-  after(async () => {
-    await sortie.dispose();
-    scratch.remove();
-  });
+  after(() => sortie?.cleanup());
 
   test('launch → running → RFB banner and a framebuffer update through /ws/sessions/{id} → end → nothing left', async () => {
     const created = await api.launch('xterm', 'alice');
@@ -113,7 +111,7 @@ describe('a launched app streams and ends cleanly', () => {
     process.kill(app.pid, 'SIGTERM');
     const ended = await api.waitFor(s.id, 'terminated', 10_000);
     assert.match(ended.reason ?? '', /xterm/);
-    await waitUntil('the rest of the session is gone', () => processesInGroups(groupsOf2(record)).length === 0);
+    await waitFor(() => processesInGroups(groupsOf2(record)).length === 0, { what: 'the rest of the session to be gone' });
   });
 
   test('the stream of a session that is still starting is refused with 4409', async () => {
@@ -131,22 +129,20 @@ function groupsOf2(record: { processes: Array<{ pid: number }> }): number[] {
 }
 
 describe('failures a person can act on', () => {
-  const scratch = scratchDir('local-fail');
-  let sortie: Sortie;
+  let sortie: TestSortie;
   let api: Api;
   before(async () => {
-    const apps = writeApps(scratch.dir, [
-      { id: 'broken', name: 'Broken', launch_type: 'container', container_image: 'x', command: ['/nonexistent/bin/app'] },
-      { id: 'image-only', name: 'Image only', launch_type: 'container', container_image: 'ghcr.io/example/app:1' },
-      { id: 'xterm', name: 'XTerm', launch_type: 'container', command: ['xterm'] },
-    ]);
-    sortie = await boot(scratch.dir, { SORTIE_APPS_FILE: apps });
-    api = new Api(sortie.url);
+    sortie = await startTestSortie({
+      name: 'local-fail',
+      apps: [
+        { id: 'broken', name: 'Broken', launch_type: 'container', container_image: 'x', command: ['/nonexistent/bin/app'] },
+        { id: 'image-only', name: 'Image only', launch_type: 'container', container_image: 'ghcr.io/example/app:1' },
+        { id: 'xterm', name: 'XTerm', launch_type: 'container', command: ['xterm'] },
+      ],
+    });
+    api = sortie.api;
   });
-  after(async () => {
-    await sortie.dispose();
-    scratch.remove();
-  });
+  after(() => sortie?.cleanup());
 
   test('an app that cannot start fails with a reason naming it', async () => {
     const s = await api.launch('broken');
@@ -170,36 +166,36 @@ describe('timeouts', () => {
 
   test('POD_READY_TIMEOUT fails a session that is not ready in time, and removes its processes', async () => {
     // A timeout shorter than Xvfb takes to start: the session can never be ready in time.
-    const sortie = await boot(scratch.dir, { POD_READY_TIMEOUT: '0.05' });
+    const sortie = await startTestSortie({ name: 'local-timeouts', dir: scratch.dir, env: { POD_READY_TIMEOUT: '0.05' } });
     try {
-      const api = new Api(sortie.url);
+      const { api } = sortie;
       const s = await api.launch('xterm');
       const failed = await api.waitFor(s.id, 'failed', 10_000);
       assert.match(failed.reason ?? '', /POD_READY_TIMEOUT/);
-      await waitUntil('its state file is gone', () => !existsSync(path.join(stateDir, `${s.id}.json`)));
+      await waitFor(() => !existsSync(path.join(stateDir, `${s.id}.json`)), { what: 'its state file to be gone' });
     } finally {
-      await sortie.dispose();
+      await sortie.cleanup();
     }
   });
 
   test('SESSION_TIMEOUT ends sessions nobody is viewing, checked every SESSION_CLEANUP_INTERVAL', async () => {
     // 4.2 s idle timeout (long enough to start both and connect a viewer), swept every 0.3 s.
-    const sortie = await boot(scratch.dir, { SESSION_TIMEOUT: '0.07', SESSION_CLEANUP_INTERVAL: '0.005' });
+    const sortie = await startTestSortie({ name: 'local-timeouts', dir: scratch.dir, env: { SESSION_TIMEOUT: '0.07', SESSION_CLEANUP_INTERVAL: '0.005' } });
     try {
-      const api = new Api(sortie.url);
+      const { api } = sortie;
       const idle = await api.launch('xeyes');
       const watched = await api.launch('xterm');
       await Promise.all([api.waitFor(idle.id, 'running'), api.waitFor(watched.id, 'running')]);
-      const { viewer } = await RfbViewer.connect(sortie.url.replace(/^http/, 'ws') + watched.websocket_url);
+      const { viewer } = await sortie.openStream(watched.id);
       const groups = groupsOf(stateDir, idle.id);
       const ended = await api.waitFor(idle.id, 'terminated', 10_000);
       assert.match(ended.reason ?? '', /SESSION_TIMEOUT/);
-      await waitUntil('its processes are gone', () => processesInGroups(groups).length === 0);
+      await waitFor(() => processesInGroups(groups).length === 0, { what: 'its processes to be gone' });
       assert.equal((await api.session(watched.id)).status, 'running', 'a session with a viewer is not idle');
       viewer.close();
       await api.request('DELETE', `/api/sessions/${watched.id}`);
     } finally {
-      await sortie.dispose();
+      await sortie.cleanup();
     }
   });
 });
@@ -210,8 +206,8 @@ describe('restarts', () => {
   after(() => scratch.remove());
 
   test('a restart keeps running sessions, ends those whose processes died and removes strays', async () => {
-    const first = await boot(scratch.dir);
-    const api1 = new Api(first.url);
+    const first = await startTestSortie({ name: 'local-restart', dir: scratch.dir });
+    const api1 = first.api;
     const kept = await api1.launch('xterm', 'keep');
     const died = await api1.launch('xeyes', 'died');
     const stray = await api1.launch('xeyes', 'stray');
@@ -220,7 +216,7 @@ describe('restarts', () => {
     const diedGroups = groupsOf(stateDir, died.id);
     const strayGroups = groupsOf(stateDir, stray.id);
     // Sortie stops (as on SIGTERM): sessions are left running.
-    await first.dispose();
+    await first.stop();
     assert.equal(processesInGroups(keptGroups).length >= 4, true, 'sessions survive Sortie stopping');
 
     // Behind Sortie's back: one session's processes die, and one workload loses its session.
@@ -229,11 +225,11 @@ describe('restarts', () => {
     db.prepare("update sessions set status = 'terminated' where id = ?").run(stray.id);
     db.close();
 
-    const second = await boot(scratch.dir);
+    const second = await startTestSortie({ name: 'local-restart', dir: scratch.dir });
     try {
-      const api2 = new Api(second.url);
+      const api2 = second.api;
       assert.equal((await api2.session(kept.id)).status, 'running');
-      const desktop = await readDesktop(second.url.replace(/^http/, 'ws') + kept.websocket_url);
+      const desktop = await readDesktop(second.wsUrl(kept.websocket_url));
       assert.equal(desktop.banner, 'RFB 003.008', 'the adopted session still streams');
       const ended = await api2.session(died.id);
       assert.ok(ended.status === 'failed' || ended.status === 'terminated', ended.status);
@@ -242,7 +238,7 @@ describe('restarts', () => {
       await api2.request('DELETE', `/api/sessions/${kept.id}`);
       assert.deepEqual(processesInGroups(keptGroups), []);
     } finally {
-      await second.dispose();
+      await second.cleanup();
     }
   });
 });

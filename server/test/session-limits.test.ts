@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pino from 'pino';
 import WebSocket from 'ws';
-import { startSortie, type Sortie } from '../src/main.js';
 import type { Session, SessionStatus } from '../src/sessions/session.js';
 import { CloseCode } from '../src/stream/close-codes.js';
+import type { Api } from './support/api.js';
 import { FakeRunner, FakeWorkloads } from './support/fake-runner.js';
-import { Api, boot, scratchDir, testConfig, writeApps } from './support/sortie.js';
+import { startTestSortie, type TestSortie } from './support/harness.js';
 
 // SORTIE_MAX_SESSIONS_PER_USER, SORTIE_MAX_SESSIONS and an app's max_sessions, through the
 // real HTTP API, session service and SQLite file. Most tests use a runner without processes
@@ -21,10 +19,9 @@ const APPS = [
   { id: 'single', name: 'Single', launch_type: 'container', command: ['xeyes'], max_sessions: 1 },
 ];
 
-async function bootFake(dir: string, env: Record<string, string>, runner: FakeRunner): Promise<{ sortie: Sortie; api: Api }> {
-  const config = testConfig(dir, { SORTIE_APPS_FILE: writeApps(dir, APPS), ...env });
-  const sortie = await startSortie(config, { logger: pino({ level: config.logLevel }), runner });
-  return { sortie, api: new Api(sortie.url) };
+async function bootFake(name: string, env: Record<string, string>, runner: FakeRunner, dir?: string): Promise<{ sortie: TestSortie; api: Api }> {
+  const sortie = await startTestSortie({ name, env, apps: APPS, runner, ...(dir ? { dir } : {}) });
+  return { sortie, api: sortie.api };
 }
 
 async function launch(api: Api, appId: string, userId: string): Promise<Session> {
@@ -38,20 +35,7 @@ async function end(api: Api, id: string): Promise<Session> {
 }
 
 /** Polls until the session has one of `wanted`; anything final that was not wanted fails the test. */
-async function waitForStatus(api: Api, id: string, wanted: SessionStatus | SessionStatus[], ms = 30_000): Promise<Session> {
-  const statuses = Array.isArray(wanted) ? wanted : [wanted];
-  const deadline = Date.now() + ms;
-  let last: Session | undefined;
-  while (Date.now() < deadline) {
-    last = await api.session(id);
-    if (statuses.includes(last.status)) return last;
-    if ((last.status === 'failed' || last.status === 'terminated') && !statuses.includes(last.status)) {
-      throw new Error(`session ${id} is ${last.status} (${last.reason ?? 'no reason'}), wanted ${statuses.join(' or ')}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`session ${id} still ${last?.status} after ${ms} ms, wanted ${statuses.join(' or ')}`);
-}
+const waitForStatus = (api: Api, id: string, wanted: SessionStatus | SessionStatus[], ms = 30_000): Promise<Session> => api.waitFor(id, wanted, ms);
 
 const STARTED: SessionStatus[] = ['creating', 'running'];
 
@@ -62,26 +46,22 @@ async function places(api: Api): Promise<Array<[string, number | null]>> {
 }
 
 describe('SORTIE_MAX_SESSIONS_PER_USER', () => {
-  const scratch = scratchDir('limits-user');
-  let sortie: Sortie;
+  let sortie: TestSortie;
   let api: Api;
   before(async () => {
-    ({ sortie, api } = await bootFake(scratch.dir, {}, new FakeRunner()));
+    ({ sortie, api } = await bootFake('limits-user', {}, new FakeRunner()));
   });
-  after(async () => {
-    await sortie.dispose();
-    scratch.remove();
-  });
+  after(() => sortie?.cleanup());
 
   test('the default is 3: a fourth live session answers 429 with Retry-After and a message naming the limit and the way out', async () => {
     const own = [await launch(api, 'xterm', 'alice'), await launch(api, 'xclock', 'alice'), await launch(api, 'xterm', 'alice')];
     for (const s of own) assert.ok(STARTED.includes(s.status), s.status);
 
-    const res = await fetch(`${sortie.url}/api/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ app_id: 'xterm', user_id: 'alice' }) });
+    const res = await api.request<{ error: string; message: string }>('POST', '/api/sessions', { app_id: 'xterm', user_id: 'alice' });
     assert.equal(res.status, 429);
-    const retryAfter = Number(res.headers.get('retry-after'));
-    assert.ok(Number.isInteger(retryAfter) && retryAfter > 0, `Retry-After: ${res.headers.get('retry-after')}`);
-    const body = (await res.json()) as { error: string; message: string };
+    const retryAfter = Number(res.headers['retry-after']);
+    assert.ok(Number.isInteger(retryAfter) && retryAfter > 0, `Retry-After: ${res.headers['retry-after']}`);
+    const body = res.body;
     assert.equal(body.error, 'too_many_requests');
     assert.match(body.message, /the limit is 3 per user \(SORTIE_MAX_SESSIONS_PER_USER\)/);
     assert.match(body.message, /End a session/);
@@ -111,18 +91,14 @@ describe('SORTIE_MAX_SESSIONS_PER_USER', () => {
 });
 
 describe('SORTIE_MAX_SESSIONS: the launch queue', () => {
-  const scratch = scratchDir('limits-global');
-  let sortie: Sortie;
+  let sortie: TestSortie;
   let api: Api;
   let runner: FakeRunner;
   before(async () => {
     runner = new FakeRunner();
-    ({ sortie, api } = await bootFake(scratch.dir, { SORTIE_MAX_SESSIONS: '2' }, runner));
+    ({ sortie, api } = await bootFake('limits-global', { SORTIE_MAX_SESSIONS: '2' }, runner));
   });
-  after(async () => {
-    await sortie.dispose();
-    scratch.remove();
-  });
+  after(() => sortie?.cleanup());
 
   test('over the limit a session is queued with its place, and starts by itself, in arrival order, when room frees up', async () => {
     const s1 = await launch(api, 'xterm', 'u1');
@@ -166,7 +142,7 @@ describe('SORTIE_MAX_SESSIONS: the launch queue', () => {
     assert.equal(bad.status, 400);
     assert.match(bad.body.message, /queued, creating, running, failed or terminated/);
 
-    const ws = new WebSocket(sortie.url.replace(/^http/, 'ws') + c.websocket_url, 'binary');
+    const ws = new WebSocket(sortie.wsUrl(c.websocket_url), 'binary');
     const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
     assert.equal(code, CloseCode.SessionNotRunning);
     assert.match(reason.toString(), /queued \(place 1\)/);
@@ -175,16 +151,12 @@ describe('SORTIE_MAX_SESSIONS: the launch queue', () => {
 });
 
 describe('an app\'s max_sessions', () => {
-  const scratch = scratchDir('limits-app');
-  let sortie: Sortie;
+  let sortie: TestSortie;
   let api: Api;
   before(async () => {
-    ({ sortie, api } = await bootFake(scratch.dir, {}, new FakeRunner()));
+    ({ sortie, api } = await bootFake('limits-app', {}, new FakeRunner()));
   });
-  after(async () => {
-    await sortie.dispose();
-    scratch.remove();
-  });
+  after(() => sortie?.cleanup());
 
   test('over it the app\'s sessions queue, other apps pass them, and they start in arrival order', async () => {
     const a = await launch(api, 'single', 'w1');
@@ -221,21 +193,21 @@ describe('an app\'s max_sessions', () => {
 });
 
 describe('the queue survives a restart', () => {
-  const scratch = scratchDir('limits-restart');
   const workloads = new FakeWorkloads();
-
-  after(() => scratch.remove());
+  let first: TestSortie | undefined;
+  after(() => first?.cleanup());
 
   test('queued sessions stay queued in their order, and start after the restart as room frees', async () => {
-    let { sortie, api } = await bootFake(scratch.dir, { SORTIE_MAX_SESSIONS: '1' }, new FakeRunner({ workloads }));
+    let { sortie, api } = await bootFake('limits-restart', { SORTIE_MAX_SESSIONS: '1' }, new FakeRunner({ workloads }));
+    first = sortie;
     const a = await launch(api, 'xterm', 'r1');
     const b = await launch(api, 'xterm', 'r2');
     const c = await launch(api, 'xterm', 'r3');
     await waitForStatus(api, a.id, 'running');
     assert.deepEqual(await places(api), [[b.id, 1], [c.id, 2]]);
-    await sortie.dispose();
+    await sortie.stop();
 
-    ({ sortie, api } = await bootFake(scratch.dir, { SORTIE_MAX_SESSIONS: '1' }, new FakeRunner({ workloads })));
+    ({ sortie, api } = await bootFake('limits-restart', { SORTIE_MAX_SESSIONS: '1' }, new FakeRunner({ workloads }), first.dir));
     try {
       assert.equal((await api.session(a.id)).status, 'running', 'the running session was adopted');
       assert.deepEqual(await places(api), [[b.id, 1], [c.id, 2]]);
@@ -243,37 +215,33 @@ describe('the queue survives a restart', () => {
       await waitForStatus(api, b.id, 'running');
       assert.deepEqual(await places(api), [[c.id, 1]]);
     } finally {
-      await sortie.dispose();
+      await sortie.stop();
     }
 
     // More room after the restart: the queue moves on its own once reconcile is done.
-    ({ sortie, api } = await bootFake(scratch.dir, { SORTIE_MAX_SESSIONS: '2' }, new FakeRunner({ workloads })));
+    ({ sortie, api } = await bootFake('limits-restart', { SORTIE_MAX_SESSIONS: '2' }, new FakeRunner({ workloads }), first.dir));
     try {
       await waitForStatus(api, c.id, 'running');
       assert.equal((await api.session(b.id)).status, 'running');
       assert.deepEqual(workloads.launched, [a.id, b.id, c.id]);
       for (const s of [b, c]) await end(api, s.id);
     } finally {
-      await sortie.dispose();
+      await sortie.cleanup();
     }
   });
 });
 
 describe('a burst of 200 launches', () => {
-  const scratch = scratchDir('limits-burst');
   const MAX = 10;
-  let sortie: Sortie;
+  let sortie: TestSortie;
   let api: Api;
   let runner: FakeRunner;
   before(async () => {
     // Each workload takes 20-80 ms to become ready, like a fast pod or a local session.
     runner = new FakeRunner({ startLatencyMs: () => 20 + Math.random() * 60 });
-    ({ sortie, api } = await bootFake(scratch.dir, { SORTIE_MAX_SESSIONS: String(MAX) }, runner));
+    ({ sortie, api } = await bootFake('limits-burst', { SORTIE_MAX_SESSIONS: String(MAX) }, runner));
   });
-  after(async () => {
-    await sortie.dispose();
-    scratch.remove();
-  });
+  after(() => sortie?.cleanup());
 
   test('at most SORTIE_MAX_SESSIONS run, the rest queue in order and all start in turn; /healthz keeps answering', async (t) => {
     const latencies: number[] = [];
@@ -281,9 +249,8 @@ describe('a burst of 200 launches', () => {
     const probe = (async () => {
       while (probing) {
         const at = performance.now();
-        const res = await fetch(`${sortie.url}/healthz`);
+        const res = await api.request('GET', '/healthz');
         assert.equal(res.status, 200);
-        await res.text();
         latencies.push(performance.now() - at);
         await new Promise((r) => setTimeout(r, 10));
       }
@@ -334,18 +301,14 @@ describe('a burst of 200 launches', () => {
 });
 
 describe('SORTIE_MAX_SESSIONS=1 on the real local runner', () => {
-  const scratch = scratchDir('limits-local');
-  const stateDir = path.join(scratch.dir, 'local-sessions');
-  let sortie: Sortie;
+  let sortie: TestSortie;
   let api: Api;
+  let stateDir: string;
   before(async () => {
-    sortie = await boot(scratch.dir, { SORTIE_MAX_SESSIONS: '1' });
-    api = new Api(sortie.url);
+    sortie = await startTestSortie({ name: 'limits-local', env: { SORTIE_MAX_SESSIONS: '1' } });
+    ({ api, stateDir } = sortie);
   });
-  after(async () => {
-    await sortie.dispose();
-    scratch.remove();
-  });
+  after(() => sortie?.cleanup());
 
   test('the second launch waits queued, then runs once the first ends', async () => {
     const first = await launch(api, 'xterm', 'local-1');
