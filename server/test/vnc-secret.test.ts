@@ -1,81 +1,22 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import SQLite from 'better-sqlite3';
-import WebSocket from 'ws';
-import type { Sortie } from '../src/main.js';
+import type { Api } from './support/api.js';
+import { startTestSortie, type TestSortie } from './support/harness.js';
 import { localSessionRecord, processesInGroups } from './support/processes.js';
-import { readDesktop, RfbViewer } from './support/rfb.js';
-import { Api, boot, scratchDir, writeApps } from './support/sortie.js';
+import { overTcp, overWebSocket, readDesktop, RfbViewer, type RfbTransport } from './support/rfb.js';
 
 // Each session's VNC server demands a password only Sortie knows. Whoever reaches the
 // session's ports without Sortie (another local user, a pod next door) gets no desktop;
 // through Sortie the same session streams, and the password is nowhere a person could read it.
 
-/** Bytes from a WebSocket or a TCP socket, read in exact amounts. */
-class ByteQueue {
-  private buffer = Buffer.alloc(0);
-  private wake: (() => void) | undefined;
-  private failure: Error | undefined;
-
-  push(chunk: Buffer): void {
-    this.buffer = Buffer.concat([this.buffer, chunk]);
-    this.wake?.();
-  }
-
-  fail(err: Error): void {
-    this.failure ??= err;
-    this.wake?.();
-  }
-
-  async take(n: number): Promise<Buffer> {
-    while (this.buffer.length < n) {
-      if (this.failure) throw this.failure;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-    const out = this.buffer.subarray(0, n);
-    this.buffer = this.buffer.subarray(n);
-    return out;
-  }
-}
-
-interface Transport {
-  bytes: ByteQueue;
-  send: (data: Buffer) => void;
-  close: () => void;
-}
-
-function overWebSocket(url: string): Transport {
-  const ws = new WebSocket(url, ['binary']);
-  const bytes = new ByteQueue();
-  const queued: Buffer[] = [];
-  ws.on('open', () => queued.splice(0).forEach((b) => ws.send(b)));
-  ws.on('message', (data: Buffer) => bytes.push(data));
-  ws.on('error', (err) => bytes.fail(err));
-  ws.on('close', (code) => bytes.fail(new Error(`closed (${code})`)));
-  return {
-    bytes,
-    send: (data) => (ws.readyState === WebSocket.OPEN ? ws.send(data) : queued.push(data)),
-    close: () => ws.terminate(),
-  };
-}
-
-function overTcp(port: number): Transport {
-  const socket = net.connect(port, '127.0.0.1');
-  const bytes = new ByteQueue();
-  socket.on('data', (chunk: Buffer) => bytes.push(chunk));
-  socket.on('error', (err) => bytes.fail(err));
-  socket.on('close', () => bytes.fail(new Error('closed')));
-  return { bytes, send: (data) => socket.write(data), close: () => socket.destroy() };
-}
-
 /**
  * Plays a viewer that does not know the password: RFB 3.8, the offered security types,
  * then VNC authentication with a wrong response to the server's 16-byte challenge.
  */
-async function guessPassword(transport: Transport): Promise<{ offered: number[]; result: number; reason: string }> {
+async function guessPassword(transport: RfbTransport): Promise<{ offered: number[]; result: number; reason: string }> {
   const timer = setTimeout(() => transport.bytes.fail(new Error('timed out')), 10_000);
   try {
     const banner = (await transport.bytes.take(12)).toString('latin1');
@@ -102,10 +43,9 @@ async function guessPassword(transport: Transport): Promise<{ offered: number[];
 }
 
 describe('the per-session VNC password', () => {
-  const scratch = scratchDir('vnc-secret');
-  const stateDir = path.join(scratch.dir, 'local-sessions');
-  let sortie: Sortie;
+  let sortie: TestSortie;
   let api: Api;
+  let stateDir: string;
   /** Every API response body this test saw, to search for the password. */
   const responses: string[] = [];
 
@@ -116,23 +56,16 @@ describe('the per-session VNC password', () => {
   };
 
   before(async () => {
-    const apps = writeApps(scratch.dir, [
-      { id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: 'unused', command: ['xterm'] },
-    ]);
-    // Sign-in is off here: this file is about the VNC layer, and RfbViewer carries no token.
-    sortie = await boot(scratch.dir, { SORTIE_APPS_FILE: apps });
-    api = new Api(sortie.url);
+    // Sign-in is off here: this file is about the VNC layer.
+    sortie = await startTestSortie({
+      name: 'vnc-secret',
+      apps: [{ id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: 'unused', command: ['xterm'] }],
+    });
+    ({ api, stateDir } = sortie);
   });
 
-  after(async () => {
-    if (sortie) {
-      // Sessions outlive Sortie by design; end any a failed test left behind.
-      const live = await api.request<{ sessions: Array<{ id: string; status: string }> }>('GET', '/api/sessions');
-      for (const s of live.body.sessions) if (s.status === 'creating' || s.status === 'running') await api.request('DELETE', `/api/sessions/${s.id}`);
-      await sortie.dispose();
-    }
-    scratch.remove();
-  });
+  // Sessions outlive Sortie by design; cleanup ends any a failed test left behind.
+  after(() => sortie?.cleanup());
 
   test('the session is unreachable without Sortie and streams through it; the password is never exposed', async () => {
     const created = await record<{ id: string; websocket_url: string }>('POST', '/api/sessions', { app_id: 'xterm' });
@@ -144,7 +77,7 @@ describe('the per-session VNC password', () => {
     await record('GET', '/api/apps');
     const session = localSessionRecord(stateDir, id);
 
-    const db = new SQLite(path.join(scratch.dir, 'sortie.db'), { readonly: true });
+    const db = new SQLite(path.join(sortie.dir, 'sortie.db'), { readonly: true });
     const secret = (db.prepare('select stream_secret from sessions where id = ?').get(id) as { stream_secret: string | null }).stream_secret;
     db.close();
     assert.ok(secret && secret.length >= 6, 'a running session has its own VNC password');
@@ -161,7 +94,7 @@ describe('the per-session VNC password', () => {
     assert.equal(viaTcp.result, 1, `a wrong response to the challenge fails (${viaTcp.reason})`);
 
     // Through Sortie the same session streams: Sortie answers the challenge, the viewer gets "None".
-    const wsUrl = sortie.url.replace(/^http/, 'ws') + created.body.websocket_url;
+    const wsUrl = sortie.wsUrl(created.body.websocket_url);
     const desktop = await readDesktop(wsUrl);
     assert.equal(desktop.banner, 'RFB 003.008');
     assert.equal(desktop.width, 1280);
@@ -216,7 +149,7 @@ describe('the per-session VNC password', () => {
   test('every session gets a different password', async () => {
     const [a, b] = await Promise.all([api.launch('xterm'), api.launch('xterm')]);
     try {
-      const db = new SQLite(path.join(scratch.dir, 'sortie.db'), { readonly: true });
+      const db = new SQLite(path.join(sortie.dir, 'sortie.db'), { readonly: true });
       const secrets = db.prepare('select stream_secret from sessions where id in (?, ?)').all(a.id, b.id) as Array<{ stream_secret: string }>;
       db.close();
       assert.equal(secrets.length, 2);
