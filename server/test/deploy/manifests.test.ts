@@ -227,7 +227,8 @@ describe('kind setup script', () => {
       await runOk('bash', ['-n', script]);
       const which = await run('bash', ['-c', 'command -v shellcheck']);
       assert.equal(which.status, 0, 'shellcheck is not installed (apt-get install shellcheck)');
-      const res = await run('shellcheck', [script]);
+      // -x: follow the libraries a script sources (scripts/local-cluster/*.sh).
+      const res = await run('shellcheck', ['-x', script]);
       assert.equal(res.status, 0, `shellcheck ${script}:\n${res.stdout}${res.stderr}`);
     });
   }
