@@ -7,12 +7,12 @@ import path from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { pino } from 'pino';
 import WebSocket from 'ws';
-import { appSchema, type App } from '../../catalog/app.js';
-import { InputError } from '../../errors.js';
-import type { LaunchSpec, WorkloadEvent } from '../runner.js';
-import { LocalRunner } from './local-runner.js';
-import { isLeaderRunning, liveGroups, readProcStat, terminateGroups } from './process-group.js';
-import { homeDirPath, homesDirPath, readStateFiles, stateFilePath, type SessionRecord } from './state-file.js';
+import { appSchema, type App } from '../src/catalog/app.js';
+import { InputError } from '../src/errors.js';
+import type { LaunchSpec, WorkloadEvent } from '../src/runners/runner.js';
+import { LocalRunner } from '../src/runners/local/local-runner.js';
+import { isLeaderRunning, liveGroups, readProcStat, terminateGroups } from '../src/runners/local/process-group.js';
+import { homeDirPath, homesDirPath, readStateFiles, stateFilePath, type SessionRecord } from '../src/runners/local/state-file.js';
 
 // Real Xvfb, x11vnc, websockify and X clients: these tests prove the runner against the
 // programs it drives, not against a model of them.
@@ -318,7 +318,7 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
     const script = path.join(stateDir, 'sortie.mjs');
     writeFileSync(script, `
       const { pino } = await import(${JSON.stringify(import.meta.resolve('pino'))});
-      const { LocalRunner } = await import(${JSON.stringify(new URL('./local-runner.ts', import.meta.url).href)});
+      const { LocalRunner } = await import(${JSON.stringify(new URL('../src/runners/local/local-runner.ts', import.meta.url).href)});
       const runner = new LocalRunner({ stateDir: ${JSON.stringify(stateDir)}, logger: pino({ level: 'silent' }) });
       const done = (reason) => { console.log(JSON.stringify({ reason })); process.exit(0); };
       await runner.start((e) => { if (e.type !== 'ready') done(e.reason); else done('ready'); });
@@ -365,7 +365,7 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
       const script = path.join(stateDir, 'sortie.mjs');
       writeFileSync(script, `
         const { pino } = await import(${JSON.stringify(import.meta.resolve('pino'))});
-        const { LocalRunner } = await import(${JSON.stringify(new URL('./local-runner.ts', import.meta.url).href)});
+        const { LocalRunner } = await import(${JSON.stringify(new URL('../src/runners/local/local-runner.ts', import.meta.url).href)});
         const runner = new LocalRunner({ stateDir: ${JSON.stringify(stateDir)}, logger: pino({ level: 'silent' }) });
         await runner.start((e) => console.log(JSON.stringify(e)));
         await runner.launch(${JSON.stringify(s)});
