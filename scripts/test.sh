@@ -16,6 +16,7 @@ eval "$(bash scripts/local-cluster.sh env)"
 
 mapfile -t files < <(
   find server/src -name '*.test.ts' | sort   # unit tests, next to the code
+  find web/src -name '*.test.ts' | sort      # the web UI's pure helpers
   find server/test -name '*.test.ts' | sort  # integration: real DB, runner, browser, cluster
 )
 tap=$(mktemp)

@@ -5,11 +5,11 @@ import { AuthDisabledBanner } from './auth/AuthDisabledBanner';
 import { rememberReturn, takeReturn } from './auth/returnTo';
 import { SignIn } from './auth/SignIn';
 import { UserMenu } from './auth/UserMenu';
-import { BrandMark } from './components/BrandMark';
-import { Catalog } from './components/Catalog';
-import { SessionsList } from './components/SessionsList';
-import { Spinner } from './components/Spinner';
-import { Viewer } from './components/Viewer';
+import { BrandMark } from './ui/BrandMark';
+import { Catalog } from './catalog/Catalog';
+import { SessionsList } from './sessions/SessionsList';
+import { Spinner } from './ui/Spinner';
+import { Viewer } from './sessions/Viewer';
 import { navigate, paths, useHashRoute, type Route } from './hooks/useHashRoute';
 
 const titles: Record<Route['page'], string> = {

@@ -1,18 +1,11 @@
 import type { Db } from '../db/database.js';
+import type { User } from '../contract/users.js';
 import type { UsersTable } from '../db/schema.js';
 
 export type UserRow = Omit<UsersTable, 'disabled'> & { disabled: number };
 
-/** A user as the API shows it: never the password hash. */
-export interface User {
-  id: string;
-  username: string;
-  display_name: string;
-  role: 'admin' | 'user';
-  auth_source: 'local' | 'oidc';
-  disabled: boolean;
-  created_at: string;
-}
+/** A user as the API shows it (never the password hash): the contract's shape. */
+export type { User } from '../contract/users.js';
 
 export function toUser(row: UserRow): User {
   return {

@@ -1,13 +1,10 @@
 import { z } from 'zod';
+import { APP_ID_PATTERN, APP_MAX_SESSIONS_LIMIT, DEFAULT_RESOURCE_LIMITS, LAUNCH_TYPES, VISIBILITIES, type App } from '../contract/apps.js';
 import { parseQuantity } from './quantity.js';
 
-/** The seed's defaults for apps that give no resource_limits (or only some of them). */
-export const DEFAULT_RESOURCE_LIMITS = {
-  cpu_request: '500m',
-  cpu_limit: '2',
-  memory_request: '512Mi',
-  memory_limit: '2Gi',
-} as const;
+// The shape and its defaults are the contract's; this module holds the checks behind them.
+export { DEFAULT_RESOURCE_LIMITS } from '../contract/apps.js';
+export type { App, ResourceLimits } from '../contract/apps.js';
 
 const quantity = (what: 'CPU' | 'memory') =>
   z
@@ -35,19 +32,16 @@ const resourceLimits = z
     }
   });
 
-/** Lowercase DNS-label-like ids: they end up in pod labels and URLs. */
-const APP_ID = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
-
 export const appSchema = z
   .object({
-    id: z.string().regex(APP_ID, 'must be 1-63 lowercase letters, digits, ".", "_" or "-", starting and ending with a letter or digit'),
+    id: z.string().regex(APP_ID_PATTERN, 'must be 1-63 lowercase letters, digits, ".", "_" or "-", starting and ending with a letter or digit'),
     name: z.string().trim().min(1, 'must not be empty'),
     description: z.string().default(''),
     url: z.string().default(''),
     icon: z.string().default(''),
     category: z.string().default('Other'),
-    visibility: z.enum(['public', 'approved', 'admin_only']).default('public'),
-    launch_type: z.enum(['url', 'container']),
+    visibility: z.enum(VISIBILITIES).default('public'),
+    launch_type: z.enum(LAUNCH_TYPES),
     container_image: z.string().default(''),
     /** argv that starts the app; for the kubernetes runner it overrides the image's CMD. */
     command: z.array(z.string().min(1)).min(1, 'must hold at least the program to run').optional(),
@@ -57,7 +51,7 @@ export const appSchema = z
       .number({ error: 'must be a whole number of sessions, at least 1' })
       .int('must be a whole number of sessions, at least 1')
       .min(1, 'must be a whole number of sessions, at least 1')
-      .max(100_000, 'must be at most 100000')
+      .max(APP_MAX_SESSIONS_LIMIT, `must be at most ${APP_MAX_SESSIONS_LIMIT}`)
       .optional(),
   })
   .superRefine((app, ctx) => {
@@ -69,5 +63,7 @@ export const appSchema = z
     }
   });
 
-export type App = z.infer<typeof appSchema>;
-export type ResourceLimits = App['resource_limits'];
+// What the schema lets through is exactly the contract's App, in both directions.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const schemaIsContract: Same<z.infer<typeof appSchema>, App> = true;
+void schemaIsContract;

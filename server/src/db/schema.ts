@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { LaunchType, Role, SessionStatus, Visibility } from '../contract/index.js';
 
 /** Row shapes as stored. Timestamps are ISO-8601 strings so SQLite and PostgreSQL agree. */
 export interface SessionsTable {
@@ -7,7 +8,7 @@ export interface SessionsTable {
   app_id: string;
   app_name: string;
   pod_name: string;
-  status: 'queued' | 'creating' | 'running' | 'failed' | 'terminated';
+  status: SessionStatus;
   reason: string | null;
   /** `host:port` of the session's websockify, known once running. Never sent to clients. */
   endpoint: string | null;
@@ -31,8 +32,8 @@ export interface AppsTable {
   url: string;
   icon: string;
   category: string;
-  visibility: 'public' | 'approved' | 'admin_only';
-  launch_type: 'url' | 'container';
+  visibility: Visibility;
+  launch_type: LaunchType;
   container_image: string;
   /** JSON array of strings, or null. */
   command: string | null;
@@ -49,7 +50,7 @@ export interface UsersTable {
   id: string;
   username: string;
   display_name: string;
-  role: 'admin' | 'user';
+  role: Role;
   /** argon2id hash; null for users who sign in only through OIDC. */
   password_hash: string | null;
   /** `<issuer>#<sub>` for users who came through OIDC. */

@@ -1,21 +1,22 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { DISPLAY_NAME_MAX_LENGTH, ROLES, USERNAME_PATTERN } from '../contract/users.js';
 import type { AuthService } from '../auth/auth-service.js';
 import { principal } from './auth-hook.js';
 import { parseInput } from './parse-input.js';
 import { ADMIN } from './access-gate.js';
 
-const role = z.enum(['admin', 'user'], { error: 'must be "admin" or "user"' });
+const role = z.enum(ROLES, { error: 'must be "admin" or "user"' });
 const username = z
   .string({ error: 'is required' })
   .trim()
-  .regex(/^[\w.@+-]{1,64}$/, 'must be 1-64 letters, digits or . _ @ + -');
+  .regex(USERNAME_PATTERN, 'must be 1-64 letters, digits or . _ @ + -');
 
 const createUser = z.object(
   {
     username,
     password: z.string({ error: 'is required' }),
-    display_name: z.string().max(128, 'must be at most 128 characters').optional(),
+    display_name: z.string().max(DISPLAY_NAME_MAX_LENGTH, `must be at most ${DISPLAY_NAME_MAX_LENGTH} characters`).optional(),
     role: role.default('user'),
   },
   { error: 'The body must be a JSON object' },
@@ -24,7 +25,7 @@ const createUser = z.object(
 const updateUser = z
   .object(
     {
-      display_name: z.string().trim().min(1, 'must not be empty').max(128, 'must be at most 128 characters').optional(),
+      display_name: z.string().trim().min(1, 'must not be empty').max(DISPLAY_NAME_MAX_LENGTH, `must be at most ${DISPLAY_NAME_MAX_LENGTH} characters`).optional(),
       role: role.optional(),
       password: z.string().optional(),
       disabled: z.boolean({ error: 'must be true or false' }).optional(),

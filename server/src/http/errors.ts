@@ -1,13 +1,8 @@
 import { createReadStream } from 'node:fs';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { RouteTable } from './access-gate.js';
+import type { ErrorBody } from '../contract/errors.js';
 import { ConflictError, ForbiddenError, InputError, NotFoundError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
-
-/** The one JSON shape every error response has. */
-export interface ErrorBody {
-  error: string;
-  message: string;
-}
 
 /**
  * The one place that turns errors into responses. Domain errors map by meaning; Fastify's

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { SESSION_STATUSES, USER_ID_MAX_LENGTH, USER_ID_PATTERN } from '../contract/sessions.js';
 import type { SessionService } from '../sessions/session-service.js';
 import { SIGNED_IN } from './access-gate.js';
 import { principal } from './auth-hook.js';
@@ -9,8 +10,8 @@ const USER_ID = z
   .string()
   .trim()
   .min(1, 'must not be empty')
-  .max(128, 'must be at most 128 characters')
-  .regex(/^[\w.@+-]+$/, 'may hold only letters, digits and . _ @ + -');
+  .max(USER_ID_MAX_LENGTH, `must be at most ${USER_ID_MAX_LENGTH} characters`)
+  .regex(USER_ID_PATTERN, 'may hold only letters, digits and . _ @ + -');
 
 const createBody = z.object(
   {
@@ -23,7 +24,7 @@ const createBody = z.object(
 
 const listQuery = z.object({
   user_id: USER_ID.optional(),
-  status: z.enum(['queued', 'creating', 'running', 'failed', 'terminated'], { error: 'must be queued, creating, running, failed or terminated' }).optional(),
+  status: z.enum(SESSION_STATUSES, { error: `must be ${SESSION_STATUSES.slice(0, -1).join(', ')} or ${SESSION_STATUSES.at(-1)}` }).optional(),
 });
 
 /** The seed's Sessions API. Handlers only translate HTTP to service calls. */

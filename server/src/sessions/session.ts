@@ -1,29 +1,12 @@
 import type { SessionsTable } from '../db/schema.js';
+import type { Session, SessionStatus } from '../contract/sessions.js';
 
-export type SessionStatus = SessionsTable['status'];
-
-/** A session as the API shows it: the seed's response shape plus `reason`. */
-export interface Session {
-  id: string;
-  user_id: string;
-  app_id: string;
-  app_name: string;
-  pod_name: string;
-  status: SessionStatus;
-  /** Why a session failed or ended, in words a person can act on; null otherwise. */
-  reason: string | null;
-  websocket_url: string;
-  created_at: string;
-  updated_at: string;
-  /** 1-based place in the launch queue while `queued`; null otherwise. */
-  queue_position: number | null;
-}
+// The API shape and the statuses are the contract's; this module adds the server's rules.
+export type { Session, SessionStatus } from '../contract/sessions.js';
+export { ACTIVE_STATUSES } from '../contract/sessions.js';
 
 /** `creating` and `running` sessions own a workload; `failed` and `terminated` are final. */
 export const LIVE_STATUSES = ['creating', 'running'] as const satisfies readonly SessionStatus[];
-
-/** What counts against SORTIE_MAX_SESSIONS_PER_USER: waiting for room, starting or running. */
-export const ACTIVE_STATUSES = ['queued', 'creating', 'running'] as const satisfies readonly SessionStatus[];
 
 export function isLive(status: SessionStatus): boolean {
   return status === 'creating' || status === 'running';

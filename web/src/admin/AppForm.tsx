@@ -1,11 +1,12 @@
 import { useId, useRef, useState, type FormEvent } from 'react';
-import { ApiError, errorMessage, type App } from '../api';
-import { AppIcon } from '../components/AppIcon';
-import { DialogFooter } from '../components/DialogFooter';
-import { Field } from '../components/Field';
-import { Modal } from '../components/Modal';
+import { ApiError, errorMessage } from '../api/http';
+import { DEFAULT_RESOURCE_LIMITS, type App } from '../contract';
+import { AppIcon } from '../ui/AppIcon';
+import { DialogFooter } from '../ui/DialogFooter';
+import { Field } from '../ui/Field';
+import { Modal } from '../ui/Modal';
 import { createApp, updateApp } from './adminApi';
-import { DEFAULT_LIMITS, fieldFromServerMessage, fromDraft, LIMIT_FIELDS, toDraft, type AppDraft, type DraftErrors, type DraftField } from './appDraft';
+import { fieldFromServerMessage, fromDraft, LIMIT_FIELDS, toDraft, type AppDraft, type DraftErrors, type DraftField } from './appDraft';
 
 interface Props {
   /** null: a new app. */
@@ -75,7 +76,7 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
     setErrors({});
     try {
       const saved = isNew ? await createApp(checked.app) : await updateApp(app.id, checked.app);
-      onSaved(saved ?? ({ ...checked.app, category: checked.app.category ?? '', resource_limits: { ...DEFAULT_LIMITS, ...checked.app.resource_limits } } as App));
+      onSaved(saved ?? ({ ...checked.app, category: checked.app.category ?? '', resource_limits: { ...DEFAULT_RESOURCE_LIMITS, ...checked.app.resource_limits } } as App));
     } catch (err) {
       setSaving(false);
       let message = errorMessage(err);
@@ -184,7 +185,7 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
               <div className="form-grid form-grid--4">
                 {LIMIT_FIELDS.map((field) => (
                   <Field key={field} id={`${uid}-${field}`} label={limitLabels[field]} error={inlineError(field)}>
-                    <input className="input input--mono" {...bind(field)} autoComplete="off" spellCheck={false} placeholder={DEFAULT_LIMITS[field]} />
+                    <input className="input input--mono" {...bind(field)} autoComplete="off" spellCheck={false} placeholder={DEFAULT_RESOURCE_LIMITS[field]} />
                   </Field>
                 ))}
               </div>

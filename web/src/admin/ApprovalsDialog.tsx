@@ -1,11 +1,13 @@
 import { useMemo, useState, type ReactNode } from 'react';
-import { errorMessage, listApps, type App } from '../api';
+import { errorMessage } from '../api/http';
+import { listApps } from '../catalog/catalogApi';
+import type { App } from '../contract';
 import { displayName, type User } from '../auth/types';
-import { DialogFooter } from '../components/DialogFooter';
-import { Modal } from '../components/Modal';
-import { Loading } from '../components/Loading';
+import { DialogFooter } from '../ui/DialogFooter';
+import { Modal } from '../ui/Modal';
+import { Loading } from '../ui/Loading';
 import { getApprovals, putApprovals, type Approvals } from './adminApi';
-import { useLoader } from './useLoader';
+import { useLoader } from '../hooks/useLoader';
 
 interface Props {
   user: User;

@@ -1,15 +1,16 @@
 import { useMemo, useState } from 'react';
-import { listApps, type App } from '../api';
-import { AppIcon } from '../components/AppIcon';
-import { ConfirmDialog } from '../components/ConfirmDialog';
-import { ErrorBanner } from '../components/ErrorBanner';
-import { PlusIcon } from '../components/icons';
-import { Loading } from '../components/Loading';
-import { Table } from '../components/Table';
+import { listApps } from '../catalog/catalogApi';
+import type { App } from '../contract';
+import { AppIcon } from '../ui/AppIcon';
+import { ConfirmDialog } from '../ui/ConfirmDialog';
+import { ErrorBanner } from '../ui/ErrorBanner';
+import { PlusIcon } from '../ui/icons';
+import { Loading } from '../ui/Loading';
+import { Table } from '../ui/Table';
 import { deleteApp } from './adminApi';
 import { AdminPage } from './AdminPage';
 import { AppForm } from './AppForm';
-import { useLoader } from './useLoader';
+import { useLoader } from '../hooks/useLoader';
 import { VisibilityBadge } from './VisibilityBadge';
 
 type Editing = { app: App | null } | null;

@@ -1,10 +1,11 @@
 import { useId, useState, type FormEvent } from 'react';
-import { errorMessage } from '../api';
+import { errorMessage } from '../api/http';
 import { displayName, type User } from '../auth/types';
-import { DialogFooter } from '../components/DialogFooter';
-import { Field } from '../components/Field';
-import { Modal } from '../components/Modal';
-import { MIN_PASSWORD_LENGTH, updateUser } from './adminApi';
+import { DialogFooter } from '../ui/DialogFooter';
+import { Field } from '../ui/Field';
+import { Modal } from '../ui/Modal';
+import { MIN_PASSWORD_LENGTH } from '../contract';
+import { updateUser } from './adminApi';
 import { PasswordInput } from './PasswordInput';
 
 interface Props {

@@ -1,15 +1,16 @@
 import { useMemo, useState } from 'react';
-import { endSession, isActive, type Session } from '../api';
+import { isActive, type Session } from '../contract';
+import { endSession } from '../sessions/sessionsApi';
 import { displayName, type User } from '../auth/types';
-import { ConfirmDialog } from '../components/ConfirmDialog';
-import { ErrorBanner } from '../components/ErrorBanner';
-import { Loading } from '../components/Loading';
-import { SessionTable } from '../components/SessionTable';
-import { Switch } from '../components/Switch';
-import { useSessionList } from '../hooks/useSessionList';
+import { ConfirmDialog } from '../ui/ConfirmDialog';
+import { ErrorBanner } from '../ui/ErrorBanner';
+import { Loading } from '../ui/Loading';
+import { SessionTable } from '../sessions/SessionTable';
+import { Switch } from '../ui/Switch';
+import { useSessionList } from '../sessions/useSessionList';
 import { listUsers } from './adminApi';
 import { AdminPage } from './AdminPage';
-import { useLoader } from './useLoader';
+import { useLoader } from '../hooks/useLoader';
 
 const REFRESH_MS = 5000;
 const EVERYONE = '';

@@ -1,10 +1,11 @@
 import { useId, useState, type FormEvent } from 'react';
-import { ApiError, errorMessage } from '../api';
+import { ApiError, errorMessage } from '../api/http';
 import type { Role, User } from '../auth/types';
-import { DialogFooter } from '../components/DialogFooter';
-import { Field } from '../components/Field';
-import { Modal } from '../components/Modal';
-import { createUser, MIN_PASSWORD_LENGTH } from './adminApi';
+import { DialogFooter } from '../ui/DialogFooter';
+import { Field } from '../ui/Field';
+import { Modal } from '../ui/Modal';
+import { MIN_PASSWORD_LENGTH } from '../contract';
+import { createUser } from './adminApi';
 import { PasswordInput } from './PasswordInput';
 
 interface Props {

@@ -1,20 +1,20 @@
 import { useMemo, useState } from 'react';
-import { errorMessage } from '../api';
+import { errorMessage } from '../api/http';
 import { useCurrentUser } from '../auth/AuthContext';
 import { displayName, type Role, type User } from '../auth/types';
-import { ConfirmDialog } from '../components/ConfirmDialog';
-import { ErrorBanner } from '../components/ErrorBanner';
-import { PlusIcon } from '../components/icons';
-import { Loading } from '../components/Loading';
-import { Spinner } from '../components/Spinner';
-import { Table } from '../components/Table';
-import { formatAbsolute, initial } from '../format';
+import { ConfirmDialog } from '../ui/ConfirmDialog';
+import { ErrorBanner } from '../ui/ErrorBanner';
+import { PlusIcon } from '../ui/icons';
+import { Loading } from '../ui/Loading';
+import { Spinner } from '../ui/Spinner';
+import { Table } from '../ui/Table';
+import { formatAbsolute, initial } from '../ui/format';
 import { usePendingIds } from '../hooks/usePendingIds';
 import { deleteUser, listUsers, updateUser, type UserPatch } from './adminApi';
 import { AdminPage } from './AdminPage';
 import { ApprovalsDialog } from './ApprovalsDialog';
 import { PasswordDialog } from './PasswordDialog';
-import { useLoader } from './useLoader';
+import { useLoader } from '../hooks/useLoader';
 import { UserForm } from './UserForm';
 
 type Dialog =

@@ -1,4 +1,4 @@
-import type { Visibility } from '../api';
+import type { Visibility } from '../contract';
 
 const labels: Record<Visibility, string> = {
   public: 'Everyone',

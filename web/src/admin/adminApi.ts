@@ -1,4 +1,5 @@
-import { request, type App } from '../api';
+import { request } from '../api/request';
+import type { App } from '../contract';
 import type { Role, User } from '../auth/types';
 
 /** An app as sent to the server: optional fields left out take the server's defaults. */
@@ -63,6 +64,3 @@ export async function putApprovals(userId: string, approvals: Approvals): Promis
   const data = await request<Partial<Approvals>>('PUT', `${userPath(userId)}/approvals`, approvals);
   return { app_ids: data?.app_ids ?? approvals.app_ids, categories: data?.categories ?? approvals.categories };
 }
-
-/** Passwords the server accepts are at least this long. */
-export const MIN_PASSWORD_LENGTH = 12;

@@ -1,4 +1,4 @@
-import type { App, LaunchType, ResourceLimits, Visibility } from '../api';
+import { APP_ID_PATTERN, type App, type LaunchType, type ResourceLimits, type Visibility } from '../contract';
 import type { AppInput } from './adminApi';
 import { formatCommand, parseCommand } from './command';
 
@@ -26,16 +26,6 @@ export type DraftField = keyof AppDraft;
 export type DraftErrors = Partial<Record<DraftField, string>>;
 
 export const LIMIT_FIELDS = ['cpu_request', 'cpu_limit', 'memory_request', 'memory_limit'] as const satisfies readonly (keyof ResourceLimits & DraftField)[];
-
-/** What the server fills in for limits left empty. */
-export const DEFAULT_LIMITS: ResourceLimits = {
-  cpu_request: '500m',
-  cpu_limit: '2',
-  memory_request: '512Mi',
-  memory_limit: '2Gi',
-};
-
-export const APP_ID_PATTERN = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 
 export function toDraft(app: App | null): AppDraft {
   const limits: Partial<ResourceLimits> = app?.resource_limits ?? {};

@@ -1,5 +1,5 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import { ApiError, errorMessage } from '../http';
+import { ApiError, errorMessage } from '../api/http';
 import { navigate, paths } from '../hooks/useHashRoute';
 import { getAuthConfig, getMe, getMeOnce, login, logout } from './authApi';
 import { setAuthListeners } from './refresh';

@@ -1,8 +1,8 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { errorMessage } from '../http';
-import { BrandMark } from '../components/BrandMark';
-import { KeyIcon } from '../components/icons';
-import { Spinner } from '../components/Spinner';
+import { errorMessage } from '../api/http';
+import { BrandMark } from '../ui/BrandMark';
+import { KeyIcon } from '../ui/icons';
+import { Spinner } from '../ui/Spinner';
 import { useAuth, type SignedOutReason } from './AuthContext';
 import { oidcLoginUrl } from './authApi';
 import { peekReturn } from './returnTo';

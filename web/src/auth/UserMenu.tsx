@@ -1,7 +1,7 @@
 import { useState } from 'react';
-import { SignOutIcon } from '../components/icons';
-import { initial } from '../format';
-import { Spinner } from '../components/Spinner';
+import { SignOutIcon } from '../ui/icons';
+import { initial } from '../ui/format';
+import { Spinner } from '../ui/Spinner';
 import { useAuth, useCurrentUser } from './AuthContext';
 import { displayName } from './types';
 import './auth.css';

@@ -1,4 +1,4 @@
-import { ApiError, send } from '../http';
+import { ApiError, send } from '../api/http';
 import { withAuth } from './refresh';
 import type { AuthConfig, SignInResult, User } from './types';
 

@@ -1,4 +1,4 @@
-import { ApiError, send } from '../http';
+import { ApiError, send } from '../api/http';
 import type { SignInResult, User } from './types';
 
 /**

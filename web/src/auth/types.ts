@@ -1,15 +1,6 @@
-export type Role = 'admin' | 'user';
-export type AuthSource = 'local' | 'oidc';
+import type { User } from '../contract';
 
-export interface User {
-  id: string;
-  username: string;
-  display_name: string;
-  role: Role;
-  auth_source: AuthSource;
-  disabled: boolean;
-  created_at: string;
-}
+export type { AuthSource, Role, User } from '../contract';
 
 export interface AuthConfig {
   enabled: boolean;

@@ -1,7 +1,7 @@
-import type { App } from '../api';
-import { AppIcon } from './AppIcon';
-import { ExternalLinkIcon } from './icons';
-import { Spinner } from './Spinner';
+import type { App } from '../contract';
+import { AppIcon } from '../ui/AppIcon';
+import { ExternalLinkIcon } from '../ui/icons';
+import { Spinner } from '../ui/Spinner';
 
 interface Props {
   app: App;

@@ -1,11 +1,14 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { createSession, errorMessage, listApps, type App } from '../api';
+import { errorMessage } from '../api/http';
+import { listApps } from './catalogApi';
+import type { App } from '../contract';
+import { createSession } from '../sessions/sessionsApi';
 import { navigate, paths } from '../hooks/useHashRoute';
 import { usePendingIds } from '../hooks/usePendingIds';
 import { useCurrentUser } from '../auth/AuthContext';
 import { AppCard } from './AppCard';
-import { ErrorBanner } from './ErrorBanner';
-import { Loading } from './Loading';
+import { ErrorBanner } from '../ui/ErrorBanner';
+import { Loading } from '../ui/Loading';
 
 const ALL = 'All';
 

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type Dispatch, type SetStateAction } from 'react';
-import { errorMessage } from '../http';
+import { errorMessage } from '../api/http';
 
 export interface Loaded<T> {
   data: T | null;

@@ -1,10 +1,10 @@
 import type { ReactNode } from 'react';
-import { isActive, type Session } from '../api';
-import { formatAbsolute, formatRelative } from '../format';
+import { isActive, type Session } from '../contract';
+import { formatAbsolute, formatRelative } from '../ui/format';
 import { paths } from '../hooks/useHashRoute';
 import { useNow } from '../hooks/useNow';
 import { StatusBadge } from './StatusBadge';
-import { Table, type TableLook } from './Table';
+import { Table, type TableLook } from '../ui/Table';
 
 interface Props {
   sessions: readonly Session[];

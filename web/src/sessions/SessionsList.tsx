@@ -1,13 +1,15 @@
 import { useState } from 'react';
-import { endSession, errorMessage, isActive, type Session } from '../api';
+import { errorMessage } from '../api/http';
+import { isActive, type Session } from '../contract';
+import { endSession } from './sessionsApi';
 import { paths } from '../hooks/useHashRoute';
 import { usePendingIds } from '../hooks/usePendingIds';
-import { useSessionList } from '../hooks/useSessionList';
+import { useSessionList } from './useSessionList';
 import { useCurrentUser } from '../auth/AuthContext';
-import { ErrorBanner } from './ErrorBanner';
-import { Loading } from './Loading';
+import { ErrorBanner } from '../ui/ErrorBanner';
+import { Loading } from '../ui/Loading';
 import { SessionTable } from './SessionTable';
-import { Switch } from './Switch';
+import { Switch } from '../ui/Switch';
 
 const REFRESH_MS = 4000;
 

@@ -1,4 +1,4 @@
-import type { SessionStatus } from '../api';
+import type { SessionStatus } from '../contract';
 
 interface Props {
   status: SessionStatus;

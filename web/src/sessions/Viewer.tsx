@@ -1,67 +1,21 @@
-import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
-import {
-  ApiError,
-  createSession,
-  endSession,
-  errorMessage,
-  getSession,
-  isActive,
-  websocketUrl,
-  type Session,
-} from '../api';
-import { elapsedSeconds } from '../format';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { ApiError, errorMessage } from '../api/http';
+import { isActive, type Session } from '../contract';
+import { createSession, endSession, getSession, websocketUrl } from './sessionsApi';
+import { elapsedSeconds } from '../ui/format';
 import { useFullscreen } from '../hooks/useFullscreen';
 import { navigate, paths } from '../hooks/useHashRoute';
 import { useNow } from '../hooks/useNow';
 import { usePoll } from '../hooks/usePoll';
-import { AppIcon } from './AppIcon';
-import { FullscreenIcon, PowerIcon, ReconnectIcon } from './icons';
-import { ErrorBanner } from './ErrorBanner';
-import { Spinner } from './Spinner';
+import { useVncConnection } from '../hooks/useVncConnection';
+import { AppIcon } from '../ui/AppIcon';
+import { FullscreenIcon, PowerIcon, ReconnectIcon } from '../ui/icons';
+import { ErrorBanner } from '../ui/ErrorBanner';
+import { Panel } from '../ui/Panel';
+import { Spinner } from '../ui/Spinner';
 import { StatusBadge } from './StatusBadge';
-import { VncScreen, type StreamEnd } from './VncScreen';
-
-type Stream =
-  | { state: 'connecting' }
-  | { state: 'connected' }
-  | { state: 'retrying'; attempt: number; message: string }
-  | { state: 'lost'; message: string; everConnected: boolean };
-
-/** Delays before each automatic reconnect; after these run out the person decides. */
-const RETRY_DELAYS_MS = [1000, 3000];
-
-/** How often to re-read the session: fast while it boots, slowly once it only needs watching. */
-function pollInterval(session: Session | null, gone: boolean): number | null {
-  if (gone) return null;
-  if (!session || session.status === 'creating') return 500;
-  if (session.status === 'queued') return 1000;
-  if (session.status === 'running') return 5000;
-  return null;
-}
-
-/**
- * Every close code Sortie's relay uses (server/src/stream/close-codes.ts), phrased for a
- * person; shown when the relay sent no reason. A server test checks that none is missing.
- */
-const STREAM_CLOSE_MESSAGES: Record<number, string> = {
-  4400: 'The viewer and the desktop could not agree on how to start the stream.',
-  4401: 'Your sign-in has expired. Sign in again to see the desktop.',
-  4403: 'This page is not allowed to open the desktop stream. Open Sortie from its own address.',
-  4404: 'Sortie does not know this session.',
-  4408: 'The connection stopped keeping up with the desktop, so Sortie closed it. Reconnect to carry on.',
-  4409: 'The session is not ready for a connection yet.',
-  4410: 'The session has ended.',
-  4413: 'The viewer sent more than the desktop stream accepts while connecting.',
-  4429: 'This session is already open in as many windows as allowed. Close one and reconnect.',
-  4502: 'The desktop stream is unavailable.',
-};
-
-function describeStreamEnd(end: StreamEnd): string {
-  if (end.reason) return end.reason;
-  const known = end.code === null ? undefined : STREAM_CLOSE_MESSAGES[end.code];
-  if (known) return known;
-  return end.wasConnected ? 'The connection to the desktop was lost.' : 'Could not connect to the desktop.';
-}
+import { pollInterval, RETRY_DELAYS_MS, streamLabel, type Stream } from './streamEnd';
+import { VncScreen } from './VncScreen';
 
 export function Viewer({ sessionId }: { sessionId: string }) {
   const [session, setSession] = useState<Session | null>(null);
@@ -70,14 +24,8 @@ export function Viewer({ sessionId }: { sessionId: string }) {
   const [actionError, setActionError] = useState<string | null>(null);
   const [ending, setEnding] = useState(false);
   const [relaunching, setRelaunching] = useState(false);
-  const [stream, setStream] = useState<Stream>({ state: 'connecting' });
-  const [connection, setConnection] = useState(0);
 
   const rootRef = useRef<HTMLDivElement>(null);
-  const retries = useRef(0);
-  const retryTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
-  const stableTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
-  const endedHere = useRef(false);
   const mounted = useRef(true);
   const fullscreen = useFullscreen(rootRef);
 
@@ -85,8 +33,6 @@ export function Viewer({ sessionId }: { sessionId: string }) {
     mounted.current = true;
     return () => {
       mounted.current = false;
-      clearTimeout(retryTimer.current);
-      clearTimeout(stableTimer.current);
     };
   }, []);
 
@@ -108,80 +54,35 @@ export function Viewer({ sessionId }: { sessionId: string }) {
   const status = session?.status;
   const now = useNow(1000, status === 'creating');
 
-  // Each new session run starts with a fresh connection budget.
-  useEffect(() => {
-    if (status !== 'running') {
-      clearTimeout(retryTimer.current);
-      retries.current = 0;
-      setStream({ state: 'connecting' });
+  // A stream that ended may mean the session ended: read it before reconnecting.
+  const recheck = useCallback(async () => {
+    let latest: Session;
+    try {
+      latest = await getSession(sessionId);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404 && mounted.current) {
+        setMissing(err.message);
+        return false;
+      }
+      return true; // Sortie did not answer; the retry budget decides
     }
-  }, [status]);
-
-  const reconnect = useCallback(() => {
-    clearTimeout(retryTimer.current);
-    retries.current = 0;
-    setStream({ state: 'connecting' });
-    setConnection((n) => n + 1);
-  }, []);
-
-  const onConnect = useCallback(() => {
-    setStream({ state: 'connected' });
-    // Refill the retry budget only once the stream has proved stable, so a desktop
-    // that accepts and then drops every connection does not loop forever.
-    clearTimeout(stableTimer.current);
-    stableTimer.current = setTimeout(() => {
-      retries.current = 0;
-    }, 10_000);
-  }, []);
-
-  const onStreamEnd = useCallback(
-    async (end: StreamEnd) => {
-      clearTimeout(stableTimer.current);
-      if (endedHere.current) return;
-      const message = describeStreamEnd(end);
-      // The stream closing is often the first sign that the session itself ended;
-      // ask the API before deciding whether reconnecting makes sense.
-      let latest: Session | null = null;
-      try {
-        latest = await getSession(sessionId);
-      } catch (err) {
-        if (err instanceof ApiError && err.status === 404 && mounted.current) {
-          setMissing(err.message);
-          return;
-        }
-      }
-      if (!mounted.current || endedHere.current) return;
-      if (latest) {
-        setSession(latest);
-        if (!isActive(latest.status)) return;
-        if (latest.status === 'creating') return; // the viewer goes back to its progress state
-      }
-      const attempt = retries.current;
-      const delay = RETRY_DELAYS_MS[attempt];
-      if (delay === undefined) {
-        setStream({ state: 'lost', message, everConnected: end.wasConnected });
-        return;
-      }
-      retries.current = attempt + 1;
-      setStream({ state: 'retrying', attempt: attempt + 1, message });
-      retryTimer.current = setTimeout(() => {
-        setStream({ state: 'connecting' });
-        setConnection((n) => n + 1);
-      }, delay);
-    },
-    [sessionId],
-  );
+    if (!mounted.current) return false;
+    setSession(latest);
+    // A session back in `creating` shows its progress panel, not a stream.
+    return isActive(latest.status) && latest.status !== 'creating';
+  }, [sessionId]);
+  const vnc = useVncConnection({ running: status === 'running', recheck });
+  const { stream } = vnc;
 
   const end = async () => {
     if (!session) return;
     setActionError(null);
     setEnding(true);
-    endedHere.current = true;
-    clearTimeout(retryTimer.current);
+    vnc.hold();
     try {
       setSession(await endSession(session.id));
     } catch (err) {
-      endedHere.current = false;
+      vnc.release();
       setActionError(`Could not end the session: ${errorMessage(err)}`);
     } finally {
       if (mounted.current) setEnding(false);
@@ -222,7 +123,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
         <div className="viewer__actions">
           {status === 'running' && (
             <>
-              <button type="button" className="btn btn--dark" onClick={reconnect} data-testid="reconnect" title="Reconnect">
+              <button type="button" className="btn btn--dark" onClick={vnc.reconnect} data-testid="reconnect" title="Reconnect">
                 <ReconnectIcon /> <span className="btn__label">Reconnect</span>
               </button>
               {fullscreen.supported && (
@@ -327,7 +228,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
 
         {status === 'running' && session && (
           <>
-            <VncScreen key={connection} url={websocketUrl(session)} onConnect={onConnect} onEnd={onStreamEnd} />
+            <VncScreen key={vnc.attempt} url={websocketUrl(session)} onConnect={vnc.onConnect} onEnd={vnc.onEnd} />
             {stream.state !== 'connected' && (
               <div className="stage-overlay">
                 {stream.state === 'connecting' && (
@@ -346,7 +247,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
                       {stream.message}
                     </p>
                     <div className="panel__actions">
-                      <button type="button" className="btn btn--primary" onClick={reconnect}>
+                      <button type="button" className="btn btn--primary" onClick={vnc.reconnect}>
                         <ReconnectIcon /> Reconnect
                       </button>
                     </div>
@@ -362,13 +263,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
 }
 
 function StreamLabel({ stream }: { stream: Stream }) {
-  const text = {
-    connecting: 'Connecting…',
-    connected: 'Connected',
-    retrying: 'Reconnecting…',
-    lost: 'Disconnected',
-  }[stream.state];
-  return <span className={`stream-label stream-label--${stream.state}`}>{text}</span>;
+  return <span className={`stream-label stream-label--${stream.state}`}>{streamLabel(stream)}</span>;
 }
 
 /** Under a session that stopped: back to the catalog, or start the same app again. */
@@ -382,41 +277,5 @@ function RelaunchActions({ label, testId, busy, onRelaunch }: { label: string; t
         {busy && <Spinner size="sm" />} {label}
       </button>
     </div>
-  );
-}
-
-interface PanelProps {
-  tone: 'progress' | 'error' | 'neutral';
-  title: string;
-  icon?: ReactNode;
-  compact?: boolean;
-  children?: ReactNode;
-}
-
-function Panel({ tone, title, icon, compact, children }: PanelProps) {
-  return (
-    <section className={`panel panel--${tone}${compact ? ' panel--compact' : ''}`} aria-live="polite">
-      {icon ?? <PanelIcon tone={tone} />}
-      <h2 className="panel__title">{title}</h2>
-      {children}
-    </section>
-  );
-}
-
-function PanelIcon({ tone }: { tone: PanelProps['tone'] }) {
-  if (tone === 'error') {
-    return (
-      <svg className="panel__icon panel__icon--error" viewBox="0 0 24 24" aria-hidden="true">
-        <circle cx="12" cy="12" r="10" fill="none" stroke="currentColor" strokeWidth="1.8" />
-        <path d="M12 7v6" stroke="currentColor" strokeWidth="2" strokeLinecap="round" />
-        <circle cx="12" cy="16.5" r="1.2" fill="currentColor" />
-      </svg>
-    );
-  }
-  return (
-    <svg className="panel__icon" viewBox="0 0 24 24" aria-hidden="true">
-      <rect x="3" y="4" width="18" height="13" rx="2" fill="none" stroke="currentColor" strokeWidth="1.8" />
-      <path d="M8 21h8M12 17v4" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" />
-    </svg>
   );
 }

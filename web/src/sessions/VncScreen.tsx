@@ -1,14 +1,7 @@
 import { useEffect, useRef } from 'react';
 import type RFB from '@novnc/novnc';
+import type { StreamEnd } from './streamEnd';
 
-export interface StreamEnd {
-  /** True when the VNC handshake had completed before the stream ended. */
-  wasConnected: boolean;
-  /** WebSocket close code; Sortie uses 44xx/45xx codes to say why it refused or closed the stream. */
-  code: number | null;
-  /** Human-readable cause when one is known (close reason, auth problem), else empty. */
-  reason: string;
-}
 
 interface Props {
   url: string;

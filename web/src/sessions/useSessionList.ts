@@ -1,6 +1,8 @@
 import { useCallback, useState } from 'react';
-import { errorMessage, listSessions, type Session } from '../api';
-import { usePoll } from './usePoll';
+import { errorMessage } from '../api/http';
+import type { Session } from '../contract';
+import { listSessions } from './sessionsApi';
+import { usePoll } from '../hooks/usePoll';
 
 interface Options {
   /** Narrows an admin's list (everyone's) to one person. */

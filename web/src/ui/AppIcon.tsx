@@ -1,5 +1,5 @@
 import { useState, type CSSProperties } from 'react';
-import { initial } from '../format';
+import { initial } from './format';
 
 interface Props {
   name: string;

@@ -1,5 +1,5 @@
 import { useState, type ReactNode } from 'react';
-import { errorMessage } from '../api';
+import { errorMessage } from '../api/http';
 import { Modal } from './Modal';
 import { Spinner } from './Spinner';
 

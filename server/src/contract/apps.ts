@@ -1,0 +1,47 @@
+export const VISIBILITIES = ['public', 'approved', 'admin_only'] as const;
+/** `public`: every signed-in user; `approved`: admins and approved users; `admin_only`: admins. */
+export type Visibility = (typeof VISIBILITIES)[number];
+
+export const LAUNCH_TYPES = ['url', 'container'] as const;
+/** `container`: an app Sortie starts; `url`: a plain link. */
+export type LaunchType = (typeof LAUNCH_TYPES)[number];
+
+/** Kubernetes quantities, e.g. "500m" CPU or "2Gi" memory. */
+export interface ResourceLimits {
+  cpu_request: string;
+  cpu_limit: string;
+  memory_request: string;
+  memory_limit: string;
+}
+
+/** The seed's defaults for apps that give no resource_limits (or only some of them). */
+export const DEFAULT_RESOURCE_LIMITS = {
+  cpu_request: '500m',
+  cpu_limit: '2',
+  memory_request: '512Mi',
+  memory_limit: '2Gi',
+} as const satisfies ResourceLimits;
+
+/** An app as the API sends it (and as apps.json holds it, once defaults are filled in). */
+export interface App {
+  id: string;
+  name: string;
+  description: string;
+  url: string;
+  icon: string;
+  category: string;
+  visibility: Visibility;
+  launch_type: LaunchType;
+  container_image: string;
+  /** argv that starts the app; for the kubernetes runner it overrides the image's CMD. */
+  command?: string[];
+  resource_limits: ResourceLimits;
+  /** At most this many sessions of the app start or run at once; more wait in the launch queue. */
+  max_sessions?: number;
+}
+
+/** Lowercase DNS-label-like ids: they end up in pod labels and URLs. */
+export const APP_ID_PATTERN = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
+
+/** The most an app's max_sessions may say. */
+export const APP_MAX_SESSIONS_LIMIT = 100_000;
