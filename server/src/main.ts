@@ -84,6 +84,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     appById: (appId) => appRepository.get(appId),
     maxSessionsPerUser: config.maxSessionsPerUser,
     maxSessions: maxSessions ?? Infinity,
+    maxStarting: runner.startLimit?.(),
   });
 
   const reconciled = await sessions.start();

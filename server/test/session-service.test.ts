@@ -43,7 +43,7 @@ afterEach(async () => {
 });
 
 /** A service on `file` (a database a previous start may have left), started like main.ts starts it. */
-async function startService(file: string, o: { workloads?: FakeWorkloads; podReadyTimeoutMs?: number; now?: () => Date } = {}): Promise<Harness & { reconciled: Awaited<ReturnType<SessionService['start']>> }> {
+async function startService(file: string, o: { workloads?: FakeWorkloads; podReadyTimeoutMs?: number; now?: () => Date; maxStarting?: number } = {}): Promise<Harness & { reconciled: Awaited<ReturnType<SessionService['start']>> }> {
   const db = await openDatabase(file);
   const apps = new AppRepository(db);
   await apps.loadFromFile(APPS);
@@ -60,6 +60,7 @@ async function startService(file: string, o: { workloads?: FakeWorkloads; podRea
     appById: (id) => apps.get(id),
     maxSessionsPerUser: 100,
     maxSessions: Infinity,
+    ...(o.maxStarting !== undefined ? { maxStarting: o.maxStarting } : {}),
     ...(o.now ? { now: o.now } : {}),
   });
   const ended: Session[] = [];
@@ -144,6 +145,27 @@ describe('reconcile after a restart', () => {
     const failed = await waitFor(async () => ((await statusOf(second, slow.id)).status === 'failed' ? statusOf(second, slow.id) : undefined), { what: 'the late session to fail', timeoutMs: 5_000 });
     assert.match(failed.reason ?? '', /not ready within 300 seconds \(POD_READY_TIMEOUT\)/);
     assert.ok(!workloads.live.has(slow.id), 'its workload is removed');
+  });
+});
+
+describe("the runner's start limit", () => {
+  test('at most maxStarting sessions start at once; each one that becomes ready lets the next queued one start, in order', async () => {
+    const h = await startService(freshFile(), { maxStarting: 2 });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await h.service.create(ALICE, { appId: 'xterm' })).id);
+    const statuses = async () => Promise.all(ids.map(async (id) => (await statusOf(h, id)).status));
+    assert.deepEqual(await statuses(), ['creating', 'creating', 'queued', 'queued', 'queued']);
+    assert.deepEqual(h.runner.workloads.launched, ids.slice(0, 2));
+
+    h.runner.ready(ids[0]!);
+    await waitFor(async () => (await statusOf(h, ids[2]!)).status === 'creating', { what: 'the third starts once the first is running' });
+    assert.deepEqual(await statuses(), ['running', 'creating', 'creating', 'queued', 'queued']);
+
+    // A failed start frees its place too.
+    h.runner.fail(ids[1]!, 'the display would not open');
+    await waitFor(async () => (await statusOf(h, ids[3]!)).status === 'creating', { what: 'the fourth starts once the second failed' });
+    assert.deepEqual(await statuses(), ['running', 'failed', 'creating', 'creating', 'queued']);
+    assert.deepEqual(h.runner.workloads.launched, ids.slice(0, 4));
   });
 });
 

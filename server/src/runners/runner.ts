@@ -62,6 +62,12 @@ export interface Runner {
    * Used when SORTIE_MAX_SESSIONS is not set: more sessions wait in the launch queue.
    */
   capacity?(): number | undefined;
+  /**
+   * How many sessions may be starting at once without starving Sortie itself of CPU (the
+   * local runner's desktops start on Sortie's own machine); absent means no limit. The
+   * others wait in the launch queue a moment longer, and the API stays responsive.
+   */
+  startLimit?(): number;
   /** Removes every trace of the session's workload. Idempotent. */
   stop(sessionId: string): Promise<void>;
   /** Stops watching. Running workloads are left alone: a restart adopts them. */

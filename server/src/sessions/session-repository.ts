@@ -55,6 +55,11 @@ export class SessionRepository {
     return new Map(rows.map((r) => [r.app_id, Number(r.n)]));
   }
 
+  async countWithStatus(status: SessionStatus): Promise<number> {
+    const row = await this.db.selectFrom('sessions').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', status).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   /** The launch queue, first arrival first. */
   async listQueued(): Promise<SessionsTable[]> {
     return this.db.selectFrom('sessions').selectAll().where('status', '=', 'queued').orderBy('arrival').execute();

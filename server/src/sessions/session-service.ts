@@ -25,6 +25,8 @@ export interface SessionServiceOptions {
   maxSessionsPerUser: number;
   /** Sessions starting or running at once; the rest wait queued. Infinity for no limit. */
   maxSessions: number;
+  /** Sessions starting at once (the runner's start limit); Infinity for no limit. */
+  maxStarting?: number;
   now?: () => Date;
 }
 
@@ -158,10 +160,13 @@ export class SessionService {
     let live = [...liveByApp.values()].reduce((sum, n) => sum + n, 0);
     // Full: during a burst most passes end here, without reading the queue.
     if (live >= this.o.maxSessions) return;
+    const maxStarting = this.o.maxStarting ?? Infinity;
+    let starting = maxStarting === Infinity ? 0 : await this.o.sessions.countWithStatus('creating');
+    if (starting >= maxStarting) return;
     const queued = await this.o.sessions.listQueued();
     const apps = new Map<string, App | undefined>();
     for (const row of queued) {
-      if (live >= this.o.maxSessions || this.closed) return;
+      if (live >= this.o.maxSessions || starting >= maxStarting || this.closed) return;
       if (!apps.has(row.app_id)) apps.set(row.app_id, await this.o.appById(row.app_id));
       const app = apps.get(row.app_id);
       if (!app || app.launch_type !== 'container') {
@@ -175,6 +180,7 @@ export class SessionService {
       const started = await this.o.sessions.transition(row.id, 'creating', { last_active_at: now });
       if (!started) continue;
       live++;
+      starting++;
       liveByApp.set(app.id, ofApp + 1);
       this.launch(started, app);
     }
@@ -300,6 +306,8 @@ export class SessionService {
         const row = await this.o.sessions.transition(event.sessionId, 'running', { endpoint });
         if (row) {
           this.o.logger.info({ sessionId: row.id, ms: Date.now() - Date.parse(row.created_at) }, 'session running');
+          // No longer starting: under a start limit, the next queued session may begin.
+          if (this.o.maxStarting !== undefined) await this.dispatch();
           return;
         }
         const current = await this.o.sessions.get(event.sessionId);

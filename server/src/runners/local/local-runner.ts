@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { App } from '../../catalog/app.js';
 import { InputError } from '../../errors.js';
@@ -93,6 +94,14 @@ export class LocalRunner implements Runner {
   /** Sessions this machine can hold at once (memory and shared memory); see capacity.ts. */
   capacity(): number {
     return localCapacity(this.host.screen).sessions;
+  }
+
+  /**
+   * Two starting desktops per core: 200 launches at once on 2 cores, all starting together,
+   * kept /healthz near a second (p99 0.9-1.1 s); a handful at a time keeps it in milliseconds.
+   */
+  startLimit(): number {
+    return Math.max(2, availableParallelism() * 2);
   }
 
   async start(onEvent: (event: WorkloadEvent) => void): Promise<Workload[]> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { isLeaderRunning, killProcessesWithArgs, processesWithArgs, readProcStat, spawnGroupLeader } from './process-group.js';
@@ -50,4 +50,21 @@ test('processes are found and killed by consecutive arguments only', async () =>
   assert.deepEqual(processesWithArgs([`/x/${process.pid}/`]), [], 'whole arguments only');
   assert.deepEqual(await killProcessesWithArgs(['--bind', `/x/${process.pid}`]), []);
   assert.deepEqual(processesWithArgs(['--bind', `/x/${process.pid}`]), []);
+});
+
+test('session processes run below Sortie (nice 5), and so does what they start', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sortie-gate-'));
+  const log = openSync(path.join(dir, 'log'), 'a');
+  const { child, release } = await spawnGroupLeader(['/bin/sh', '-c', 'sleep 30 & exec sleep 30'], log, {});
+  closeSync(log);
+  release();
+  await sleep(200);
+  const niceOf = (pid: number) => getPriority(pid);
+  // 5, or Sortie's own niceness if an operator already runs it lower.
+  const expected = Math.max(5, getPriority(process.pid));
+  assert.equal(niceOf(child.pid!), expected);
+  const members = readdirSync('/proc').map(Number).filter((pid) => readProcStat(pid)?.pgrp === child.pid);
+  assert.ok(members.length >= 2, `the leader and the child it started (${members.join(', ')})`);
+  for (const pid of members) assert.equal(niceOf(pid), expected, `pid ${pid}`);
+  process.kill(-child.pid!, 'SIGKILL');
 });

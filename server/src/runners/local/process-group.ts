@@ -1,3 +1,4 @@
+import { getPriority, setPriority } from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -162,6 +163,21 @@ export interface GatedProcess {
 }
 
 /**
+ * Session processes run a little below Sortie (nice 5, inherited through the gate's exec and
+ * by whatever they start): desktops starting or busy on Sortie's own cores must not starve
+ * the API, the relay that every viewer's stream passes through, or the next launch.
+ */
+const SESSION_NICENESS = 5;
+
+function lowerPriority(pid: number): void {
+  try {
+    setPriority(pid, Math.max(SESSION_NICENESS, getPriority(process.pid)));
+  } catch {
+    // Not permitted here (another user's process) or already gone: it runs at Sortie's priority.
+  }
+}
+
+/**
  * Starts `argv` (behind the gate) as the leader of a new session and process group, so it
  * outlives Sortie, gets no terminal signals meant for Sortie, and can be killed with
  * everything it forks. Output goes to `logFd`, never to a pipe that would break when Sortie
@@ -183,6 +199,7 @@ export function spawnGroupLeader(
     child.once('error', reject);
     child.once('spawn', () => {
       child.off('error', reject);
+      lowerPriority(child.pid!);
       // Later 'error's (failed kill/send) must not crash Sortie; we signal via process.kill.
       child.on('error', () => {});
       // The gate may already be gone (killed by stop()); its closed pipe is no news.
