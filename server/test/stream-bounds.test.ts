@@ -11,6 +11,7 @@ import { CloseCode } from '../src/stream/close-codes.js';
 import { exitOf, startSortieProcess, type SortieProcess } from './support/child.js';
 import { localSessionRecord, waitUntil } from './support/processes.js';
 import { scratchDir, writeApps } from './support/sortie.js';
+import { closeFrameIn } from './support/close-frame.js';
 
 // The stream path under a signed-in user who means harm, against Sortie as its own process
 // and a real local session (Xvfb, x11vnc, websockify): an endless frame in the handshake, a
@@ -64,20 +65,6 @@ function sampler(measure: () => number, everyMs: number): { peak: () => number; 
       return (peak = Math.max(peak, measure()));
     },
   };
-}
-
-/** The first close frame among a server's (unmasked) frames. */
-function closeFrameIn(bytes: Buffer): { code: number; reason: string } | undefined {
-  let offset = 0;
-  while (offset + 2 <= bytes.length) {
-    let length = bytes[offset + 1]! & 0x7f;
-    let start = offset + 2;
-    if (length === 126) [length, start] = [bytes.readUInt16BE(offset + 2), offset + 4];
-    else if (length === 127) [length, start] = [Number(bytes.readBigUInt64BE(offset + 2)), offset + 10];
-    if ((bytes[offset]! & 0x0f) === 0x8) return { code: bytes.readUInt16BE(start), reason: bytes.subarray(start + 2, start + length).toString() };
-    offset = start + length;
-  }
-  return undefined;
 }
 
 /** Bytes from a WebSocket, read in exact amounts. */

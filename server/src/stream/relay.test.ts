@@ -9,6 +9,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { CloseCode } from './close-codes.js';
 import { closeReason, StreamRelay, type StreamRelayOptions, type StreamTarget } from './relay.js';
 import { vncAuthResponse } from './rfb-handshake.js';
+import { closeFrameIn } from '../../test/support/close-frame.js';
 
 const PASSWORD = 'k3y-9zQa';
 
@@ -227,20 +228,6 @@ async function relayWith(options: Partial<StreamRelayOptions>): Promise<{ base: 
       srv.close();
     },
   };
-}
-
-/** The close frame among a server's unmasked frames, if it sent one. */
-function closeFrameIn(bytes: Buffer): { code: number; reason: string } | undefined {
-  let offset = 0;
-  while (offset + 2 <= bytes.length) {
-    let length = bytes[offset + 1]! & 0x7f;
-    let start = offset + 2;
-    if (length === 126) [length, start] = [bytes.readUInt16BE(offset + 2), offset + 4];
-    else if (length === 127) [length, start] = [Number(bytes.readBigUInt64BE(offset + 2)), offset + 10];
-    if ((bytes[offset]! & 0x0f) === 0x8) return { code: bytes.readUInt16BE(start), reason: bytes.subarray(start + 2, start + length).toString() };
-    offset = start + length;
-  }
-  return undefined;
 }
 
 test('an endless frame in the viewer handshake closes the connection with 4413, keeping nothing of it', async () => {
