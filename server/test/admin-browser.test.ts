@@ -107,7 +107,11 @@ test('an admin adds, edits and deletes an app, and the catalog follows', async (
   await page.getByTestId('app-form-max_sessions').fill('2');
   await page.getByTestId('app-form-cpu_limit').fill('1500m');
   await page.getByTestId('app-form-save').click();
-  await page.getByTestId('admin-app-row-notes').waitFor();
+  await page.getByTestId('admin-app-row-notes').waitFor().catch(async (err: unknown) => {
+    // Say what the page said instead (a refusal shows in the form), not only that it timed out.
+    const shown = await page.getByTestId('app-form-error').innerText({ timeout: 1000 }).catch(() => '(no error shown)');
+    throw new Error(`the new app's row did not appear; the form says: ${shown}`, { cause: err });
+  });
   assert.equal(await page.getByTestId('admin-notice').innerText(), 'Added Notes.');
   const created = await app('notes');
   assert.ok(created);
