@@ -7,7 +7,8 @@ import { after, before, test } from 'node:test';
 import pino from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
 import { CloseCode } from './close-codes.js';
-import { closeReason, StreamRelay, type StreamRelayOptions, type StreamTarget } from './relay.js';
+import { StreamRelay, type StreamRelayOptions, type StreamTarget } from './relay.js';
+import { closeReason } from './ws-frames.js';
 import { vncAuthResponse } from './rfb-handshake.js';
 import { closeFrameIn } from '../../test/support/close-frame.js';
 

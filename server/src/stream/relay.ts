@@ -8,7 +8,7 @@ import { CloseCode, type CloseCodeValue } from './close-codes.js';
 import { authenticateToServer, greetBrowser } from './rfb-handshake.js';
 import { acceptKey, openUpstream } from './upstream.js';
 import { ViewerStream } from './viewer-stream.js';
-import { DEFAULT_HANDSHAKE_LIMIT, encodeClose, encodeFrame, FrameReader, FrameTooLargeError } from './ws-frames.js';
+import { closeReason, DEFAULT_HANDSHAKE_LIMIT, encodeClose, encodeFrame, FrameReader, FrameTooLargeError } from './ws-frames.js';
 
 /** What the relay needs to know about a session: where to dial and its VNC password, or why not. */
 export type StreamTarget =
@@ -274,13 +274,6 @@ export class StreamRelay {
   }
 }
 
-/** A close reason is at most 123 bytes of UTF-8; longer ones are cut at a character boundary. */
-export function closeReason(reason: string): string {
-  if (Buffer.byteLength(reason) <= 123) return reason;
-  let cut = reason;
-  while (Buffer.byteLength(`${cut}…`) > 123) cut = cut.slice(0, -1);
-  return `${cut}…`;
-}
 
 /** Why an upgrade request is not a WebSocket handshake the relay can complete, if it is not. */
 function upgradeProblem(req: IncomingMessage): string | undefined {

@@ -28,13 +28,28 @@ export function encodeFrame(payload: Buffer, masked: boolean, opcode = OPCODE_BI
 }
 
 /** A close frame from the server side, with a code and a reason a person can read. */
-export function encodeClose(code: number, reason: string): Buffer {
-  // A control frame carries at most 125 bytes: the code's 2 and 123 of reason, cut
-  // between characters (a browser fails a connection whose reason is not valid UTF-8).
-  const full = Buffer.from(reason, 'utf8');
-  let end = Math.min(full.length, 123);
+/** A control frame carries at most 125 bytes: the code's 2 and this many of reason. */
+const MAX_CLOSE_REASON_BYTES = 123;
+
+/** The first `maxBytes` of `text` as UTF-8, cut between characters, never inside one. */
+export function cutUtf8(text: string, maxBytes: number): string {
+  const full = Buffer.from(text, 'utf8');
+  let end = Math.min(full.length, maxBytes);
   while (end < full.length && end > 0 && (full[end]! & 0xc0) === 0x80) end--;
-  const text = full.subarray(0, end);
+  return full.subarray(0, end).toString('utf8');
+}
+
+/**
+ * A close reason that fits a close frame, marked with "…" when it had to be cut (a browser
+ * fails a connection whose reason is too long or not valid UTF-8; `ws` throws on one).
+ */
+export function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
+  return `${cutUtf8(reason, MAX_CLOSE_REASON_BYTES - Buffer.byteLength('…'))}…`;
+}
+
+export function encodeClose(code: number, reason: string): Buffer {
+  const text = Buffer.from(cutUtf8(reason, MAX_CLOSE_REASON_BYTES), 'utf8');
   const payload = Buffer.alloc(2 + text.length);
   payload.writeUInt16BE(code, 0);
   text.copy(payload, 2);

@@ -40,6 +40,7 @@ import {
   type SessionRecord,
 } from './state-file.js';
 import { newCookie } from './xauth.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** What a session needs from the runner that holds it: settings, allocations and the event sink. */
 export interface SessionHost {
@@ -501,4 +502,3 @@ function removeStaleDisplayFiles(record: SessionRecord): void {
   rmSync(displaySocketPath(record.display), { force: true });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,6 +1,7 @@
 import { getPriority, setPriority } from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * A process the runner started as the leader of its own process group (so pgid === pid).
@@ -79,7 +80,6 @@ export function signalGroup(leader: GroupLeader, signal: NodeJS.Signals): void {
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitUntilGone<T extends GroupLeader>(leaders: readonly T[], ms: number): Promise<T[]> {
   const deadline = Date.now() + ms;
