@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Sortie } from '../src/main.js';
-import { boot, scratchDir } from './support/sortie.js';
+import type { ErrorBody, Reply, Tokens } from './support/api.js';
+import { startTestSortie, type TestSortie } from './support/harness.js';
 
 // Sign-in as an attacker tries it: guessing passwords from one address and from many, cycling
 // names, replaying a stolen refresh token, and probing a disabled account's password. Against
@@ -17,35 +16,11 @@ const MAX_FAILURES = 3;
 const MAX_FAILURES_PER_ADDRESS = 5;
 const LOCKOUT_SECONDS = 6;
 
-type ErrorBody = { error: string; message: string };
-type Tokens = { access_token: string; refresh_token: string; user: { id: string; username: string } };
-interface Reply<T> {
-  status: number;
-  body: T;
-  headers: Record<string, string | string[] | undefined>;
-}
-
-let sortie: Sortie;
+let sortie: TestSortie;
 
 /** One HTTP request from `from` (a loopback address) to Sortie. */
 function call<T = unknown>(method: string, urlPath: string, options: { from?: string; token?: string; body?: unknown } = {}): Promise<Reply<T>> {
-  const url = new URL(urlPath, sortie.url);
-  const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
-  const headers: Record<string, string> = {};
-  if (payload !== undefined) headers['content-type'] = 'application/json';
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method, headers, localAddress: options.from ?? '127.0.0.1' }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        resolve({ status: res.statusCode!, body: (text ? JSON.parse(text) : null) as T, headers: res.headers });
-      });
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
+  return sortie.api.from(options.from ?? '127.0.0.1').as(options.token).request<T>(method, urlPath, options.body);
 }
 
 const signIn = (username: string, password: string, from = '127.0.0.1') => call<Tokens & ErrorBody>('POST', '/api/auth/login', { from, body: { username, password } });
@@ -64,17 +39,19 @@ function assertTooMany(reply: Reply<ErrorBody>, about: RegExp): number {
 }
 
 describe('sign-in hardening', () => {
-  const scratch = scratchDir('auth-hardening');
   let admin: Tokens;
   const userIds = new Map<string, string>();
 
   before(async () => {
-    sortie = await boot(scratch.dir, {
-      SORTIE_AUTH: 'enabled',
-      SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      SORTIE_LOGIN_MAX_FAILURES: String(MAX_FAILURES),
-      SORTIE_LOGIN_MAX_FAILURES_PER_ADDRESS: String(MAX_FAILURES_PER_ADDRESS),
-      SORTIE_LOGIN_LOCKOUT: String(LOCKOUT_SECONDS / 60),
+    sortie = await startTestSortie({
+      name: 'auth-hardening',
+      env: {
+        SORTIE_AUTH: 'enabled',
+        SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        SORTIE_LOGIN_MAX_FAILURES: String(MAX_FAILURES),
+        SORTIE_LOGIN_MAX_FAILURES_PER_ADDRESS: String(MAX_FAILURES_PER_ADDRESS),
+        SORTIE_LOGIN_LOCKOUT: String(LOCKOUT_SECONDS / 60),
+      },
     });
     const signedIn = await signIn('admin', ADMIN_PASSWORD);
     assert.equal(signedIn.status, 200, JSON.stringify(signedIn.body));
@@ -86,10 +63,7 @@ describe('sign-in hardening', () => {
     }
   });
 
-  after(async () => {
-    await sortie?.dispose();
-    scratch.remove();
-  });
+  after(() => sortie?.cleanup());
 
   test('guessing one account from several addresses locks the account, even against the right password, until the lock ends', async () => {
     for (let i = 0; i < MAX_FAILURES; i++) {
@@ -165,16 +139,11 @@ describe('sign-in hardening', () => {
 });
 
 describe('refresh token reuse', () => {
-  const scratch = scratchDir('auth-refresh-reuse');
-
   before(async () => {
-    sortie = await boot(scratch.dir, { SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD });
+    sortie = await startTestSortie({ name: 'auth-refresh-reuse', env: { SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD } });
   });
 
-  after(async () => {
-    await sortie?.dispose();
-    scratch.remove();
-  });
+  after(() => sortie?.cleanup());
 
   const signedIn = async (): Promise<Tokens> => {
     const reply = await signIn('admin', ADMIN_PASSWORD);

@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, SignJWT, UnsecuredJWT } from 'jose';
 import pino from 'pino';
-import { startSortie, type Sortie } from '../src/main.js';
 import type { Session } from '../src/sessions/session.js';
-import { RfbViewer } from './support/rfb.js';
-import { boot, scratchDir, testConfig, writeApps } from './support/sortie.js';
+import { setCookies, type Api, type ErrorBody, type Reply, type Tokens } from './support/api.js';
+import { startTestSortie, type TestSortie } from './support/harness.js';
 
 // Tokens, sign-in and account administration as people and scripts meet them: against the
 // real server and database, with tokens forged the way an attacker would.
@@ -14,28 +13,15 @@ const ADMIN_PASSWORD = 'tokens-admin-password-1';
 const JWT_SECRET = 'tokens-jwt-secret-0123456789abcdefghijklmnopq';
 const PASSWORD = 'tokens-user-password-1';
 
-type ErrorBody = { error: string; message: string };
-type Tokens = { access_token: string; refresh_token: string; expires_at: string; user: { id: string; username: string; role: string } };
-interface Reply<T> {
-  status: number;
-  body: T;
-  headers: Headers;
-}
-
 const APPS = [
   { id: 'xterm', name: 'XTerm', visibility: 'public', launch_type: 'container', command: ['xterm'] },
   { id: 'xclock', name: 'XClock', visibility: 'admin_only', launch_type: 'container', command: ['xclock'] },
 ];
 
-function client(base: string) {
-  return async <T = unknown>(method: string, urlPath: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Reply<T>> => {
-    const headers: Record<string, string> = { ...options.headers };
-    if (options.token) headers.authorization = `Bearer ${options.token}`;
-    if (options.body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(base + urlPath, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as T, headers: res.headers };
-  };
+/** Requests through `api`, each with its own token, body and headers. */
+function client(api: Api) {
+  return <T = unknown>(method: string, urlPath: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Reply<T>> =>
+    api.as(options.token).request<T>(method, urlPath, options.body, options.headers);
 }
 
 function assertError(reply: Reply<unknown>, status: number, message?: RegExp): void {
@@ -46,8 +32,7 @@ function assertError(reply: Reply<unknown>, status: number, message?: RegExp): v
 }
 
 describe('tokens and sign-in', () => {
-  const scratch = scratchDir('auth-tokens');
-  let sortie: Sortie;
+  let sortie: TestSortie;
   let call: ReturnType<typeof client>;
   let admin: Tokens;
   let aliceId: string;
@@ -61,23 +46,19 @@ describe('tokens and sign-in', () => {
   const refresh = (refreshToken: string) => call<Tokens>('POST', '/api/auth/refresh', { body: { refresh_token: refreshToken } });
 
   before(async () => {
-    sortie = await boot(scratch.dir, {
-      SORTIE_AUTH: 'enabled',
-      SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      SORTIE_JWT_SECRET: JWT_SECRET,
-      SORTIE_APPS_FILE: writeApps(scratch.dir, APPS),
+    sortie = await startTestSortie({
+      name: 'auth-tokens',
+      env: { SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD, SORTIE_JWT_SECRET: JWT_SECRET },
+      apps: APPS,
     });
-    call = client(sortie.url);
+    call = client(sortie.api);
     admin = await login('admin', ADMIN_PASSWORD);
     const created = await call<{ id: string }>('POST', '/api/admin/users', { token: admin.access_token, body: { username: 'alice', password: PASSWORD } });
     assert.equal(created.status, 201);
     aliceId = created.body.id;
   });
 
-  after(async () => {
-    await sortie?.dispose();
-    scratch.remove();
-  });
+  after(() => sortie?.cleanup());
 
   test('an expired access token is refused with 401 saying it expired', async () => {
     const alice = await login('alice', PASSWORD);
@@ -137,7 +118,7 @@ describe('tokens and sign-in', () => {
     const out = await call('POST', '/api/auth/logout', { token: alice.access_token });
     assert.equal(out.status, 204);
     // The browser is told to forget both cookies.
-    const cleared = out.headers.getSetCookie();
+    const cleared = setCookies(out);
     assert.ok(cleared.some((c) => /^sortie_access=;/.test(c)), cleared.join(' | '));
     assert.ok(cleared.some((c) => /^sortie_refresh=;/.test(c)), cleared.join(' | '));
 
@@ -159,7 +140,7 @@ describe('tokens and sign-in', () => {
     // The browser's way: the refresh cookie, which login scoped to /api/auth.
     const third = await call<Tokens>('POST', '/api/auth/refresh', { headers: { cookie: `sortie_refresh=${second.body.refresh_token}` } });
     assert.equal(third.status, 200);
-    assert.ok(third.headers.getSetCookie().some((c) => c.startsWith(`sortie_access=${third.body.access_token};`)));
+    assert.ok(setCookies(third).some((c) => c.startsWith(`sortie_access=${third.body.access_token};`)));
     assertError(await call('POST', '/api/auth/refresh', { headers: { cookie: `sortie_refresh=${second.body.refresh_token}` } }), 401);
     assertError(await refresh('not-a-refresh-token'), 401);
     assertError(await call('POST', '/api/auth/refresh'), 401, /sign in/);
@@ -218,14 +199,14 @@ describe('tokens and sign-in', () => {
     assertError(wrong, 401);
     assert.deepEqual(wrong.body, unknown.body);
     assert.deepEqual(wrong.body, { error: 'unauthorized', message: 'Wrong username or password' });
-    assert.equal(wrong.headers.getSetCookie().length, 0, 'no cookies for a failed sign-in');
+    assert.equal(setCookies(wrong).length, 0, 'no cookies for a failed sign-in');
     assertError(await call('POST', '/api/auth/login', { body: { username: 'alice' } }), 400, /password/);
   });
 
   test('login sets HttpOnly, SameSite=Lax cookies that authenticate the browser', async () => {
     const res = await call<Tokens>('POST', '/api/auth/login', { body: { username: 'alice', password: PASSWORD } });
     assert.equal(res.status, 200);
-    const cookies = res.headers.getSetCookie();
+    const cookies = setCookies(res);
     const access = cookies.find((c) => c.startsWith('sortie_access='));
     const refreshCookie = cookies.find((c) => c.startsWith('sortie_refresh='));
     assert.ok(access && refreshCookie, cookies.join(' | '));
@@ -284,14 +265,13 @@ describe('tokens and sign-in', () => {
 
 describe('the first admin', () => {
   test('comes from SORTIE_ADMIN_USERNAME/PASSWORD on the first start only; tokens survive a restart', async () => {
-    const scratch = scratchDir('auth-bootstrap');
     // No SORTIE_JWT_SECRET: the generated key is kept, so a restart does not sign people out.
     const env = { SORTIE_AUTH: 'enabled', SORTIE_ADMIN_USERNAME: 'root', SORTIE_ADMIN_PASSWORD: 'first-start-password' };
+    const first = await startTestSortie({ name: 'auth-bootstrap', env });
     try {
-      const first = await boot(scratch.dir, env);
       let token: string;
       try {
-        const call = client(first.url);
+        const call = client(first.api);
         const signedIn = await call<Tokens>('POST', '/api/auth/login', { body: { username: 'root', password: 'first-start-password' } });
         assert.equal(signedIn.status, 200);
         assert.equal(signedIn.body.user.role, 'admin');
@@ -300,32 +280,31 @@ describe('the first admin', () => {
         assert.deepEqual(users.body.users.map((u) => [u.username, u.role]), [['root', 'admin']]);
         assertError(await call('POST', '/api/auth/login', { body: { username: 'admin', password: 'first-start-password' } }), 401);
       } finally {
-        await first.dispose();
+        await first.stop();
       }
 
-      const second = await boot(scratch.dir, { ...env, SORTIE_ADMIN_PASSWORD: 'second-start-password' });
+      const second = await startTestSortie({ name: 'auth-bootstrap', dir: first.dir, env: { ...env, SORTIE_ADMIN_PASSWORD: 'second-start-password' } });
       try {
-        const call = client(second.url);
+        const call = client(second.api);
         assertError(await call('POST', '/api/auth/login', { body: { username: 'root', password: 'second-start-password' } }), 401);
         assert.equal((await call('POST', '/api/auth/login', { body: { username: 'root', password: 'first-start-password' } })).status, 200);
         const users = await call<{ users: unknown[] }>('GET', '/api/admin/users', { token });
         assert.equal(users.status, 200, 'the token from before the restart still works');
         assert.equal(users.body.users.length, 1);
       } finally {
-        await second.dispose();
+        await second.cleanup();
       }
     } finally {
-      scratch.remove();
+      await first.cleanup();
     }
   });
 
   test('without SORTIE_ADMIN_PASSWORD gets a generated password, logged once', async () => {
-    const scratch = scratchDir('auth-generated');
     const lines: Array<Record<string, unknown>> = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-    const start = () => startSortie(testConfig(scratch.dir, { SORTIE_AUTH: 'enabled' }), { logger });
+    const env = { SORTIE_AUTH: 'enabled' };
+    const first = await startTestSortie({ name: 'auth-generated', env, logger });
     try {
-      const first = await start();
       let password: string;
       try {
         const withPassword = lines.filter((l) => typeof l.password === 'string');
@@ -334,46 +313,38 @@ describe('the first admin', () => {
         assert.match(String(withPassword[0]!.msg), /generated password/);
         password = withPassword[0]!.password as string;
         assert.ok(password.length >= 12, 'as long as a chosen one must be');
-        const res = await client(first.url)<Tokens>('POST', '/api/auth/login', { body: { username: 'admin', password } });
+        const res = await client(first.api)<Tokens>('POST', '/api/auth/login', { body: { username: 'admin', password } });
         assert.deepEqual([res.status, res.body.user.role], [200, 'admin']);
       } finally {
-        await first.dispose();
+        await first.stop();
       }
 
       lines.length = 0;
-      const second = await start();
+      const second = await startTestSortie({ name: 'auth-generated', dir: first.dir, env, logger });
       try {
         assert.ok(lines.length > 0, 'the second start logs too');
         assert.ok(!lines.some((l) => JSON.stringify(l).includes(password)), 'but not the password again');
-        assert.equal((await client(second.url)('POST', '/api/auth/login', { body: { username: 'admin', password } })).status, 200);
+        assert.equal((await client(second.api)('POST', '/api/auth/login', { body: { username: 'admin', password } })).status, 200);
       } finally {
-        await second.dispose();
+        await second.cleanup();
       }
     } finally {
-      scratch.remove();
+      await first.cleanup();
     }
   });
 });
 
 describe('with SORTIE_AUTH=disabled', () => {
-  const scratch = scratchDir('auth-disabled');
-  let sortie: Sortie;
+  let sortie: TestSortie;
   let call: ReturnType<typeof client>;
 
   before(async () => {
-    sortie = await boot(scratch.dir, { SORTIE_AUTH: 'disabled', SORTIE_APPS_FILE: writeApps(scratch.dir, APPS) });
-    call = client(sortie.url);
+    sortie = await startTestSortie({ name: 'auth-disabled', env: { SORTIE_AUTH: 'disabled' }, apps: APPS });
+    call = client(sortie.api);
   });
 
-  after(async () => {
-    if (sortie) {
-      // Sessions outlive Sortie by design; end any a failed test left behind.
-      const live = await call<{ sessions: Session[] }>('GET', '/api/sessions');
-      for (const s of live.body.sessions) if (s.status === 'creating' || s.status === 'running') await call('DELETE', `/api/sessions/${s.id}`);
-      await sortie.dispose();
-    }
-    scratch.remove();
-  });
+  // Ends any session a failed test left behind (sessions outlive Sortie by design).
+  after(() => sortie?.cleanup());
 
   test('/api/auth/config says sign-in is off, and every route works without a token', async () => {
     const config = await call<{ enabled: boolean; oidc: { enabled: boolean } }>('GET', '/api/auth/config');
@@ -402,12 +373,9 @@ describe('with SORTIE_AUTH=disabled', () => {
     assert.deepEqual([session.status, session.body.user_id], [201, 'someone']);
     try {
       assert.equal((await call('GET', '/api/sessions')).status, 200);
-      const deadline = Date.now() + 30_000;
-      while ((await call<Session>('GET', `/api/sessions/${session.body.id}`)).body.status !== 'running') {
-        assert.ok(Date.now() < deadline, 'the session starts');
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      const { viewer, desktop } = await RfbViewer.connect(sortie.url.replace(/^http/, 'ws') + session.body.websocket_url);
+      const running = await sortie.api.waitFor(session.body.id, 'running');
+      assert.equal(running.user_id, 'someone', 'it runs as the user it was launched for');
+      const { viewer, desktop } = await sortie.openStream(session.body.id);
       viewer.close();
       assert.equal(desktop.banner, 'RFB 003.008', 'the stream opens without a token too');
     } finally {

@@ -10,6 +10,11 @@ export interface Reply<T = unknown> {
   headers: http.IncomingHttpHeaders;
 }
 
+/** The cookies a reply sets (Set-Cookie headers), none when it sets none. */
+export function setCookies(reply: Pick<Reply, 'headers'>): string[] {
+  return reply.headers['set-cookie'] ?? [];
+}
+
 export type ErrorBody = { error: string; message: string };
 export type Tokens = { access_token: string; refresh_token: string; expires_at: string; user: { id: string; username: string; role: string } };
 

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { REPO_ROOT } from './sortie.js';
+import { REPO_ROOT } from './paths.js';
 
 export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-results');
 

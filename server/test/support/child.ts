@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
-import { REPO_ROOT } from './sortie.js';
+import { REPO_ROOT } from './paths.js';
 
 /** Sortie as operators run it: its own process, configured by environment variables. */
 export interface SortieProcess {

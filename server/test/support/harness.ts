@@ -1,20 +1,53 @@
-import pino from 'pino';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
 import type { Principal } from '../../src/auth/principal.js';
+import { loadConfig, type Config } from '../../src/config/config.js';
 import { startSortie, type Sortie } from '../../src/main.js';
 import type { Runner } from '../../src/runners/runner.js';
 import { Api } from './api.js';
+import { DEMO_APPS } from './paths.js';
 import { RfbViewer, type ConnectOptions, type Desktop } from './rfb.js';
-import { scratchDir, testConfig, writeApps } from './sortie.js';
+
+/** A scratch folder for one test's database, runner state and catalogs. */
+export function scratchDir(name: string): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), `sortie-${name}-`));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Writes a catalog (an apps.json) into `dir` and answers with its path. */
+export function writeApps(dir: string, applications: unknown[]): string {
+  const file = path.join(dir, `apps-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify({ applications }));
+  return file;
+}
+
+/** Config as an operator would give it: environment variables, on port 0. */
+export function testConfig(dir: string, env: Record<string, string> = {}): Config {
+  return loadConfig({
+    SORTIE_PORT: '0',
+    SORTIE_HOST: '127.0.0.1',
+    SORTIE_APPS_FILE: DEMO_APPS,
+    SORTIE_DB_PATH: path.join(dir, 'sortie.db'),
+    SORTIE_LOG_LEVEL: process.env.SORTIE_TEST_LOG_LEVEL ?? 'silent',
+    // The core tests are about sessions; the auth tests switch sign-in on themselves.
+    SORTIE_AUTH: 'disabled',
+    ...env,
+  });
+}
 
 export interface TestSortieOptions {
   /** Names the scratch folder, so a leftover one says which test made it. */
   name: string;
-  /** Settings as an operator gives them (SORTIE_AUTH, POD_READY_TIMEOUT, …). */
+  /** Settings as an operator gives them (SORTIE_AUTH, POD_READY_TIMEOUT, SORTIE_DB_PATH, …). */
   env?: Record<string, string>;
   /** A catalog for this Sortie (written to an apps file); default: the demo apps. */
   apps?: unknown[];
   /** A runner in place of the one SORTIE_RUNNER picks (a FakeRunner). */
   runner?: Runner;
+  /** Where Sortie logs (a test that reads its log); default: silent, or SORTIE_TEST_LOG_LEVEL. */
+  logger?: Logger;
   /**
    * Start on a scratch folder an earlier TestSortie left (see `stop`): the same database
    * and runner state, as a restart finds them. That folder stays the earlier one's to remove.
@@ -63,7 +96,7 @@ export async function startTestSortie(options: TestSortieOptions): Promise<TestS
   try {
     const config = testConfig(scratch.dir, env);
     stateDir = config.local.stateDir;
-    sortie = await startSortie(config, { logger: pino({ level: config.logLevel }), ...(options.runner ? { runner: options.runner } : {}) });
+    sortie = await startSortie(config, { logger: options.logger ?? pino({ level: config.logLevel }), ...(options.runner ? { runner: options.runner } : {}) });
   } catch (err) {
     scratch.remove();
     throw err;
