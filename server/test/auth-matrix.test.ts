@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import WebSocket from 'ws';
-import type { Sortie } from '../src/main.js';
 import type { Session } from '../src/sessions/session.js';
 import { CloseCode } from '../src/stream/close-codes.js';
+import type { Api, ErrorBody } from './support/api.js';
+import { startTestSortie, type TestSortie } from './support/harness.js';
 import { localSessionRecord, processesInGroups } from './support/processes.js';
-import { Api, boot, scratchDir, writeApps } from './support/sortie.js';
+import { overWebSocket, RfbViewer, SECURITY_NONE, StreamClosed } from './support/rfb.js';
+import { waitFor } from './support/wait.js';
 
 // Who may do what: every API route and the stream, for nobody, two users and an admin,
 // against the real server, database and local runner.
@@ -22,14 +22,11 @@ type Who = 'anonymous' | 'A' | 'B' | 'admin';
 const EVERYONE: Who[] = ['anonymous', 'B', 'A', 'admin'];
 type Expected = Record<Who, number>;
 type Reply<T = unknown> = { status: number; body: T };
-type ErrorBody = { error: string; message: string };
 
 const ERROR_CODES: Record<number, string> = { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict' };
 
 describe('access control matrix', () => {
-  const scratch = scratchDir('auth-matrix');
-  const stateDir = path.join(scratch.dir, 'local-sessions');
-  let sortie: Sortie;
+  let sortie: TestSortie;
   let api: Api;
   const tokens: Partial<Record<Who, string>> = {};
   const ids: Partial<Record<Who, string>> = {};
@@ -85,16 +82,16 @@ describe('access control matrix', () => {
     assert.equal(res.status, 200, JSON.stringify(res.body));
   };
 
-  const waitRunning = async (id: string): Promise<Session> => {
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      const res = await as<Session>('admin', 'GET', `/api/sessions/${id}`);
-      if (res.body.status === 'running') return res.body;
-      assert.equal(res.body.status, 'creating', `session ${id}: ${res.body.reason}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`session ${id} did not start`);
-  };
+  const waitRunning = (id: string): Promise<Session> =>
+    waitFor(
+      async () => {
+        const res = await as<Session>('admin', 'GET', `/api/sessions/${id}`);
+        if (res.body.status === 'running') return res.body;
+        assert.equal(res.body.status, 'creating', `session ${id}: ${res.body.reason}`);
+        return undefined;
+      },
+      { what: `session ${id} to start`, timeoutMs: 30_000, intervalMs: 100 },
+    );
 
   /** A's session that the stream and ownership cells use; launched by A (the POST matrix). */
   const aliceRunning = async (): Promise<Session> => {
@@ -108,22 +105,24 @@ describe('access control matrix', () => {
   };
 
   before(async () => {
-    const apps = writeApps(scratch.dir, [
-      { id: 'xterm', name: 'XTerm', category: 'Development', visibility: 'public', launch_type: 'container', command: ['xterm'] },
-      { id: 'xeyes', name: 'XEyes', category: 'Utilities', visibility: 'approved', launch_type: 'container', command: ['xeyes'] },
-      // In the same category as xeyes: a category approval must not open an admin-only app.
-      { id: 'xclock', name: 'XClock', category: 'Utilities', visibility: 'admin_only', launch_type: 'container', command: ['xclock'] },
-    ]);
-    sortie = await boot(scratch.dir, {
-      SORTIE_AUTH: 'enabled',
-      SORTIE_ADMIN_USERNAME: 'admin',
-      SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      SORTIE_JWT_SECRET: JWT_SECRET,
-      SORTIE_APPS_FILE: apps,
-      // The matrix launches more sessions per user than the default limit of 3; the limit has its own tests.
-      SORTIE_MAX_SESSIONS_PER_USER: '20',
+    sortie = await startTestSortie({
+      name: 'auth-matrix',
+      apps: [
+        { id: 'xterm', name: 'XTerm', category: 'Development', visibility: 'public', launch_type: 'container', command: ['xterm'] },
+        { id: 'xeyes', name: 'XEyes', category: 'Utilities', visibility: 'approved', launch_type: 'container', command: ['xeyes'] },
+        // In the same category as xeyes: a category approval must not open an admin-only app.
+        { id: 'xclock', name: 'XClock', category: 'Utilities', visibility: 'admin_only', launch_type: 'container', command: ['xclock'] },
+      ],
+      env: {
+        SORTIE_AUTH: 'enabled',
+        SORTIE_ADMIN_USERNAME: 'admin',
+        SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        SORTIE_JWT_SECRET: JWT_SECRET,
+        // The matrix launches more sessions per user than the default limit of 3; the limit has its own tests.
+        SORTIE_MAX_SESSIONS_PER_USER: '20',
+      },
     });
-    api = new Api(sortie.url);
+    api = sortie.api;
     const signIn = async (username: string, password: string) => {
       const res = await api.request<{ access_token: string; user: { id: string } }>('POST', '/api/auth/login', { username, password });
       assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -149,16 +148,15 @@ describe('access control matrix', () => {
       for (const s of all.body.sessions ?? []) created.add(s.id);
       for (const id of created) {
         try {
-          groups.push(...localSessionRecord(stateDir, id).processes.map((p) => p.pid));
+          groups.push(...localSessionRecord(sortie.stateDir, id).processes.map((p) => p.pid));
         } catch {
           // already ended: its state file is gone
         }
         await as('admin', 'DELETE', `/api/sessions/${id}`);
       }
       assert.deepEqual(processesInGroups(groups), [], 'every session the matrix started is gone');
-      await sortie.dispose();
     }
-    scratch.remove();
+    await sortie?.cleanup();
   });
 
   test('public routes answer everyone', async () => {
@@ -294,9 +292,8 @@ describe('access control matrix', () => {
   });
 
   test("A's running session streams to A and the admin only: nobody → 4401, B → 4404, a foreign Origin → 4403", async () => {
-    const wsBase = () => sortie.url.replace(/^http/, 'ws');
     const session = await aliceRunning();
-    const url = wsBase() + session.websocket_url;
+    const url = sortie.wsUrl(session.websocket_url);
     const bearer = (who: Exclude<Who, 'anonymous'>) => ({ authorization: `Bearer ${tokens[who]}` });
 
     const results = {
@@ -315,7 +312,7 @@ describe('access control matrix', () => {
       assert.deepEqual([r.desktop.banner, r.desktop.width, r.desktop.height], ['RFB 003.008', 1280, 800], `${who}'s ServerInit`);
     }
     // B's refusal is the same as for a session that does not exist.
-    const missing = await openStream(`${wsBase()}/ws/sessions/${randomUUID()}`, bearer('B'));
+    const missing = await openStream(sortie.wsUrl(`/ws/sessions/${randomUUID()}`), bearer('B'));
     assert.deepEqual('closed' in missing && missing.closed, CloseCode.SessionNotFound);
 
     // A page elsewhere cannot ride on A's sign-in, whether by cookie or by token.
@@ -404,7 +401,7 @@ describe('access control matrix', () => {
     const session = await aliceRunning();
     const ended = await as<Session>('A', 'DELETE', `/api/sessions/${session.id}`);
     assert.deepEqual([ended.status, ended.body.status], [200, 'terminated']);
-    const stream = await openStream(sortie.url.replace(/^http/, 'ws') + session.websocket_url, { authorization: `Bearer ${tokens.A}` });
+    const stream = await openStream(sortie.wsUrl(session.websocket_url), { authorization: `Bearer ${tokens.A}` });
     assert.deepEqual(stream, { closed: CloseCode.SessionEnded });
   });
 });
@@ -423,51 +420,19 @@ interface ServerInit {
  */
 async function openStream(url: string, headers: Record<string, string>): Promise<{ closed: number } | { desktop: ServerInit }> {
   const { origin, ...rest } = headers;
-  const ws = new WebSocket(url, ['binary'], { headers: rest, ...(origin ? { origin } : {}) });
-  let buffer = Buffer.alloc(0);
-  let wake: (() => void) | undefined;
-  let closed: number | undefined;
-  let failure: Error | undefined;
-  ws.on('message', (data: Buffer) => {
-    buffer = Buffer.concat([buffer, data]);
-    wake?.();
-  });
-  ws.on('close', (code) => {
-    closed = code;
-    wake?.();
-  });
-  ws.on('error', (err) => {
-    failure = err;
-    wake?.();
-  });
-  const take = async (n: number): Promise<Buffer> => {
-    while (buffer.length < n) {
-      if (closed !== undefined) throw Object.assign(new Error(`closed ${closed}`), { closed });
-      if (failure) throw failure;
-      await new Promise<void>((r) => (wake = r));
-    }
-    const out = buffer.subarray(0, n);
-    buffer = buffer.subarray(n);
-    return out;
-  };
-  const timer = setTimeout(() => ws.terminate(), 15_000);
+  const viewer = new RfbViewer(overWebSocket(url, { headers: rest, ...(origin ? { origin } : {}) }));
+  const timer = setTimeout(() => viewer.transport.bytes.fail(new Error('no desktop within 15 s')), 15_000);
   try {
-    const banner = (await take(12)).toString('latin1').trim();
-    ws.send(Buffer.from('RFB 003.008\n'));
-    const types = [...(await take((await take(1))[0]!))];
-    assert.deepEqual(types, [1], 'Sortie offers the viewer security "None" only');
-    ws.send(Buffer.from([1]));
-    assert.equal((await take(4)).readUInt32BE(0), 0, 'SecurityResult OK');
-    ws.send(Buffer.from([1])); // ClientInit, shared
-    const init = await take(24);
-    const name = (await take(init.readUInt32BE(20))).toString('utf8');
-    return { desktop: { banner, width: init.readUInt16BE(0), height: init.readUInt16BE(2), name } };
+    const { banner, offered } = await viewer.greet();
+    assert.deepEqual(offered, [SECURITY_NONE], 'Sortie offers the viewer security "None" only');
+    assert.equal(await viewer.authenticate(offered), true, 'SecurityResult OK');
+    const { width, height, name } = await viewer.init();
+    return { desktop: { banner, width, height, name } };
   } catch (err) {
-    const code = (err as { closed?: number }).closed;
-    if (code !== undefined) return { closed: code };
+    if (err instanceof StreamClosed) return { closed: err.code };
     throw err;
   } finally {
     clearTimeout(timer);
-    if (closed === undefined) ws.terminate();
+    viewer.close();
   }
 }

@@ -13,6 +13,16 @@ export const RFB_VERSION = Buffer.from('RFB 003.008\n', 'latin1');
 export const SECURITY_NONE = 1;
 export const SECURITY_VNC_AUTH = 2;
 
+/** The server closed the stream; `code` says why (Sortie's close codes on its stream). */
+export class StreamClosed extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+  ) {
+    super(`stream closed (${code} ${reason})`);
+  }
+}
+
 /** Bytes from a stream of chunks (TCP data or WebSocket messages), read in exact amounts. */
 export class ByteReader {
   private chunks: Buffer[] = [];
@@ -80,7 +90,7 @@ export function onWebSocket(ws: WebSocket): RfbTransport & { ws: WebSocket; deta
   const onOpen = () => queued.splice(0).forEach((b) => ws.send(b));
   const onMessage = (data: Buffer) => bytes.push(data);
   const onError = (err: Error) => bytes.fail(err);
-  const onClose = (code: number, reason: Buffer) => bytes.fail(new Error(`stream closed (${code} ${reason.toString()})`));
+  const onClose = (code: number, reason: Buffer) => bytes.fail(new StreamClosed(code, reason.toString()));
   ws.on('open', onOpen);
   ws.on('message', onMessage);
   ws.on('error', onError);
@@ -127,8 +137,10 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** The VNC password, for a server that asks for one (a session's websockify). */
   password?: string;
-  /** Extra headers for the WebSocket upgrade (a bearer token). */
+  /** Extra headers for the WebSocket upgrade (a bearer token, a cookie). */
   headers?: Record<string, string>;
+  /** The page the connection claims to come from (a browser sends its own). */
+  origin?: string;
 }
 
 /**
@@ -146,7 +158,7 @@ export class RfbViewer {
 
   static async connect(url: string, options: ConnectOptions | number = {}): Promise<{ viewer: RfbViewer; desktop: Desktop }> {
     const o = typeof options === 'number' ? { timeoutMs: options } : options;
-    const viewer = new RfbViewer(overWebSocket(url, o.headers ? { headers: o.headers } : {}));
+    const viewer = new RfbViewer(overWebSocket(url, { ...(o.headers ? { headers: o.headers } : {}), ...(o.origin ? { origin: o.origin } : {}) }));
     const timer = setTimeout(() => viewer.transport.bytes.fail(new Error(`no desktop within ${o.timeoutMs ?? 15_000} ms`)), o.timeoutMs ?? 15_000);
     try {
       const greeted = await viewer.greet();
