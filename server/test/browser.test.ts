@@ -2,26 +2,23 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import type { Sortie } from '../src/main.js';
 import { launchBrowser, launchFromCatalog, SCREENSHOT_DIR } from './support/browser.js';
+import { startTestSortie, type TestSortie } from './support/harness.js';
 import { processesInGroups, localSessionRecord } from './support/processes.js';
-import { Api, boot, scratchDir } from './support/sortie.js';
 
 // A person in a real browser, against the real server and the local runner.
-const scratch = scratchDir('browser');
-let sortie: Sortie;
+let sortie: TestSortie;
 let browser: Browser;
 let closeBrowser: () => Promise<void>;
 
 before(async () => {
-  sortie = await boot(scratch.dir);
+  sortie = await startTestSortie({ name: 'browser' });
   ({ browser, close: closeBrowser } = await launchBrowser());
 });
 
 after(async () => {
   await closeBrowser?.();
-  await sortie?.dispose();
-  scratch.remove();
+  await sortie?.cleanup();
 });
 
 test('open the catalog, launch xterm, and see its desktop in the noVNC canvas', async () => {
@@ -36,10 +33,10 @@ test('open the catalog, launch xterm, and see its desktop in the noVNC canvas', 
   assert.ok(colours >= 2, `the canvas shows the desktop (${colours} colours), screenshot in ${path.join(SCREENSHOT_DIR, 'browser-local-xterm.png')}`);
 
   // Ending the session from the viewer ends it for real.
-  const groups = localSessionRecord(path.join(scratch.dir, 'local-sessions'), sessionId).processes.map((p) => p.pid);
+  const groups = localSessionRecord(sortie.stateDir, sessionId).processes.map((p) => p.pid);
   await page.getByTestId('end-session').click();
   await page.getByTestId('viewer-status').filter({ hasText: 'terminated' }).waitFor({ timeout: 10_000 });
-  assert.equal((await new Api(sortie.url).session(sessionId)).status, 'terminated');
+  assert.equal((await sortie.api.session(sessionId)).status, 'terminated');
   assert.deepEqual(processesInGroups(groups), []);
   await page.close();
 });

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { boot, scratchDir } from './support/sortie.js';
+import { scratchDir, startTestSortie } from './support/harness.js';
 
 // The database holds the token-signing key, VNC passwords and password hashes: on disk it
 // is Sortie's alone, and a folder where others could swap it is refused.
@@ -25,7 +25,7 @@ describe('data at rest', () => {
   test('a new data folder is 0700 and the database, its WAL and shared memory 0600; another user reads none of it', async () => {
     const dir = path.join(scratch.dir, 'fresh');
     const db = path.join(dir, 'sortie.db');
-    const sortie = await boot(scratch.dir, { SORTIE_DB_PATH: db, SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: 'at-rest-admin-pw-1' });
+    const sortie = await startTestSortie({ name: 'data-at-rest', dir: scratch.dir, env: { SORTIE_DB_PATH: db, SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: 'at-rest-admin-pw-1' } });
     try {
       assert.equal(mode(dir), '700');
       for (const file of [db, `${db}-wal`, `${db}-shm`]) {
@@ -38,7 +38,7 @@ describe('data at rest', () => {
       assert.match(read.stderr, /Permission denied/);
       assert.match(asNobody('ls', dir).stderr, /Permission denied/);
     } finally {
-      await sortie.dispose();
+      await sortie.cleanup();
     }
   });
 
@@ -49,8 +49,8 @@ describe('data at rest', () => {
     const db = path.join(dir, 'sortie.db');
     writeFileSync(db, '');
     chmodSync(db, 0o644);
-    const sortie = await boot(scratch.dir, { SORTIE_DB_PATH: db });
-    await sortie.dispose();
+    const sortie = await startTestSortie({ name: 'data-at-rest', dir: scratch.dir, env: { SORTIE_DB_PATH: db } });
+    await sortie.cleanup();
     assert.equal(mode(dir), '700');
     assert.equal(mode(db), '600');
   });
@@ -59,7 +59,7 @@ describe('data at rest', () => {
     const dir = path.join(scratch.dir, 'open');
     mkdirSync(dir);
     chmodSync(dir, 0o777);
-    await assert.rejects(boot(scratch.dir, { SORTIE_DB_PATH: path.join(dir, 'sortie.db') }), (err: Error) => {
+    await assert.rejects(startTestSortie({ name: 'data-at-rest', dir: scratch.dir, env: { SORTIE_DB_PATH: path.join(dir, 'sortie.db') } }), (err: Error) => {
       assert.match(err.message, new RegExp(`${dir}.*writable by every user.*chmod 700 ${dir}`));
       return true;
     });
@@ -71,6 +71,6 @@ describe('data at rest', () => {
     mkdirSync(dir, { mode: 0o700 });
     const db = path.join(dir, 'sortie.db');
     writeFileSync(db, 'this is not SQLite, just some text that is long enough to have a header'.repeat(20), { mode: 0o600 });
-    await assert.rejects(boot(scratch.dir, { SORTIE_DB_PATH: db }), new RegExp(`database ${db}: file is not a database`));
+    await assert.rejects(startTestSortie({ name: 'data-at-rest', dir: scratch.dir, env: { SORTIE_DB_PATH: db } }), new RegExp(`database ${db}: file is not a database`));
   });
 });

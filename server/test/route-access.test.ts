@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/config/config.js';
 import type { RouteInfo } from '../src/http/access-gate.js';
-import type { Sortie } from '../src/main.js';
 import { CloseCode } from '../src/stream/close-codes.js';
-import { boot, scratchDir } from './support/sortie.js';
+import type { Reply } from './support/api.js';
+import { startTestSortie, type TestSortie } from './support/harness.js';
 
 // Access is decided by the route that matched, for every registered route, however its
 // path is spelled. The routes come from the running server, so a route added later is
@@ -15,21 +14,10 @@ import { boot, scratchDir } from './support/sortie.js';
 const ADMIN_PASSWORD = 'route-access-admin-pw-1';
 const USER_PASSWORD = 'route-access-user-pw-1';
 
-type Raw = { status: number; headers: http.IncomingHttpHeaders; body: string };
+let sortie: TestSortie;
 
 /** A request whose path goes out byte for byte (fetch would normalise some spellings). */
-function raw(base: string, method: string, rawPath: string, headers: Record<string, string> = {}): Promise<Raw> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = http.request({ hostname, port, method, path: rawPath, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const raw = (method: string, rawPath: string, headers: Record<string, string> = {}): Promise<Reply> => sortie.api.request(method, rawPath, undefined, headers);
 
 /** A concrete path for a route pattern: every parameter becomes an id that exists nowhere. */
 function concrete(url: string): string {
@@ -56,35 +44,26 @@ function variants(urlPath: string): string[] {
 }
 
 describe('every route declares and enforces its access', () => {
-  const scratch = scratchDir('route-access');
-  let sortie: Sortie;
   let routes: RouteInfo[];
   const token: Record<'user' | 'admin', string> = { user: '', admin: '' };
   const bearer = (who: 'user' | 'admin') => ({ authorization: `Bearer ${token[who]}` });
 
   before(async () => {
-    sortie = await boot(scratch.dir, { SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD });
+    sortie = await startTestSortie({ name: 'route-access', env: { SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD } });
     const signIn = async (username: string, password: string) => {
-      const res = await fetch(`${sortie.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+      const res = await sortie.api.signIn(username, password);
       assert.equal(res.status, 200);
-      return ((await res.json()) as { access_token: string }).access_token;
+      return res.body.access_token;
     };
     token.admin = await signIn('admin', ADMIN_PASSWORD);
-    const created = await fetch(`${sortie.url}/api/admin/users`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...bearer('admin') },
-      body: JSON.stringify({ username: 'walker', password: USER_PASSWORD }),
-    });
+    const created = await sortie.api.as(token.admin).request('POST', '/api/admin/users', { username: 'walker', password: USER_PASSWORD });
     assert.equal(created.status, 201);
     token.user = await signIn('walker', USER_PASSWORD);
     // Sign-out last: it ends the sign-in the later requests use.
-    routes = sortie.routes().sort((a, b) => Number(a.url === '/api/auth/logout') - Number(b.url === '/api/auth/logout'));
+    routes = sortie.sortie.routes().sort((a, b) => Number(a.url === '/api/auth/logout') - Number(b.url === '/api/auth/logout'));
   });
 
-  after(async () => {
-    await sortie?.dispose();
-    scratch.remove();
-  });
+  after(() => sortie?.cleanup());
 
   test('the server registers the API, health and UI routes, each with a decision', () => {
     const names = new Set(routes.map((r) => `${r.method} ${r.url}`));
@@ -98,9 +77,9 @@ describe('every route declares and enforces its access', () => {
   test('anonymous callers reach only public routes', async () => {
     const wrong: string[] = [];
     for (const route of routes) {
-      const res = await raw(sortie.url, route.method, concrete(route.url));
+      const res = await raw(route.method, concrete(route.url));
       // The gate's refusal; a public route may still answer 401 for its own reasons (a bad refresh token).
-      const refused = res.status === 401 && (route.method === 'HEAD' || res.body.includes('Sign in to use Sortie'));
+      const refused = res.status === 401 && (route.method === 'HEAD' || res.text.includes('Sign in to use Sortie'));
       if (route.access === 'public' ? refused : !refused) wrong.push(`${route.method} ${route.url} (${route.access}): ${res.status}`);
     }
     assert.deepEqual(wrong, []);
@@ -110,9 +89,9 @@ describe('every route declares and enforces its access', () => {
     const wrong: string[] = [];
     for (const route of routes) {
       if (route.access === 'public') continue;
-      const res = await raw(sortie.url, route.method, concrete(route.url), bearer('user'));
+      const res = await raw(route.method, concrete(route.url), bearer('user'));
       const expected = route.access === 'admin' ? [403] : [200, 201, 204, 400, 404, 409];
-      if (!expected.includes(res.status)) wrong.push(`${route.method} ${route.url} (${route.access}) as user: ${res.status} ${res.body.slice(0, 120)}`);
+      if (!expected.includes(res.status)) wrong.push(`${route.method} ${route.url} (${route.access}) as user: ${res.status} ${res.text.slice(0, 120)}`);
     }
     assert.deepEqual(wrong, []);
   });
@@ -121,7 +100,7 @@ describe('every route declares and enforces its access', () => {
     const wrong: string[] = [];
     for (const route of routes) {
       if (route.access !== 'admin') continue;
-      const res = await raw(sortie.url, route.method, concrete(route.url), bearer('admin'));
+      const res = await raw(route.method, concrete(route.url), bearer('admin'));
       if ([401, 403].includes(res.status)) wrong.push(`${route.method} ${route.url} as admin: ${res.status}`);
     }
     assert.deepEqual(wrong, []);
@@ -134,7 +113,7 @@ describe('every route declares and enforces its access', () => {
       for (const variant of variants(concrete(route.url))) {
         for (const [who, headers] of [['anonymous', {}], ['user', route.access === 'admin' ? bearer('user') : null]] as const) {
           if (!headers) continue;
-          const res = await raw(sortie.url, route.method, variant, headers);
+          const res = await raw(route.method, variant, headers);
           // Refused, or no such route; never served, and never a crash (500).
           const ok = [401, 403, 404, 405].includes(res.status);
           const json = res.headers['content-type']?.startsWith('application/json');
@@ -150,26 +129,26 @@ describe('every route declares and enforces its access', () => {
     for (const route of routes) {
       if (route.access === 'public') continue;
       for (const method of ['HEAD', 'OPTIONS']) {
-        const res = await raw(sortie.url, method, concrete(route.url));
-        if (![401, 405].includes(res.status) || res.body.includes('walker')) wrong.push(`${method} ${route.url}: ${res.status}`);
+        const res = await raw(method, concrete(route.url));
+        if (![401, 405].includes(res.status) || res.text.includes('walker')) wrong.push(`${method} ${route.url}: ${res.status}`);
       }
     }
     assert.deepEqual(wrong, []);
   });
 
   test('a known path asked with the wrong method answers 405 with Allow', async () => {
-    const res = await raw(sortie.url, 'PATCH', '/api/sessions', bearer('user'));
+    const res = await raw('PATCH', '/api/sessions', bearer('user'));
     assert.equal(res.status, 405);
     assert.equal(res.headers.allow, 'GET, HEAD, POST');
-    const body = JSON.parse(res.body) as { error: string; message: string };
+    const body = JSON.parse(res.text) as { error: string; message: string };
     assert.equal(body.error, 'method_not_allowed');
     assert.match(body.message, /accepts GET, HEAD, POST/);
-    assert.equal((await raw(sortie.url, 'PATCH', '/api/nothing-here', bearer('user'))).status, 404);
+    assert.equal((await raw('PATCH', '/api/nothing-here', bearer('user'))).status, 404);
   });
 
   test('every response carries the security headers', async () => {
     for (const urlPath of ['/', '/api/auth/config', '/api/admin/users', '/sessions/deep-link']) {
-      const res = await raw(sortie.url, 'GET', urlPath);
+      const res = await raw('GET', urlPath);
       const csp = String(res.headers['content-security-policy']);
       assert.match(csp, /frame-ancestors 'none'/, `${urlPath}: ${csp}`);
       assert.match(csp, /script-src 'self'/, urlPath);
@@ -181,11 +160,11 @@ describe('every route declares and enforces its access', () => {
   });
 
   test('a page the UI routes itself loads the UI; an API-looking spelling does not', async () => {
-    const page = await raw(sortie.url, 'GET', '/sessions/deep-link');
+    const page = await raw('GET', '/sessions/deep-link');
     assert.equal(page.status, 200);
     assert.match(String(page.headers['content-type']), /text\/html/);
     for (const apiLike of ['//api/admin/users', '/%61pi/admin/users.', '/API//admin/users']) {
-      const res = await raw(sortie.url, 'GET', apiLike);
+      const res = await raw('GET', apiLike);
       assert.notEqual(res.status, 200, apiLike);
       assert.doesNotMatch(String(res.headers['content-type']), /text\/html/, apiLike);
     }
@@ -193,41 +172,24 @@ describe('every route declares and enforces its access', () => {
 });
 
 describe('with sign-in off, only this server\'s host names are answered (DNS rebinding)', () => {
-  const scratch = scratchDir('route-access-open');
-  let sortie: Sortie;
-
   before(async () => {
-    sortie = await boot(scratch.dir, { SORTIE_AUTH: 'disabled' });
+    sortie = await startTestSortie({ name: 'route-access-open', env: { SORTIE_AUTH: 'disabled' } });
   });
 
-  after(async () => {
-    await sortie?.dispose();
-    scratch.remove();
-  });
+  after(() => sortie?.cleanup());
 
   test('a foreign Host with a matching Origin cannot create an app', async () => {
     const port = new URL(sortie.url).port;
     const evil = `rebind.example:${port}`;
-    const res = await new Promise<Raw>((resolve, reject) => {
-      const body = JSON.stringify({ id: 'pwned', name: 'Pwned', launch_type: 'container', command: ['id'] });
-      const req = http.request(
-        { hostname: '127.0.0.1', port, method: 'POST', path: '/api/apps', headers: { host: evil, origin: `http://${evil}`, 'content-type': 'application/json' } },
-        (r) => {
-          let text = '';
-          r.on('data', (c: Buffer) => (text += c.toString()));
-          r.on('end', () => resolve({ status: r.statusCode ?? 0, headers: r.headers, body: text }));
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
+    const pwned = { id: 'pwned', name: 'Pwned', launch_type: 'container', command: ['id'] };
+    const res = await sortie.api.request('POST', '/api/apps', pwned, { host: evil, origin: `http://${evil}` });
     assert.equal(res.status, 403);
-    assert.match(res.body, /SORTIE_PUBLIC_URL/);
-    const apps = (await (await fetch(`${sortie.url}/api/apps`)).json()) as { applications: Array<{ id: string }> };
+    assert.match(res.text, /SORTIE_PUBLIC_URL/);
+    const apps = (await sortie.api.request<{ applications: Array<{ id: string }> }>('GET', '/api/apps')).body;
     assert.ok(!apps.applications.some((a) => a.id === 'pwned'));
     // Reading is refused too: the page would otherwise read sessions and apps.
-    assert.equal((await raw(sortie.url, 'GET', '/api/sessions', { host: evil })).status, 403);
-    assert.equal((await raw(sortie.url, 'GET', '/api/sessions', { host: `localhost:${port}` })).status, 200);
+    assert.equal((await raw('GET', '/api/sessions', { host: evil })).status, 403);
+    assert.equal((await raw('GET', '/api/sessions', { host: `localhost:${port}` })).status, 200);
   });
 
   test('a stream opened under a foreign Host is refused with 4403', async () => {

@@ -2,16 +2,14 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import type { Sortie } from '../../src/main.js';
 import { launchBrowser, launchFromCatalog, SCREENSHOT_DIR } from '../support/browser.js';
-import { Api, boot, scratchDir } from '../support/sortie.js';
+import { startTestSortie, type TestSortie } from '../support/harness.js';
 import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, readPod, SIDECAR_IMAGE, waitForPodGone } from './cluster.js';
 
 // A person in a real browser, against the real server on the kubernetes runner: the
 // catalog's xterm runs as a pod in a namespace of this file's own.
-const scratch = scratchDir('k8s-browser');
 let namespace: { name: string; remove: () => Promise<void> } | undefined;
-let sortie: Sortie | undefined;
+let sortie: TestSortie | undefined;
 let browser: Browser | undefined;
 let closeBrowser: (() => Promise<void>) | undefined;
 let kc: Awaited<ReturnType<typeof adminKubeConfig>>;
@@ -19,22 +17,24 @@ let kc: Awaited<ReturnType<typeof adminKubeConfig>>;
 before(async () => {
   kc = await adminKubeConfig();
   namespace = await createTestNamespace(kc, 'browser');
-  sortie = await boot(scratch.dir, {
-    SORTIE_RUNNER: 'kubernetes',
-    SORTIE_NAMESPACE: namespace.name,
-    KUBECONFIG: adminKubeconfigPath(),
-    SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE,
-    SORTIE_IMAGE_PULL_POLICY: 'IfNotPresent',
-    SORTIE_AUTH: 'disabled',
+  sortie = await startTestSortie({
+    name: 'k8s-browser',
+    env: {
+      SORTIE_RUNNER: 'kubernetes',
+      SORTIE_NAMESPACE: namespace.name,
+      KUBECONFIG: adminKubeconfigPath(),
+      SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE,
+      SORTIE_IMAGE_PULL_POLICY: 'IfNotPresent',
+      SORTIE_AUTH: 'disabled',
+    },
   });
   ({ browser, close: closeBrowser } = await launchBrowser());
 });
 
 after(async () => {
   await closeBrowser?.();
-  await sortie?.dispose();
+  await sortie?.cleanup();
   await namespace?.remove();
-  scratch.remove();
 });
 
 test('launch xterm from the catalog onto a pod, see it in the noVNC canvas, end it from the viewer', async () => {
@@ -43,7 +43,7 @@ test('launch xterm from the catalog onto a pod, see it in the noVNC canvas, end 
   const { sessionId, colours } = await launchFromCatalog(page, sortie!.url, 'xterm', shot);
   assert.ok(colours >= 2, `the canvas shows the desktop (${colours} colours), screenshot in ${path.join(SCREENSHOT_DIR, shot)}`);
 
-  const api = new Api(sortie!.url);
+  const api = sortie!.api;
   const session = await api.session(sessionId);
   assert.equal(session.status, 'running');
   const pod = await readPod(kc, namespace!.name, session.pod_name);

@@ -49,8 +49,9 @@ export interface TestSortieOptions {
   /** Where Sortie logs (a test that reads its log); default: silent, or SORTIE_TEST_LOG_LEVEL. */
   logger?: Logger;
   /**
-   * Start on a scratch folder an earlier TestSortie left (see `stop`): the same database
-   * and runner state, as a restart finds them. That folder stays the earlier one's to remove.
+   * A folder the test owns instead of a fresh one: one an earlier TestSortie left (see
+   * `stop`), so the same database and runner state are found as a restart finds them, or
+   * one the test prepared. Cleanup leaves it for its owner to remove.
    */
   dir?: string;
 }
