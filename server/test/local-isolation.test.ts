@@ -3,10 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Sortie } from '../src/main.js';
 import { homeDirPath, xauthFilePath } from '../src/runners/local/state-file.js';
-import { localSessionRecord, waitUntil } from './support/processes.js';
-import { Api, boot, scratchDir, writeApps } from './support/sortie.js';
+import type { Api } from './support/api.js';
+import { scratchDir, startTestSortie, type TestSortie } from './support/harness.js';
+import { localSessionRecord } from './support/processes.js';
+import { waitFor } from './support/wait.js';
 
 // The local runner's boundary, tried the way an attacker on the same machine would: another
 // local account (nobody) going for a session's display and Sortie's database, and an app
@@ -44,7 +45,7 @@ describe('what the local runner isolates', { timeout: 120_000 }, () => {
   const stateDir = path.join(dataDir, 'local-sessions');
   const hostTmpMarker = `/tmp/sortie-isolation-probe-${process.pid}`;
   const saved = { jwt: process.env.SORTIE_JWT_SECRET, admin: process.env.SORTIE_ADMIN_PASSWORD };
-  let sortie: Sortie;
+  let sortie: TestSortie;
   let api: Api;
 
   before(async () => {
@@ -62,19 +63,23 @@ describe('what the local runner isolates', { timeout: 120_000 }, () => {
       `for p in /etc/probe /usr/probe /probe ${dataDir}/probe ${scratch.dir}/probe ${hostTmpMarker} "$HOME/probe"; do (echo x > "$p") 2>/dev/null && echo "$p"; done`,
       'echo --end',
     ].join('; ');
-    const apps = writeApps(scratch.dir, [
-      { id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: 'unused', command: ['xterm'] },
-      {
-        id: 'probe', name: 'Probe', launch_type: 'container', container_image: 'unused',
-        command: ['sh', '-c', `{ ${probe}; } > "$HOME/out.tmp" 2>&1; mv "$HOME/out.tmp" "$HOME/out"; exec sleep 600`],
-      },
-    ]);
-    sortie = await boot(scratch.dir, { SORTIE_DB_PATH: dbPath, SORTIE_APPS_FILE: apps });
-    api = new Api(sortie.url);
+    sortie = await startTestSortie({
+      name: 'local-isolation',
+      dir: scratch.dir,
+      env: { SORTIE_DB_PATH: dbPath },
+      apps: [
+        { id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: 'unused', command: ['xterm'] },
+        {
+          id: 'probe', name: 'Probe', launch_type: 'container', container_image: 'unused',
+          command: ['sh', '-c', `{ ${probe}; } > "$HOME/out.tmp" 2>&1; mv "$HOME/out.tmp" "$HOME/out"; exec sleep 600`],
+        },
+      ],
+    });
+    api = sortie.api;
   });
 
   after(async () => {
-    await sortie?.dispose();
+    await sortie?.cleanup();
     process.env.SORTIE_JWT_SECRET = saved.jwt;
     process.env.SORTIE_ADMIN_PASSWORD = saved.admin;
     if (saved.jwt === undefined) delete process.env.SORTIE_JWT_SECRET;
@@ -129,7 +134,7 @@ describe('what the local runner isolates', { timeout: 120_000 }, () => {
     const s = await api.launch('probe', 'bob');
     await api.waitFor(s.id, 'running');
     const out = path.join(homeDirPath(stateDir, s.id), 'out');
-    await waitUntil('the probe app wrote what it saw', () => existsSync(out));
+    await waitFor(() => existsSync(out), { what: 'the probe app wrote what it saw' });
     const seen = sections(readFileSync(out, 'utf8'));
     assert.ok(seen.has('end'), 'the probe finished');
 
@@ -154,6 +159,6 @@ describe('what the local runner isolates', { timeout: 120_000 }, () => {
     assert.ok(existsSync(path.join(homeDirPath(stateDir, s.id), 'probe')), 'the app can write its home');
 
     await api.request('DELETE', `/api/sessions/${s.id}`);
-    await waitUntil('the home is removed with the session', () => !existsSync(homeDirPath(stateDir, s.id)));
+    await waitFor(() => !existsSync(homeDirPath(stateDir, s.id)), { what: 'the home is removed with the session' });
   });
 });

@@ -1,23 +1,24 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { LocalRunner } from '../src/runners/local/local-runner.js';
 import { stateFilePath } from '../src/runners/local/state-file.js';
-import { waitUntil } from './support/processes.js';
+import { scratchDir } from './support/harness.js';
+import { waitFor } from './support/wait.js';
 
 // Sortie killed with SIGKILL at every point of a launch (before, between and after starting
 // Xvfb, x11vnc, websockify and the app): the next Sortie must find and remove everything the
 // dead one started. A process started but not yet recorded would otherwise run forever.
 
 const KILL_POINTS = 30;
-const root = mkdtempSync(path.join(tmpdir(), 'sortie-orphans-'));
+const scratch = scratchDir('orphans');
+const root = scratch.dir;
 const runnerModule = new URL('../src/runners/local/local-runner.ts', import.meta.url).href;
 
-after(() => rmSync(root, { recursive: true, force: true }));
+after(() => scratch.remove());
 
 /** A Sortie that only launches one session; prints "launching" just before and "launched <ms>" after. */
 function sortieScript(stateDir: string, sessionId: string, marker: string): string {
@@ -137,7 +138,7 @@ describe('a Sortie killed during a launch leaves nothing running after a restart
       }
       await restartAndReconcile(stateDir);
       try {
-        await waitUntil('the session has no process left', () => leftovers(needles).length === 0, 3000);
+        await waitFor(() => leftovers(needles).length === 0, { what: 'the session to have no process left', timeoutMs: 3000 });
       } catch {
         const found = leftovers(needles);
         left.push(...found.map((p) => `kill at ${killAfter} ms: ${p}`));
