@@ -1,39 +1,41 @@
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { App, Session, User } from '../src/contract/index.js';
-import type { Sortie } from '../src/main.js';
 import { launchBrowser, SCREENSHOT_DIR } from './support/browser.js';
-import { Api, boot, scratchDir, writeApps } from './support/sortie.js';
+import type { Api } from './support/api.js';
+import { startTestSortie, type TestSortie } from './support/harness.js';
 
 // An administrator walks the admin area in Chromium: apps, users, approvals and sessions,
 // each change checked against the API afterwards. A plain user finds no way in.
 
 const ADMIN_PASSWORD = 'admin-browser-admin-password';
 const ALICE_PASSWORD = 'alice-browser-password-1';
-const scratch = scratchDir('admin-browser');
-let sortie: Sortie;
+let sortie: TestSortie;
 let api: Api;
 let adminAuth: Record<string, string>;
 let browser: Browser;
 let closeBrowser: (() => Promise<void>) | undefined;
 const contexts: BrowserContext[] = [];
-const launched: string[] = [];
+const pageProblems: string[] = [];
 
 before(async () => {
-  const apps = writeApps(scratch.dir, [
-    { id: 'xterm', name: 'XTerm', category: 'Development', visibility: 'public', launch_type: 'container', command: ['xterm'] },
-    { id: 'xeyes', name: 'XEyes', category: 'Utilities', visibility: 'approved', launch_type: 'container', command: ['xeyes'] },
-  ]);
-  sortie = await boot(scratch.dir, {
-    SORTIE_AUTH: 'enabled',
-    SORTIE_ADMIN_USERNAME: 'admin',
-    SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD,
-    SORTIE_JWT_SECRET: 'admin-browser-jwt-secret-0123456789abcdefghij',
-    SORTIE_APPS_FILE: apps,
+  sortie = await startTestSortie({
+    name: 'admin-browser',
+    apps: [
+      { id: 'xterm', name: 'XTerm', category: 'Development', visibility: 'public', launch_type: 'container', command: ['xterm'] },
+      { id: 'xeyes', name: 'XEyes', category: 'Utilities', visibility: 'approved', launch_type: 'container', command: ['xeyes'] },
+    ],
+    env: {
+      SORTIE_AUTH: 'enabled',
+      SORTIE_ADMIN_USERNAME: 'admin',
+      SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      SORTIE_JWT_SECRET: 'admin-browser-jwt-secret-0123456789abcdefghij',
+    },
   });
-  api = new Api(sortie.url);
+  api = sortie.api;
   const login = await api.request<{ access_token: string }>('POST', '/api/auth/login', { username: 'admin', password: ADMIN_PASSWORD });
   assert.equal(login.status, 200);
   adminAuth = { authorization: `Bearer ${login.body.access_token}` };
@@ -41,12 +43,10 @@ before(async () => {
 });
 
 after(async () => {
-  // A failed test must not leave a desktop running.
-  for (const id of launched) await api?.request('DELETE', `/api/sessions/${id}`, undefined, adminAuth).catch(() => undefined);
   for (const context of contexts) await context.close().catch(() => undefined);
   await closeBrowser?.();
-  await sortie?.dispose();
-  scratch.remove();
+  // Also ends any desktop a failed test left running.
+  await sortie?.cleanup();
 });
 
 const asAdmin = <T>(method: string, urlPath: string, body?: unknown) => api.request<T>(method, urlPath, body, adminAuth);
@@ -55,6 +55,12 @@ async function signedIn(username: string, password: string): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   contexts.push(context);
   const page = await context.newPage();
+  // What the page itself complained about, to say alongside a failure.
+  page.on('pageerror', (err) => pageProblems.push(`${username}: page error: ${err.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') pageProblems.push(`${username}: console: ${message.text()}`);
+  });
+  page.on('requestfailed', (request) => pageProblems.push(`${username}: ${request.method()} ${request.url()} failed: ${request.failure()?.errorText}`));
   await page.goto(sortie.url);
   await page.getByTestId('signin-username').fill(username);
   await page.getByTestId('signin-password').fill(password);
@@ -108,9 +114,20 @@ test('an admin adds, edits and deletes an app, and the catalog follows', async (
   await page.getByTestId('app-form-cpu_limit').fill('1500m');
   await page.getByTestId('app-form-save').click();
   await page.getByTestId('admin-app-row-notes').waitFor().catch(async (err: unknown) => {
-    // Say what the page said instead (a refusal shows in the form), not only that it timed out.
+    // Say what the page showed instead, not only that it timed out: the form's own words,
+    // whether it is still open (and busy), whether the server has the app, and what the
+    // page logged. A screenshot goes beside the others.
+    const form = page.getByTestId('app-form');
+    const open = await form.isVisible().catch(() => false);
     const shown = await page.getByTestId('app-form-error').innerText({ timeout: 1000 }).catch(() => '(no error shown)');
-    throw new Error(`the new app's row did not appear; the form says: ${shown}`, { cause: err });
+    const busy = open ? await page.getByTestId('app-form-save').isDisabled().catch(() => 'unknown') : 'n/a';
+    const onServer = (await app('notes')) ? 'the server has it' : 'the server does not have it';
+    mkdirSync(SCREENSHOT_DIR, { recursive: true });
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'admin-new-app-missing.png') }).catch(() => undefined);
+    throw new Error(
+      `the new app's row did not appear; form open: ${open}, saving: ${busy}, the form says: ${shown}; ${onServer}; page: ${pageProblems.join(' | ') || 'nothing logged'}`,
+      { cause: err },
+    );
   });
   assert.equal(await page.getByTestId('admin-notice').innerText(), 'Added Notes.');
   const created = await app('notes');
@@ -201,7 +218,6 @@ test("an admin sees everyone's sessions, narrows them to one person, and ends on
   const alice = await user('alice');
   const launch = await asAdmin<Session>('POST', '/api/sessions', { app_id: 'xterm', user_id: alice.id });
   assert.equal(launch.status, 201, JSON.stringify(launch.body));
-  launched.push(launch.body.id);
   await runningAsAdmin(launch.body.id);
 
   const page = await signedIn('admin', ADMIN_PASSWORD);
