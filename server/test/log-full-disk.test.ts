@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { exitOf } from './support/child.js';
-import { REPO_ROOT, scratchDir } from './support/sortie.js';
+import { Api } from './support/api.js';
+import { exitOf, spawnSortie } from './support/child.js';
+import { scratchDir } from './support/harness.js';
+import { waitFor } from './support/wait.js';
 
 // Sortie's log on a disk that fills up: the server keeps answering, and when space returns
 // the log resumes and says what it missed. A real (small) tmpfs, a real full disk.
@@ -46,31 +48,18 @@ const logText = () => readFileSync(logFile, 'utf8');
 
 test('a full disk under the log neither stops nor slows Sortie, and the log recovers', { timeout: 90_000 }, async () => {
   const out = openSync(logFile, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'server', 'src', 'main.ts')], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      SORTIE_PORT: '0',
-      SORTIE_HOST: '127.0.0.1',
-      SORTIE_LOG_LEVEL: 'info',
-      SORTIE_AUTH: 'enabled',
-      SORTIE_ADMIN_PASSWORD: PASSWORD,
-      SORTIE_DB_PATH: path.join(scratch.dir, 'data', 'sortie.db'),
-    },
-    stdio: ['ignore', out, 'pipe'],
-  });
+  const child = spawnSortie({ SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: PASSWORD, SORTIE_DB_PATH: path.join(scratch.dir, 'data', 'sortie.db') }, { stdout: out });
   closeSync(out);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   try {
-    let url: string | undefined;
-    for (let i = 0; i < 300 && !url; i++) {
-      url = /"url":"(http:\/\/[^"]+)".*"msg":"Sortie is listening"/.exec(logText())?.[1];
-      if (!url) await new Promise((r) => setTimeout(r, 100));
-    }
+    const url = await waitFor(() => /"url":"(http:\/\/[^"]+)".*"msg":"Sortie is listening"/.exec(logText())?.[1], { what: 'Sortie to listen', timeoutMs: 30_000, intervalMs: 100 }).catch(
+      () => undefined,
+    );
     assert.ok(url, `Sortie listened: ${stderr}${logText()}`);
+    const api = new Api(url, { timeoutMs: 10_000 });
     const signIn = async () => {
-      const res = await fetch(`${url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: PASSWORD }), signal: AbortSignal.timeout(10_000) });
+      const res = await api.signIn('admin', PASSWORD);
       assert.equal(res.status, 200);
     };
 
@@ -78,7 +67,7 @@ test('a full disk under the log neither stops nor slows Sortie, and the log reco
     const before = logText();
     // Each sign-in writes a log line that cannot land.
     for (let i = 0; i < 20; i++) await signIn();
-    const health = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(10_000) });
+    const health = await api.request('GET', '/healthz');
     assert.equal(health.status, 200);
     assert.equal(child.exitCode, null, `Sortie is still running: ${stderr}`);
     assert.equal(logText(), before, 'nothing could be written meanwhile');

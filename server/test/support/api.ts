@@ -24,6 +24,8 @@ export interface ApiOptions {
   /** The local address requests come from (any 127.x.y.z is this machine's loopback). */
   from?: string;
   headers?: Record<string, string>;
+  /** Give up on a request that has not answered within this many ms (default: wait). */
+  timeoutMs?: number;
 }
 
 /**
@@ -85,6 +87,8 @@ export class Api {
         },
       );
       req.on('error', reject);
+      const { timeoutMs } = this.options;
+      if (timeoutMs !== undefined) req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${urlPath}: no answer within ${timeoutMs} ms`)));
       req.end(payload);
     });
   }

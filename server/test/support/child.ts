@@ -12,11 +12,12 @@ export interface SortieProcess {
 
 const MAIN = path.join(REPO_ROOT, 'server', 'src', 'main.ts');
 
-export function spawnSortie(env: Record<string, string>): ChildProcess {
+/** `stdout`: a file descriptor for its log instead of a pipe (a log on a disk of the test's choosing). */
+export function spawnSortie(env: Record<string, string>, options: { stdout?: number } = {}): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', MAIN], {
     cwd: REPO_ROOT,
     env: { ...process.env, SORTIE_PORT: '0', SORTIE_HOST: '127.0.0.1', SORTIE_LOG_LEVEL: 'info', SORTIE_AUTH: 'disabled', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', options.stdout ?? 'pipe', 'pipe'],
   });
 }
 
