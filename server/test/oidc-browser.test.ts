@@ -5,11 +5,10 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { Sortie } from '../src/main.js';
 import type { Session } from '../src/sessions/session.js';
 import { launchBrowser, launchFromCatalog, SCREENSHOT_DIR } from './support/browser.js';
+import { startTestSortie, type TestSortie } from './support/harness.js';
 import { localSessionRecord, processesInGroups } from './support/processes.js';
-import { boot, scratchDir, writeApps } from './support/sortie.js';
 
 // Single sign-on as a person does it: a real OpenID provider (oidc-provider, with its own
 // login and consent pages), Sortie, and Chromium going back and forth between them.
@@ -36,11 +35,9 @@ function nameOf(login: string): string {
 }
 
 describe('signing in through an OpenID Connect provider', () => {
-  const scratch = scratchDir('oidc-browser');
-  const stateDir = path.join(scratch.dir, 'local-sessions');
   const providerServer = http.createServer();
   let issuer: string;
-  let sortie: Sortie;
+  let sortie: TestSortie;
   let browser: Browser;
   let closeBrowser: (() => Promise<void>) | undefined;
   const contexts: BrowserContext[] = [];
@@ -56,18 +53,10 @@ describe('signing in through an OpenID Connect provider', () => {
     return context.newPage();
   };
 
-  const adminToken = async (): Promise<string> => {
-    const login = await fetch(`${sortie.url}/api/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
-    });
-    return ((await login.json()) as { access_token: string }).access_token;
-  };
   /** Every account's username, role and source, as the local admin sees them. */
   const accounts = async (): Promise<Array<{ username: string; role: string; auth_source: string }>> => {
-    const res = await fetch(`${sortie.url}/api/admin/users`, { headers: { authorization: `Bearer ${await adminToken()}` } });
-    return ((await res.json()) as { users: Array<{ username: string; role: string; auth_source: string }> }).users;
+    const admin = await sortie.signIn('admin', ADMIN_PASSWORD);
+    return (await admin.request<{ users: Array<{ username: string; role: string; auth_source: string }> }>('GET', '/api/admin/users')).body.users;
   };
   const usernames = async () => (await accounts()).map((u) => u.username);
 
@@ -89,19 +78,22 @@ describe('signing in through an OpenID Connect provider', () => {
     await new Promise<void>((resolve) => providerServer.listen(0, '127.0.0.1', resolve));
     issuer = `http://127.0.0.1:${(providerServer.address() as AddressInfo).port}`;
     // Sortie reads the issuer at boot and discovers it lazily, at the first sign-in.
-    sortie = await boot(scratch.dir, {
-      SORTIE_AUTH: 'enabled',
-      SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      SORTIE_JWT_SECRET: JWT_SECRET,
-      SORTIE_APPS_FILE: writeApps(scratch.dir, [
+    sortie = await startTestSortie({
+      name: 'oidc-browser',
+      env: {
+        SORTIE_AUTH: 'enabled',
+        SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        SORTIE_JWT_SECRET: JWT_SECRET,
+        SORTIE_OIDC_ISSUER: issuer,
+        SORTIE_OIDC_CLIENT_ID: CLIENT_ID,
+        SORTIE_OIDC_CLIENT_SECRET: CLIENT_SECRET,
+        SORTIE_OIDC_NAME: 'Test IdP',
+        SORTIE_OIDC_SCOPES: 'openid profile groups',
+      },
+      apps: [
         { id: 'xterm', name: 'XTerm', category: 'Development', visibility: 'public', launch_type: 'container', command: ['xterm'] },
         { id: 'xclock', name: 'XClock', category: 'Utilities', visibility: 'admin_only', launch_type: 'container', command: ['xclock'] },
-      ]),
-      SORTIE_OIDC_ISSUER: issuer,
-      SORTIE_OIDC_CLIENT_ID: CLIENT_ID,
-      SORTIE_OIDC_CLIENT_SECRET: CLIENT_SECRET,
-      SORTIE_OIDC_NAME: 'Test IdP',
-      SORTIE_OIDC_SCOPES: 'openid profile groups',
+      ],
     });
 
     // oidc-provider ships no type declarations; the little used here is typed above.
@@ -148,18 +140,10 @@ describe('signing in through an OpenID Connect provider', () => {
   after(async () => {
     for (const context of contexts) await context.close().catch(() => {});
     await closeBrowser?.();
-    if (sortie) {
-      // Sessions outlive Sortie by design; end any a failed test left behind.
-      const token = await adminToken();
-      const list = (await (await fetch(`${sortie.url}/api/sessions`, { headers: { authorization: `Bearer ${token}` } })).json()) as { sessions: Session[] };
-      for (const s of list.sessions.filter((x) => x.status === 'creating' || x.status === 'running')) {
-        await fetch(`${sortie.url}/api/sessions/${s.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
-      }
-    }
-    await sortie?.dispose();
+    // Ends any session a failed test left behind (sessions outlive Sortie by design).
+    await sortie?.cleanup();
     providerServer.closeAllConnections();
     await new Promise((resolve) => providerServer.close(resolve));
-    scratch.remove();
     assert.deepEqual(providerErrors, [], 'the provider hit no server errors');
   });
 
@@ -185,7 +169,7 @@ describe('signing in through an OpenID Connect provider', () => {
     const { sessionId } = await launchFromCatalog(page, sortie.url, 'xterm', 'oidc-user-xterm.png');
     const session = (await (await page.request.get(`${sortie.url}/api/sessions/${sessionId}`)).json()) as Session;
     assert.deepEqual([session.user_id, session.status], [me.user.id, 'running'], 'the session is the OIDC user’s own');
-    const groups = localSessionRecord(stateDir, sessionId).processes.map((p) => p.pid);
+    const groups = localSessionRecord(sortie.stateDir, sessionId).processes.map((p) => p.pid);
     await page.getByTestId('end-session').click();
     await page.getByTestId('viewer-status').filter({ hasText: 'terminated' }).waitFor({ timeout: 10_000 });
     assert.deepEqual(processesInGroups(groups), [], 'ending it from the viewer ends it for real');

@@ -3,7 +3,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { exitOf, spawnSortie, startSortieProcess } from './support/child.js';
 import { localSessionRecord, processesInGroups } from './support/processes.js';
-import { Api, DEMO_APPS, scratchDir, writeApps } from './support/sortie.js';
+import { Api } from './support/api.js';
+import { scratchDir, writeApps } from './support/harness.js';
+import { DEMO_APPS } from './support/paths.js';
 
 // Sortie as a process: how it starts, stops and recovers, seen from outside.
 

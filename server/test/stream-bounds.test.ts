@@ -8,10 +8,13 @@ import WebSocket from 'ws';
 import { loadConfig } from '../src/config/config.js';
 import { ConfigError } from '../src/errors.js';
 import { CloseCode } from '../src/stream/close-codes.js';
+import { Api } from './support/api.js';
 import { exitOf, startSortieProcess, type SortieProcess } from './support/child.js';
-import { localSessionRecord, waitUntil } from './support/processes.js';
-import { scratchDir, writeApps } from './support/sortie.js';
 import { closeFrameIn } from './support/close-frame.js';
+import { scratchDir, writeApps } from './support/harness.js';
+import { localSessionRecord } from './support/processes.js';
+import { frameRequest, overWebSocket, RfbViewer, SECURITY_NONE } from './support/rfb.js';
+import { waitFor } from './support/wait.js';
 
 // The stream path under a signed-in user who means harm, against Sortie as its own process
 // and a real local session (Xvfb, x11vnc, websockify): an endless frame in the handshake, a
@@ -67,34 +70,6 @@ function sampler(measure: () => number, everyMs: number): { peak: () => number; 
   };
 }
 
-/** Bytes from a WebSocket, read in exact amounts. */
-class Inbox {
-  private buffer = Buffer.alloc(0);
-  private wake: (() => void) | undefined;
-  private failure: Error | undefined;
-
-  constructor(ws: WebSocket) {
-    ws.on('message', (data: Buffer) => {
-      this.buffer = Buffer.concat([this.buffer, data]);
-      this.wake?.();
-    });
-    ws.on('close', (code) => {
-      this.failure ??= new Error(`closed (${code})`);
-      this.wake?.();
-    });
-  }
-
-  async take(n: number): Promise<Buffer> {
-    while (this.buffer.length < n) {
-      if (this.failure) throw this.failure;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-    const out = this.buffer.subarray(0, n);
-    this.buffer = this.buffer.subarray(n);
-    return out;
-  }
-}
-
 describe('bounds on the stream path', () => {
   const scratch = scratchDir('stream-bounds');
   const stateDir = path.join(scratch.dir, 'local-sessions');
@@ -104,28 +79,17 @@ describe('bounds on the stream path', () => {
   let wsUrl = '';
   let log = '';
 
-  const api = async <T>(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: T }> => {
-    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(sortie.url + urlPath, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as T };
-  };
+  const api = <T>(method: string, urlPath: string, body?: unknown) => new Api(sortie.url).as(token || undefined).request<T>(method, urlPath, body);
 
   /** A signed-in viewer led through the RFB handshake up to ServerInit. */
-  const viewer = async (): Promise<{ ws: WebSocket; inbox: Inbox; width: number; height: number }> => {
-    const ws = new WebSocket(wsUrl, ['binary'], { headers: { authorization: `Bearer ${token}` } });
-    const inbox = new Inbox(ws);
-    ws.on('error', () => {});
-    await once(ws, 'open');
-    assert.equal((await inbox.take(12)).toString(), 'RFB 003.008\n');
-    ws.send(Buffer.from('RFB 003.008\n'));
-    assert.deepEqual([...(await inbox.take(2))], [1, 1]);
-    ws.send(Buffer.from([1]));
-    assert.equal((await inbox.take(4)).readUInt32BE(0), 0);
-    ws.send(Buffer.from([1])); // ClientInit: shared
-    const init = await inbox.take(24);
-    await inbox.take(init.readUInt32BE(20));
-    return { ws, inbox, width: init.readUInt16BE(0), height: init.readUInt16BE(2) };
+  const viewer = async (): Promise<{ ws: WebSocket; width: number; height: number }> => {
+    const rfb = new RfbViewer(overWebSocket(wsUrl, { headers: { authorization: `Bearer ${token}` } }));
+    const { banner, offered } = await rfb.greet();
+    assert.equal(banner, 'RFB 003.008');
+    assert.deepEqual(offered, [SECURITY_NONE]);
+    assert.equal(await rfb.authenticate(offered), true);
+    const { width, height } = await rfb.init();
+    return { ws: rfb.ws, width, height };
   };
 
   before(async () => {
@@ -145,13 +109,15 @@ describe('bounds on the stream path', () => {
     assert.equal(created.status, 201, JSON.stringify(created.body));
     sessionId = created.body.id;
     wsUrl = sortie.url.replace(/^http/, 'ws') + created.body.websocket_url;
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const s = await api<{ status: string; reason?: string }>('GET', `/api/sessions/${sessionId}`);
-      if (s.body.status === 'running') break;
-      assert.ok(['creating', 'queued'].includes(s.body.status) && Date.now() < deadline, `session is ${s.body.status}: ${s.body.reason}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      async () => {
+        const s = await api<{ status: string; reason?: string }>('GET', `/api/sessions/${sessionId}`);
+        if (s.body.status === 'running') return true;
+        assert.ok(['creating', 'queued'].includes(s.body.status), `session is ${s.body.status}: ${s.body.reason}`);
+        return false;
+      },
+      { what: 'the session to run', timeoutMs: 30_000, intervalMs: 100 },
+    );
   });
 
   after(async () => {
@@ -196,14 +162,17 @@ describe('bounds on the stream path', () => {
     const first = viewers.shift()!;
     first.ws.close(1000);
     await once(first.ws, 'close');
-    await waitUntil('the place is free again', async () => {
-      try {
-        viewers.push(await viewer());
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    await waitFor(
+      async () => {
+        try {
+          viewers.push(await viewer());
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { what: 'the place to be free again' },
+    );
     for (const v of viewers) v.ws.close(1000);
     await Promise.all(viewers.map((v) => (v.ws.readyState === WebSocket.CLOSED ? undefined : once(v.ws, 'close'))));
   });
@@ -258,7 +227,7 @@ describe('bounds on the stream path', () => {
       assert.deepEqual(r.close, { code: CloseCode.HandshakeTooLarge, reason: 'The viewer sent more than the 4096 bytes the VNC handshake needs' });
     }
     assert.ok(growth < 64 * MiB, `Sortie grew by ${(growth / MiB).toFixed(1)} MiB under ${connections} endless handshake frames`);
-    assert.equal((await fetch(`${sortie.url}/healthz`)).status, 200, 'Sortie still serves');
+    assert.equal((await api('GET', '/healthz')).status, 200, 'Sortie still serves');
   });
 
   test('a viewer that never reads is cut with 4408 and websockify stays bounded', async (t) => {
@@ -278,10 +247,7 @@ describe('bounds on the stream path', () => {
     // Stop reading, and keep asking for full screens in the biggest encoding there is.
     ws.pause();
     ws.send(Buffer.from([2, 0, 0, 1, 0, 0, 0, 0])); // SetEncodings: Raw only
-    const request = Buffer.alloc(10);
-    request.writeUInt8(3, 0); // FramebufferUpdateRequest, not incremental
-    request.writeUInt16BE(width, 6);
-    request.writeUInt16BE(height, 8);
+    const request = frameRequest(width, height);
     const limit = 256 * MiB; // where the test stops feeding a relay that does not cut
     const started = Date.now();
     let outcome = '';
