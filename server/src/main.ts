@@ -95,6 +95,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     resolve: streamAccess(gate, sessions),
     onActivity: (id) => void sessions.touch([id]).catch((err: unknown) => logger.warn({ err }, 'touch failed')),
     maxViewersPerSession: config.maxViewersPerSession,
+    pingIntervalMs: config.streamPingIntervalSeconds * 1000,
   });
   sessions.onEnded((session) => relay.closeSession(session.id));
 

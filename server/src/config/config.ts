@@ -29,6 +29,11 @@ export interface Config {
   maxSessions: number | undefined;
   /** Viewers one session may have at once (SORTIE_MAX_VIEWERS_PER_SESSION); one more is refused with close code 4429. */
   maxViewersPerSession: number;
+  /**
+   * Seconds a stream may be silent before the relay pings the viewer (SORTIE_STREAM_PING_INTERVAL),
+   * so proxies that drop idle connections (often after 60 s) see traffic both ways.
+   */
+  streamPingIntervalSeconds: number;
   kubernetes: {
     namespace: string;
     sidecarImage: string;
@@ -161,6 +166,7 @@ const envSchema = z.object({
   SESSION_CLEANUP_INTERVAL: positiveNumber('SESSION_CLEANUP_INTERVAL', 5),
   POD_READY_TIMEOUT: positiveNumber('POD_READY_TIMEOUT', 120),
   SORTIE_MAX_VIEWERS_PER_SESSION: viewerCount,
+  SORTIE_STREAM_PING_INTERVAL: positiveNumber('SORTIE_STREAM_PING_INTERVAL', 25),
   SORTIE_MAX_SESSIONS_PER_USER: wholeNumber('SORTIE_MAX_SESSIONS_PER_USER'),
   SORTIE_MAX_SESSIONS: wholeNumber('SORTIE_MAX_SESSIONS'),
   SORTIE_NAMESPACE: z.string().default('default'),
@@ -222,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSessionsPerUser: e.SORTIE_MAX_SESSIONS_PER_USER ?? 3,
     maxSessions: e.SORTIE_MAX_SESSIONS,
     maxViewersPerSession: e.SORTIE_MAX_VIEWERS_PER_SESSION,
+    streamPingIntervalSeconds: e.SORTIE_STREAM_PING_INTERVAL,
     kubernetes: {
       namespace: e.SORTIE_NAMESPACE,
       sidecarImage: e.SORTIE_VNC_SIDECAR_IMAGE,

@@ -18,11 +18,13 @@ const PASSWORD = 'k3y-9zQa';
  * Stands in for a session's websockify + x11vnc: an RFB 3.8 server that demands the VNC
  * password, then echoes every message. Remembers the upgrade requests it saw.
  */
-function fakeVncServer(): { server: WebSocketServer; requests: http.IncomingMessage[]; ready: Promise<number> } {
+function fakeVncServer(): { server: WebSocketServer; requests: http.IncomingMessage[]; pongs: () => number; ready: Promise<number> } {
   const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   const requests: http.IncomingMessage[] = [];
+  let pongs = 0;
   server.on('connection', (ws, req) => {
     requests.push(req);
+    ws.on('pong', () => pongs++);
     const challenge = randomBytes(16);
     let stage: 'version' | 'type' | 'response' | 'echo' = 'version';
     ws.send(Buffer.from('RFB 003.008\n'));
@@ -45,7 +47,7 @@ function fakeVncServer(): { server: WebSocketServer; requests: http.IncomingMess
     });
   });
   const ready = once(server, 'listening').then(() => (server.address() as AddressInfo).port);
-  return { server, requests, ready };
+  return { server, requests, pongs: () => pongs, ready };
 }
 
 let vnc: ReturnType<typeof fakeVncServer>;
@@ -346,6 +348,47 @@ test('a viewer that keeps reading is never cut, however much flows', async () =>
     await once(ws, 'close');
   } finally {
     strict.dispose();
+  }
+});
+
+test('a silent stream is pinged every pingIntervalMs; the pongs pass to websockify and the stream goes on', async () => {
+  const own = await relayWith({ pingIntervalMs: 200 });
+  try {
+    const ws = await openViewer('live', {}, own.base);
+    let pings = 0;
+    ws.on('ping', () => pings++);
+    const pongsBefore = vnc.pongs();
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.ok(pings >= 3, `${pings} pings in 1.1 s of silence`);
+    // The browser answers each ping with a pong; websockify sees it and ignores it.
+    assert.ok(vnc.pongs() - pongsBefore >= 3, `${vnc.pongs() - pongsBefore} pongs reached the VNC side`);
+    const payload = Buffer.from([4, 1, 0, 0, 0, 0, 0, 65]);
+    ws.send(payload);
+    const [echo] = (await once(ws, 'message')) as [Buffer];
+    assert.deepEqual(echo, payload, 'the stream is intact after the pings');
+    ws.close();
+    await once(ws, 'close');
+  } finally {
+    own.dispose();
+  }
+});
+
+test('a stream that is busy is not pinged', async () => {
+  const own = await relayWith({ pingIntervalMs: 300 });
+  try {
+    const ws = await openViewer('live', {}, own.base);
+    let pings = 0;
+    ws.on('ping', () => pings++);
+    for (let i = 0; i < 20; i++) {
+      ws.send(Buffer.from([i]));
+      await once(ws, 'message');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(pings, 0, 'desktop bytes every 50 ms leave nothing to keep alive');
+    ws.close();
+    await once(ws, 'close');
+  } finally {
+    own.dispose();
   }
 });
 

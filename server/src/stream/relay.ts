@@ -36,6 +36,8 @@ export interface StreamRelayOptions {
   stallTimeoutMs?: number;
   /** How long a cut viewer has to read the close frame before its socket is dropped. */
   closeGraceMs?: number;
+  /** How long a stream may be silent before the viewer is pinged (SORTIE_STREAM_PING_INTERVAL). */
+  pingIntervalMs?: number;
 }
 
 export const STREAM_DEFAULTS = {
@@ -48,6 +50,9 @@ export const STREAM_DEFAULTS = {
   // Long enough for a laggy mobile link, short enough that a vanished viewer is soon let go.
   stallTimeoutMs: 30_000,
   closeGraceMs: 10_000,
+  // Under the 60 s that proxies such as nginx and many load balancers allow a silent
+  // connection, and under the 30 s of the stricter ones.
+  pingIntervalMs: 25_000,
 } as const;
 
 const PATH = /^\/ws\/sessions\/([A-Za-z0-9-]{1,64})\/?$/;
@@ -89,6 +94,7 @@ export class StreamRelay {
       maxPendingBytes: pick('maxPendingBytes'),
       stallTimeoutMs: pick('stallTimeoutMs'),
       closeGraceMs: pick('closeGraceMs'),
+      pingIntervalMs: pick('pingIntervalMs'),
     };
   }
 
@@ -246,7 +252,7 @@ export class StreamRelay {
     this.sweeper ??= setInterval(() => {
       const now = Date.now();
       for (const streams of this.streams.values()) for (const s of streams) s.check(now);
-    }, Math.max(50, Math.min(1000, this.limits.stallTimeoutMs / 4))).unref();
+    }, Math.max(50, Math.min(1000, this.limits.stallTimeoutMs / 4, this.limits.pingIntervalMs / 4))).unref();
   }
 
   /**

@@ -2,7 +2,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { CloseCodeValue } from './close-codes.js';
 import { FrameBoundary } from './frame-boundary.js';
-import { encodeClose } from './ws-frames.js';
+import { encodeClose, encodePing } from './ws-frames.js';
 
 export interface ViewerLimits {
   /** Bytes that may wait in Sortie for a viewer before it is cut. */
@@ -11,12 +11,15 @@ export interface ViewerLimits {
   stallTimeoutMs: number;
   /** How long a cut viewer has to read what is queued and the close frame before its socket goes. */
   closeGraceMs: number;
+  /** How long the stream to the viewer may be silent before Sortie sends it a ping. */
+  pingIntervalMs: number;
 }
 
 /** The rest of a frame Sortie will still wait for before it closes a viewer; websockify's are at most 64 KiB. */
 const MAX_FRAME_TO_FINISH = 1024 * 1024;
 /** How long to wait for websockify to deliver the rest of a frame when cutting. */
 const FINISH_TIMEOUT_MS = 2000;
+const PING = encodePing();
 
 /**
  * One viewer's stream once both handshakes are done: the browser's bytes go to websockify
@@ -35,6 +38,8 @@ export class ViewerStream {
   private written = 0;
   private lastTaken = 0;
   private lastProgress = Date.now();
+  /** When Sortie last sent the viewer anything: desktop bytes or a ping. */
+  private lastSent = Date.now();
   private cutting: { code: CloseCodeValue; reason: string } | undefined;
   private finished = false;
   private done = false;
@@ -69,9 +74,19 @@ export class ViewerStream {
     this.client.pipe(this.upstream);
   }
 
-  /** Cuts the viewer if it has had bytes waiting and taken none for too long. */
+  /**
+   * Cuts the viewer if it has had bytes waiting and taken none for too long; pings it if
+   * the stream has been silent for `pingIntervalMs`.
+   *
+   * An idle desktop sends nothing, and proxies between the browser and Sortie close a
+   * connection silent for a minute or so. A ping (which the browser answers with a pong on
+   * its own, and websockify ignores when the pong reaches it) keeps both directions busy.
+   * It goes only between two of websockify's frames, and a viewer that stops reading is
+   * still caught by the stall check, pings included.
+   */
   check(now: number): void {
     if (this.cutting || this.done) return;
+    if (now - this.lastSent >= this.limits.pingIntervalMs && this.frames.atBoundary) this.write(PING);
     const waiting = this.client.writableLength;
     const taken = this.written - waiting;
     if (waiting === 0 || taken !== this.lastTaken) {
@@ -100,6 +115,7 @@ export class ViewerStream {
 
   private write(chunk: Buffer): void {
     this.written += chunk.length;
+    this.lastSent = Date.now();
     this.client.write(chunk);
   }
 

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 const OPCODE_CONTINUATION = 0x0;
 const OPCODE_BINARY = 0x2;
 const OPCODE_CLOSE = 0x8;
+const OPCODE_PING = 0x9;
 
 /** One binary frame; client-to-server frames must be masked, server-to-client must not. */
 export function encodeFrame(payload: Buffer, masked: boolean, opcode = OPCODE_BINARY): Buffer {
@@ -54,6 +55,11 @@ export function encodeClose(code: number, reason: string): Buffer {
   payload.writeUInt16BE(code, 0);
   text.copy(payload, 2);
   return encodeFrame(payload, false, OPCODE_CLOSE);
+}
+
+/** An empty ping from the server side; the peer answers with a pong. */
+export function encodePing(): Buffer {
+  return encodeFrame(Buffer.alloc(0), false, OPCODE_PING);
 }
 
 /** A frame, or frames not yet read, larger than the handshake can need: the peer is not speaking RFB. */
