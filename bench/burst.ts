@@ -12,11 +12,10 @@
  *   npx tsx bench/burst.ts [--launches 200] [--max-sessions 20]
  */
 import { parseArgs } from 'node:util';
-import pino from 'pino';
 import type { Runner } from '../server/src/runners/runner.js';
 import { FakeRunner } from '../server/test/support/fake-runner.js';
-import { scratchDir, testConfig } from '../server/test/support/sortie.js';
-import { startSortie } from '../server/src/main.js';
+import { startTestSortie } from '../server/test/support/harness.js';
+import { sleep, waitFor, WaitTimedOut } from '../server/test/support/wait.js';
 import { log, machineDescription, positiveInt, runBenchmark } from './lib/cli.js';
 import { percentile, round, sortedCopy } from './lib/stats.js';
 
@@ -32,23 +31,29 @@ interface Figures {
 type Listed = { id: string; status: string; queue_position: number | null };
 
 async function burst(label: string, launches: number, maxSessions: number, runner?: Runner): Promise<Figures> {
-  const scratch = scratchDir(`bench-burst-${label}`);
-  const config = testConfig(scratch.dir, { SORTIE_MAX_SESSIONS: String(maxSessions), SORTIE_MAX_SESSIONS_PER_USER: '3' });
-  const sortie = await startSortie(config, { logger: pino({ level: 'silent' }), ...(runner ? { runner } : {}) });
-  const url = sortie.url;
-  const json = async <T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
-    const res = await fetch(url + path, { method, ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}) });
-    return { status: res.status, body: (await res.json()) as T };
-  };
+  const sortie = await startTestSortie({
+    name: `bench-burst-${label}`,
+    env: { SORTIE_MAX_SESSIONS: String(maxSessions), SORTIE_MAX_SESSIONS_PER_USER: '3' },
+    ...(runner ? { runner } : {}),
+  });
+  const json = <T>(method: string, path: string, body?: unknown) => sortie.api.request<T>(method, path, body);
+  // A benchmark reports what it saw when something does not happen in time, rather than stop.
+  const inTime = (waiting: Promise<unknown>) => waiting.then(
+    () => true,
+    (err: unknown) => {
+      if (err instanceof WaitTimedOut) return false;
+      throw err;
+    },
+  );
   try {
     const latencies: number[] = [];
     let probing = true;
     const prober = (async () => {
       while (probing) {
         const t = performance.now();
-        await fetch(`${url}/healthz`);
+        await json('GET', '/healthz');
         latencies.push(performance.now() - t);
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
       }
     })();
     const t0 = performance.now();
@@ -61,22 +66,28 @@ async function burst(label: string, launches: number, maxSessions: number, runne
     await prober;
 
     const ids = replies.filter((r) => r.status === 201).map((r) => r.body.id);
-    const deadline = Date.now() + 120_000;
     let list: Listed[] = [];
-    for (;;) {
-      list = (await json<{ sessions: Listed[] }>('GET', '/api/sessions')).body.sessions;
-      if (!list.some((s) => s.status === 'creating') || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await inTime(
+      waitFor(
+        async () => {
+          list = (await json<{ sessions: Listed[] }>('GET', '/api/sessions')).body.sessions;
+          return !list.some((s) => s.status === 'creating');
+        },
+        { what: 'no session to be creating', timeoutMs: 120_000, intervalMs: 250 },
+      ),
+    );
     // Room frees: the next queued sessions, by place, start.
     const next = list.filter((s) => s.status === 'queued').sort((a, b) => a.queue_position! - b.queue_position!).slice(0, 3).map((s) => s.id);
     for (const s of list.filter((x) => x.status === 'running').slice(0, 3)) await json('DELETE', `/api/sessions/${s.id}`);
-    let inOrder = false;
-    for (let i = 0; i < 120 && !inOrder; i++) {
-      const now = await Promise.all(next.map(async (id) => (await json<Listed>('GET', `/api/sessions/${id}`)).body.status));
-      inOrder = now.every((s) => s === 'creating' || s === 'running');
-      if (!inOrder) await new Promise((r) => setTimeout(r, 250));
-    }
+    const inOrder = await inTime(
+      waitFor(
+        async () => {
+          const now = await Promise.all(next.map(async (id) => (await json<Listed>('GET', `/api/sessions/${id}`)).body.status));
+          return now.every((s) => s === 'creating' || s === 'running');
+        },
+        { what: 'the next queued sessions to start', timeoutMs: 30_000, intervalMs: 250 },
+      ),
+    );
     const failed = list.filter((s) => s.status === 'failed').length;
     for (const id of ids) await json('DELETE', `/api/sessions/${id}`);
     const sorted = sortedCopy(latencies);
@@ -89,8 +100,7 @@ async function burst(label: string, launches: number, maxSessions: number, runne
       inOrder,
     };
   } finally {
-    await sortie.dispose();
-    scratch.remove();
+    await sortie.cleanup();
   }
 }
 

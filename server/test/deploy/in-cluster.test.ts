@@ -20,7 +20,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dumpYaml, loadAllYaml } from '@kubernetes/client-node';
-import { CHART, Cluster, MANIFESTS, REPO_ROOT, requireCluster, run, runOk, waitFor, type K8sObject } from './tools.js';
+import { CHART, Cluster, MANIFESTS, requireCluster, run, runOk, type K8sObject } from './tools.js';
+import { REPO_ROOT } from '../support/paths.js';
+import { waitFor } from '../support/wait.js';
 
 const NAMESPACE = 'sortie';
 const RELEASE = 'sortie';
@@ -131,13 +133,13 @@ describe('Sortie deployed with its Helm chart into the local cluster', () => {
     installed = true;
 
     try {
-      await waitFor('Sortie\'s pod to be Ready', async () => {
+      await waitFor(async () => {
         const pods = await cluster.json<{ items: any[] }>(['get', 'pods', '-n', NAMESPACE, '-l', SERVER_PODS]);
         const pod = pods.items.find((p) => !p.metadata.deletionTimestamp);
         const ready = pod?.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
         if (ready) podIp = pod.status.podIP;
         return Boolean(ready);
-      }, 180_000, 1000);
+      }, { what: 'Sortie\'s pod to be Ready', timeoutMs: 180_000, intervalMs: 1000 });
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${await diagnostics()}`);
     }
@@ -172,11 +174,11 @@ describe('Sortie deployed with its Helm chart into the local cluster', () => {
 
     let last: any;
     try {
-      await waitFor('the session to be running', async () => {
+      await waitFor(async () => {
         last = (await api('GET', `/api/sessions/${session.id}`)).body;
         if (last.status === 'failed' || last.status === 'terminated') throw new Error(`session ended: ${JSON.stringify(last)}`);
         return last.status === 'running';
-      }, 150_000, 500);
+      }, { what: 'the session to be running', timeoutMs: 150_000, intervalMs: 500 });
     } catch (err) {
       throw new Error(`${(err as Error).message}; last: ${JSON.stringify(last)}\n${await diagnostics()}`);
     }
@@ -189,7 +191,7 @@ describe('Sortie deployed with its Helm chart into the local cluster', () => {
 
     const ended = await api('DELETE', `/api/sessions/${session.id}`);
     assert.ok(ended.status === 200 || ended.status === 204, JSON.stringify(ended.body));
-    await waitFor(`session pod ${session.pod_name} to be gone`, async () => !(await cluster.exists('pod', session.pod_name, NAMESPACE)), 90_000, 500);
+    await waitFor(async () => !(await cluster.exists('pod', session.pod_name, NAMESPACE)), { what: `session pod ${session.pod_name} to be gone`, timeoutMs: 90_000, intervalMs: 500 });
     const after = await api('GET', `/api/sessions/${session.id}`);
     assert.equal(after.body.status, 'terminated');
   });
@@ -226,10 +228,10 @@ describe('Sortie deployed with its Helm chart into the local cluster', () => {
     const started = Date.now();
     await uninstall();
     installed = false;
-    await waitFor('Sortie\'s pods to be gone', async () => {
+    await waitFor(async () => {
       const pods = await cluster.json<{ items: unknown[] }>(['get', 'pods', '-n', NAMESPACE, '-l', SERVER_PODS]);
       return pods.items.length === 0;
-    }, 120_000, 1000);
+    }, { what: 'Sortie\'s pods to be gone', timeoutMs: 120_000, intervalMs: 1000 });
     t.diagnostic(`Sortie's pod gone ${Date.now() - started} ms after helm uninstall`);
     const sessions = await cluster.json<{ items: unknown[] }>(['get', 'pods', '-n', NAMESPACE, '-l', SESSION_PODS]);
     assert.equal(sessions.items.length, 0);
@@ -249,12 +251,12 @@ describe('Sortie deployed with its Helm chart into the local cluster', () => {
     await cluster.kubectlOk(['apply', '-f', '-'], { input: stream });
     try {
       let ip = '';
-      await waitFor('the raw Deployment\'s pod to be Ready', async () => {
+      await waitFor(async () => {
         const pods = await cluster.json<{ items: any[] }>(['get', 'pods', '-n', NAMESPACE, '-l', 'app.kubernetes.io/name=sortie,app.kubernetes.io/component=server']);
         const pod = pods.items.find((p) => !p.metadata.deletionTimestamp);
         if (pod?.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')) ip = pod.status.podIP;
         return Boolean(ip);
-      }, 180_000, 1000).catch(async (err: Error) => {
+      }, { what: 'the raw Deployment\'s pod to be Ready', timeoutMs: 180_000, intervalMs: 1000 }).catch(async (err: Error) => {
         throw new Error(`${err.message}\n${await diagnostics()}`);
       });
       const res = await fetch(`http://${ip}:8080/readyz`, { signal: AbortSignal.timeout(10_000) });

@@ -9,7 +9,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadAllYaml } from '@kubernetes/client-node';
-import { CHART, Cluster, kinds, MANIFESTS, REPO_ROOT, requireCluster, requireHelm, run, runOk, type K8sObject } from './tools.js';
+import { CHART, Cluster, kinds, MANIFESTS, requireCluster, requireHelm, run, runOk, type K8sObject } from './tools.js';
+import { REPO_ROOT } from '../support/paths.js';
 
 const NAMESPACE = 'sortie';
 

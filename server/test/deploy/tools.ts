@@ -1,8 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { REPO_ROOT } from '../support/paths.js';
+import { waitFor } from '../support/wait.js';
 
-export const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..', '..');
 export const CHART = path.join(REPO_ROOT, 'charts', 'sortie');
 export const MANIFESTS = path.join(REPO_ROOT, 'deploy', 'kubernetes');
 const LOCAL_CLUSTER = path.join(REPO_ROOT, 'scripts', 'local-cluster.sh');
@@ -142,16 +143,16 @@ export class Cluster {
    * `default` ServiceAccount, without which pods are refused). Returns whether it created it.
    */
   async ensureNamespace(name: string): Promise<boolean> {
-    await waitFor(`namespace ${name} to finish terminating`, async () => {
+    await waitFor(async () => {
       const res = await this.kubectl(['get', 'namespace', name, '-o', 'jsonpath={.status.phase}']);
       return res.status !== 0 || res.stdout !== 'Terminating';
-    }, 180_000, 1000);
+    }, { what: `namespace ${name} to finish terminating`, timeoutMs: 180_000, intervalMs: 1000 });
     let created = false;
     if (!(await this.exists('namespace', name))) {
       await this.kubectlOk(['create', 'namespace', name]);
       created = true;
     }
-    await waitFor(`the default ServiceAccount in ${name}`, () => this.exists('serviceaccount', 'default', name), 60_000, 250);
+    await waitFor(() => this.exists('serviceaccount', 'default', name), { what: `the default ServiceAccount in ${name}`, timeoutMs: 60_000, intervalMs: 250 });
     return created;
   }
 
@@ -173,15 +174,6 @@ export interface K8sObject {
   rules?: any[];
   roleRef?: any;
   subjects?: any[];
-}
-
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 500): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 export function kinds(objects: K8sObject[]): string[] {

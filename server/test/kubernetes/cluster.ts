@@ -8,8 +8,9 @@ import { DEFAULT_SIDECAR_IMAGE } from '../../src/config/config.js';
 import { apiStatusCode } from '../../src/runners/kubernetes/api-errors.js';
 import { KubernetesRunner } from '../../src/runners/kubernetes/kubernetes-runner.js';
 import { workloadName, type LaunchSpec, type WorkloadEvent } from '../../src/runners/runner.js';
+import { REPO_ROOT } from '../support/paths.js';
+import { waitFor as waitUntil } from '../support/wait.js';
 
-export const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..', '..');
 export const DEMO_IMAGE = 'sortie-demo-apps:latest';
 export const SIDECAR_IMAGE = DEFAULT_SIDECAR_IMAGE;
 
@@ -59,14 +60,14 @@ export async function createTestNamespace(kc: KubeConfig, prefix: string): Promi
   const core = kc.makeApiClient(CoreV1Api);
   const name = `sortie-t-${prefix}-${randomBytes(3).toString('hex')}`;
   await core.createNamespace({ body: { metadata: { name, labels: { 'sortie.io/test': prefix } } } });
-  await waitFor(`the default ServiceAccount in ${name}`, async () => {
+  await waitUntil(async () => {
     try {
       await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
       return true;
     } catch {
       return false;
     }
-  }, 30_000);
+  }, { what: `the default ServiceAccount in ${name}`, timeoutMs: 30_000, intervalMs: 100 });
   return {
     name,
     remove: async () => {
@@ -170,19 +171,13 @@ export async function readPod(kc: KubeConfig, namespace: string, name: string): 
 
 export async function waitForPodGone(kc: KubeConfig, namespace: string, name: string, timeoutMs = 60_000): Promise<number> {
   const started = Date.now();
-  await waitFor(`pod ${name} to be gone`, async () => (await readPod(kc, namespace, name)) === undefined, timeoutMs);
+  await waitUntil(async () => (await readPod(kc, namespace, name)) === undefined, { what: `pod ${name} to be gone`, timeoutMs, intervalMs: 100 });
   return Date.now() - started;
 }
 
+/** The old argument order, kept only for sessions-api.test.ts until it calls support/wait.ts itself. */
 export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000, everyMs = 100): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+  await waitUntil(check, { what, timeoutMs, intervalMs: everyMs });
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { sleep } from '../support/wait.js';

@@ -3,7 +3,8 @@ import { after, before, test } from 'node:test';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { ConflictError, InputError } from '../../src/errors.js';
 import type { KubernetesRunner } from '../../src/runners/kubernetes/kubernetes-runner.js';
-import { adminKubeConfig, createTestNamespace, EventLog, launchSpec, makeRunner, readPod, testApp, waitFor } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, EventLog, launchSpec, makeRunner, readPod, testApp } from './cluster.js';
+import { waitFor } from '../support/wait.js';
 
 let kc: KubeConfig;
 let namespace: { name: string; remove: () => Promise<void> };
@@ -102,10 +103,10 @@ test('a ResourceQuota refusal rejects the launch with the quota message and leav
   const core = kc.makeApiClient(CoreV1Api);
   await core.createNamespacedResourceQuota({ namespace: quotaNamespace.name, body: { metadata: { name: 'sessions' }, spec: { hard: { pods: '1' } } } });
   // Admission refuses every pod until the quota controller has computed the quota's usage.
-  await waitFor('the quota to be counted', async () => {
+  await waitFor(async () => {
     const quota = await core.readNamespacedResourceQuota({ name: 'sessions', namespace: quotaNamespace.name });
     return quota.status?.hard?.['pods'] === '1' && quota.status.used?.['pods'] !== undefined;
-  });
+  }, { what: 'the quota to be counted', timeoutMs: 30_000, intervalMs: 100 });
 
   const quotaRunner = makeRunner(kc, quotaNamespace.name);
   const quotaEvents = new EventLog();

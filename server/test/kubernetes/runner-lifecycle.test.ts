@@ -2,19 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { KubernetesRunner } from '../../src/runners/kubernetes/kubernetes-runner.js';
-import {
-  adminKubeConfig,
-  createTestNamespace,
-  DEMO_IMAGE,
-  EventLog,
-  launchSpec,
-  makeRunner,
-  readPod,
-  SIDECAR_IMAGE,
-  sleep,
-  testApp,
-  waitForPodGone,
-} from './cluster.js';
+import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, EventLog, launchSpec, makeRunner, readPod, SIDECAR_IMAGE, testApp, waitForPodGone } from './cluster.js';
+import { sleep } from '../support/wait.js';
 import { readDesktop } from './vnc.js';
 
 let kc: KubeConfig;

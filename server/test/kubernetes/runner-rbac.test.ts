@@ -14,7 +14,9 @@ import {
 } from '@kubernetes/client-node';
 import { ConfigError } from '../../src/errors.js';
 import { apiStatusCode } from '../../src/runners/kubernetes/api-errors.js';
-import { adminKubeConfig, createTestNamespace, EventLog, launchSpec, makeRunner, REPO_ROOT, waitFor, waitForPodGone } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, EventLog, launchSpec, makeRunner, waitForPodGone } from './cluster.js';
+import { REPO_ROOT } from '../support/paths.js';
+import { waitFor } from '../support/wait.js';
 import { readDesktop } from './vnc.js';
 
 const RBAC_FILE = path.join(REPO_ROOT, 'deploy', 'kubernetes', 'rbac.yaml');
@@ -41,12 +43,12 @@ function rbacManifests(ns: string): { serviceAccount: V1ServiceAccount; role: V1
 async function serviceAccountToken(kc: KubeConfig, ns: string, account: string): Promise<string> {
   const core = kc.makeApiClient(CoreV1Api);
   let token: string | undefined;
-  await waitFor(`a token secret for ServiceAccount ${account}`, async () => {
+  await waitFor(async () => {
     const secrets = await core.listNamespacedSecret({ namespace: ns, fieldSelector: 'type=kubernetes.io/service-account-token' });
     const secret = secrets.items.find((s) => s.metadata?.annotations?.['kubernetes.io/service-account.name'] === account && s.data?.['token']);
     if (secret) token = Buffer.from(secret.data!['token']!, 'base64').toString('utf8');
     return token !== undefined;
-  });
+  }, { what: `a token secret for ServiceAccount ${account}`, timeoutMs: 30_000, intervalMs: 100 });
   return token!;
 }
 

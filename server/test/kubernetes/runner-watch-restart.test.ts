@@ -4,7 +4,8 @@ import { after, before, test } from 'node:test';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { buildSessionPod } from '../../src/runners/kubernetes/pod-spec.js';
 import type { KubernetesRunner } from '../../src/runners/kubernetes/kubernetes-runner.js';
-import { adminKubeConfig, captureLogger, createTestNamespace, EventLog, launchSpec, makeRunner, SIDECAR_IMAGE, sleep, waitFor } from './cluster.js';
+import { adminKubeConfig, captureLogger, createTestNamespace, EventLog, launchSpec, makeRunner, SIDECAR_IMAGE } from './cluster.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 /**
  * A TCP hop between the runner and the API server that a test can cut: established
@@ -105,10 +106,10 @@ test('an API server that is unreachable for a while: the watch retries with back
   proxy.cut({ stayDown: true });
   // While the runner cannot see the API server, a session pod is created and becomes ready.
   await createDirectly(spec);
-  await waitFor('the pod to be ready (seen directly)', async () => {
+  await waitFor(async () => {
     const pod = await admin.makeApiClient(CoreV1Api).readNamespacedPod({ name: spec.workloadName, namespace: namespace.name });
     return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-  }, 60_000);
+  }, { what: 'the pod to be ready (seen directly)', timeoutMs: 60_000, intervalMs: 100 });
   assert.deepEqual(events.for(spec.sessionId), [], 'nothing can arrive while the API server is cut off');
   const failures = logs.lines.slice(before).filter((l) => l['msg'] === 'pod watch failed; restarting');
   assert.ok(failures.length >= 2, `retried ${failures.length} times while down`);
@@ -121,10 +122,10 @@ test('an API server that is unreachable for a while: the watch retries with back
   const ready = await events.next(spec.sessionId, 10_000);
   assert.equal(ready.event.type, 'ready');
   t.diagnostic(`retries while down: ${failures.length} (delays ${delays.join(', ')} ms); ready event ${ready.at - restoredAt} ms after the API server came back`);
-  await waitFor('the restart to be logged', () => logs.lines.slice(before).some((l) => l['msg'] === 'pod watch restarted'), 5_000);
+  await waitFor(() => logs.lines.slice(before).some((l) => l['msg'] === 'pod watch restarted'), { what: 'the restart to be logged', timeoutMs: 5_000, intervalMs: 100 });
 
   // The watch is live again: a deletion by someone else is noticed.
   await admin.makeApiClient(CoreV1Api).deleteNamespacedPod({ name: spec.workloadName, namespace: namespace.name });
-  await waitFor('the deletion to be reported', () => events.for(spec.sessionId).length === 2, 10_000);
+  await waitFor(() => events.for(spec.sessionId).length === 2, { what: 'the deletion to be reported', timeoutMs: 10_000, intervalMs: 100 });
   assert.deepEqual(events.for(spec.sessionId)[1]?.event, { type: 'failed', sessionId: spec.sessionId, reason: "The session's pod was deleted outside Sortie" });
 });

@@ -8,8 +8,11 @@ import { LABEL_APP_ID, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_SESSION_ID, SESS
 import { workloadName } from '../../src/runners/runner.js';
 import { exitOf, startSortieProcess, type SortieProcess } from '../support/child.js';
 import { readDesktop } from '../support/rfb.js';
-import { Api, DEMO_APPS, scratchDir } from '../support/sortie.js';
-import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, readPod, SIDECAR_IMAGE, waitFor, waitForPodGone } from './cluster.js';
+import { Api } from '../support/api.js';
+import { scratchDir } from '../support/harness.js';
+import { DEMO_APPS } from '../support/paths.js';
+import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, readPod, SIDECAR_IMAGE, waitForPodGone } from './cluster.js';
+import { waitFor } from '../support/wait.js';
 
 // Sortie as operators run it, on the kubernetes runner, killed with SIGKILL: no dispose,
 // no goodbye. While it is down the cluster changes behind its back; the next start must
@@ -125,7 +128,7 @@ test('after SIGKILL and changes behind its back, a restart adopts, ends and remo
   const ended = await second.api.request<{ status: string }>('DELETE', `/api/sessions/${kept.id}`);
   assert.equal(ended.body.status, 'terminated');
   await waitForPodGone(kc, namespace!.name, kept.pod_name, 60_000);
-  await waitFor('no Sortie pods left', async () => (await sessionPodsInCluster()).size === 0, 10_000);
+  await waitFor(async () => (await sessionPodsInCluster()).size === 0, { what: 'no Sortie pods left', timeoutMs: 10_000 });
   second.sortie.child.kill('SIGTERM');
   assert.equal((await exitOf(second.sortie.child)).code, 0, second.sortie.stderr());
 });

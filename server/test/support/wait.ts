@@ -8,6 +8,9 @@ export interface WaitOptions {
   intervalMs?: number;
 }
 
+/** The awaited thing did not happen in time (a benchmark may report that rather than stop). */
+export class WaitTimedOut extends Error {}
+
 /**
  * Checks `predicate` until it returns something truthy, and resolves with that. The one way
  * tests and benchmarks wait for something outside them (a process, a port, a status): an
@@ -20,7 +23,7 @@ export async function waitFor<T>(predicate: () => T | Promise<T>, options: WaitO
   for (;;) {
     const value = await predicate();
     if (value) return value as Exclude<T, false | 0 | '' | null | undefined>;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() >= deadline) throw new WaitTimedOut(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
   }
 }
