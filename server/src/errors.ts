@@ -27,6 +27,9 @@ export class UnauthorizedError extends SortieError {}
 /** Signed in but not allowed. Only for admin routes: others' sessions answer NotFoundError so ids cannot be probed. */
 export class ForbiddenError extends SortieError {}
 
+/** The request's body is larger than a limit allows (HTTP 413). */
+export class PayloadTooLargeError extends SortieError {}
+
 /** The caller is over a limit; `retryAfterSeconds` says when trying again may succeed (HTTP 429 with Retry-After). */
 export class TooManyRequestsError extends SortieError {
   constructor(

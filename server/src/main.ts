@@ -23,6 +23,7 @@ import { createRunner } from './runners/create-runner.js';
 import type { Runner } from './runners/runner.js';
 import { SessionRepository } from './sessions/session-repository.js';
 import { IdleSweep } from './sessions/idle-sweep.js';
+import { SessionFiles } from './sessions/session-files.js';
 import { SessionService } from './sessions/session-service.js';
 import { CloseCode } from './stream/close-codes.js';
 import { StreamRelay } from './stream/relay.js';
@@ -103,6 +104,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     logger,
     catalog,
     sessions,
+    files: new SessionFiles({ sessions, runner, appById: (appId) => appRepository.get(appId), maxUploadBytes: config.maxUploadBytes }),
     auth,
     authConfig: config.auth,
     gate,

@@ -74,6 +74,7 @@ function toRow(app: App): AppRow {
     command: app.command ? JSON.stringify(app.command) : null,
     resource_limits: JSON.stringify(app.resource_limits),
     max_sessions: app.max_sessions ?? null,
+    file_transfer: app.file_transfer,
   };
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { APP_ID_PATTERN, APP_MAX_SESSIONS_LIMIT, DEFAULT_RESOURCE_LIMITS, LAUNCH_TYPES, VISIBILITIES, type App } from '../contract/apps.js';
+import { DEFAULT_FILE_TRANSFER, FILE_TRANSFER_MODES } from '../contract/files.js';
 import { parseQuantity } from './quantity.js';
 
 // The shape and its defaults are the contract's; this module holds the checks behind them.
@@ -53,6 +54,10 @@ export const appSchema = z
       .min(1, 'must be a whole number of sessions, at least 1')
       .max(APP_MAX_SESSIONS_LIMIT, `must be at most ${APP_MAX_SESSIONS_LIMIT}`)
       .optional(),
+    /** Which ways the file API may move files; the routes refuse the others with 403. */
+    file_transfer: z
+      .enum(FILE_TRANSFER_MODES, { error: `must be ${FILE_TRANSFER_MODES.slice(0, -1).map((m) => `"${m}"`).join(', ')} or "${FILE_TRANSFER_MODES.at(-1)}"` })
+      .default(DEFAULT_FILE_TRANSFER),
   })
   .superRefine((app, ctx) => {
     if (app.launch_type === 'url' && !/^https?:\/\//.test(app.url)) {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_MAX_UPLOAD_MB } from '../contract/files.js';
 import { ConfigError } from '../errors.js';
 
 /**
@@ -29,6 +30,8 @@ export interface Config {
   maxSessions: number | undefined;
   /** Viewers one session may have at once (SORTIE_MAX_VIEWERS_PER_SESSION); one more is refused with close code 4429. */
   maxViewersPerSession: number;
+  /** The largest file the session file API accepts, in bytes (SORTIE_MAX_UPLOAD_MB); more answers 413. */
+  maxUploadBytes: number;
   /**
    * Seconds a stream may be silent before the relay pings the viewer (SORTIE_STREAM_PING_INTERVAL),
    * so proxies that drop idle connections (often after 60 s) see traffic both ways.
@@ -166,6 +169,7 @@ const envSchema = z.object({
   SESSION_CLEANUP_INTERVAL: positiveNumber('SESSION_CLEANUP_INTERVAL', 5),
   POD_READY_TIMEOUT: positiveNumber('POD_READY_TIMEOUT', 120),
   SORTIE_MAX_VIEWERS_PER_SESSION: viewerCount,
+  SORTIE_MAX_UPLOAD_MB: positiveNumber('SORTIE_MAX_UPLOAD_MB', DEFAULT_MAX_UPLOAD_MB),
   SORTIE_STREAM_PING_INTERVAL: positiveNumber('SORTIE_STREAM_PING_INTERVAL', 25),
   SORTIE_MAX_SESSIONS_PER_USER: wholeNumber('SORTIE_MAX_SESSIONS_PER_USER'),
   SORTIE_MAX_SESSIONS: wholeNumber('SORTIE_MAX_SESSIONS'),
@@ -228,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSessionsPerUser: e.SORTIE_MAX_SESSIONS_PER_USER ?? 3,
     maxSessions: e.SORTIE_MAX_SESSIONS,
     maxViewersPerSession: e.SORTIE_MAX_VIEWERS_PER_SESSION,
+    maxUploadBytes: Math.floor(e.SORTIE_MAX_UPLOAD_MB * 1024 * 1024),
     streamPingIntervalSeconds: e.SORTIE_STREAM_PING_INTERVAL,
     kubernetes: {
       namespace: e.SORTIE_NAMESPACE,

@@ -1,3 +1,5 @@
+import type { FileTransfer } from './files.js';
+
 export const VISIBILITIES = ['public', 'approved', 'admin_only'] as const;
 /** `public`: every signed-in user; `approved`: admins and approved users; `admin_only`: admins. */
 export type Visibility = (typeof VISIBILITIES)[number];
@@ -38,6 +40,8 @@ export interface App {
   resource_limits: ResourceLimits;
   /** At most this many sessions of the app start or run at once; more wait in the launch queue. */
   max_sessions?: number;
+  /** Which ways files may move through Sortie's file API (default `both`); enforced by the server. */
+  file_transfer: FileTransfer;
 }
 
 /** Lowercase DNS-label-like ids: they end up in pod labels and URLs. */

@@ -7,5 +7,6 @@
 export * from './apps.js';
 export * from './close-codes.js';
 export * from './errors.js';
+export * from './files.js';
 export * from './sessions.js';
 export * from './users.js';

@@ -120,4 +120,13 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('logins').dropColumn('previous_refresh_hash').execute();
     },
   },
+  '0005_app_file_transfer': {
+    async up(db: Kysely<unknown>) {
+      // Apps stored before the setting existed keep what they could do: both ways.
+      await db.schema.alterTable('apps').addColumn('file_transfer', 'text', (c) => c.notNull().defaultTo('both')).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('apps').dropColumn('file_transfer').execute();
+    },
+  },
 };

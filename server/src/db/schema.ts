@@ -1,5 +1,5 @@
 import type { Generated } from 'kysely';
-import type { LaunchType, Role, SessionStatus, Visibility } from '../contract/index.js';
+import type { FileTransfer, LaunchType, Role, SessionStatus, Visibility } from '../contract/index.js';
 
 /** Row shapes as stored. Timestamps are ISO-8601 strings so SQLite and PostgreSQL agree. */
 export interface SessionsTable {
@@ -41,6 +41,8 @@ export interface AppsTable {
   resource_limits: string;
   /** How many sessions of this app may be starting or running at once; null for no limit. */
   max_sessions: number | null;
+  /** `both`, `upload`, `download` or `none`: which ways the file API may move files. */
+  file_transfer: FileTransfer;
   position: Generated<number>;
   /** `file` for apps from apps.json, `api` for apps created or edited by an admin. */
   source: Generated<'file' | 'api'>;

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { RouteTable } from './access-gate.js';
 import type { ErrorBody } from '../contract/errors.js';
-import { ConflictError, ForbiddenError, InputError, NotFoundError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
+import { ConflictError, ForbiddenError, InputError, NotFoundError, PayloadTooLargeError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
 
 /**
  * The one place that turns errors into responses. Domain errors map by meaning; Fastify's
@@ -24,6 +24,7 @@ export function installErrorHandling(app: FastifyInstance, options: ErrorHandlin
     if (err instanceof ConflictError) return reply.status(409).send(body('conflict', err.message));
     if (err instanceof UnauthorizedError) return reply.status(401).send(body('unauthorized', err.message));
     if (err instanceof ForbiddenError) return reply.status(403).send(body('forbidden', err.message));
+    if (err instanceof PayloadTooLargeError) return reply.status(413).send(body('payload_too_large', err.message));
     if (err instanceof TooManyRequestsError) {
       return reply.status(429).header('retry-after', String(Math.max(1, Math.ceil(err.retryAfterSeconds)))).send(body('too_many_requests', err.message));
     }

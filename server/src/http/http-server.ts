@@ -6,6 +6,7 @@ import type { AuthService } from '../auth/auth-service.js';
 import type { OidcClient } from '../auth/oidc.js';
 import type { CatalogService } from '../catalog/catalog-service.js';
 import type { AuthConfig } from '../config/config.js';
+import type { SessionFiles } from '../sessions/session-files.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { StreamRelay } from '../stream/relay.js';
 import { adminRoutes } from './admin-routes.js';
@@ -13,6 +14,7 @@ import { appRoutes } from './app-routes.js';
 import { installAccessGate, type RouteTable } from './access-gate.js';
 import { authRoutes } from './auth-routes.js';
 import { installErrorHandling } from './errors.js';
+import { fileRoutes } from './file-routes.js';
 import { healthRoutes } from './health-routes.js';
 import type { RequestGate } from './request-gate.js';
 import { sessionRoutes } from './session-routes.js';
@@ -22,6 +24,7 @@ export interface HttpServerDeps {
   logger: Logger;
   catalog: CatalogService;
   sessions: SessionService;
+  files: SessionFiles;
   auth: AuthService;
   authConfig: AuthConfig;
   gate: RequestGate;
@@ -63,6 +66,7 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<HttpServer>
   adminRoutes(app, deps.auth);
   appRoutes(app, deps.catalog);
   sessionRoutes(app, deps.sessions);
+  await fileRoutes(app, deps.files);
   app.server.on('upgrade', (req, socket, head) => deps.relay.handleUpgrade(req, socket, head));
   return { app, routes };
 }

@@ -1,4 +1,7 @@
+import type { Readable } from 'node:stream';
 import type { App } from '../catalog/app.js';
+import type { FileEntry } from '../contract/files.js';
+import { PayloadTooLargeError } from '../errors.js';
 
 /** Where a session's websockify listens; the stream relay dials it. */
 export interface Endpoint {
@@ -38,6 +41,45 @@ export type WorkloadEvent =
   | { type: 'failed'; sessionId: string; reason: string }
   | { type: 'exited'; sessionId: string; reason: string };
 
+/** Which session's home, and how to reach it: a store behind the session's own endpoint dials it with the secret. */
+export interface HomeTarget {
+  sessionId: string;
+  endpoint: Endpoint;
+  secret?: string;
+}
+
+/** A file being read out of a home: its size when opened, and exactly that many bytes. */
+export interface HomeFileRead {
+  size: number;
+  modified: string;
+  stream: Readable;
+}
+
+/**
+ * Files in a running session's home. `path` is a list of plain names below the home (no
+ * "", ".", ".." or "/"; the session layer has checked the text), and the store still
+ * refuses, at the moment it opens them, every component that is a symlink or leaves the
+ * home: the app owns the home and may swap anything in it at any time. Errors are
+ * InputError (400: not a folder, a symlink, a special file), NotFoundError (404) and
+ * PayloadTooLargeError (413).
+ */
+export interface HomeFiles {
+  list(target: HomeTarget, path: readonly string[]): Promise<FileEntry[]>;
+  read(target: HomeTarget, path: readonly string[]): Promise<HomeFileRead>;
+  /**
+   * Streams `body` into a new file beside the target and renames it over the target once
+   * complete, so a cut or refused upload leaves the old file (or nothing) behind. The
+   * parent folder must exist. More than `maxBytes` bytes rejects with PayloadTooLargeError.
+   */
+  write(target: HomeTarget, path: readonly string[], body: AsyncIterable<Uint8Array>, maxBytes: number): Promise<{ size: number }>;
+}
+
+/** What every HomeFiles (and the session layer, for a declared Content-Length) says about an upload over the limit. */
+export function uploadTooLarge(maxBytes: number): PayloadTooLargeError {
+  const mib = maxBytes / (1024 * 1024);
+  return new PayloadTooLargeError(`The file is larger than the upload limit of ${Number.isInteger(mib) ? mib : mib.toFixed(2)} MiB (SORTIE_MAX_UPLOAD_MB)`);
+}
+
 /**
  * One engine that runs sessions (Kubernetes pods, or local processes). The session service
  * owns session state; a runner only creates, watches and removes workloads.
@@ -68,6 +110,8 @@ export interface Runner {
    * others wait in the launch queue a moment longer, and the API stays responsive.
    */
   startLimit?(): number;
+  /** The session file API's way into running sessions' homes; absent when this runner has none yet. */
+  readonly files?: HomeFiles;
   /** Removes every trace of the session's workload. Idempotent. */
   stop(sessionId: string): Promise<void>;
   /** Stops watching. Running workloads are left alone: a restart adopts them. */

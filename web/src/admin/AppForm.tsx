@@ -23,6 +23,13 @@ const limitLabels: Record<(typeof LIMIT_FIELDS)[number], string> = {
   memory_limit: 'Memory limit',
 };
 
+const fileTransferHelp: Record<App['file_transfer'], string> = {
+  both: 'People can upload files into a session and download what the app saved.',
+  upload: 'People can put files into a session, but not take any out.',
+  download: 'People can browse and download what the app saved, but not upload.',
+  none: 'No files move in or out through Sortie.',
+};
+
 const visibilityHelp: Record<App['visibility'], string> = {
   public: 'Everyone who signs in can launch it.',
   approved: 'Only people an administrator approved, for this app or its category.',
@@ -172,6 +179,14 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
                     error={inlineError('max_sessions')}
                   >
                     <input className="input" type="number" min={1} step={1} inputMode="numeric" {...bind('max_sessions')} placeholder="No limit" />
+                  </Field>
+                  <Field id={`${uid}-file_transfer`} label="File transfer" hint={fileTransferHelp[draft.file_transfer]} error={inlineError('file_transfer')}>
+                    <select className="input select" {...bind('file_transfer')}>
+                      <option value="both">Upload and download</option>
+                      <option value="upload">Upload only</option>
+                      <option value="download">Download only</option>
+                      <option value="none">None</option>
+                    </select>
                   </Field>
                 </>
               )}

@@ -16,6 +16,7 @@ const xterm: App = {
   command: ['xterm', '-title', 'My Term'],
   resource_limits: { cpu_request: '250m', cpu_limit: '1', memory_request: '256Mi', memory_limit: '1Gi' },
   max_sessions: 4,
+  file_transfer: 'download',
 };
 
 test('an app survives a round trip through the form unchanged', () => {
@@ -33,6 +34,16 @@ test('a new app form starts empty, public and as a container', () => {
   assert.equal(draft.visibility, 'public');
   assert.equal(draft.launch_type, 'container');
   assert.equal(draft.cpu_limit, '');
+  assert.equal(draft.file_transfer, 'both');
+});
+
+test('the file transfer setting goes to the server as chosen, for every choice', () => {
+  for (const mode of ['both', 'upload', 'download', 'none'] as const) {
+    const checked = fromDraft({ ...toDraft(xterm), file_transfer: mode }, false);
+    assert.ok(checked.ok);
+    assert.equal(checked.app.file_transfer, mode);
+  }
+  assert.equal(fieldFromServerMessage('field "file_transfer" must be "both", "upload", "download" or "none"'), 'file_transfer');
 });
 
 test('the form names each field a person must fix, in words', () => {

@@ -1,4 +1,4 @@
-import { APP_ID_PATTERN, type App, type LaunchType, type ResourceLimits, type Visibility } from '../contract';
+import { APP_ID_PATTERN, DEFAULT_FILE_TRANSFER, type App, type FileTransfer, type LaunchType, type ResourceLimits, type Visibility } from '../contract';
 import type { AppInput } from './adminApi';
 import { formatCommand, parseCommand } from './command';
 
@@ -20,6 +20,7 @@ export interface AppDraft {
   memory_limit: string;
   /** Empty for no per-app limit. */
   max_sessions: string;
+  file_transfer: FileTransfer;
 }
 
 export type DraftField = keyof AppDraft;
@@ -45,6 +46,7 @@ export function toDraft(app: App | null): AppDraft {
     memory_request: limits.memory_request ?? '',
     memory_limit: limits.memory_limit ?? '',
     max_sessions: app?.max_sessions?.toString() ?? '',
+    file_transfer: app?.file_transfer ?? DEFAULT_FILE_TRANSFER,
   };
 }
 
@@ -84,6 +86,7 @@ export function fromDraft(draft: AppDraft, isNew: boolean): { ok: true; app: App
     launch_type: draft.launch_type,
     url: isUrl ? draft.url.trim() : '',
     container_image: isUrl ? '' : draft.container_image.trim(),
+    file_transfer: draft.file_transfer,
   };
   if (draft.category.trim()) app.category = draft.category.trim();
   if (!isUrl) {

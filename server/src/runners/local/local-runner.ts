@@ -1,9 +1,10 @@
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { App } from '../../catalog/app.js';
-import { InputError } from '../../errors.js';
-import type { LaunchSpec, Runner, Workload, WorkloadEvent } from '../runner.js';
+import { InputError, NotFoundError } from '../../errors.js';
+import type { HomeFiles, LaunchSpec, Runner, Workload, WorkloadEvent } from '../runner.js';
 import { localCapacity } from './capacity.js';
+import { LocalHomeFiles } from './home-files.js';
 import { killSandbox, LocalSession, type SessionHost } from './local-session.js';
 import { findFreeDisplay, findFreePorts } from './ports.js';
 import { terminateGroups } from './process-group.js';
@@ -11,6 +12,7 @@ import { DEFAULT_SCREEN, vncSecretOf } from './recipes.js';
 import { ensureSessionUser, type SessionUser } from './sandbox.js';
 import {
   ensureStateDir,
+  homeDirPath,
   isSafeSessionId,
   readStateFile,
   readStateFiles,
@@ -55,6 +57,8 @@ export class LocalRunner implements Runner {
   private livenessTimer?: NodeJS.Timeout;
   private closed = false;
   private sessionUser?: SessionUser;
+  /** The file API's way into a session's home, for sessions this runner holds. */
+  readonly files: HomeFiles;
 
   constructor(private readonly options: LocalRunnerOptions) {
     this.livenessPollMs = options.livenessPollMs ?? 1000;
@@ -83,6 +87,14 @@ export class LocalRunner implements Runner {
       releaseDisplay: (display) => this.displaysTaken.delete(display),
       sessionUser: () => (this.sessionUser ??= ensureSessionUser(options.sessionUser ?? 'sortie-session')),
     };
+    this.files = new LocalHomeFiles({
+      homeOf: (sessionId) => {
+        if (!this.sessions.has(sessionId) || !isSafeSessionId(sessionId)) throw new NotFoundError(`The local runner holds no session "${sessionId}"`);
+        return homeDirPath(options.stateDir, sessionId);
+      },
+      // What the app runs as: the session user when Sortie is root, else Sortie's own user (in a user namespace).
+      owner: () => (process.getuid?.() === 0 ? this.host.sessionUser() : undefined),
+    });
   }
 
   validate(app: App): void {
