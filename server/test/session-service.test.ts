@@ -13,7 +13,7 @@ import { SessionRepository } from '../src/sessions/session-repository.js';
 import { SessionService } from '../src/sessions/session-service.js';
 import type { Session } from '../src/sessions/session.js';
 import { FakeRunner, FakeWorkloads } from './support/fake-runner.js';
-import { scratchDir, writeApps } from './support/sortie.js';
+import { scratchDir, writeApps } from './support/harness.js';
 import { waitFor } from './support/wait.js';
 
 // The session service between a runner and the database, without HTTP: a real SQLite file

@@ -1,13 +1,11 @@
-import pino from 'pino';
-import { startSortie, type Sortie } from '../../src/main.js';
-import { testConfig } from './harness.js';
+import type { Sortie } from '../../src/main.js';
+import { startTestSortie } from './harness.js';
 
-// Kept only for the files that still boot Sortie themselves; new tests use startTestSortie.
+// Only for admin-browser.test.ts until it uses startTestSortie; then this file goes.
 export { Api } from './api.js';
-export { scratchDir, testConfig, writeApps } from './harness.js';
-export { DEMO_APPS, REPO_ROOT } from './paths.js';
+export { scratchDir, writeApps } from './harness.js';
 
+/** Sortie on a folder the caller owns and removes; `dispose()` stops it. */
 export async function boot(dir: string, env: Record<string, string> = {}): Promise<Sortie> {
-  const config = testConfig(dir, env);
-  return startSortie(config, { logger: pino({ level: config.logLevel }) });
+  return (await startTestSortie({ name: 'boot', dir, env })).sortie;
 }
