@@ -159,6 +159,11 @@ describe('the owner works with the files of a running session', () => {
     assert.equal(res.headers['content-type'], 'application/octet-stream');
     assert.equal(res.headers['content-length'], '300000');
     assert.equal(res.headers['content-disposition'], `attachment; filename="random.bin"; filename*=UTF-8''random.bin`);
+    // HEAD answers the same headers and no body.
+    const head = await send(alice, 'HEAD', contentUrl(sessionId, 'random.bin'));
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['content-length'], '300000');
+    assert.equal(head.body.length, 0);
   });
 
   test('uploads a file: the app finds it in its home, owned by the user it runs as', async () => {

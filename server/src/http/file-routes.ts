@@ -18,19 +18,26 @@ export async function fileRoutes(app: FastifyInstance, files: SessionFiles): Pro
     files.list(principal(request), request.params.id, request.query.path),
   );
 
-  app.get<FileRequest>('/api/sessions/:id/files/content', SIGNED_IN, async (request, reply) => {
-    const file = await files.download(principal(request), request.params.id, request.query.path);
-    reply
-      .header('content-type', 'application/octet-stream')
-      .header('content-length', String(file.size))
-      .header('content-disposition', attachment(file.name))
-      .header('last-modified', new Date(file.modified).toUTCString())
-      .header('cache-control', 'private, no-store');
-    if (request.method === 'HEAD') {
-      file.stream.destroy();
-      return reply.send();
-    }
-    return reply.send(file.stream);
+  // HEAD declared here, not left to Fastify: its own HEAD route would read the whole file to
+  // throw it away, and answer Content-Length 0.
+  app.route<FileRequest>({
+    method: ['GET', 'HEAD'],
+    url: '/api/sessions/:id/files/content',
+    ...SIGNED_IN,
+    handler: async (request, reply) => {
+      const file = await files.download(principal(request), request.params.id, request.query.path);
+      reply
+        .header('content-type', 'application/octet-stream')
+        .header('content-length', String(file.size))
+        .header('content-disposition', attachment(file.name))
+        .header('last-modified', new Date(file.modified).toUTCString())
+        .header('cache-control', 'private, no-store');
+      if (request.method === 'HEAD') {
+        file.stream.destroy();
+        return reply.send();
+      }
+      return reply.send(file.stream);
+    },
   });
 
   // Its own scope, so the raw-body parser below applies to the upload route only: every
