@@ -69,7 +69,7 @@ test('a stream left alone for 3 minutes behind a proxy that cuts 60 s of silence
   assert.equal(afterWait.streamsCut, 0, 'the proxy cut no stream for silence');
   assert.equal(afterWait.streams, 1, 'and no new stream came through it');
   assert.deepEqual(streamsOpened, [], 'the viewer did not have to open a new stream');
-  assert.equal(await page.getByTestId('viewer-status').innerText().then((s) => /running/.test(s)), true, 'the viewer still shows the running session');
+  assert.match(await page.getByTestId('viewer-status').innerText(), /running/i, 'the viewer still shows the running session');
 
   // Still the same desktop, still live: what is typed now is drawn.
   await canvas.click();
