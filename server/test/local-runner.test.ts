@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { pino } from 'pino';
-import WebSocket from 'ws';
 import { appSchema, type App } from '../src/catalog/app.js';
 import { InputError } from '../src/errors.js';
 import type { LaunchSpec, WorkloadEvent } from '../src/runners/runner.js';
 import { LocalRunner } from '../src/runners/local/local-runner.js';
 import { isLeaderRunning, liveGroups, readProcStat, terminateGroups } from '../src/runners/local/process-group.js';
 import { homeDirPath, homesDirPath, readStateFiles, stateFilePath, type SessionRecord } from '../src/runners/local/state-file.js';
+import { overTcp, overWebSocket, RFB_VERSION, RfbViewer } from './support/rfb.js';
+import { waitFor } from './support/wait.js';
 
 // Real Xvfb, x11vnc, websockify and X clients: these tests prove the runner against the
 // programs it drives, not against a model of them.
@@ -116,39 +116,23 @@ async function launchReady(harness: Harness, s: LaunchSpec) {
   return { endpoint: event.endpoint, ms: Date.now() - started };
 }
 
+/** The first bytes a websockify sends: the VNC server's banner, relayed. */
 async function firstWebSocketMessage(port: number): Promise<string> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, ['binary']);
+  const viewer = new RfbViewer(overWebSocket(`ws://127.0.0.1:${port}/`));
   try {
-    return await new Promise<string>((resolve, reject) => {
-      ws.once('message', (data: Buffer) => resolve(data.toString('latin1')));
-      ws.once('error', reject);
-    });
+    return (await viewer.take(RFB_VERSION.length)).toString('latin1');
   } finally {
-    ws.terminate();
+    viewer.close();
   }
 }
 
 /** The RFB 3.8 security types the server offers (1 = none, 2 = VNC password). */
 async function securityTypes(port: number): Promise<number[]> {
-  const socket = net.connect(port, '127.0.0.1');
+  const viewer = new RfbViewer(overTcp(port));
   try {
-    let buffer = Buffer.alloc(0);
-    let greeted = false;
-    return await new Promise<number[]>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.on('data', (chunk: Buffer) => {
-        buffer = Buffer.concat([buffer, chunk]);
-        if (!greeted && buffer.length >= 12) {
-          greeted = true;
-          buffer = buffer.subarray(12);
-          socket.write('RFB 003.008\n');
-        }
-        const count = buffer[0];
-        if (greeted && count !== undefined && buffer.length >= 1 + count) resolve([...buffer.subarray(1, 1 + count)]);
-      });
-    });
+    return (await viewer.greet()).offered;
   } finally {
-    socket.destroy();
+    viewer.close();
   }
 }
 
@@ -402,7 +386,7 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
       const rec = record(first.stateDir, s.sessionId);
       const x11vnc = rec.processes.find((p) => p.role === 'x11vnc')!;
       process.kill(-x11vnc.pid, 'SIGKILL');
-      while (isLeaderRunning(x11vnc)) await new Promise((r) => setTimeout(r, 10));
+      await waitFor(() => !isLeaderRunning(x11vnc), { what: 'x11vnc to die', intervalMs: 10 });
 
       const second = await startRunner(first.stateDir);
       assert.deepEqual(second.workloads, [

@@ -26,12 +26,3 @@ export function processesInGroups(groups: number[]): number[] {
   }
   return found;
 }
-
-export async function waitUntil(what: string, check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${ms} ms waiting until ${what}`);
-}
