@@ -11,7 +11,7 @@ import { waitFor } from './support/wait.js';
 
 // The local runner's boundary, tried the way an attacker on the same machine would: another
 // local account (nobody) going for a session's display and Sortie's database, and an app
-// looking around from inside its session. Real Sortie, real Xvfb/x11vnc/websockify, real bwrap.
+// looking around from inside its session. Real Sortie, real Xvnc/websockify, real bwrap.
 
 const OTHER_USER = 'nobody';
 const SECRET = 'jwt-secret-that-no-app-may-ever-see-0123456789';

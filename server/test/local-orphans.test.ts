@@ -10,7 +10,7 @@ import { scratchDir } from './support/harness.js';
 import { waitFor } from './support/wait.js';
 
 // Sortie killed with SIGKILL at every point of a launch (before, between and after starting
-// Xvfb, x11vnc, websockify and the app): the next Sortie must find and remove everything the
+// Xvnc, websockify and the app): the next Sortie must find and remove everything the
 // dead one started. A process started but not yet recorded would otherwise run forever.
 
 const KILL_POINTS = 30;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
@@ -14,7 +14,7 @@ import { homeDirPath, homesDirPath, readStateFiles, stateFilePath, type SessionR
 import { overTcp, overWebSocket, RFB_VERSION, RfbViewer } from './support/rfb.js';
 import { waitFor } from './support/wait.js';
 
-// Real Xvfb, x11vnc, websockify and X clients: these tests prove the runner against the
+// Real Xvnc, websockify and X clients: these tests prove the runner against the
 // programs it drives, not against a model of them.
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -28,7 +28,7 @@ function app(id: string, command?: string[]): App {
 
 function spec(application: App): LaunchSpec {
   const sessionId = `t${process.pid}-${counter++}`;
-  // Without streamSecret: x11vnc then runs without a password (the test below adds one).
+  // Without streamSecret: Xvnc then runs without a password (the test below adds one).
   return { sessionId, workloadName: `sortie-session-${sessionId}`, userId: 'tester', app: application } as LaunchSpec;
 }
 
@@ -72,8 +72,8 @@ function newStateDir(): string {
   return dir;
 }
 
-async function startRunner(stateDir = newStateDir()): Promise<{ harness: Harness; stateDir: string; workloads: Awaited<ReturnType<LocalRunner['start']>> }> {
-  const runner = new LocalRunner({ stateDir, logger, livenessPollMs: 200 });
+async function startRunner(stateDir = newStateDir(), screen?: string): Promise<{ harness: Harness; stateDir: string; workloads: Awaited<ReturnType<LocalRunner['start']>> }> {
+  const runner = new LocalRunner({ stateDir, logger, livenessPollMs: 200, ...(screen ? { screen } : {}) });
   runners.push(runner);
   const harness = new Harness(runner);
   const workloads = await runner.start(harness.onEvent);
@@ -177,7 +177,7 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
     assert.equal(endpoint.host, '127.0.0.1');
     const rec = record(stateDir, s.sessionId);
     assert.equal(endpoint.port, rec.wsPort);
-    assert.deepEqual(rec.processes.map((p) => p.role), ['xvfb', 'x11vnc', 'websockify', 'app']);
+    assert.deepEqual(rec.processes.map((p) => p.role), ['xvnc', 'websockify', 'app']);
     assert.ok(rec.readyAt, 'readiness is recorded for a later adoption');
 
     assert.equal(await firstWebSocketMessage(endpoint.port), 'RFB 003.008\n');
@@ -191,7 +191,7 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
     logger.info({ readyMs: ms, stopMs: Date.now() - stopping }, 'timings');
     assertAllGone(rec);
     assert.equal(existsSync(stateFilePath(stateDir, s.sessionId)), false);
-    assert.equal(existsSync(`/tmp/.X${rec.display}-lock`), false, 'Xvfb left its lock file');
+    assert.equal(existsSync(`/tmp/.X${rec.display}-lock`), false, 'Xvnc left its lock file');
     assert.deepEqual(harness.events, [], 'a requested stop emits nothing');
     await harness.runner.stop(s.sessionId); // idempotent
     await harness.runner.stop('never-launched');
@@ -274,7 +274,7 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
     assert.deepEqual(harness.events, []);
   });
 
-  test('two sessions at once get their own display and ports, and a stream secret makes x11vnc demand it', async () => {
+  test('two sessions at once get their own display and ports, and a stream secret makes Xvnc demand it', async () => {
     const { harness, stateDir } = await startRunner();
     const a = spec(app('xeyes', ['xeyes']));
     const b = { ...spec(app('xterm', ['xterm'])), streamSecret: 's3cret-pw' };
@@ -287,40 +287,29 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
 
     assert.deepEqual(await securityTypes(recA.vncPort), [1], 'no secret: no authentication');
     assert.deepEqual(await securityTypes(recB.vncPort), [2], 'secret: VNC authentication only');
-    const x11vnc = recB.processes.find((p) => p.role === 'x11vnc')!;
-    assert.ok(!readFileSync(`/proc/${x11vnc.pid}/cmdline`, 'utf8').includes('s3cret'), 'the secret is not in argv');
-    assert.ok(!readdirSync(stateDir).some((name) => name.endsWith('.passwd')), 'x11vnc deleted the password file');
+    const xvnc = recB.processes.find((p) => p.role === 'xvnc')!;
+    assert.ok(!readFileSync(`/proc/${xvnc.pid}/cmdline`, 'utf8').includes('s3cret'), 'the secret is not in argv');
+    assert.ok(!readdirSync(stateDir).some((name) => name.endsWith('.passwd')), 'no password file is left on disk');
+    // Xvnc reads it again at every authentication, through the descriptor of the deleted file.
+    assert.match(readlinkSync(`/proc/${xvnc.pid}/fd/3`), /\.passwd \(deleted\)$/);
 
     await Promise.all([harness.runner.stop(a.sessionId), harness.runner.stop(b.sessionId)]);
     assertAllGone(recA);
     assertAllGone(recB);
   });
 
-  test("a failed launch quotes the failing process's own cause (x11vnc without shared memory)", async () => {
-    const stateDir = newStateDir();
+  test("a failed launch quotes the failing process's own cause (a desktop size Xvnc refuses)", async () => {
+    const { harness, stateDir } = await startRunner(undefined, '70000x800x24');
     const s = spec(app('xeyes', ['xeyes']));
-    const script = path.join(stateDir, 'sortie.mjs');
-    writeFileSync(script, `
-      const { pino } = await import(${JSON.stringify(import.meta.resolve('pino'))});
-      const { LocalRunner } = await import(${JSON.stringify(new URL('../src/runners/local/local-runner.ts', import.meta.url).href)});
-      const runner = new LocalRunner({ stateDir: ${JSON.stringify(stateDir)}, logger: pino({ level: 'silent' }) });
-      const done = (reason) => { console.log(JSON.stringify({ reason })); process.exit(0); };
-      await runner.start((e) => { if (e.type !== 'ready') done(e.reason); else done('ready'); });
-      await runner.launch(${JSON.stringify(s)}).catch((err) => done(err.message));
-    `);
-    // Its own IPC namespace with almost no shared memory: x11vnc's shmget fails as it did
-    // when 200 sessions were launched at once.
-    const sortie = spawn('unshare', ['--ipc', 'sh', '-c', 'echo 10 > /proc/sys/kernel/shmall && exec "$@"', 'sh', process.execPath, '--import', 'tsx', script], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    sortie.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    await new Promise((resolve) => sortie.once('exit', resolve));
-    const { reason } = JSON.parse(out.trim().split('\n').at(-1)!) as { reason: string };
-    assert.match(reason, /^x11vnc exited \(code 1\)/);
-    assert.match(reason, /shmget: No space left on device$/, reason);
-    const rec = readStateFiles(stateDir)[0]?.record;
-    if (rec) await terminateGroups(rec.processes, 200);
+    const failed = await harness.runner.launch(s).then(
+      () => assert.fail('the launch should fail'),
+      (err: Error) => err.message,
+    );
+    assert.match(failed, /^Cannot start the display: Xvnc exited \(code 1\)\. Last lines of the session log:\n/);
+    assert.match(failed, /Invalid PixelBuffer stride of 70000 pixels requested/, failed);
+    assert.deepEqual(liveChildren(), []);
+    assert.deepEqual(readdirSync(stateDir), []);
+    assert.deepEqual(harness.events, []);
   });
 
   describe('after a restart', () => {
@@ -384,13 +373,13 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
       await launchReady(first.harness, s);
       await first.harness.runner.close();
       const rec = record(first.stateDir, s.sessionId);
-      const x11vnc = rec.processes.find((p) => p.role === 'x11vnc')!;
-      process.kill(-x11vnc.pid, 'SIGKILL');
-      await waitFor(() => !isLeaderRunning(x11vnc), { what: 'x11vnc to die', intervalMs: 10 });
+      const xvnc = rec.processes.find((p) => p.role === 'xvnc')!;
+      process.kill(-xvnc.pid, 'SIGKILL');
+      await waitFor(() => !isLeaderRunning(xvnc), { what: 'Xvnc to die', intervalMs: 10 });
 
       const second = await startRunner(first.stateDir);
       assert.deepEqual(second.workloads, [
-        { sessionId: s.sessionId, state: 'ended', reason: 'x11vnc exited while Sortie was not running' },
+        { sessionId: s.sessionId, state: 'ended', reason: 'Xvnc exited while Sortie was not running' },
       ]);
       assertAllGone(rec);
       // Ended sessions keep their file until the service calls stop(), so start() is repeatable.
@@ -401,7 +390,7 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
 
     test('a launch cut short by a crash is ended, and a pid now owned by a stranger is not killed', async () => {
       const stateDir = newStateDir();
-      // A group leader standing in for an Xvfb whose Sortie crashed before starting the rest.
+      // A group leader standing in for an Xvnc whose Sortie crashed before starting the rest.
       const orphan = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
       // An unrelated process that happens to have the pid a state file names.
       const stranger = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
@@ -412,10 +401,10 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
         };
         const orphanTime = readProcStat(orphan.pid!)!.startTime;
         writeFileSync(stateFilePath(stateDir, 'halfway'), JSON.stringify({
-          ...base, sessionId: 'halfway', processes: [{ role: 'xvfb', name: 'Xvfb', pid: orphan.pid, startTime: orphanTime }],
+          ...base, sessionId: 'halfway', processes: [{ role: 'xvnc', name: 'Xvnc', pid: orphan.pid, startTime: orphanTime }],
         }));
         writeFileSync(stateFilePath(stateDir, 'reused'), JSON.stringify({
-          ...base, sessionId: 'reused', processes: ['xvfb', 'x11vnc', 'websockify', 'app'].map((role) => ({
+          ...base, sessionId: 'reused', processes: ['xvnc', 'websockify', 'app'].map((role) => ({
             role, name: role, pid: stranger.pid, startTime: '1',
           })),
         }));

@@ -12,7 +12,7 @@ import { waitFor } from './support/wait.js';
 import WebSocket from 'ws';
 import { once } from 'node:events';
 
-// The whole session lifecycle on the real local runner: real Xvfb, x11vnc, websockify and
+// The whole session lifecycle on the real local runner: real Xvnc, websockify and
 // apps, a real SQLite file, the real HTTP server and relay.
 
 function wsUrl(sortie: TestSortie, websocketUrl: string): string {
@@ -65,8 +65,8 @@ describe('a launched app streams and ends cleanly', () => {
     assert.ok(desktop.nonBlank, 'the xterm window is on the desktop');
 
     const groups = groupsOf(stateDir, created.id);
-    assert.equal(groups.length, 4, 'Xvfb, x11vnc, websockify and the app');
-    assert.ok(processesInGroups(groups).length >= 4);
+    assert.equal(groups.length, 3, 'Xvnc, websockify and the app');
+    assert.ok(processesInGroups(groups).length >= 3);
 
     const listed = await api.request<{ sessions: Array<{ id: string }> }>('GET', '/api/sessions?user_id=alice');
     assert.deepEqual(listed.body.sessions.map((s) => s.id), [created.id]);
@@ -164,7 +164,7 @@ describe('timeouts', () => {
   after(() => scratch.remove());
 
   test('POD_READY_TIMEOUT fails a session that is not ready in time, and removes its processes', async () => {
-    // A timeout shorter than Xvfb takes to start: the session can never be ready in time.
+    // A timeout shorter than Xvnc takes to start: the session can never be ready in time.
     const sortie = await startTestSortie({ name: 'local-timeouts', dir: scratch.dir, env: { POD_READY_TIMEOUT: '0.05' } });
     try {
       const { api } = sortie;

@@ -17,7 +17,7 @@ import { frameRequest, overWebSocket, RfbViewer, SECURITY_NONE } from './support
 import { waitFor } from './support/wait.js';
 
 // The stream path under a signed-in user who means harm, against Sortie as its own process
-// and a real local session (Xvfb, x11vnc, websockify): an endless frame in the handshake, a
+// and a real local session (Xvnc, websockify): an endless frame in the handshake, a
 // viewer that never reads, and more viewers than a session may have. Memory is measured
 // from /proc and reported; the assertions are about bounds a person relies on, not speed.
 

@@ -75,6 +75,7 @@ function toRow(app: App): AppRow {
     resource_limits: JSON.stringify(app.resource_limits),
     max_sessions: app.max_sessions ?? null,
     file_transfer: app.file_transfer,
+    clipboard: app.clipboard,
   };
 }
 

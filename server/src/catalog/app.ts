@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { APP_ID_PATTERN, APP_MAX_SESSIONS_LIMIT, DEFAULT_RESOURCE_LIMITS, LAUNCH_TYPES, VISIBILITIES, type App } from '../contract/apps.js';
+import { CLIPBOARD_MODES, DEFAULT_CLIPBOARD } from '../contract/clipboard.js';
 import { DEFAULT_FILE_TRANSFER, FILE_TRANSFER_MODES } from '../contract/files.js';
 import { parseQuantity } from './quantity.js';
 
@@ -58,6 +59,10 @@ export const appSchema = z
     file_transfer: z
       .enum(FILE_TRANSFER_MODES, { error: `must be ${FILE_TRANSFER_MODES.slice(0, -1).map((m) => `"${m}"`).join(', ')} or "${FILE_TRANSFER_MODES.at(-1)}"` })
       .default(DEFAULT_FILE_TRANSFER),
+    /** Which ways text may move between a viewer's clipboard and the session's; the VNC server enforces it. */
+    clipboard: z
+      .enum(CLIPBOARD_MODES, { error: `must be ${CLIPBOARD_MODES.slice(0, -1).map((m) => `"${m}"`).join(', ')} or "${CLIPBOARD_MODES.at(-1)}"` })
+      .default(DEFAULT_CLIPBOARD),
   })
   .superRefine((app, ctx) => {
     if (app.launch_type === 'url' && !/^https?:\/\//.test(app.url)) {

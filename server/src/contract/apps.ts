@@ -1,3 +1,4 @@
+import type { Clipboard } from './clipboard.js';
 import type { FileTransfer } from './files.js';
 
 export const VISIBILITIES = ['public', 'approved', 'admin_only'] as const;
@@ -42,6 +43,8 @@ export interface App {
   max_sessions?: number;
   /** Which ways files may move through Sortie's file API (default `both`); enforced by the server. */
   file_transfer: FileTransfer;
+  /** Which ways text may move between the viewer's clipboard and the session's (default `both`); enforced by the session's VNC server. */
+  clipboard: Clipboard;
 }
 
 /** Lowercase DNS-label-like ids: they end up in pod labels and URLs. */

@@ -129,4 +129,13 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('apps').dropColumn('file_transfer').execute();
     },
   },
+  '0006_app_clipboard': {
+    async up(db: Kysely<unknown>) {
+      // Apps stored before the setting existed keep what they could do: both ways.
+      await db.schema.alterTable('apps').addColumn('clipboard', 'text', (c) => c.notNull().defaultTo('both')).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('apps').dropColumn('clipboard').execute();
+    },
+  },
 };

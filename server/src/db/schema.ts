@@ -1,5 +1,5 @@
 import type { Generated } from 'kysely';
-import type { FileTransfer, LaunchType, Role, SessionStatus, Visibility } from '../contract/index.js';
+import type { Clipboard, FileTransfer, LaunchType, Role, SessionStatus, Visibility } from '../contract/index.js';
 
 /** Row shapes as stored. Timestamps are ISO-8601 strings so SQLite and PostgreSQL agree. */
 export interface SessionsTable {
@@ -43,6 +43,8 @@ export interface AppsTable {
   max_sessions: number | null;
   /** `both`, `upload`, `download` or `none`: which ways the file API may move files. */
   file_transfer: FileTransfer;
+  /** `both`, `to_session`, `from_session` or `none`: which ways the session's clipboard may move text. */
+  clipboard: Clipboard;
   position: Generated<number>;
   /** `file` for apps from apps.json, `api` for apps created or edited by an admin. */
   source: Generated<'file' | 'api'>;

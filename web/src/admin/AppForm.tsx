@@ -30,6 +30,13 @@ const fileTransferHelp: Record<App['file_transfer'], string> = {
   none: 'No files move in or out through Sortie.',
 };
 
+const clipboardHelp: Record<App['clipboard'], string> = {
+  both: 'People can copy text out of the app and paste text into it.',
+  to_session: 'People can paste text into the app, but not copy any out.',
+  from_session: 'People can copy text out of the app, but not paste any in.',
+  none: 'No text moves between the app and the person’s clipboard.',
+};
+
 const visibilityHelp: Record<App['visibility'], string> = {
   public: 'Everyone who signs in can launch it.',
   approved: 'Only people an administrator approved, for this app or its category.',
@@ -185,6 +192,14 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
                       <option value="both">Upload and download</option>
                       <option value="upload">Upload only</option>
                       <option value="download">Download only</option>
+                      <option value="none">None</option>
+                    </select>
+                  </Field>
+                  <Field id={`${uid}-clipboard`} label="Clipboard" hint={clipboardHelp[draft.clipboard]} error={inlineError('clipboard')}>
+                    <select className="input select" {...bind('clipboard')}>
+                      <option value="both">Copy and paste</option>
+                      <option value="to_session">Paste into the app only</option>
+                      <option value="from_session">Copy out of the app only</option>
                       <option value="none">None</option>
                     </select>
                   </Field>

@@ -17,6 +17,7 @@ const xterm: App = {
   resource_limits: { cpu_request: '250m', cpu_limit: '1', memory_request: '256Mi', memory_limit: '1Gi' },
   max_sessions: 4,
   file_transfer: 'download',
+  clipboard: 'from_session',
 };
 
 test('an app survives a round trip through the form unchanged', () => {
@@ -35,6 +36,7 @@ test('a new app form starts empty, public and as a container', () => {
   assert.equal(draft.launch_type, 'container');
   assert.equal(draft.cpu_limit, '');
   assert.equal(draft.file_transfer, 'both');
+  assert.equal(draft.clipboard, 'both');
 });
 
 test('the file transfer setting goes to the server as chosen, for every choice', () => {
@@ -44,6 +46,15 @@ test('the file transfer setting goes to the server as chosen, for every choice',
     assert.equal(checked.app.file_transfer, mode);
   }
   assert.equal(fieldFromServerMessage('field "file_transfer" must be "both", "upload", "download" or "none"'), 'file_transfer');
+});
+
+test('the clipboard setting goes to the server as chosen, for every choice', () => {
+  for (const mode of ['both', 'to_session', 'from_session', 'none'] as const) {
+    const checked = fromDraft({ ...toDraft(xterm), clipboard: mode }, false);
+    assert.ok(checked.ok);
+    assert.equal(checked.app.clipboard, mode);
+  }
+  assert.equal(fieldFromServerMessage('field "clipboard" must be "both", "to_session", "from_session" or "none"'), 'clipboard');
 });
 
 test('the form names each field a person must fix, in words', () => {

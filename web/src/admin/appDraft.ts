@@ -1,4 +1,4 @@
-import { APP_ID_PATTERN, DEFAULT_FILE_TRANSFER, type App, type FileTransfer, type LaunchType, type ResourceLimits, type Visibility } from '../contract';
+import { APP_ID_PATTERN, DEFAULT_CLIPBOARD, DEFAULT_FILE_TRANSFER, type App, type Clipboard, type FileTransfer, type LaunchType, type ResourceLimits, type Visibility } from '../contract';
 import type { AppInput } from './adminApi';
 import { formatCommand, parseCommand } from './command';
 
@@ -21,6 +21,7 @@ export interface AppDraft {
   /** Empty for no per-app limit. */
   max_sessions: string;
   file_transfer: FileTransfer;
+  clipboard: Clipboard;
 }
 
 export type DraftField = keyof AppDraft;
@@ -47,6 +48,7 @@ export function toDraft(app: App | null): AppDraft {
     memory_limit: limits.memory_limit ?? '',
     max_sessions: app?.max_sessions?.toString() ?? '',
     file_transfer: app?.file_transfer ?? DEFAULT_FILE_TRANSFER,
+    clipboard: app?.clipboard ?? DEFAULT_CLIPBOARD,
   };
 }
 
@@ -87,6 +89,7 @@ export function fromDraft(draft: AppDraft, isNew: boolean): { ok: true; app: App
     url: isUrl ? draft.url.trim() : '',
     container_image: isUrl ? '' : draft.container_image.trim(),
     file_transfer: draft.file_transfer,
+    clipboard: draft.clipboard,
   };
   if (draft.category.trim()) app.category = draft.category.trim();
   if (!isUrl) {

@@ -26,7 +26,7 @@ export interface LocalRunnerOptions {
   logger: Logger;
   /** How often to probe a starting session's VNC endpoint. Default 100 ms. */
   readyPollMs?: number;
-  /** Xvfb's `-screen 0` geometry. Default `1280x800x24`. */
+  /** The desktop's size and depth until a viewer resizes it. Default `1280x800x24`. */
   screen?: string;
   /** How often to check that adopted sessions' processes (not our children) still run. Default 1000 ms. */
   livenessPollMs?: number;
@@ -103,7 +103,7 @@ export class LocalRunner implements Runner {
     }
   }
 
-  /** Sessions this machine can hold at once (memory and shared memory); see capacity.ts. */
+  /** Sessions this machine can hold at once (memory, displays); see capacity.ts. */
   capacity(): number {
     return localCapacity(this.host.screen).sessions;
   }

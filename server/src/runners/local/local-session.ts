@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { chownSync, closeSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Endpoint, LaunchSpec, Workload, WorkloadEvent } from '../runner.js';
 import { displayLockPath, displaySocketPath, FIRST_DISPLAY } from './ports.js';
@@ -9,8 +9,9 @@ import {
   appRecipe,
   HOST,
   websockifyRecipe,
-  x11vncRecipe,
-  xvfbRecipe,
+  xvncRecipe,
+  type ClipboardPolicy,
+  type InheritedFile,
   type ProcessRecipe,
   type SandboxTools,
   type SessionPlan,
@@ -28,6 +29,7 @@ import {
 import { noteInLog, openSessionLog, tailLog } from './session-log.js';
 import {
   ensureStateDir,
+  hasAllRoles,
   homeDirPath,
   homesDirPath,
   logFilePath,
@@ -45,7 +47,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /** What a session needs from the runner that holds it: settings, allocations and the event sink. */
 export interface SessionHost {
   readonly stateDir: string;
-  /** Xvfb's `-screen 0` geometry. */
+  /** The desktop's size and depth until a viewer resizes it (`WIDTHxHEIGHTxDEPTH`). */
   readonly screen: string;
   /** How often to probe a starting session's VNC endpoint. */
   readonly readyPollMs: number;
@@ -64,14 +66,15 @@ export interface SessionHost {
   sessionUser(): SessionUser;
 }
 
-/** Xvfb normally opens its display in well under a second; this only catches a hung one. */
-const XVFB_START_TIMEOUT_MS = 10_000;
-/** Tries before giving up when another X server grabs a display between our check and Xvfb. */
+/** Xvnc normally opens its display in well under a second; this only catches a hung one. */
+const DISPLAY_START_TIMEOUT_MS = 10_000;
+/** Tries before giving up when another X server grabs a display between our check and Xvnc. */
 const DISPLAY_ATTEMPTS = 5;
-const INFRA_HINT = ' (the local runner needs Xvfb, x11vnc and websockify installed and on PATH)';
+const INFRA_HINT =
+  ' (the local runner needs Xvnc, from Debian\'s tigervnc-standalone-server, and websockify installed and on PATH; ./scripts/setup.sh installs them)';
 
 /**
- *   launching ──all four started──▶ starting ──VNC and WebSocket answer──▶ ready
+ *   launching ──all three started──▶ starting ──VNC and WebSocket answer──▶ ready
  *       │                               │                                   │
  *       └──── a process died ─────────▶ ended ◀────── a process died ───────┘
  *
@@ -81,8 +84,9 @@ const INFRA_HINT = ' (the local runner needs Xvfb, x11vnc and websockify install
 type Phase = 'launching' | 'starting' | 'ready' | 'ended';
 
 /**
- * One session's four host processes, the local stand-in for the pod's app container and VNC
- * sidecar: Xvfb, x11vnc and websockify on 127.0.0.1, and the sandboxed app on that display.
+ * One session's three host processes, the local stand-in for the pod's app container and VNC
+ * sidecar: Xvnc (X server and VNC server) and websockify on 127.0.0.1, and the sandboxed app
+ * on that display.
  *
  * Each process is the leader of its own process group (so killing the group also kills what
  * it forked) in a new session, so it outlives Sortie; its pid and start time go into the
@@ -108,6 +112,8 @@ export class LocalSession {
     private readonly adopted: boolean,
     /** When the clock for "ready after N ms" started. */
     private readonly since: number,
+    /** The app's clipboard setting and name, for launch(); an adopted session keeps what it started with. */
+    private readonly app: { clipboard: ClipboardPolicy; name: string } = { clipboard: 'none', name: 'Sortie' },
   ) {}
 
   /** A session about to be launched by this runner; launch() starts it. */
@@ -124,7 +130,7 @@ export class LocalSession {
       wsPort: 0,
       processes: [],
     };
-    return new LocalSession(host, record, 'launching', false, Date.now());
+    return new LocalSession(host, record, 'launching', false, Date.now(), { clipboard: spec.app.clipboard, name: spec.app.name });
   }
 
   /** A session an earlier Sortie started, from its state file; adopt() decides its phase. */
@@ -150,7 +156,7 @@ export class LocalSession {
   }
 
   /**
-   * Starts the four processes and resolves once all are running (readiness is reported
+   * Starts the three processes and resolves once all are running (readiness is reported
    * later as an event). On failure everything started is killed and its files removed.
    */
   async launch(command: readonly string[], secret: string | undefined): Promise<void> {
@@ -171,7 +177,7 @@ export class LocalSession {
   /** Takes over a session from its state file: resumes it if every process still runs, else ends it. */
   async adopt(): Promise<Workload> {
     const { record, sessionId } = this;
-    const complete = ROLES.every((role) => record.processes.some((p) => p.role === role));
+    const complete = hasAllRoles(record);
     const dead = record.processes.filter((p) => !isLeaderRunning(p));
     if (complete && dead.length === 0) {
       this.phase = record.readyAt ? 'ready' : 'starting';
@@ -213,7 +219,7 @@ export class LocalSession {
     const { host, record } = this;
     ensureStateDir(host.stateDir);
     // Everything that can be found missing is looked for before the first process starts.
-    const programs = { xvfb: infraProgram('Xvfb'), x11vnc: infraProgram('x11vnc'), websockify: infraProgram('websockify') };
+    const programs = { xvnc: infraProgram('Xvnc'), websockify: infraProgram('websockify') };
     const sandbox = this.sandboxTools(command);
     const [vncPort, wsPort] = (await host.claimPorts(2)) as [number, number];
     record.vncPort = vncPort;
@@ -230,13 +236,14 @@ export class LocalSession {
       screen: host.screen,
       cookie,
       secret,
+      clipboard: this.app.clipboard,
+      desktopName: this.app.name,
       programs,
       sandbox,
       hiddenPaths: host.hiddenPaths,
       hostEnv: { PATH: process.env.PATH, LANG: process.env.LANG },
     });
-    const planned = plan(await this.startXvfb(plan));
-    await this.startProcess(x11vncRecipe(planned));
+    const planned = plan(await this.startDisplay(plan));
     await this.startProcess(websockifyRecipe(planned));
     this.prepareHome(sandbox.user);
     await this.startProcess(appRecipe(planned));
@@ -275,8 +282,8 @@ export class LocalSession {
     if (user) chownSync(home, user.uid, user.gid);
   }
 
-  /** Starts Xvfb on the first display it can open; resolves with that display. */
-  private async startXvfb(plan: (display: number) => SessionPlan): Promise<number> {
+  /** Starts Xvnc on the first display it can open; resolves with that display. */
+  private async startDisplay(plan: (display: number) => SessionPlan): Promise<number> {
     const { record } = this;
     let from = FIRST_DISPLAY;
     for (let attempt = 1; ; attempt++) {
@@ -284,13 +291,13 @@ export class LocalSession {
       record.display = display;
       // The first trace on disk, before any process exists.
       writeStateFile(this.host.stateDir, record);
-      const xvfb = await this.startProcess(xvfbRecipe(plan(display)));
+      const xvnc = await this.startProcess(xvncRecipe(plan(display)));
       if (await this.waitForDisplay(display)) return display;
 
-      const tail = this.logTail('xvfb');
+      const tail = this.logTail('xvnc');
       if (attempt < DISPLAY_ATTEMPTS && /already active/i.test(tail)) {
         // Another X server took the display after it was found free; move on.
-        record.processes = record.processes.filter((p) => p !== xvfb);
+        record.processes = record.processes.filter((p) => p !== xvnc);
         this.launchFailure = undefined;
         this.host.releaseDisplay(display);
         from = display + 1;
@@ -300,15 +307,15 @@ export class LocalSession {
     }
   }
 
-  /** True once Xvfb accepts connections; false if it died first. */
+  /** True once Xvnc accepts X connections; false if it died first. */
   private async waitForDisplay(display: number): Promise<boolean> {
-    const deadline = Date.now() + XVFB_START_TIMEOUT_MS;
+    const deadline = Date.now() + DISPLAY_START_TIMEOUT_MS;
     for (;;) {
       if (this.launchFailure) return false;
       if (this.stopRequested) this.checkLaunch();
       if (await xServerAccepts(displaySocketPath(display))) return true;
       if (Date.now() > deadline) {
-        throw new Error(withLog(`Xvfb did not open display :${display} within ${XVFB_START_TIMEOUT_MS / 1000} s`, this.logTail('xvfb')));
+        throw new Error(withLog(`Xvnc did not open display :${display} within ${DISPLAY_START_TIMEOUT_MS / 1000} s`, this.logTail('xvnc')));
       }
       await sleep(50);
     }
@@ -322,15 +329,18 @@ export class LocalSession {
       rmSync(file.path, { force: true });
       writePrivateFile(file.path, file.data, file.owner);
     }
-    const logFd = openSessionLog(logFilePath(stateDir, this.sessionId, recipe.role));
+    const inheritedFd = recipe.inherited && openInherited(recipe.inherited);
+    let logFd: number | undefined;
     let gated;
     try {
+      logFd = openSessionLog(logFilePath(stateDir, this.sessionId, recipe.role));
       noteInLog(logFd, `starting ${recipe.name}: ${recipe.argv.join(' ')}`);
-      gated = await spawnGroupLeader(recipe.argv, logFd, recipe.env, recipe.gate);
+      gated = await spawnGroupLeader(recipe.argv, logFd, recipe.env, recipe.gate, inheritedFd === undefined ? [] : [inheritedFd]);
     } catch (err) {
       throw new Error(spawnFailure(recipe.argv[0] ?? recipe.name, err as NodeJS.ErrnoException));
     } finally {
-      closeSync(logFd);
+      if (logFd !== undefined) closeSync(logFd);
+      if (inheritedFd !== undefined) closeSync(inheritedFd);
     }
     const { child } = gated;
     // Read before any later tick: until Node reaps it, even a process that already exited
@@ -468,6 +478,20 @@ function infraProgram(program: string): string {
   return found;
 }
 
+/**
+ * Writes `file` (0600, created fresh), opens it for reading and deletes it: the descriptor is
+ * then the only way to it. Only stdio placement cares about the number; see InheritedFile.
+ */
+function openInherited(file: InheritedFile): number {
+  rmSync(file.path, { force: true });
+  writePrivateFile(file.path, file.data);
+  try {
+    return openSync(file.path, 'r');
+  } finally {
+    rmSync(file.path, { force: true });
+  }
+}
+
 function describeExit(name: string, code: number | null, signal: NodeJS.Signals | null): string {
   return code !== null ? `${name} exited (code ${code})` : `${name} was killed (${signal})`;
 }
@@ -487,17 +511,17 @@ function withLog(reason: string, tail: string): string {
   return tail === '' ? reason : `${reason}. Last lines of the session log:\n${tail}`;
 }
 
-/** A killed (not terminated) Xvfb leaves its lock and socket behind, blocking the display. */
+/** A killed (not terminated) X server leaves its lock and socket behind, blocking the display. */
 function removeStaleDisplayFiles(record: SessionRecord): void {
-  const xvfb = record.processes.find((p) => p.role === 'xvfb');
-  if (!xvfb || isLeaderRunning(xvfb)) return;
+  const server = record.processes.find((p) => p.role === 'xvnc' || p.role === 'xvfb');
+  if (!server || isLeaderRunning(server)) return;
   let owner: number;
   try {
     owner = Number(readFileSync(displayLockPath(record.display), 'utf8').trim());
   } catch {
     return;
   }
-  if (owner !== xvfb.pid) return;
+  if (owner !== server.pid) return;
   rmSync(displayLockPath(record.display), { force: true });
   rmSync(displaySocketPath(record.display), { force: true });
 }

@@ -4,6 +4,8 @@ import net from 'node:net';
 /** Displays below this are left to people's desktops and other tools (Xvfb-run uses :99). */
 export const FIRST_DISPLAY = 100;
 const LAST_DISPLAY = 999;
+/** How many displays the runner can hand out: one per session. */
+export const DISPLAY_COUNT = LAST_DISPLAY - FIRST_DISPLAY + 1;
 
 export function displaySocketPath(display: number): string {
   return `/tmp/.X11-unix/X${display}`;

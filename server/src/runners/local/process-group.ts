@@ -188,12 +188,14 @@ export function spawnGroupLeader(
   logFd: number,
   env: NodeJS.ProcessEnv,
   mode: GateMode = 'exec',
+  /** Open descriptors the program gets as fd 3, 4, …, through the gate. */
+  extraFds: readonly number[] = [],
 ): Promise<GatedProcess> {
   if (argv.length === 0) return Promise.reject(new Error('empty command'));
   return new Promise((resolve, reject) => {
     const child = spawn('/bin/sh', ['-c', GATE_SCRIPT[mode], 'sortie-gate', ...argv], {
       detached: true,
-      stdio: ['pipe', logFd, logFd],
+      stdio: ['pipe', logFd, logFd, ...extraFds],
       env,
     });
     child.once('error', reject);

@@ -5,14 +5,18 @@ import {
   hiddenFolders,
   HOST,
   infraEnvironment,
+  clipboardArgs,
+  PASSWORD_FD,
+  screenArgs,
   vncSecretOf,
   websockifyRecipe,
-  x11vncRecipe,
-  xvfbRecipe,
+  xvncRecipe,
+  type ClipboardPolicy,
   type SessionPlan,
 } from './recipes.js';
 import { SANDBOX_HOME } from './sandbox.js';
 import { homeDirPath, homesDirPath, passwordFilePath, xauthFilePath } from './state-file.js';
+import { vncPasswordFile } from './vnc-password.js';
 import { xauthorityEntry } from './xauth.js';
 
 const cookie = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
@@ -26,7 +30,9 @@ function plan(extra: Partial<SessionPlan> = {}): SessionPlan {
     wsPort: 41002,
     screen: '1280x800x24',
     cookie,
-    programs: { xvfb: '/usr/bin/Xvfb', x11vnc: '/usr/bin/x11vnc', websockify: '/usr/bin/websockify' },
+    clipboard: 'both',
+    desktopName: 'XTerm',
+    programs: { xvnc: '/usr/bin/Xvnc', websockify: '/usr/bin/websockify' },
     sandbox: {
       bwrap: '/usr/bin/bwrap',
       systemPaths: [{ path: '/usr', kind: 'dir' }, { path: '/bin', kind: 'symlink', target: 'usr/bin' }],
@@ -52,43 +58,91 @@ test("infrastructure processes get Sortie's PATH and LANG and nothing else of it
   const bare = infraEnvironment(plan({ hostEnv: {} }));
   assert.equal(bare.LANG, 'C.UTF-8');
   assert.match(bare.PATH!, /^\/usr\/local\/bin:\/usr\/bin:\/bin/);
-  for (const recipe of [xvfbRecipe(plan()), websockifyRecipe(plan()), appRecipe(plan())]) {
+  for (const recipe of [xvncRecipe(plan()), websockifyRecipe(plan()), appRecipe(plan())]) {
     assert.deepEqual(Object.keys(recipe.env).sort(), ['LANG', 'PATH'], recipe.name);
   }
 });
 
-test('Xvfb opens the planned display, demands the session cookie, and never listens on TCP', () => {
-  const recipe = xvfbRecipe(plan());
+/** Xvnc's value for a `-Name=value` parameter, or undefined when argv does not set it. */
+function param(argv: readonly string[], name: string): string | undefined {
+  const found = argv.filter((a) => a.startsWith(`-${name}=`));
+  assert.ok(found.length <= 1, `-${name} is set ${found.length} times`);
+  return found[0]?.slice(name.length + 2);
+}
+
+test('Xvnc opens the planned display, demands the session cookie, and never listens for X on TCP', () => {
+  const recipe = xvncRecipe(plan());
   const xauthority = xauthFilePath('/var/lib/sortie/local-sessions', 's1');
-  assert.equal(recipe.role, 'xvfb');
-  assert.equal(recipe.name, 'Xvfb');
-  assert.deepEqual(recipe.argv, ['/usr/bin/Xvfb', ':104', '-screen', '0', '1280x800x24', '-nolisten', 'tcp', '-auth', xauthority]);
+  assert.equal(recipe.role, 'xvnc');
+  assert.equal(recipe.name, 'Xvnc');
+  assert.deepEqual(recipe.argv.slice(0, 2), ['/usr/bin/Xvnc', ':104']);
+  assert.deepEqual(after(recipe.argv, '-auth'), [[xauthority]]);
+  assert.deepEqual(after(recipe.argv, '-nolisten'), [['tcp']]);
+  assert.ok(!recipe.argv.includes('-listen'));
   assert.equal(recipe.gate, 'exec');
   assert.deepEqual(recipe.files, [{ path: xauthority, data: xauthorityEntry(104, cookie) }]);
 });
 
-test('x11vnc serves the display on 127.0.0.1 only (no IPv6), forever and shared, with its output kept', () => {
-  const recipe = x11vncRecipe(plan());
-  assert.equal(recipe.role, 'x11vnc');
-  assert.equal(recipe.argv[0], '/usr/bin/x11vnc');
-  assert.deepEqual(after(recipe.argv, '-display'), [[':104']]);
+test('Xvnc serves VNC on IPv4 loopback only, shared, with no blacklist that would lock Sortie out', () => {
+  const recipe = xvncRecipe(plan());
   assert.deepEqual(after(recipe.argv, '-rfbport'), [['41001']]);
-  for (const flag of ['-localhost', '-noipv6', '-forever', '-shared', '-norc']) assert.ok(recipe.argv.includes(flag), flag);
-  assert.ok(!recipe.argv.includes('-quiet'), '-quiet would hide why x11vnc failed');
-  assert.equal(recipe.env.XAUTHORITY, xauthFilePath('/var/lib/sortie/local-sessions', 's1'));
+  assert.deepEqual(after(recipe.argv, '-interface'), [['127.0.0.1']]);
+  assert.equal(param(recipe.argv, 'UseIPv6'), '0');
+  assert.ok(!recipe.argv.includes('-localhost'), '-localhost would also listen on [::1]');
+  assert.equal(param(recipe.argv, 'UseBlacklist'), '0');
+  assert.ok(recipe.argv.includes('-AlwaysShared'));
+  assert.deepEqual(after(recipe.argv, '-desktop'), [['XTerm']]);
+  assert.deepEqual(Object.keys(recipe.env).sort(), ['LANG', 'PATH']);
 });
 
-test('without a secret x11vnc asks none; with one it reads it from a file it deletes, never from argv', () => {
-  const open = x11vncRecipe(plan());
-  assert.ok(open.argv.includes('-nopw'));
-  assert.deepEqual(open.files, []);
+test('the desktop starts at the planned size and depth, and a viewer may resize it', () => {
+  assert.deepEqual(screenArgs('1280x800x24'), ['-geometry', '1280x800', '-depth', '24']);
+  assert.deepEqual(screenArgs('1920x1080'), ['-geometry', '1920x1080', '-depth', '24']);
+  assert.throws(() => screenArgs('big'), /WIDTHxHEIGHT/);
+  const recipe = xvncRecipe(plan({ screen: '1024x768x16' }));
+  assert.deepEqual(after(recipe.argv, '-geometry'), [['1024x768']]);
+  assert.deepEqual(after(recipe.argv, '-depth'), [['16']]);
+  assert.equal(param(recipe.argv, 'AcceptSetDesktopSize'), '1');
+});
 
-  const guarded = x11vncRecipe(plan({ secret: 'pw-123' }));
-  const file = passwordFilePath('/var/lib/sortie/local-sessions', 's1');
-  assert.deepEqual(after(guarded.argv, '-passwdfile'), [[`rm:${file}`]]);
-  assert.ok(!guarded.argv.includes('-nopw'));
+test('without a secret Xvnc asks none; with one it reads it through a descriptor of a deleted file, never from argv', () => {
+  const open = xvncRecipe(plan());
+  assert.deepEqual(after(open.argv, '-SecurityTypes'), [['None']]);
+  assert.equal(open.inherited, undefined);
+  assert.deepEqual(after(open.argv, '-PasswordFile'), []);
+
+  const guarded = xvncRecipe(plan({ secret: 'pw-123' }));
+  assert.deepEqual(after(guarded.argv, '-SecurityTypes'), [['VncAuth']]);
+  assert.equal(PASSWORD_FD, 3, 'the first descriptor after stdio');
+  assert.deepEqual(after(guarded.argv, '-PasswordFile'), [['/proc/self/fd/3']]);
   assert.ok(!guarded.argv.some((a) => a.includes('pw-123')), 'the secret is not in argv');
-  assert.deepEqual(guarded.files, [{ path: file, data: 'pw-123\n' }]);
+  assert.deepEqual(guarded.inherited, {
+    path: passwordFilePath('/var/lib/sortie/local-sessions', 's1'),
+    data: vncPasswordFile('pw-123'),
+  });
+});
+
+test("each clipboard setting opens exactly its directions, for CLIPBOARD and PRIMARY alike", () => {
+  const expected: Record<ClipboardPolicy, { AcceptCutText: string; SetPrimary: string; SendCutText: string; SendPrimary: string }> = {
+    both: { AcceptCutText: '1', SetPrimary: '1', SendCutText: '1', SendPrimary: '1' },
+    to_session: { AcceptCutText: '1', SetPrimary: '1', SendCutText: '0', SendPrimary: '0' },
+    from_session: { AcceptCutText: '0', SetPrimary: '0', SendCutText: '1', SendPrimary: '1' },
+    none: { AcceptCutText: '0', SetPrimary: '0', SendCutText: '0', SendPrimary: '0' },
+  };
+  for (const [policy, want] of Object.entries(expected) as Array<[ClipboardPolicy, (typeof expected)['both']]>) {
+    assert.equal(clipboardArgs(policy).length, 4, policy);
+    const argv = xvncRecipe(plan({ clipboard: policy })).argv;
+    for (const [name, value] of Object.entries(want)) assert.equal(param(argv, name), value, `${policy}: ${name}`);
+  }
+});
+
+test('nothing in the session can change the clipboard setting at run time (vncconfig -set)', () => {
+  for (const policy of ['none', 'both'] as const) {
+    const argv = xvncRecipe(plan({ clipboard: policy })).argv;
+    // By default Xvnc lets X clients override SendCutText, AcceptCutText and the Primary pair.
+    assert.equal(param(argv, 'AllowOverride'), '');
+    assert.ok(argv.includes('-noclipboard'));
+  }
 });
 
 test('websockify bridges the WebSocket port to the VNC port, both on 127.0.0.1', () => {
@@ -140,18 +194,19 @@ test("the sandbox hides Sortie's state, every session's home and the data folder
 
 test('each plan detail lands in the right recipe: another display, other ports', () => {
   const other = plan({ display: 250, vncPort: 5901, wsPort: 6080 });
-  assert.equal(xvfbRecipe(other).argv[1], ':250');
-  assert.deepEqual(xvfbRecipe(other).files[0]?.data, xauthorityEntry(250, cookie));
-  assert.deepEqual(after(x11vncRecipe(other).argv, '-rfbport'), [['5901']]);
+  assert.equal(xvncRecipe(other).argv[1], ':250');
+  assert.deepEqual(xvncRecipe(other).files[0]?.data, xauthorityEntry(250, cookie));
+  assert.deepEqual(after(xvncRecipe(other).argv, '-rfbport'), [['5901']]);
   assert.deepEqual(websockifyRecipe(other).argv.slice(1), ['127.0.0.1:6080', '127.0.0.1:5901']);
   assert.ok(after(appRecipe(other).argv, '--ro-bind', 2).some(([a]) => a === '/tmp/.X11-unix/X250'));
 });
 
-test('a stream secret must survive x11vnc reading it as one password line', () => {
+test('a stream secret is printable ASCII, so Sortie and Xvnc agree on its bytes', () => {
   assert.equal(vncSecretOf({}), undefined);
   assert.equal(vncSecretOf({ streamSecret: '' }), undefined);
   assert.equal(vncSecretOf({ streamSecret: 'Abc-123_!' }), 'Abc-123_!');
-  for (const bad of ['with space', '#comment', 'a__b', 'line\nbreak', 'ümlaut', 42]) {
+  assert.equal(vncSecretOf({ streamSecret: '#a__b' }), '#a__b');
+  for (const bad of ['with space', 'line\nbreak', 'ümlaut', 42]) {
     assert.throws(() => vncSecretOf({ streamSecret: bad }), /printable ASCII without spaces/, String(bad));
   }
 });

@@ -1,11 +1,13 @@
 import path from 'node:path';
+import type { App } from '../../catalog/app.js';
 import type { GateMode } from './process-group.js';
 import { SANDBOX_PATH, sandboxArgv, sandboxEnvironment, type SessionUser, type SystemPath } from './sandbox.js';
 import { homeDirPath, homesDirPath, passwordFilePath, xauthFilePath, type Role } from './state-file.js';
+import { vncPasswordFile } from './vnc-password.js';
 import { xauthorityEntry } from './xauth.js';
 
 /**
- * What each of a local session's four processes runs, with which environment and which
+ * What each of a local session's three processes runs, with which environment and which
  * files, as pure functions of a session plan: the local counterpart of pod-spec.ts. Looking
  * things up (programs, users, free ports and displays) and starting processes happen
  * elsewhere (local-session.ts), so every property of a launch that lives in argv or env is
@@ -14,13 +16,15 @@ import { xauthorityEntry } from './xauth.js';
 
 /** Every port a session opens listens here only; the stream relay is its one client. */
 export const HOST = '127.0.0.1';
-/** Xvfb's `-screen 0` geometry when the runner is not told otherwise. */
+/** The desktop's size and depth (`WIDTHxHEIGHTxDEPTH`) when the runner is not told otherwise; a viewer may resize it. */
 export const DEFAULT_SCREEN = '1280x800x24';
+
+/** Which ways text may move between a viewer's clipboard and the session's, per app (see the catalog). */
+export type ClipboardPolicy = App['clipboard'];
 
 /** The programs found for the session's infrastructure (absolute paths). */
 export interface InfraPrograms {
-  xvfb: string;
-  x11vnc: string;
+  xvnc: string;
   websockify: string;
 }
 
@@ -42,11 +46,16 @@ export interface SessionPlan {
   display: number;
   vncPort: number;
   wsPort: number;
+  /** `WIDTHxHEIGHTxDEPTH`, the desktop's size until a viewer asks for another. */
   screen: string;
-  /** The display's X cookie: Xvfb demands it, x11vnc and the app present it. */
+  /** The display's X cookie: Xvnc demands it, the app presents it. */
   cookie: Buffer;
-  /** The VNC password x11vnc demands; absent, it demands none. Checked by vncSecretOf. */
+  /** The VNC password Xvnc demands; absent, it demands none. Checked by vncSecretOf. */
   secret?: string;
+  /** What Xvnc lets through between the viewers' clipboard and the session's. */
+  clipboard: ClipboardPolicy;
+  /** The desktop's name, which viewers show as its title. */
+  desktopName: string;
   programs: InfraPrograms;
   sandbox: SandboxTools;
   /** More host folders the sandbox must not show. */
@@ -62,57 +71,115 @@ export interface PrivateFile {
   owner?: { uid: number; gid: number };
 }
 
+/**
+ * A file the process reads as `/proc/self/fd/3` (PASSWORD_FD) and nowhere else: written 0600,
+ * opened, and deleted before the process starts, so it is on no disk and in no argv; the
+ * process keeps it open (and can read it again) for as long as it runs.
+ */
+export interface InheritedFile {
+  path: string;
+  data: Buffer;
+}
+
 export interface ProcessRecipe {
   role: Role;
-  /** What people call it in messages: "Xvfb", "x11vnc", or the app's program name. */
+  /** What people call it in messages: "Xvnc", "websockify", or the app's program name. */
   name: string;
   argv: string[];
   env: Record<string, string>;
   /** `parent` keeps the gate as the app's parent, for bwrap's --die-with-parent. */
   gate: GateMode;
   files: PrivateFile[];
+  inherited?: InheritedFile;
 }
 
 /**
- * Xvfb, x11vnc and websockify get a clean environment too: nothing of Sortie's own
+ * Xvnc and websockify get a clean environment too: nothing of Sortie's own
  * (SORTIE_JWT_SECRET, SORTIE_ADMIN_PASSWORD, ...) reaches a process a session talks to.
  */
 export function infraEnvironment(plan: Pick<SessionPlan, 'hostEnv'>, extra: Record<string, string> = {}): Record<string, string> {
   return { PATH: plan.hostEnv.PATH || SANDBOX_PATH, LANG: plan.hostEnv.LANG || 'C.UTF-8', ...extra };
 }
 
-export function xvfbRecipe(plan: SessionPlan): ProcessRecipe {
+/** `1280x800x24` → Xvnc's `-geometry 1280x800 -depth 24`. */
+export function screenArgs(screen: string): string[] {
+  const match = /^(\d+)x(\d+)(?:x(\d+))?$/.exec(screen.trim());
+  if (!match) throw new Error(`Screen "${screen}" is not WIDTHxHEIGHT[xDEPTH]`);
+  return ['-geometry', `${match[1]}x${match[2]}`, '-depth', match[3] ?? '24'];
+}
+
+/**
+ * Xvnc's clipboard parameters for a policy. CutText is the CLIPBOARD selection, Primary the
+ * PRIMARY one (what is selected with the mouse): both follow the same direction, so "none"
+ * leaves no path for text either way.
+ */
+export function clipboardArgs(policy: ClipboardPolicy): string[] {
+  const toSession = policy === 'both' || policy === 'to_session';
+  const fromSession = policy === 'both' || policy === 'from_session';
+  const flag = (on: boolean) => (on ? '1' : '0');
+  return [
+    `-AcceptCutText=${flag(toSession)}`,
+    `-SetPrimary=${flag(toSession)}`,
+    `-SendCutText=${flag(fromSession)}`,
+    `-SendPrimary=${flag(fromSession)}`,
+  ];
+}
+
+/** Xvnc reads the VNC password file through this descriptor: the first after stdio, where the session puts an InheritedFile. */
+export const PASSWORD_FD = 3;
+
+/**
+ * TigerVNC's Xvnc: the session's X server and VNC server in one process. It runs as
+ * Sortie's user without bubblewrap: it must create the display's
+ * socket and lock in the host's /tmp (the app's sandbox binds that socket), listen on the
+ * host's loopback, and read the session's cookie and password, which the app must not
+ * see. The app reaches it only through the X socket, with the cookie; viewers only through
+ * its VNC port on 127.0.0.1, with the password.
+ */
+export function xvncRecipe(plan: SessionPlan): ProcessRecipe {
   const xauthority = xauthFilePath(plan.stateDir, plan.sessionId);
+  // Xvnc reads its password file at every authentication, so the file cannot go once read;
+  // it reads it through a descriptor of a file deleted before Xvnc started.
+  const auth =
+    plan.secret === undefined
+      ? ['-SecurityTypes', 'None']
+      : ['-SecurityTypes', 'VncAuth', '-PasswordFile', `/proc/self/fd/${PASSWORD_FD}`];
   return {
-    role: 'xvfb',
-    name: 'Xvfb',
-    // -auth: only clients holding the session's cookie may open the display.
-    argv: [plan.programs.xvfb, `:${plan.display}`, '-screen', '0', plan.screen, '-nolisten', 'tcp', '-auth', xauthority],
+    role: 'xvnc',
+    name: 'Xvnc',
+    argv: [
+      plan.programs.xvnc,
+      `:${plan.display}`,
+      // Only clients holding the session's cookie may open the display; no X over TCP.
+      '-auth', xauthority,
+      '-nolisten', 'tcp',
+      ...screenArgs(plan.screen),
+      '-desktop', plan.desktopName,
+      // VNC on IPv4 loopback only (-localhost alone also listens on [::1]).
+      '-rfbport', String(plan.vncPort),
+      '-interface', HOST,
+      '-UseIPv6=0',
+      ...auth,
+      // Every client comes from 127.0.0.1 (websockify): a blacklist after failed passwords
+      // would let anyone on the host lock Sortie itself out of the session.
+      '-UseBlacklist=0',
+      // Several viewers (tabs) share one desktop; one asking for it alone must not drop the others.
+      '-AlwaysShared',
+      // A viewer resizes the desktop to its window (RFB SetDesktopSize).
+      '-AcceptSetDesktopSize=1',
+      ...clipboardArgs(plan.clipboard),
+      // By default an X client (the app, through `vncconfig -set`) may change the clipboard
+      // parameters above at run time; nothing may, so the catalog's setting holds.
+      '-AllowOverride=',
+      '-noclipboard',
+    ],
     env: infraEnvironment(plan),
     gate: 'exec',
     // The original stays readable by Sortie only; the app gets a copy in its home.
     files: [{ path: xauthority, data: xauthorityEntry(plan.display, plan.cookie) }],
-  };
-}
-
-export function x11vncRecipe(plan: SessionPlan): ProcessRecipe {
-  // The secret goes through a file x11vnc deletes after reading ("rm:"), never through
-  // argv, where every local user could read it with ps.
-  const passwordFile = passwordFilePath(plan.stateDir, plan.sessionId);
-  const auth = plan.secret === undefined ? ['-nopw'] : ['-passwdfile', `rm:${passwordFile}`];
-  return {
-    role: 'x11vnc',
-    name: 'x11vnc',
-    argv: [
-      plan.programs.x11vnc, '-display', `:${plan.display}`, '-rfbport', String(plan.vncPort),
-      // -noipv6: -localhost alone also listens on [::1]. Not -quiet: it hides why x11vnc
-      // failed (e.g. "shmget: No space left on device"); its output has a log of its own.
-      '-localhost', '-noipv6', '-forever', '-shared', '-norc',
-      ...auth,
-    ],
-    env: infraEnvironment(plan, { XAUTHORITY: xauthFilePath(plan.stateDir, plan.sessionId) }),
-    gate: 'exec',
-    files: plan.secret === undefined ? [] : [{ path: passwordFile, data: `${plan.secret}\n` }],
+    ...(plan.secret === undefined
+      ? {}
+      : { inherited: { path: passwordFilePath(plan.stateDir, plan.sessionId), data: vncPasswordFile(plan.secret) } }),
   };
 }
 
@@ -162,16 +229,16 @@ export function appRecipe(plan: SessionPlan): ProcessRecipe {
 }
 
 /**
- * The launch's VNC password, or undefined for none. LaunchSpec is gaining `streamSecret`;
- * until every caller passes one, a session without it gets a VNC server without a
- * password, as before.
+ * The launch's VNC password, or undefined for none (a launch without `streamSecret` gets a
+ * VNC server without a password). VNC authentication uses its first 8 characters.
  */
 export function vncSecretOf(spec: { streamSecret?: unknown }): string | undefined {
   const secret = spec.streamSecret;
   if (secret === undefined || secret === '') return undefined;
-  // x11vnc's password file gives '#' lines, "__" tokens and line breaks special meanings.
-  if (typeof secret !== 'string' || !/^[!-~]+$/.test(secret) || secret.startsWith('#') || secret.includes('__')) {
-    throw new Error('The stream secret must be printable ASCII without spaces, a leading "#" or "__"');
+  // Sortie answers the challenge with the same characters as Latin-1 bytes: printable ASCII
+  // keeps both ends agreeing on the bytes, whatever the encoding.
+  if (typeof secret !== 'string' || !/^[!-~]+$/.test(secret)) {
+    throw new Error('The stream secret must be printable ASCII without spaces');
   }
   return secret;
 }

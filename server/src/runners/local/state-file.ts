@@ -2,12 +2,19 @@ import { chownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, wr
 import path from 'node:path';
 import { z } from 'zod';
 
-export const ROLES = ['xvfb', 'x11vnc', 'websockify', 'app'] as const;
-export type Role = (typeof ROLES)[number];
+/** A session's processes, in the order they start. */
+export const ROLES = ['xvnc', 'websockify', 'app'] as const;
+/**
+ * What sessions started by earlier versions ran (Xvfb and x11vnc where Xvnc is now): their
+ * state files still read, so the next Sortie adopts or cleans them up.
+ */
+export const LEGACY_ROLES = ['xvfb', 'x11vnc', 'websockify', 'app'] as const;
+const ANY_ROLE = ['xvnc', 'xvfb', 'x11vnc', 'websockify', 'app'] as const;
+export type Role = (typeof ANY_ROLE)[number];
 
 const processSchema = z.object({
-  role: z.enum(ROLES),
-  /** What people call it in messages: "Xvfb", "x11vnc", or the app's program name. */
+  role: z.enum(ANY_ROLE),
+  /** What people call it in messages: "Xvnc", "websockify", or the app's program name. */
   name: z.string(),
   /** Also the process group id: every role is started as a group leader. */
   pid: z.number().int().positive(),
@@ -51,7 +58,7 @@ export function logFilePath(stateDir: string, sessionId: string, role: Role): st
   return path.join(stateDir, `${sessionId}.${role}.log`);
 }
 
-/** The display's X authority (the session's cookie), read by Xvfb and x11vnc only. */
+/** The display's X authority (the session's cookie), read by Xvnc only. */
 export function xauthFilePath(stateDir: string, sessionId: string): string {
   return path.join(stateDir, `${sessionId}.xauth`);
 }
@@ -68,7 +75,7 @@ export function homesDirPath(stateDir: string): string {
   return `${path.resolve(stateDir)}-homes`;
 }
 
-/** Handed to x11vnc, which deletes it once read ("rm:" prefix). */
+/** The VNC password file, there only while Xvnc is being started (see xvncRecipe). */
 export function passwordFilePath(stateDir: string, sessionId: string): string {
   return path.join(stateDir, `${sessionId}.passwd`);
 }
@@ -122,6 +129,12 @@ export function readStateFile(stateDir: string, sessionId: string): StateFileEnt
   return { sessionId, record: parsed.data };
 }
 
+/** Whether a session's record names every process it needs (as this version or an earlier one starts them). */
+export function hasAllRoles(record: Pick<SessionRecord, 'processes'>): boolean {
+  const has = (role: Role) => record.processes.some((p) => p.role === role);
+  return ROLES.every(has) || LEGACY_ROLES.every(has);
+}
+
 /** Every session's state file; leftovers of interrupted writes are deleted on the way. */
 export function readStateFiles(stateDir: string): StateFileEntry[] {
   let names: string[];
@@ -147,8 +160,8 @@ export function readStateFiles(stateDir: string): StateFileEntry[] {
 
 export function removeSessionFiles(stateDir: string, sessionId: string): void {
   rmSync(stateFilePath(stateDir, sessionId), { force: true });
-  for (const role of ROLES) rmSync(logFilePath(stateDir, sessionId, role), { force: true });
-  // Written by earlier versions, which kept one log for all four processes.
+  for (const role of ANY_ROLE) rmSync(logFilePath(stateDir, sessionId, role), { force: true });
+  // Written by earlier versions, which kept one log for all their processes.
   rmSync(path.join(stateDir, `${sessionId}.log`), { force: true });
   rmSync(passwordFilePath(stateDir, sessionId), { force: true });
   rmSync(xauthFilePath(stateDir, sessionId), { force: true });
