@@ -25,6 +25,7 @@ import { SessionRepository } from './sessions/session-repository.js';
 import { IdleSweep } from './sessions/idle-sweep.js';
 import { SessionFiles } from './sessions/session-files.js';
 import { SessionService } from './sessions/session-service.js';
+import { UserHomeService } from './sessions/user-homes.js';
 import { CloseCode } from './stream/close-codes.js';
 import { StreamRelay } from './stream/relay.js';
 import { streamAccess } from './stream/stream-access.js';
@@ -74,8 +75,9 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   // SORTIE_MAX_SESSIONS, else what the runner can hold (the local runner measures the machine).
   const maxSessions = config.maxSessions ?? runner.capacity?.();
   logger.info({ maxSessions: maxSessions ?? 'unlimited', maxSessionsPerUser: config.maxSessionsPerUser }, 'session limits');
+  const sessionRepository = new SessionRepository(db);
   const sessions = new SessionService({
-    sessions: new SessionRepository(db),
+    sessions: sessionRepository,
     catalog,
     runner,
     logger,
@@ -105,6 +107,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     catalog,
     sessions,
     files: new SessionFiles({ sessions, runner, appById: (appId) => appRepository.get(appId), maxUploadBytes: config.maxUploadBytes }),
+    homes: new UserHomeService({ sessions: sessionRepository, runner, appById: (appId) => appRepository.get(appId) }),
     auth,
     authConfig: config.auth,
     gate,

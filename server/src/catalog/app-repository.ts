@@ -74,15 +74,17 @@ function toRow(app: App): AppRow {
     command: app.command ? JSON.stringify(app.command) : null,
     resource_limits: JSON.stringify(app.resource_limits),
     max_sessions: app.max_sessions ?? null,
+    persistent_home: app.persistent_home ? 1 : 0,
     file_transfer: app.file_transfer,
     clipboard: app.clipboard,
   };
 }
 
 function fromRow(row: AppRow & { position: number; source: string }): App {
-  const { position: _position, source: _source, command, resource_limits, max_sessions, ...rest } = row;
+  const { position: _position, source: _source, command, resource_limits, max_sessions, persistent_home, ...rest } = row;
   return {
     ...rest,
+    persistent_home: persistent_home === 1,
     ...(command ? { command: JSON.parse(command) as string[] } : {}),
     ...(max_sessions !== null ? { max_sessions } : {}),
     resource_limits: JSON.parse(resource_limits) as App['resource_limits'],

@@ -55,6 +55,8 @@ export const appSchema = z
       .min(1, 'must be a whole number of sessions, at least 1')
       .max(APP_MAX_SESSIONS_LIMIT, `must be at most ${APP_MAX_SESSIONS_LIMIT}`)
       .optional(),
+    /** The session's $HOME is the user's own and outlives the session. */
+    persistent_home: z.boolean({ error: 'must be true or false' }).default(false),
     /** Which ways the file API may move files; the routes refuse the others with 403. */
     file_transfer: z
       .enum(FILE_TRANSFER_MODES, { error: `must be ${FILE_TRANSFER_MODES.slice(0, -1).map((m) => `"${m}"`).join(', ')} or "${FILE_TRANSFER_MODES.at(-1)}"` })

@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MAX_UPLOAD_MB } from '../contract/files.js';
+import { parseQuantity } from '../catalog/quantity.js';
 import { ConfigError } from '../errors.js';
+import { DEFAULT_HOME } from '../runners/kubernetes/home-claim.js';
 
 /**
  * Everything Sortie reads from its environment, in one place. Names and defaults of the
@@ -42,6 +44,8 @@ export interface Config {
     sidecarImage: string;
     imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
     kubeconfig: string | undefined;
+    /** Each user's persistent home claim: its size (SORTIE_HOME_SIZE) and StorageClass (SORTIE_HOME_STORAGE_CLASS, else the cluster's default). */
+    home: { size: string; storageClass: string | undefined };
   };
   local: {
     /** Where the local runner records each session's processes, so a restart can find them. */
@@ -176,6 +180,16 @@ const envSchema = z.object({
   SORTIE_NAMESPACE: z.string().default('default'),
   SORTIE_VNC_SIDECAR_IMAGE: z.string().default(DEFAULT_SIDECAR_IMAGE),
   SORTIE_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+  SORTIE_HOME_SIZE: z
+    .string()
+    .trim()
+    .default(DEFAULT_HOME.size)
+    .refine((size) => (parseQuantity(size) ?? 0) > 0, { message: 'SORTIE_HOME_SIZE must be a storage size such as 10Gi or 500Mi' }),
+  SORTIE_HOME_STORAGE_CLASS: z
+    .string()
+    .trim()
+    .regex(/^$|^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'SORTIE_HOME_STORAGE_CLASS must be the name of a StorageClass (lowercase letters, digits, "-" and ".")')
+    .optional(),
   KUBECONFIG: z.string().optional(),
   SORTIE_LOCAL_STATE_DIR: z.string().optional(),
   SORTIE_AUTH: z.enum(['enabled', 'disabled'], {
@@ -239,6 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sidecarImage: e.SORTIE_VNC_SIDECAR_IMAGE,
       imagePullPolicy: e.SORTIE_IMAGE_PULL_POLICY,
       kubeconfig: e.KUBECONFIG,
+      home: { size: e.SORTIE_HOME_SIZE, storageClass: e.SORTIE_HOME_STORAGE_CLASS || undefined },
     },
     local: {
       stateDir: path.resolve(e.SORTIE_LOCAL_STATE_DIR ?? path.join(path.dirname(dbPath), 'local-sessions')),

@@ -41,6 +41,11 @@ export interface App {
   resource_limits: ResourceLimits;
   /** At most this many sessions of the app start or run at once; more wait in the launch queue. */
   max_sessions?: number;
+  /**
+   * The session's $HOME is the user's own home, kept after the session ends: the next session
+   * of that user (any app with a persistent home) finds it as it was left.
+   */
+  persistent_home: boolean;
   /** Which ways files may move through Sortie's file API (default `both`); enforced by the server. */
   file_transfer: FileTransfer;
   /** Which ways text may move between the viewer's clipboard and the session's (default `both`); enforced by the session's VNC server. */

@@ -138,4 +138,13 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('apps').dropColumn('clipboard').execute();
     },
   },
+  '0007_app_persistent_home': {
+    async up(db: Kysely<unknown>) {
+      // Apps stored before the setting existed keep what they did: a home per session.
+      await db.schema.alterTable('apps').addColumn('persistent_home', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('apps').dropColumn('persistent_home').execute();
+    },
+  },
 };

@@ -41,6 +41,8 @@ export interface AppsTable {
   resource_limits: string;
   /** How many sessions of this app may be starting or running at once; null for no limit. */
   max_sessions: number | null;
+  /** 1 when the session's home is the user's own and outlives it, else 0. */
+  persistent_home: number;
   /** `both`, `upload`, `download` or `none`: which ways the file API may move files. */
   file_transfer: FileTransfer;
   /** `both`, `to_session`, `from_session` or `none`: which ways the session's clipboard may move text. */

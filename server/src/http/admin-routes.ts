@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { DISPLAY_NAME_MAX_LENGTH, ROLES, USERNAME_PATTERN } from '../contract/users.js';
 import type { AuthService } from '../auth/auth-service.js';
+import type { UserHomeService } from '../sessions/user-homes.js';
 import { principal } from './auth-hook.js';
 import { parseInput } from './parse-input.js';
 import { ADMIN } from './access-gate.js';
@@ -43,7 +44,7 @@ const approvals = z.object(
 );
 
 /** User administration; every route here needs an admin. */
-export function adminRoutes(app: FastifyInstance, auth: AuthService): void {
+export function adminRoutes(app: FastifyInstance, auth: AuthService, homes: UserHomeService): void {
   type WithId = { Params: { id: string } };
 
   app.get('/api/admin/users', ADMIN, async () => ({ users: await auth.listUsers() }));
@@ -59,6 +60,12 @@ export function adminRoutes(app: FastifyInstance, auth: AuthService): void {
 
   app.delete<WithId>('/api/admin/users/:id', ADMIN, async (request, reply) => {
     await auth.deleteUser(principal(request), request.params.id);
+    return reply.status(204).send();
+  });
+
+  // A user's persistent home (apps with persistent_home), with everything in it.
+  app.delete<WithId>('/api/admin/users/:id/home', ADMIN, async (request, reply) => {
+    await homes.delete(request.params.id);
     return reply.status(204).send();
   });
 

@@ -7,6 +7,7 @@ import type { OidcClient } from '../auth/oidc.js';
 import type { CatalogService } from '../catalog/catalog-service.js';
 import type { AuthConfig } from '../config/config.js';
 import type { SessionFiles } from '../sessions/session-files.js';
+import type { UserHomeService } from '../sessions/user-homes.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { StreamRelay } from '../stream/relay.js';
 import { adminRoutes } from './admin-routes.js';
@@ -25,6 +26,7 @@ export interface HttpServerDeps {
   catalog: CatalogService;
   sessions: SessionService;
   files: SessionFiles;
+  homes: UserHomeService;
   auth: AuthService;
   authConfig: AuthConfig;
   gate: RequestGate;
@@ -63,7 +65,7 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<HttpServer>
   installErrorHandling(app, { spaIndex, routes });
   healthRoutes(app, deps.isReady);
   authRoutes(app, deps.auth, deps.authConfig, deps.oidc);
-  adminRoutes(app, deps.auth);
+  adminRoutes(app, deps.auth, deps.homes);
   appRoutes(app, deps.catalog);
   sessionRoutes(app, deps.sessions);
   await fileRoutes(app, deps.files);

@@ -15,6 +15,7 @@ export async function createRunner(config: Config, logger: Logger): Promise<Runn
       namespace: config.kubernetes.namespace,
       sidecarImage: config.kubernetes.sidecarImage,
       imagePullPolicy: config.kubernetes.imagePullPolicy,
+      home: config.kubernetes.home,
       logger: logger.child({ runner: 'kubernetes' }),
     });
   }

@@ -74,6 +74,15 @@ export interface HomeFiles {
   write(target: HomeTarget, path: readonly string[], body: AsyncIterable<Uint8Array>, maxBytes: number): Promise<{ size: number }>;
 }
 
+/**
+ * The homes that outlive sessions, one per user, made by the runner on the first launch of
+ * an app with `persistent_home`. Ending a session never removes one; an admin does.
+ */
+export interface UserHomes {
+  /** Removes the user's home and everything in it; false when there was none. */
+  delete(userId: string): Promise<boolean>;
+}
+
 /** What every HomeFiles (and the session layer, for a declared Content-Length) says about an upload over the limit. */
 export function uploadTooLarge(maxBytes: number): PayloadTooLargeError {
   const mib = maxBytes / (1024 * 1024);
@@ -112,6 +121,8 @@ export interface Runner {
   startLimit?(): number;
   /** The session file API's way into running sessions' homes; absent when this runner has none yet. */
   readonly files?: HomeFiles;
+  /** Users' persistent homes (apps with `persistent_home`); absent when this runner keeps none. */
+  readonly homes?: UserHomes;
   /** Removes every trace of the session's workload. Idempotent. */
   stop(sessionId: string): Promise<void>;
   /** Stops watching. Running workloads are left alone: a restart adopts them. */

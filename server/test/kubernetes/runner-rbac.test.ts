@@ -14,7 +14,7 @@ import {
 } from '@kubernetes/client-node';
 import { ConfigError } from '../../src/errors.js';
 import { apiStatusCode } from '../../src/runners/kubernetes/api-errors.js';
-import { adminKubeConfig, createTestNamespace, EventLog, launchSpec, makeRunner, waitForPodGone } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, EventLog, launchSpec, makeRunner, testApp, waitForPodGone } from './cluster.js';
 import { REPO_ROOT } from '../support/paths.js';
 import { waitFor } from '../support/wait.js';
 import { readDesktop } from './vnc.js';
@@ -80,9 +80,35 @@ after(async () => {
   await namespace?.remove();
 });
 
-test('the Role grants exactly create, delete, list and watch on pods', () => {
+test('the Role grants exactly create, delete, list and watch on pods, and create and delete on claims', () => {
   const { role } = rbacManifests('x');
-  assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete', 'list', 'watch'] }]);
+  assert.deepEqual(role.rules, [
+    { apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['create', 'delete'] },
+  ]);
+});
+
+test('a persistent home is made and removed with only the Role', async () => {
+  const runner = makeRunner(sortie, namespace.name);
+  const core = admin.makeApiClient(CoreV1Api);
+  try {
+    await runner.start(() => undefined);
+    const spec = launchSpec(testApp({ persistent_home: true }), 'rbac-user');
+    await runner.launch(spec);
+    const claim = await core.readNamespacedPersistentVolumeClaim({ name: 'sortie-home-rbac-user', namespace: namespace.name });
+    assert.equal(claim.metadata?.annotations?.['sortie.io/user-id'], 'rbac-user');
+    // A second launch finds the home there and uses it.
+    const again = launchSpec(testApp({ persistent_home: true }), 'rbac-user');
+    await runner.launch(again);
+    await runner.stop(spec.sessionId);
+    await runner.stop(again.sessionId);
+    await waitForPodGone(admin, namespace.name, spec.workloadName);
+    await waitForPodGone(admin, namespace.name, again.workloadName);
+    assert.equal(await runner.homes.delete('rbac-user'), true);
+    assert.equal(await runner.homes.delete('nobody-here'), false);
+  } finally {
+    await runner.close();
+  }
 });
 
 test('the whole session flow works with only the Role from deploy/kubernetes/rbac.yaml', async () => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import Database from 'better-sqlite3';
-import { LABEL_APP_ID, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_SESSION_ID, SESSION_POD_SELECTOR } from '../../src/runners/kubernetes/pod-spec.js';
+import { LABEL_APP_ID, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_SESSION_ID, SESSION_POD_SELECTOR } from '../../src/runners/kubernetes/labels.js';
 import { workloadName } from '../../src/runners/runner.js';
 import { exitOf, startSortieProcess, type SortieProcess } from '../support/child.js';
 import { readDesktop } from '../support/rfb.js';

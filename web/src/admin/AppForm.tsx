@@ -6,7 +6,7 @@ import { DialogFooter } from '../ui/DialogFooter';
 import { Field } from '../ui/Field';
 import { Modal } from '../ui/Modal';
 import { createApp, updateApp } from './adminApi';
-import { fieldFromServerMessage, fromDraft, LIMIT_FIELDS, toDraft, type AppDraft, type DraftErrors, type DraftField } from './appDraft';
+import { fieldFromServerMessage, fromDraft, LIMIT_FIELDS, toDraft, type AppDraft, type DraftErrors, type DraftField, type TextField } from './appDraft';
 
 interface Props {
   /** null: a new app. */
@@ -65,7 +65,7 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
   };
 
   /** Props shared by every input: id, test id, value, change handler and error wiring. */
-  const bind = (field: DraftField) => ({
+  const bind = (field: TextField) => ({
     id: `${uid}-${field}`,
     name: field,
     'data-testid': `app-form-${field}`,
@@ -202,6 +202,27 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
                       <option value="from_session">Copy out of the app only</option>
                       <option value="none">None</option>
                     </select>
+                  </Field>
+                  <Field
+                    id={`${uid}-persistent_home`}
+                    label="Home folder"
+                    hint={
+                      draft.persistent_home
+                        ? 'Each person’s files stay between sessions, shared by every app that keeps them.'
+                        : 'A fresh home each session; what the app saves goes when the session ends.'
+                    }
+                    error={inlineError('persistent_home')}
+                  >
+                    <label className="checkbox">
+                      <input
+                        type="checkbox"
+                        id={`${uid}-persistent_home`}
+                        data-testid="app-form-persistent_home"
+                        checked={draft.persistent_home}
+                        onChange={(e) => set('persistent_home', e.target.checked)}
+                      />{' '}
+                      Keep each person’s home between sessions
+                    </label>
                   </Field>
                 </>
               )}

@@ -10,7 +10,7 @@ import { Spinner } from '../ui/Spinner';
 import { Table } from '../ui/Table';
 import { formatAbsolute, initial } from '../ui/format';
 import { usePendingIds } from '../hooks/usePendingIds';
-import { deleteUser, listUsers, updateUser, type UserPatch } from './adminApi';
+import { deleteUser, deleteUserHome, listUsers, updateUser, type UserPatch } from './adminApi';
 import { AdminPage } from './AdminPage';
 import { ApprovalsDialog } from './ApprovalsDialog';
 import { PasswordDialog } from './PasswordDialog';
@@ -22,6 +22,7 @@ type Dialog =
   | { kind: 'password'; user: User }
   | { kind: 'approvals'; user: User }
   | { kind: 'delete'; user: User }
+  | { kind: 'home'; user: User }
   | null;
 
 export function UsersAdmin() {
@@ -54,6 +55,12 @@ export function UsersAdmin() {
         setActionError(`Could not update ${user.username}: ${errorMessage(err)}`);
       }
     });
+  };
+
+  const confirmDeleteHome = async (user: User) => {
+    await deleteUserHome(user.id);
+    setDialog(null);
+    setNotice(`Deleted the home of ${user.username}.`);
   };
 
   const confirmDelete = async (user: User) => {
@@ -148,6 +155,15 @@ export function UsersAdmin() {
                       Reset password
                     </button>
                   )}
+                  <button
+                    type="button"
+                    className="btn btn--small btn--secondary"
+                    onClick={() => open({ kind: 'home', user })}
+                    data-testid={`user-home-delete-${user.username}`}
+                    aria-label={`Delete the home of ${user.username}`}
+                  >
+                    Delete home
+                  </button>
                   {!self && (
                     <>
                       <button
@@ -210,6 +226,19 @@ export function UsersAdmin() {
             setNotice(`Saved the approvals of ${dialog.user.username}.`);
           }}
         />
+      )}
+      {dialog?.kind === 'home' && (
+        <ConfirmDialog
+          title={`Delete the home of ${dialog.user.username}?`}
+          confirmLabel="Delete home"
+          onConfirm={() => confirmDeleteHome(dialog.user)}
+          onCancel={() => setDialog(null)}
+        >
+          <p>
+            Every file <strong>{displayName(dialog.user)}</strong> kept in apps with a persistent home is deleted, for good. Their next such session
+            starts with an empty home. Sessions still using the home must end first.
+          </p>
+        </ConfirmDialog>
       )}
       {dialog?.kind === 'delete' && (
         <ConfirmDialog

@@ -36,6 +36,11 @@ export interface NewUser {
   role: Role;
 }
 
+/** Removes the user's persistent home and everything in it (404 when there is none). */
+export async function deleteUserHome(id: string): Promise<void> {
+  await request<null>('DELETE', `/api/admin/users/${encodeURIComponent(id)}/home`);
+}
+
 export function createUser(user: NewUser): Promise<User> {
   return request<User>('POST', '/api/admin/users', user);
 }

@@ -18,6 +18,7 @@ const xterm: App = {
   max_sessions: 4,
   file_transfer: 'download',
   clipboard: 'from_session',
+  persistent_home: true,
 };
 
 test('an app survives a round trip through the form unchanged', () => {
@@ -37,6 +38,16 @@ test('a new app form starts empty, public and as a container', () => {
   assert.equal(draft.cpu_limit, '');
   assert.equal(draft.file_transfer, 'both');
   assert.equal(draft.clipboard, 'both');
+  assert.equal(draft.persistent_home, false, 'a fresh home per session unless asked');
+});
+
+test('a web link app never asks for a persistent home, whatever the box said', () => {
+  const checked = fromDraft({ ...toDraft(null), id: 'docs', name: 'Docs', launch_type: 'url', url: 'https://example.com', persistent_home: true }, true);
+  assert.ok(checked.ok);
+  assert.equal(checked.app.persistent_home, false);
+  const kept = fromDraft({ ...toDraft(xterm), persistent_home: false }, false);
+  assert.ok(kept.ok);
+  assert.equal(kept.app.persistent_home, false);
 });
 
 test('the file transfer setting goes to the server as chosen, for every choice', () => {

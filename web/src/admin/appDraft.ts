@@ -22,9 +22,13 @@ export interface AppDraft {
   max_sessions: string;
   file_transfer: FileTransfer;
   clipboard: Clipboard;
+  /** A checkbox, so the one field that is not text. */
+  persistent_home: boolean;
 }
 
 export type DraftField = keyof AppDraft;
+/** The fields edited as text (all but the checkbox). */
+export type TextField = Exclude<DraftField, 'persistent_home'>;
 export type DraftErrors = Partial<Record<DraftField, string>>;
 
 export const LIMIT_FIELDS = ['cpu_request', 'cpu_limit', 'memory_request', 'memory_limit'] as const satisfies readonly (keyof ResourceLimits & DraftField)[];
@@ -49,6 +53,7 @@ export function toDraft(app: App | null): AppDraft {
     max_sessions: app?.max_sessions?.toString() ?? '',
     file_transfer: app?.file_transfer ?? DEFAULT_FILE_TRANSFER,
     clipboard: app?.clipboard ?? DEFAULT_CLIPBOARD,
+    persistent_home: app?.persistent_home ?? false,
   };
 }
 
@@ -90,6 +95,7 @@ export function fromDraft(draft: AppDraft, isNew: boolean): { ok: true; app: App
     container_image: isUrl ? '' : draft.container_image.trim(),
     file_transfer: draft.file_transfer,
     clipboard: draft.clipboard,
+    persistent_home: !isUrl && draft.persistent_home,
   };
   if (draft.category.trim()) app.category = draft.category.trim();
   if (!isUrl) {

@@ -2,13 +2,17 @@ import { CoreV1Api, ListWatch, Watch, type KubeConfig, type V1Pod, type V1PodLis
 import type { Logger } from 'pino';
 import type { App } from '../../catalog/app.js';
 import { ConfigError, ConflictError, InputError } from '../../errors.js';
-import { workloadName, type LaunchSpec, type Runner, type Workload, type WorkloadEvent } from '../runner.js';
+import { workloadName, type LaunchSpec, type Runner, type UserHomes, type Workload, type WorkloadEvent } from '../runner.js';
 import { apiMessage, apiStatusCode } from './api-errors.js';
-import { buildSessionPod, LABEL_SESSION_ID, SESSION_POD_SELECTOR, TERMINATION_GRACE_SECONDS, type PodSettings } from './pod-spec.js';
+import { buildHomeClaim, DEFAULT_HOME, homeClaimName, type HomeSettings } from './home-claim.js';
+import { LABEL_SESSION_ID, SESSION_POD_SELECTOR } from './labels.js';
+import { buildSessionPod, TERMINATION_GRACE_SECONDS, type PodSettings } from './pod-spec.js';
 import { podState } from './pod-status.js';
 
 export interface KubernetesRunnerOptions extends PodSettings {
   kubeConfig: KubeConfig;
+  /** The claims behind persistent homes (SORTIE_HOME_SIZE, SORTIE_HOME_STORAGE_CLASS); default 10Gi of the cluster's default class. */
+  home?: Omit<HomeSettings, 'namespace'>;
   logger: Logger;
   /** Delays between attempts to re-establish a dropped pod watch (doubling, capped). */
   watchBackoff?: { initialMs: number; maxMs: number };
@@ -119,6 +123,7 @@ export class KubernetesRunner implements Runner {
   async launch(spec: LaunchSpec): Promise<void> {
     // The sidecar writes it as one line of an x11vnc password file.
     if (!/^[!-~]*$/.test(spec.streamSecret)) throw new Error('The stream secret must be printable ASCII without spaces');
+    if (spec.app.persistent_home) await this.ensureHome(spec.userId);
     const pod = buildSessionPod(spec, this.settings);
     const { namespace } = this.settings;
     try {
@@ -150,6 +155,45 @@ export class KubernetesRunner implements Runner {
       throw new Error(`Kubernetes refused to create the session's pod (HTTP ${code}): ${message}`);
     }
     this.logger.debug({ sessionId: spec.sessionId, pod: spec.workloadName }, 'pod created');
+  }
+
+  readonly homes: UserHomes = {
+    delete: async (userId) => {
+      try {
+        // The claim goes once no pod uses it (Kubernetes' pvc-protection); the session
+        // layer has checked that none of the user's sessions does.
+        await this.core.deleteNamespacedPersistentVolumeClaim({ name: homeClaimName(userId), namespace: this.settings.namespace });
+        return true;
+      } catch (err) {
+        if (apiStatusCode(err) === 404) return false;
+        if (apiStatusCode(err) === 403) throw this.homeAccessError('delete', err);
+        throw new Error(`Could not delete the home of user "${userId}": ${apiMessage(err)}`);
+      }
+    },
+  };
+
+  /** The user's home claim, made on first use; one that exists is used as it is. */
+  private async ensureHome(userId: string): Promise<void> {
+    const { namespace } = this.settings;
+    try {
+      await this.core.createNamespacedPersistentVolumeClaim({ namespace, body: buildHomeClaim(userId, { namespace, ...(this.options.home ?? DEFAULT_HOME) }) });
+      this.logger.info({ userId, claim: homeClaimName(userId) }, 'home created');
+    } catch (err) {
+      const code = apiStatusCode(err);
+      if (code === 409) return;
+      if (code === 403 && /exceeded quota/i.test(apiMessage(err))) {
+        throw new ConflictError(`The namespace's resource quota refused the user's home: ${apiMessage(err)}`);
+      }
+      if (code === 403) throw this.homeAccessError('create', err);
+      if (code === 422 || code === 400) throw new ConfigError(`Kubernetes rejected the home's claim (SORTIE_HOME_SIZE, SORTIE_HOME_STORAGE_CLASS): ${apiMessage(err)}`);
+      throw new Error(`Could not create the user's home (claim ${homeClaimName(userId)}): ${apiMessage(err)}`);
+    }
+  }
+
+  private homeAccessError(verb: 'create' | 'delete', err: unknown): ConfigError {
+    return new ConfigError(
+      `Sortie may not ${verb} persistentvolumeclaims in namespace "${this.settings.namespace}" (apply deploy/kubernetes/rbac.yaml): ${apiMessage(err)}`,
+    );
   }
 
   async stop(sessionId: string): Promise<void> {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { appSchema } from '../../catalog/app.js';
 import { workloadName, type LaunchSpec } from '../runner.js';
-import { buildSessionPod, SESSION_POD_SELECTOR, type PodSettings } from './pod-spec.js';
+import { SESSION_POD_SELECTOR } from './labels.js';
+import { buildSessionPod, type PodSettings } from './pod-spec.js';
 
 const settings: PodSettings = { namespace: 'sortie', sidecarImage: 'ghcr.io/rjsadow/sortie-vnc-sidecar:latest', imagePullPolicy: 'IfNotPresent' };
 
@@ -37,9 +38,10 @@ test('the app container runs the catalog image with its command, display and res
   assert.equal(app.imagePullPolicy, 'IfNotPresent');
   assert.deepEqual(app.command, ['xterm', '-fa', 'Monospace']);
   assert.equal(app.args, undefined);
-  assert.deepEqual(app.env, [{ name: 'DISPLAY', value: ':99' }]);
+  assert.deepEqual(app.env, [{ name: 'DISPLAY', value: ':99' }, { name: 'HOME', value: '/home/sortie' }]);
+  assert.equal(app.workingDir, '/home/sortie');
   assert.deepEqual(app.resources, { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } });
-  assert.deepEqual(app.volumeMounts, [{ name: 'x11', mountPath: '/tmp/.X11-unix' }]);
+  assert.deepEqual(app.volumeMounts, [{ name: 'x11', mountPath: '/tmp/.X11-unix' }, { name: 'home', mountPath: '/home/sortie' }]);
   assert.deepEqual(app.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true });
 });
 
@@ -86,7 +88,7 @@ test('the pod runs as UID 1000 under RuntimeDefault seccomp, without a token, an
   assert.equal(spec.enableServiceLinks, false);
   assert.equal(spec.restartPolicy, 'Never');
   assert.ok((spec.terminationGracePeriodSeconds ?? 30) <= 5);
-  assert.deepEqual(spec.volumes, [{ name: 'x11', emptyDir: { medium: 'Memory' } }]);
+  assert.deepEqual(spec.volumes, [{ name: 'x11', emptyDir: { medium: 'Memory' } }, { name: 'home', emptyDir: {} }]);
   assert.ok(spec.containers.every((c) => c.imagePullPolicy === 'Never'));
 });
 
@@ -107,4 +109,15 @@ test('the stream secret goes to the sidecar only, and an empty one means no VNC 
   assert.equal(app.env?.some((e) => e.name === 'VNC_PASSWORD'), false);
   const open = buildSessionPod({ ...launchSpec({}), streamSecret: '' }, settings);
   assert.deepEqual(open.spec!.containers[0]!.env, [{ name: 'DISPLAY', value: ':99' }]);
+});
+
+test('with persistent_home the home is the user\'s claim, not a volume that goes with the pod', () => {
+  const kept = buildSessionPod(launchSpec({ persistent_home: true }), settings);
+  const home = kept.spec?.volumes?.find((v) => v.name === 'home');
+  assert.deepEqual(Object.keys(home ?? {}), ['name', 'persistentVolumeClaim']);
+  assert.match(home?.persistentVolumeClaim?.claimName ?? '', /^sortie-home-alice-example-com-[0-9a-f]{10}$/);
+  const app = kept.spec!.containers.find((c) => c.name === 'app')!;
+  assert.deepEqual(app.volumeMounts?.find((m) => m.name === 'home'), { name: 'home', mountPath: '/home/sortie' });
+  // The sidecar never sees the home.
+  assert.equal(kept.spec!.containers.find((c) => c.name === 'vnc-sidecar')!.volumeMounts?.some((m) => m.name === 'home'), false);
 });

@@ -1,5 +1,7 @@
 import type { V1Container, V1Pod, V1SecurityContext } from '@kubernetes/client-node';
 import type { LaunchSpec } from '../runner.js';
+import { homeClaimName } from './home-claim.js';
+import { ANNOTATION_APP_NAME, ANNOTATION_USER_ID, LABEL_APP_ID, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_SESSION_ID } from './labels.js';
 
 /** What the operator chose for every session pod (from config.kubernetes). */
 export interface PodSettings {
@@ -8,15 +10,6 @@ export interface PodSettings {
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
 }
 
-export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
-export const LABEL_COMPONENT = 'app.kubernetes.io/component';
-export const LABEL_SESSION_ID = 'sortie.io/session-id';
-export const LABEL_APP_ID = 'sortie.io/app-id';
-export const ANNOTATION_USER_ID = 'sortie.io/user-id';
-export const ANNOTATION_APP_NAME = 'sortie.io/app-name';
-
-/** Selects exactly the pods Sortie owns: the watch, the list and reconciliation use it. */
-export const SESSION_POD_SELECTOR = `${LABEL_MANAGED_BY}=sortie,${LABEL_COMPONENT}=session`;
 
 export const APP_CONTAINER = 'app';
 export const SIDECAR_CONTAINER = 'vnc-sidecar';
@@ -29,6 +22,14 @@ const X11_SOCKET = `${X11_SOCKET_DIR}/X${DISPLAY.slice(1)}`;
 export const TERMINATION_GRACE_SECONDS = 5;
 
 const SESSION_UID = 1000;
+
+/**
+ * The app's $HOME, on a volume of its own: an emptyDir that goes with the pod, or with
+ * `persistent_home` the user's claim (see home-claim.ts), which outlives it. A fixed path,
+ * not the image's home, so the same home works for every app that mounts it.
+ */
+export const SESSION_HOME = '/home/sortie';
+export const HOME_VOLUME = 'home';
 
 /** Xvfb, x11vnc and websockify are small; this keeps quota accounting honest without starving them. */
 export const SIDECAR_RESOURCES = {
@@ -85,14 +86,19 @@ export function buildSessionPod(spec: LaunchSpec, settings: PodSettings): V1Pod 
     image: app.container_image,
     imagePullPolicy: settings.imagePullPolicy,
     ...(app.command ? { command: [...app.command] } : {}),
-    env: displayEnv(),
+    env: [...displayEnv(), { name: 'HOME', value: SESSION_HOME }],
+    workingDir: SESSION_HOME,
     resources: {
       requests: { cpu: limits.cpu_request, memory: limits.memory_request },
       limits: { cpu: limits.cpu_limit, memory: limits.memory_limit },
     },
     securityContext: containerSecurity(),
-    volumeMounts: x11Mount(),
+    volumeMounts: [...x11Mount(), { name: HOME_VOLUME, mountPath: SESSION_HOME }],
   };
+
+  const home = app.persistent_home
+    ? { name: HOME_VOLUME, persistentVolumeClaim: { claimName: homeClaimName(spec.userId) } }
+    : { name: HOME_VOLUME, emptyDir: {} };
 
   return {
     apiVersion: 'v1',
@@ -126,7 +132,7 @@ export function buildSessionPod(spec: LaunchSpec, settings: PodSettings): V1Pod 
       enableServiceLinks: false,
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
-      volumes: [{ name: 'x11', emptyDir: { medium: 'Memory' } }],
+      volumes: [{ name: 'x11', emptyDir: { medium: 'Memory' } }, home],
     },
   };
 }

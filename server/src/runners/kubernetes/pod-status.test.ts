@@ -99,6 +99,15 @@ test('a sidecar image that cannot be pulled fails the session too', () => {
   });
 });
 
+test('a pod waiting for its home claim to be bound is pending, not failed', () => {
+  for (const message of [
+    '0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.',
+    '0/3 nodes are available: persistentvolumeclaim "sortie-home-alice" not found.',
+  ]) {
+    assert.deepEqual(podState(pod({ conditions: [cond('PodScheduled', 'False', 'Unschedulable', message)] })), { kind: 'pending' }, message);
+  }
+});
+
 test('Unschedulable passes on what the scheduler said', () => {
   const message = '0/1 nodes are available: 1 Insufficient memory.';
   const state = podState(pod({ conditions: [cond('PodScheduled', 'False', 'Unschedulable', message)] }));

@@ -64,7 +64,10 @@ export function podState(pod: V1Pod, options: PodStateOptions = {}): PodState {
 
   const conditions = pod.status?.conditions ?? [];
   const scheduled = conditions.find((c) => c.type === 'PodScheduled');
-  if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
+  // A home claim still being bound (a provisioner making its volume) is a wait, not a
+  // failure: the scheduler tries again once it is bound, and POD_READY_TIMEOUT bounds it.
+  const waitingForClaim = /unbound immediate PersistentVolumeClaims|persistentvolumeclaim "[^"]*" not found/i.test(scheduled?.message ?? '');
+  if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable' && !waitingForClaim) {
     return { kind: 'failed', reason: `No node can run this session: ${scheduled.message ?? 'the scheduler found no node that fits'}` };
   }
 

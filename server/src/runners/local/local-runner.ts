@@ -101,6 +101,10 @@ export class LocalRunner implements Runner {
     if (!app.command || app.command.length === 0) {
       throw new InputError(`App "${app.id}" has no "command", which the local runner needs to start it`);
     }
+    // Refused rather than quietly given a home that goes with the session.
+    if (app.persistent_home) {
+      throw new InputError(`App "${app.id}" keeps a persistent home, which the local runner does not offer yet; the kubernetes runner does`);
+    }
   }
 
   /** Sessions this machine can hold at once (memory, displays); see capacity.ts. */
