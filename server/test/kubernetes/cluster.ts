@@ -174,10 +174,3 @@ export async function waitForPodGone(kc: KubeConfig, namespace: string, name: st
   await waitUntil(async () => (await readPod(kc, namespace, name)) === undefined, { what: `pod ${name} to be gone`, timeoutMs, intervalMs: 100 });
   return Date.now() - started;
 }
-
-/** The old argument order, kept only for sessions-api.test.ts until it calls support/wait.ts itself. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000, everyMs = 100): Promise<void> {
-  await waitUntil(check, { what, timeoutMs, intervalMs: everyMs });
-}
-
-export { sleep } from '../support/wait.js';

@@ -4,7 +4,8 @@ import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/clien
 import { buildSessionPod } from '../../src/runners/kubernetes/pod-spec.js';
 import { startTestSortie, type TestSortie } from '../support/harness.js';
 import { readDesktop } from '../support/rfb.js';
-import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, launchSpec, readPod, SIDECAR_IMAGE, sleep, waitFor, waitForPodGone } from './cluster.js';
+import { sleep, waitFor } from '../support/wait.js';
+import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, launchSpec, readPod, SIDECAR_IMAGE, waitForPodGone } from './cluster.js';
 
 // The whole product on the kubernetes runner: real HTTP API, SQLite, relay and session
 // service, with session pods in a real cluster.
@@ -74,7 +75,7 @@ describe('sessions through the API, on pods', () => {
 
       // The API answers before the pod exists: the launch runs behind it.
       let pod: V1Pod | undefined;
-      await waitFor('the session pod', async () => (pod = await readPod(kc, namespace.name, created.pod_name)) !== undefined, 10_000, 20);
+      await waitFor(async () => (pod = await readPod(kc, namespace.name, created.pod_name)) !== undefined, { what: 'the session pod', timeoutMs: 10_000, intervalMs: 20 });
       assert.ok(pod);
       assert.equal(pod.metadata?.annotations?.['sortie.io/user-id'], 'alice');
       assert.equal(pod.metadata?.labels?.['sortie.io/session-id'], created.id);
@@ -157,10 +158,10 @@ describe('limits an operator sets', () => {
     t.after(() => core.deleteNamespacedResourceQuota({ name: 'sessions', namespace: namespace.name }).then(() => undefined));
     // The API server enforces a quota only once its controller has written status.hard: until
     // then a pod over it is admitted. Wait for that, not for any status at all.
-    await waitFor('the quota to be enforced', async () => {
+    await waitFor(async () => {
       const quota = await core.readNamespacedResourceQuota({ name: 'sessions', namespace: namespace.name });
       return quota.status?.hard?.['pods'] === '1' && quota.status?.used?.['pods'] !== undefined;
-    });
+    }, { what: 'the quota to be enforced', timeoutMs: 30_000, intervalMs: 100 });
     const sortie = await startOnCluster('k8s-quota', namespace.name);
     t.after(() => sortie.cleanup());
     const { api } = sortie;
