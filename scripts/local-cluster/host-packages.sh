@@ -27,6 +27,12 @@ ensure_packages() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
+# What builds the images (images.sh): debootstrap makes the Debian base, buildah builds
+# the Dockerfiles with neither a Docker daemon nor a registry. Its overlay storage needs
+# only the kernel's overlayfs, and its chroot isolation only the binary itself.
+IMAGE_BUILD_PACKAGES=(debootstrap buildah)
+ensure_image_build_tools() { ensure_packages "${IMAGE_BUILD_PACKAGES[@]}"; }
+
 # `apt-get source` needs a deb-src entry; the stock image only has binary ones.
 enable_deb_src() {
 	local list=$APT_SOURCES_DIR/sortie-deb-src.sources

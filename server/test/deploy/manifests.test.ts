@@ -223,7 +223,7 @@ describe('chart and raw manifests accepted by the API server (server-side dry ru
 });
 
 describe('kind setup script', () => {
-  for (const script of ['scripts/kind-setup.sh', 'scripts/build-sortie-image.sh']) {
+  for (const script of ['scripts/kind-setup.sh']) {
     test(`${script} passes bash -n and shellcheck`, async () => {
       await runOk('bash', ['-n', script]);
       const which = await run('bash', ['-c', 'command -v shellcheck']);
@@ -250,8 +250,8 @@ describe('kind setup script', () => {
 });
 
 describe('Dockerfile', () => {
-  // No Docker engine here to build it; scripts/build-sortie-image.sh builds the same image
-  // and the in-cluster test runs that. This pins the Dockerfile to the same contract.
+  // No Docker engine here: `scripts/local-cluster.sh build-image sortie` builds it with
+  // buildah and the in-cluster test runs the result. This pins the Dockerfile's contract.
   test('multi-stage build, non-root runtime, the server as its command', () => {
     const text = readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
     const lines = text.split('\n').filter((l) => !l.trimStart().startsWith('#'));
