@@ -1,6 +1,6 @@
 # Sortie: API, web UI and WebSocket relay on port 8080.
 #   docker build -t ghcr.io/rjsadow/sortie:latest .
-# Without Docker, scripts/build-sortie-image.sh builds an equivalent image.
+# Without Docker: scripts/local-cluster.sh build-image sortie (buildah, same Dockerfile).
 
 # --- build: compile the server and UI, then drop dev dependencies -------------------
 FROM node:20-bookworm-slim AS build

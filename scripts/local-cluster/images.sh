@@ -22,8 +22,9 @@
 # Bump when the way images are assembled changes, so cached builds are redone.
 IMAGE_RECIPE_VERSION=2
 BUILDAH_STORE=$CACHE_DIR/buildah
-# buildah's run state (locks, mounts); /run so a reboot clears it, as it expects.
-BUILDAH_RUNROOT=/run/sortie-buildah
+# buildah's run state (locks, mounts); /run so a reboot clears it, as it expects. One per
+# store: two stores must not share it.
+BUILDAH_RUNROOT=/run/sortie-buildah/$(printf '%s' "$BUILDAH_STORE" | short_hash)
 DEBIAN_BASE_IMAGE=docker.io/library/debian:bookworm-slim
 NODE_BASE_IMAGE=docker.io/library/node:20-bookworm-slim
 
