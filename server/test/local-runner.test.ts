@@ -170,16 +170,6 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
     runner.validate(app('xterm', ['xterm']));
   });
 
-  test('validate refuses an app with a persistent home, saying where it can run, instead of giving it a home that goes', () => {
-    const runner = new LocalRunner({ stateDir: newStateDir(), logger });
-    const kept = appSchema.parse({ id: 'notes', name: 'Notes', launch_type: 'container', command: ['xterm'], persistent_home: true });
-    assert.throws(() => runner.validate(kept), (err: unknown) => {
-      assert.ok(err instanceof InputError);
-      assert.equal(err.message, 'App "notes" keeps a persistent home, which the local runner does not offer yet; the kubernetes runner does');
-      return true;
-    });
-  });
-
   test('launches xterm, streams RFB through websockify on 127.0.0.1 only, and stop removes every trace', async () => {
     const { harness, stateDir } = await startRunner();
     const s = spec(app('xterm', ['xterm']));

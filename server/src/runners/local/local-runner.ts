@@ -1,8 +1,9 @@
+import { existsSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { App } from '../../catalog/app.js';
 import { InputError, NotFoundError } from '../../errors.js';
-import type { HomeFiles, LaunchSpec, Runner, Workload, WorkloadEvent } from '../runner.js';
+import type { HomeFiles, LaunchSpec, Runner, UserHomes, Workload, WorkloadEvent } from '../runner.js';
 import { localCapacity } from './capacity.js';
 import { LocalHomeFiles } from './home-files.js';
 import { killSandbox, LocalSession, type SessionHost } from './local-session.js';
@@ -14,6 +15,7 @@ import {
   ensureStateDir,
   homeDirPath,
   isSafeSessionId,
+  userHomeDirPath,
   readStateFile,
   readStateFiles,
   removeSessionFiles,
@@ -90,20 +92,26 @@ export class LocalRunner implements Runner {
     this.files = new LocalHomeFiles({
       homeOf: (sessionId) => {
         if (!this.sessions.has(sessionId) || !isSafeSessionId(sessionId)) throw new NotFoundError(`The local runner holds no session "${sessionId}"`);
-        return homeDirPath(options.stateDir, sessionId);
+        return this.sessions.get(sessionId)!.record.home ?? homeDirPath(options.stateDir, sessionId);
       },
       // What the app runs as: the session user when Sortie is root, else Sortie's own user (in a user namespace).
       owner: () => (process.getuid?.() === 0 ? this.host.sessionUser() : undefined),
     });
   }
 
+  readonly homes: UserHomes = {
+    delete: async (userId) => {
+      const home = userHomeDirPath(this.options.stateDir, userId);
+      if (!existsSync(home)) return false;
+      // rm does not follow the links the app may have left in it.
+      rmSync(home, { recursive: true, force: true, maxRetries: 3 });
+      return true;
+    },
+  };
+
   validate(app: App): void {
     if (!app.command || app.command.length === 0) {
       throw new InputError(`App "${app.id}" has no "command", which the local runner needs to start it`);
-    }
-    // Refused rather than quietly given a home that goes with the session.
-    if (app.persistent_home) {
-      throw new InputError(`App "${app.id}" keeps a persistent home, which the local runner does not offer yet; the kubernetes runner does`);
     }
   }
 

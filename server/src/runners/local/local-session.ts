@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { chownSync, closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Endpoint, LaunchSpec, Workload, WorkloadEvent } from '../runner.js';
 import { displayLockPath, displaySocketPath, FIRST_DISPLAY } from './ports.js';
@@ -33,6 +33,8 @@ import {
   homeDirPath,
   homesDirPath,
   logFilePath,
+  userHomeDirPath,
+  userHomesDirPath,
   removeSessionFiles,
   ROLES,
   writePrivateFile,
@@ -129,6 +131,7 @@ export class LocalSession {
       vncPort: 0,
       wsPort: 0,
       processes: [],
+      ...(spec.app.persistent_home ? { home: userHomeDirPath(host.stateDir, spec.userId) } : {}),
     };
     return new LocalSession(host, record, 'launching', false, Date.now(), { clipboard: spec.app.clipboard, name: spec.app.name });
   }
@@ -272,12 +275,30 @@ export class LocalSession {
     return { bwrap, systemPaths, command: resolved, setpriv, user: this.host.sessionUser() };
   }
 
-  /** The session's home: empty and owned by the user the app runs as (its recipe adds the cookie). */
+  /**
+   * The session's home: empty and owned by the user the app runs as (its recipe adds the
+   * cookie). With a persistent home it is a link to the user's own folder instead, made on
+   * first use and kept as the app leaves it; the link keeps the session's home path, which
+   * the sandbox's argv names and killSandbox looks for, unique to the session.
+   */
   private prepareHome(user: SessionUser | undefined): void {
-    const home = homeDirPath(this.host.stateDir, this.sessionId);
-    // Only Sortie may enter the folder of homes; each sandbox sees its own home only.
-    mkdirSync(homesDirPath(this.host.stateDir), { recursive: true, mode: 0o700 });
+    const { stateDir } = this.host;
+    const home = homeDirPath(stateDir, this.sessionId);
+    // Only Sortie may enter the folders of homes; each sandbox sees its own home only.
+    mkdirSync(homesDirPath(stateDir), { recursive: true, mode: 0o700 });
     rmSync(home, { recursive: true, force: true });
+    const kept = this.record.home;
+    if (kept) {
+      mkdirSync(userHomesDirPath(stateDir), { recursive: true, mode: 0o700 });
+      try {
+        mkdirSync(kept, { mode: 0o700 });
+        if (user) chownSync(kept, user.uid, user.gid);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      symlinkSync(kept, home);
+      return;
+    }
     mkdirSync(home, { mode: 0o700 });
     if (user) chownSync(home, user.uid, user.gid);
   }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { App } from '../../catalog/app.js';
 import type { GateMode } from './process-group.js';
 import { SANDBOX_PATH, sandboxArgv, sandboxEnvironment, type SessionUser, type SystemPath } from './sandbox.js';
-import { homeDirPath, homesDirPath, passwordFilePath, xauthFilePath, type Role } from './state-file.js';
+import { homeDirPath, homesDirPath, passwordFilePath, userHomesDirPath, xauthFilePath, type Role } from './state-file.js';
 import { vncPasswordFile } from './vnc-password.js';
 import { xauthorityEntry } from './xauth.js';
 
@@ -199,7 +199,7 @@ export function websockifyRecipe(plan: SessionPlan): ProcessRecipe {
  * state (cookies, logs, password files), every session's home, and the data folder around them.
  */
 export function hiddenFolders(plan: Pick<SessionPlan, 'stateDir' | 'hiddenPaths'>): string[] {
-  return [plan.stateDir, homesDirPath(plan.stateDir), path.dirname(plan.stateDir), ...plan.hiddenPaths];
+  return [plan.stateDir, homesDirPath(plan.stateDir), userHomesDirPath(plan.stateDir), path.dirname(plan.stateDir), ...plan.hiddenPaths];
 }
 
 /**

@@ -1,4 +1,5 @@
 import { chownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -33,6 +34,8 @@ const recordSchema = z.object({
   wsPort: z.number().int(),
   /** Set once the VNC endpoint answered, so an adopting runner need not probe again. */
   readyAt: z.string().optional(),
+  /** The user's persistent home, when the app keeps one; the session's own home links to it. */
+  home: z.string().optional(),
   processes: z.array(processSchema),
 });
 
@@ -69,6 +72,20 @@ export function xauthFilePath(stateDir: string, sessionId: string): string {
  */
 export function homeDirPath(stateDir: string, sessionId: string): string {
   return path.join(homesDirPath(stateDir), sessionId);
+}
+
+/**
+ * Persistent homes (apps with `persistent_home`), one folder per user, beside the session
+ * homes. A user id that is not a plain file name gets a hash of itself instead, marked with
+ * a leading "_" that no plain name has, so two users never share a folder.
+ */
+export function userHomeDirPath(stateDir: string, userId: string): string {
+  const name = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/.test(userId) ? userId : `_${createHash('sha256').update(userId).digest('hex').slice(0, 32)}`;
+  return path.join(userHomesDirPath(stateDir), name);
+}
+
+export function userHomesDirPath(stateDir: string): string {
+  return `${path.resolve(stateDir)}-user-homes`;
 }
 
 export function homesDirPath(stateDir: string): string {
