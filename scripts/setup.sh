@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Sortie needs on a fresh Debian machine that has Node.js and npm:
-# the desktop pieces the local runner starts (Xvfb, x11vnc, websockify, demo apps),
+# the desktop pieces the local runner starts (TigerVNC's Xvnc, websockify, demo apps),
 # Chromium for the browser tests, the npm dependencies, and a build. Each step is
 # skipped when it is already done, so running it again takes seconds.
 set -Eeuo pipefail
@@ -8,7 +8,9 @@ set -Eeuo pipefail
 trap 'printf "[%s] error: \"%s\" failed with status %s at %s:%s\n" "setup" "$BASH_COMMAND" "$?" "${BASH_SOURCE[0]}" "$LINENO" >&2' ERR
 cd "$(dirname "$0")/.."
 
-apt_packages=(xvfb x11vnc websockify xterm x11-apps xauth bubblewrap util-linux procps iproute2 fonts-dejavu-core shellcheck)
+# tigervnc-tools (vncpasswd, vncconfig), x11-utils (xdpyinfo) and xclip are for the tests, which
+# read a session's desktop and clipboard from the X side.
+apt_packages=(tigervnc-standalone-server tigervnc-tools websockify xterm x11-apps x11-utils xclip xauth bubblewrap util-linux procps iproute2 fonts-dejavu-core shellcheck)
 if [[ "${SORTIE_SETUP_BROWSER:-1}" == 1 ]]; then apt_packages+=(chromium); fi
 
 missing=()

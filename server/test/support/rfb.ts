@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { constants as zlibConstants, deflateSync, inflateSync } from 'node:zlib';
 import net from 'node:net';
 import WebSocket, { type ClientOptions } from 'ws';
 import { vncAuthResponse } from '../../src/stream/rfb-handshake.js';
 
 /**
  * Just enough RFB (VNC) for tests and benchmarks, over a WebSocket (Sortie's stream, a
- * session's websockify) or plain TCP (x11vnc itself). The one reader of VNC bytes they share.
+ * session's websockify) or plain TCP (a session's VNC server itself). The one reader of VNC
+ * bytes they share.
  * RFB 3.8: https://github.com/rfbproto/rfbproto/blob/master/rfbproto.rst
  */
 
@@ -223,6 +225,80 @@ export class RfbViewer {
     return { width: init.readUInt16BE(0), height: init.readUInt16BE(2), name, bytesPerPixel: init.readUInt8(4) / 8 };
   }
 
+  /**
+   * The next message from the server, whatever it is. Understands what a viewer gets after
+   * SetEncodings with Raw and the pseudo-encodings in `Encoding` only.
+   */
+  async next(bytesPerPixel: number): Promise<ServerMessage> {
+    const type = (await this.take(1))[0];
+    switch (type) {
+      case 0: {
+        const count = (await this.take(3)).readUInt16BE(1);
+        const rects: Extract<ServerMessage, { type: 'update' }>['rects'] = [];
+        for (let i = 0; i < count; i++) {
+          const r = await this.take(12);
+          const rect = { x: r.readUInt16BE(0), y: r.readUInt16BE(2), width: r.readUInt16BE(4), height: r.readUInt16BE(6), encoding: r.readInt32BE(8) };
+          if (rect.encoding === Encoding.Raw) {
+            await this.take(rect.width * rect.height * bytesPerPixel);
+            rects.push(rect);
+          } else if (rect.encoding === Encoding.ExtendedDesktopSize) {
+            const screenCount = (await this.take(4))[0]!;
+            const screens: Screen[] = [];
+            for (let k = 0; k < screenCount; k++) {
+              const b = await this.take(16);
+              screens.push({ id: b.readUInt32BE(0), x: b.readUInt16BE(4), y: b.readUInt16BE(6), width: b.readUInt16BE(8), height: b.readUInt16BE(10), flags: b.readUInt32BE(12) });
+            }
+            rects.push({ ...rect, screens });
+          } else if (rect.encoding === Encoding.DesktopSize) {
+            rects.push(rect);
+          } else {
+            throw new Error(`unexpected encoding ${rect.encoding} in a framebuffer update`);
+          }
+        }
+        return { type: 'update', rects };
+      }
+      case 1: {
+        const head = await this.take(5);
+        await this.take(6 * head.readUInt16BE(3));
+        return { type: 'colourmap' };
+      }
+      case 2:
+        return { type: 'bell' };
+      case 3: {
+        const length = (await this.take(7)).readInt32BE(3);
+        if (Math.abs(length) > MAX_CUT_TEXT) throw new Error(`cut text of ${Math.abs(length)} bytes is more than this viewer takes`);
+        if (length >= 0) return { type: 'cut', text: (await this.take(length)).toString('latin1') };
+        const body = await this.take(-length);
+        const flags = body.readUInt32BE(0);
+        if (flags & Clip.caps) {
+          const sizes: number[] = [];
+          for (let bit = 0, at = 4; bit < 16; bit++) if (flags & (1 << bit)) (sizes.push(body.readUInt32BE(at)), (at += 4));
+          return { type: 'clipboard', flags, sizes };
+        }
+        if (flags & Clip.provide && flags & Clip.text) {
+          // TigerVNC flushes its zlib stream without ending it.
+          const data = inflateSync(body.subarray(4), { maxOutputLength: MAX_CUT_TEXT, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+          const size = data.readUInt32BE(0);
+          const text = data.subarray(4, 4 + size).toString('utf8').replace(/\0$/, '').replace(/\r\n/g, '\n');
+          return { type: 'clipboard', flags, text };
+        }
+        return { type: 'clipboard', flags };
+      }
+      default:
+        throw new Error(`unexpected server message type ${type}`);
+    }
+  }
+
+  /** Reads messages until one satisfies `wanted`; the ones before it are dropped. */
+  async until<T extends ServerMessage>(bytesPerPixel: number, wanted: (m: ServerMessage) => m is T): Promise<T>;
+  async until(bytesPerPixel: number, wanted: (m: ServerMessage) => boolean): Promise<ServerMessage>;
+  async until(bytesPerPixel: number, wanted: (m: ServerMessage) => boolean): Promise<ServerMessage> {
+    for (;;) {
+      const message = await this.next(bytesPerPixel);
+      if (wanted(message)) return message;
+    }
+  }
+
   /** One full-screen update: its size in bytes and whether it is more than one flat colour. */
   async frame(desktop: Pick<Desktop, 'width' | 'height' | 'bytesPerPixel'>): Promise<{ updateBytes: number; nonBlank: boolean }> {
     this.send(Buffer.from([2, 0, 0, 1, 0, 0, 0, 0])); // SetEncodings: Raw only
@@ -244,10 +320,108 @@ export class RfbViewer {
   }
 }
 
-/** A FramebufferUpdateRequest for the whole screen, not incremental. */
-export function frameRequest(width: number, height: number): Buffer {
+/** Encodings a viewer may announce with SetEncodings (pseudo-encodings are negative). */
+export const Encoding = {
+  Raw: 0,
+  DesktopSize: -223,
+  ExtendedDesktopSize: -308,
+  /** TigerVNC's (and noVNC's) extended clipboard: UTF-8 text, announced and fetched on demand. */
+  ExtendedClipboard: -1063131698,
+} as const;
+
+/** Flags of an extended clipboard message: formats in the low bits, one action in the top byte. */
+export const Clip = {
+  text: 1 << 0,
+  caps: 1 << 24,
+  request: 1 << 25,
+  peek: 1 << 26,
+  notify: 1 << 27,
+  provide: 1 << 28,
+} as const;
+
+/** The most cut text a test viewer accepts in one message; a longer one is an error, not a buffer. */
+const MAX_CUT_TEXT = 1 << 20;
+
+export interface Screen {
+  id: number;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  flags: number;
+}
+
+export type ServerMessage =
+  | {
+      type: 'update';
+      rects: Array<{ x: number; y: number; width: number; height: number; encoding: number; screens?: Screen[] }>;
+    }
+  | { type: 'colourmap' }
+  | { type: 'bell' }
+  /** Plain ServerCutText: Latin-1 text. */
+  | { type: 'cut'; text: string }
+  /** Extended clipboard: the flags, and for `provide` the text (UTF-8), for `caps` the sizes. */
+  | { type: 'clipboard'; flags: number; text?: string; sizes?: number[] };
+
+/** ClientCutText in plain RFB: Latin-1, characters outside it cannot be sent. */
+export function clientCutText(text: string): Buffer {
+  const body = Buffer.from(text, 'latin1');
+  const head = Buffer.alloc(8);
+  head.writeUInt8(6, 0);
+  head.writeUInt32BE(body.length, 4);
+  return Buffer.concat([head, body]);
+}
+
+/** An extended clipboard message from the viewer: ClientCutText with a negative length. */
+export function clientClipboard(flags: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const head = Buffer.alloc(12);
+  head.writeUInt8(6, 0);
+  head.writeInt32BE(-(4 + payload.length), 4);
+  head.writeUInt32BE(flags >>> 0, 8);
+  return Buffer.concat([head, payload]);
+}
+
+/** The viewer's `provide` of UTF-8 text: zlib of (length, text with CRLF line ends and a NUL). */
+export function clipboardProvide(text: string): Buffer {
+  const data = Buffer.concat([Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'utf8'), Buffer.from([0])]);
+  const size = Buffer.alloc(4);
+  size.writeUInt32BE(data.length);
+  return clientClipboard(Clip.provide | Clip.text, deflateSync(Buffer.concat([size, data])));
+}
+
+/** SetDesktopSize: the whole desktop `width`×`height`, laid out as `screens`. */
+export function setDesktopSize(width: number, height: number, screens: Screen[]): Buffer {
+  const head = Buffer.alloc(8);
+  head.writeUInt8(251, 0);
+  head.writeUInt16BE(width, 2);
+  head.writeUInt16BE(height, 4);
+  head.writeUInt8(screens.length, 6);
+  const bodies = screens.map((screen) => {
+    const b = Buffer.alloc(16);
+    b.writeUInt32BE(screen.id, 0);
+    b.writeUInt16BE(screen.x, 4);
+    b.writeUInt16BE(screen.y, 6);
+    b.writeUInt16BE(screen.width, 8);
+    b.writeUInt16BE(screen.height, 10);
+    b.writeUInt32BE(screen.flags, 12);
+    return b;
+  });
+  return Buffer.concat([head, ...bodies]);
+}
+
+export function setEncodings(encodings: readonly number[]): Buffer {
+  const message = Buffer.alloc(4 + 4 * encodings.length);
+  message.writeUInt8(2, 0);
+  message.writeUInt16BE(encodings.length, 2);
+  encodings.forEach((e, i) => message.writeInt32BE(e, 4 + 4 * i));
+  return message;
+}
+
+/** A FramebufferUpdateRequest for the whole screen, not incremental unless asked. */
+export function frameRequest(width: number, height: number, incremental = false): Buffer {
   const request = Buffer.alloc(10);
   request.writeUInt8(3, 0);
+  request.writeUInt8(incremental ? 1 : 0, 1);
   request.writeUInt16BE(width, 6);
   request.writeUInt16BE(height, 8);
   return request;
