@@ -128,15 +128,18 @@ test('the created pod matches the contract, field by field, as the API server st
     assert.equal(podSpec.securityContext?.runAsNonRoot, true);
     assert.deepEqual(podSpec.securityContext?.seccompProfile, { type: 'RuntimeDefault' });
     assert.deepEqual(podSpec.volumes?.find((v) => v.name === 'x11')?.emptyDir, { medium: 'Memory' });
+    // The app's home goes with the pod (no persistent_home here).
+    assert.deepEqual(podSpec.volumes?.find((v) => v.name === 'home')?.emptyDir, {});
     // No token volume was injected.
-    assert.deepEqual(podSpec.volumes?.map((v) => v.name), ['x11']);
+    assert.deepEqual(podSpec.volumes?.map((v) => v.name), ['x11', 'home']);
 
     const app = podSpec.containers.find((c) => c.name === 'app')!;
     const sidecar = podSpec.containers.find((c) => c.name === 'vnc-sidecar')!;
     assert.ok(app && sidecar);
     assert.equal(app.image, DEMO_IMAGE);
     assert.deepEqual(app.command, ['xeyes']);
-    assert.deepEqual(app.env, [{ name: 'DISPLAY', value: ':99' }]);
+    assert.deepEqual(app.env, [{ name: 'DISPLAY', value: ':99' }, { name: 'HOME', value: '/home/sortie' }]);
+    assert.deepEqual(app.volumeMounts, [{ name: 'x11', mountPath: '/tmp/.X11-unix' }, { name: 'home', mountPath: '/home/sortie' }]);
     assert.deepEqual(app.resources, { requests: { cpu: '100m', memory: '96Mi' }, limits: { cpu: '750m', memory: '384Mi' } });
     assert.equal(sidecar.image, SIDECAR_IMAGE);
     assert.deepEqual(sidecar.env, [
@@ -149,7 +152,7 @@ test('the created pod matches the contract, field by field, as the API server st
     assert.deepEqual(sidecar.resources, { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '500m', memory: '512Mi' } });
     for (const c of [app, sidecar]) {
       assert.equal(c.imagePullPolicy, 'IfNotPresent', c.name);
-      assert.deepEqual(c.volumeMounts, [{ name: 'x11', mountPath: '/tmp/.X11-unix' }], c.name);
+      assert.deepEqual(c.volumeMounts?.find((m) => m.name === 'x11'), { name: 'x11', mountPath: '/tmp/.X11-unix' }, c.name);
       assert.equal(c.securityContext?.allowPrivilegeEscalation, false, c.name);
       assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL'], c.name);
       assert.equal(c.securityContext?.runAsNonRoot, true, c.name);
