@@ -2,12 +2,13 @@ import { CoreV1Api, ListWatch, Watch, type KubeConfig, type V1Pod, type V1PodLis
 import type { Logger } from 'pino';
 import type { App } from '../../catalog/app.js';
 import { ConfigError, ConflictError, InputError } from '../../errors.js';
-import { workloadName, type LaunchSpec, type Runner, type UserHomes, type Workload, type WorkloadEvent } from '../runner.js';
+import { workloadName, type HomeFiles, type LaunchSpec, type Runner, type UserHomes, type Workload, type WorkloadEvent } from '../runner.js';
 import { apiMessage, apiStatusCode } from './api-errors.js';
 import { buildHomeClaim, DEFAULT_HOME, homeClaimName, type HomeSettings } from './home-claim.js';
 import { LABEL_SESSION_ID, SESSION_POD_SELECTOR } from './labels.js';
 import { buildSessionPod, TERMINATION_GRACE_SECONDS, type PodSettings } from './pod-spec.js';
 import { podState } from './pod-status.js';
+import { SidecarHomeFiles } from './sidecar-files.js';
 
 export interface KubernetesRunnerOptions extends PodSettings {
   kubeConfig: KubeConfig;
@@ -156,6 +157,9 @@ export class KubernetesRunner implements Runner {
     }
     this.logger.debug({ sessionId: spec.sessionId, pod: spec.workloadName }, 'pod created');
   }
+
+  /** Through the file endpoint in each pod's sidecar, on the home volume the app mounts. */
+  readonly files: HomeFiles = new SidecarHomeFiles();
 
   readonly homes: UserHomes = {
     delete: async (userId) => {

@@ -52,7 +52,7 @@ test('without a command the image CMD runs, and the seed defaults fill resource 
   assert.deepEqual(app.resources, { requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '2', memory: '2Gi' } });
 });
 
-test('the sidecar serves websockify on 6080 with a fast readiness probe and holds the app until X is up', () => {
+test('the sidecar serves websockify on 6080 and its file endpoint on 6081, with a fast readiness probe, and holds the app until X is up', () => {
   const pod = buildSessionPod(launchSpec({}), settings);
   const names = pod.spec?.containers.map((c) => c.name);
   // Order matters: the kubelet starts the app only after the sidecar's postStart hook returns.
@@ -64,14 +64,17 @@ test('the sidecar serves websockify on 6080 with a fast readiness probe and hold
     { name: 'DISPLAY', value: ':99' },
     { name: 'VNC_PASSWORD', value: 'pw-123' },
   ]);
-  assert.deepEqual(sidecar.ports, [{ name: 'websockify', containerPort: 6080, protocol: 'TCP' }]);
+  assert.deepEqual(sidecar.ports, [
+    { name: 'websockify', containerPort: 6080, protocol: 'TCP' },
+    { name: 'files', containerPort: 6081, protocol: 'TCP' },
+  ]);
   assert.deepEqual(sidecar.readinessProbe?.tcpSocket, { port: 6080 });
   assert.ok((sidecar.readinessProbe?.periodSeconds ?? 10) <= 2);
   const hook = sidecar.lifecycle?.postStart?.exec?.command;
   assert.equal(hook?.[0], 'sh');
   assert.match(hook?.[2] ?? '', /-S \/tmp\/\.X11-unix\/X99/);
   assert.deepEqual(sidecar.resources, { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '500m', memory: '512Mi' } });
-  assert.deepEqual(sidecar.volumeMounts, [{ name: 'x11', mountPath: '/tmp/.X11-unix' }]);
+  assert.deepEqual(sidecar.volumeMounts, [{ name: 'x11', mountPath: '/tmp/.X11-unix' }, { name: 'home', mountPath: '/session-home' }]);
   assert.deepEqual(sidecar.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true });
 });
 
@@ -118,6 +121,18 @@ test('with persistent_home the home is the user\'s claim, not a volume that goes
   assert.match(home?.persistentVolumeClaim?.claimName ?? '', /^sortie-home-alice-example-com-[0-9a-f]{10}$/);
   const app = kept.spec!.containers.find((c) => c.name === 'app')!;
   assert.deepEqual(app.volumeMounts?.find((m) => m.name === 'home'), { name: 'home', mountPath: '/home/sortie' });
-  // The sidecar never sees the home.
-  assert.equal(kept.spec!.containers.find((c) => c.name === 'vnc-sidecar')!.volumeMounts?.some((m) => m.name === 'home'), false);
+});
+
+test('the sidecar mounts the app\'s home, emptyDir or claim, at the path its file endpoint serves, apart from its own $HOME', () => {
+  for (const persistent_home of [false, true]) {
+    const pod = buildSessionPod(launchSpec({ persistent_home }), settings);
+    const sidecar = pod.spec!.containers.find((c) => c.name === 'vnc-sidecar')!;
+    const app = pod.spec!.containers.find((c) => c.name === 'app')!;
+    const mount = sidecar.volumeMounts?.find((m) => m.name === 'home');
+    assert.deepEqual(mount, { name: 'home', mountPath: '/session-home' });
+    assert.equal(mount?.readOnly, undefined, 'uploads write into it');
+    assert.ok(app.volumeMounts?.some((m) => m.name === 'home'));
+    // One home volume, shared: what the sidecar writes is what the app reads.
+    assert.equal(pod.spec!.volumes?.filter((v) => v.name === 'home').length, 1);
+  }
 });

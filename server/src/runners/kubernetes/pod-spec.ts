@@ -14,6 +14,8 @@ export interface PodSettings {
 export const APP_CONTAINER = 'app';
 export const SIDECAR_CONTAINER = 'vnc-sidecar';
 export const WEBSOCKIFY_PORT = 6080;
+/** The sidecar's file endpoint (docker/vnc-sidecar/files.py), behind the session's secret. */
+export const FILES_PORT = 6081;
 export const DISPLAY = ':99';
 export const X11_SOCKET_DIR = '/tmp/.X11-unix';
 const X11_SOCKET = `${X11_SOCKET_DIR}/X${DISPLAY.slice(1)}`;
@@ -30,6 +32,11 @@ const SESSION_UID = 1000;
  */
 export const SESSION_HOME = '/home/sortie';
 export const HOME_VOLUME = 'home';
+/**
+ * Where the sidecar mounts the same home, for its file endpoint (files.py serves this path
+ * by default). Not the sidecar's own $HOME, so nothing the VNC programs write lands in it.
+ */
+export const SIDECAR_HOME = '/session-home';
 
 /** Xvfb, x11vnc and websockify are small; this keeps quota accounting honest without starving them. */
 export const SIDECAR_RESOURCES = {
@@ -66,7 +73,10 @@ export function buildSessionPod(spec: LaunchSpec, settings: PodSettings): V1Pod 
     // namespace are readable only by Sortie and cluster admins. The NetworkPolicy is the
     // first line; the password is what stops a connection that gets past it.
     env: [...displayEnv(), ...(spec.streamSecret ? [{ name: 'VNC_PASSWORD', value: spec.streamSecret }] : [])],
-    ports: [{ name: 'websockify', containerPort: WEBSOCKIFY_PORT, protocol: 'TCP' }],
+    ports: [
+      { name: 'websockify', containerPort: WEBSOCKIFY_PORT, protocol: 'TCP' },
+      { name: 'files', containerPort: FILES_PORT, protocol: 'TCP' },
+    ],
     // Fast probing: readiness is what turns `creating` into `running` for the user.
     readinessProbe: {
       tcpSocket: { port: WEBSOCKIFY_PORT },
@@ -78,7 +88,8 @@ export function buildSessionPod(spec: LaunchSpec, settings: PodSettings): V1Pod 
     lifecycle: { postStart: { exec: { command: ['sh', '-c', WAIT_FOR_DISPLAY] } } },
     resources: { requests: { ...SIDECAR_RESOURCES.requests }, limits: { ...SIDECAR_RESOURCES.limits } },
     securityContext: containerSecurity(),
-    volumeMounts: x11Mount(),
+    // The file API reaches the home here (both containers run as UID 1000), not by pods/exec.
+    volumeMounts: [...x11Mount(), { name: HOME_VOLUME, mountPath: SIDECAR_HOME }],
   };
 
   const appContainer: V1Container = {
