@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { CHART, Cluster, kinds, MANIFESTS, requireCluster, requireHelm, run, runOk, type K8sObject } from './tools.js';
 import { REPO_ROOT } from '../support/paths.js';
+import { FILES_PORT, WEBSOCKIFY_PORT } from '../../src/runners/kubernetes/pod-spec.js';
 
 const NAMESPACE = 'sortie';
 
@@ -83,6 +84,25 @@ describe('Helm chart without a cluster', () => {
     const single = await runOk(helm, ['install', 'sortie', CHART, '-n', NAMESPACE, '--dry-run=client']);
     assert.doesNotMatch(single.stdout, /WARNING/);
     assert.match(single.stdout, /kubectl port-forward -n sortie svc\/sortie 8080:80/);
+  });
+
+  test('the chart\'s and the raw NetworkPolicies open exactly the session pod\'s ports, to Sortie only', async () => {
+    const sessionPorts = [WEBSOCKIFY_PORT, FILES_PORT].sort();
+    const ports = (rule: { ports?: Array<{ protocol: string; port: number }> }) => (rule.ports ?? []).map((p) => `${p.protocol}/${p.port}`).sort();
+    const chart = loadAllYaml((await runOk(helm, ['template', 'sortie', CHART, '-n', NAMESPACE, '--show-only', 'templates/networkpolicy.yaml'])).stdout) as K8sObject[];
+    const raw = loadAllYaml(readFileSync(path.join(MANIFESTS, 'network-policy.yaml'), 'utf8')) as K8sObject[];
+    for (const [which, objects] of [['chart', chart], ['deploy/kubernetes', raw]] as const) {
+      const sessions = objects.find((o) => o.metadata.name === 'sortie-sessions')!;
+      assert.equal(sessions.spec.ingress.length, 1, which);
+      assert.deepEqual(ports(sessions.spec.ingress[0]), sessionPorts.map((p) => `TCP/${p}`), which);
+      assert.deepEqual(sessions.spec.ingress[0].from.map((f: { podSelector: { matchLabels: Record<string, string> } }) => f.podSelector.matchLabels['app.kubernetes.io/name']), ['sortie'], which);
+      assert.deepEqual(sessions.spec.egress, [], which);
+      // Sortie's way out to session pods: the same two ports, nothing more.
+      const server = objects.find((o) => o.metadata.name === 'sortie-server')!;
+      const toSessions = server.spec.egress.filter((r: { to?: unknown[] }) => r.to?.length);
+      assert.equal(toSessions.length, 1, which);
+      assert.deepEqual(ports(toSessions[0]), sessionPorts.map((p) => `TCP/${p}`), which);
+    }
   });
 });
 
