@@ -22,7 +22,7 @@ export function displayInUse(display: number): boolean {
 
 /**
  * The lowest display from `from` that no X server claims and this runner has not handed out.
- * Another program may still take it before Xvfb does; the caller retries on that.
+ * Another program may still take it before Xvnc does; the caller retries on that.
  */
 export function findFreeDisplay(taken: ReadonlySet<number>, from = FIRST_DISPLAY): number {
   for (let display = from; display <= LAST_DISPLAY; display++) {

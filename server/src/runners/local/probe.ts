@@ -39,8 +39,8 @@ export async function tcpAccepts(host: string, port: number, timeoutMs = 1000): 
 }
 
 /**
- * Xvfb listens on /tmp/.X11-unix/X<n> and, on Linux, on the abstract socket of the same
- * name; the latter still works when /tmp/.X11-unix is not writable.
+ * An X server (the session's Xvnc) listens on /tmp/.X11-unix/X<n> and, on Linux, on the
+ * abstract socket of the same name; the latter still works when /tmp/.X11-unix is not writable.
  */
 export async function xServerAccepts(socketPath: string, timeoutMs = 500): Promise<boolean> {
   if ((await connectAndRead({ path: socketPath }, 0, timeoutMs)) !== undefined) return true;

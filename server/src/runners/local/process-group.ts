@@ -91,7 +91,7 @@ async function waitUntilGone<T extends GroupLeader>(leaders: readonly T[], ms: n
 }
 
 /**
- * SIGTERM every group, give them `graceMs` to exit cleanly (Xvfb removes its lock file then),
+ * SIGTERM every group, give them `graceMs` to exit cleanly (the X server removes its lock file then),
  * SIGKILL what is left and wait for it to vanish. Resolves with groups that still would not die.
  */
 export async function terminateGroups<T extends GroupLeader>(leaders: readonly T[], graceMs = 2000): Promise<T[]> {

@@ -10,9 +10,9 @@ const dir = mkdtempSync(path.join(tmpdir(), 'sortie-log-'));
 test('the tail holds the processes\' last lines without Sortie\'s markers', () => {
   const file = path.join(dir, 'a.log');
   const fd = openSessionLog(file);
-  noteInLog(fd, 'starting Xvfb: Xvfb :100');
+  noteInLog(fd, 'starting Xvnc: Xvnc :100');
   writeSync(fd, 'one\n\ntwo  \n');
-  noteInLog(fd, 'starting x11vnc');
+  noteInLog(fd, 'starting websockify');
   writeSync(fd, 'three\n');
   closeSync(fd);
   assert.equal(tailLog(file), 'one\ntwo\nthree');

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { readStateFile, readStateFiles, stateFilePath, writeStateFile, isSafeSessionId, type SessionRecord } from './state-file.js';
+import { hasAllRoles, readStateFile, readStateFiles, stateFilePath, writeStateFile, isSafeSessionId, type SessionRecord } from './state-file.js';
 
 const record: SessionRecord = {
   version: 1,
@@ -15,7 +15,7 @@ const record: SessionRecord = {
   display: 100,
   vncPort: 40000,
   wsPort: 40001,
-  processes: [{ role: 'xvfb', name: 'Xvfb', pid: 1234, startTime: '99' }],
+  processes: [{ role: 'xvnc', name: 'Xvnc', pid: 1234, startTime: '99' }],
 };
 
 test('a written state file reads back, and no temporary file is left', () => {
@@ -41,4 +41,17 @@ test('broken, foreign and half-written files are reported or swept, not thrown',
 test('session ids that are not plain file names are refused', () => {
   assert.ok(isSafeSessionId('3f0c2a4e-9b1d-4c4e-8f7a-0d1e2f3a4b5c'));
   for (const bad of ['', '../x', 'a/b', '.hidden', 'a b']) assert.ok(!isSafeSessionId(bad), bad);
+});
+
+test('a session started by an earlier version (Xvfb and x11vnc) still reads, so the next Sortie adopts or ends it', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sortie-state-'));
+  const roles = (...names: string[]) => names.map((role, i) => ({ role, name: role, pid: 1000 + i, startTime: '1' }));
+  writeFileSync(stateFilePath(dir, 'old'), JSON.stringify({ ...record, sessionId: 'old', processes: roles('xvfb', 'x11vnc', 'websockify', 'app') }));
+  const old = readStateFile(dir, 'old');
+  assert.ok(old?.record, 'an earlier version\'s record reads');
+  assert.equal(hasAllRoles(old.record), true);
+  assert.equal(hasAllRoles({ processes: roles('xvnc', 'websockify', 'app') as SessionRecord['processes'] }), true);
+  for (const partial of [roles('xvnc', 'websockify'), roles('xvfb', 'websockify', 'app'), roles('xvnc', 'x11vnc', 'websockify', 'app').slice(1)]) {
+    assert.equal(hasAllRoles({ processes: partial as SessionRecord['processes'] }), false, partial.map((p) => p.role).join(','));
+  }
 });

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 /**
  * An X display is open to whoever can reach its socket unless the server is started with
  * `-auth`: then a client must present a cookie from that file. Each session gets its own
- * random cookie, held only by Sortie (for Xvfb and x11vnc) and by the session (a copy in
+ * random cookie, held only by Sortie (for Xvnc) and by the session (a copy in
  * its home), so no other local user, and no other session, can open its display.
  */
 export const COOKIE_NAME = 'MIT-MAGIC-COOKIE-1';
