@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_HOME_SIZE } from '../contract/apps.js';
 import { DEFAULT_MAX_UPLOAD_MB } from '../contract/files.js';
-import { parseQuantity } from '../catalog/quantity.js';
 import { ConfigError } from '../errors.js';
-import { DEFAULT_HOME } from '../runners/kubernetes/home-claim.js';
 
 /**
  * Everything Sortie reads from its environment, in one place. Names and defaults of the
@@ -183,8 +182,9 @@ const envSchema = z.object({
   SORTIE_HOME_SIZE: z
     .string()
     .trim()
-    .default(DEFAULT_HOME.size)
-    .refine((size) => (parseQuantity(size) ?? 0) > 0, { message: 'SORTIE_HOME_SIZE must be a storage size such as 10Gi or 500Mi' }),
+    // A Kubernetes quantity of bytes, as a claim's request takes it.
+    .regex(/^[1-9][0-9]*(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/, 'SORTIE_HOME_SIZE must be a storage size such as 10Gi or 500Mi')
+    .default(DEFAULT_HOME_SIZE),
   SORTIE_HOME_STORAGE_CLASS: z
     .string()
     .trim()

@@ -18,6 +18,9 @@ export interface ResourceLimits {
 }
 
 /** The seed's defaults for apps that give no resource_limits (or only some of them). */
+/** The size of each user's persistent home on Kubernetes unless SORTIE_HOME_SIZE says otherwise. */
+export const DEFAULT_HOME_SIZE = '10Gi';
+
 export const DEFAULT_RESOURCE_LIMITS = {
   cpu_request: '500m',
   cpu_limit: '2',

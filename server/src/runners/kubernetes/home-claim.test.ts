@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { loadConfig } from '../../config/config.js';
 import { buildHomeClaim, homeClaimName } from './home-claim.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -33,4 +34,13 @@ test('the claim asks for the size and class the operator set, labelled as Sortie
   assert.deepEqual(claim.spec?.accessModes, ['ReadWriteOnce']);
   assert.equal('storageClassName' in (claim.spec ?? {}), false, 'no class: the cluster default');
   assert.equal(buildHomeClaim('alice', { namespace: 'sessions', size: '1Gi', storageClass: 'fast' }).spec?.storageClassName, 'fast');
+});
+
+test('SORTIE_HOME_SIZE and SORTIE_HOME_STORAGE_CLASS: 10Gi of the default class unless set, and nonsense refused by name', () => {
+  assert.deepEqual(loadConfig({}).kubernetes.home, { size: '10Gi', storageClass: undefined });
+  assert.deepEqual(loadConfig({ SORTIE_HOME_SIZE: '500Mi', SORTIE_HOME_STORAGE_CLASS: 'fast-ssd' }).kubernetes.home, { size: '500Mi', storageClass: 'fast-ssd' });
+  for (const size of ['big', '0', '-1Gi', '10 Gi']) {
+    assert.throws(() => loadConfig({ SORTIE_HOME_SIZE: size }), /SORTIE_HOME_SIZE must be a storage size such as 10Gi/, size);
+  }
+  assert.throws(() => loadConfig({ SORTIE_HOME_STORAGE_CLASS: 'Fast SSD' }), /SORTIE_HOME_STORAGE_CLASS must be the name of a StorageClass/);
 });

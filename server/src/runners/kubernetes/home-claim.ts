@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { DEFAULT_HOME_SIZE } from '../../contract/apps.js';
 import { ANNOTATION_USER_ID, LABEL_COMPONENT, LABEL_MANAGED_BY } from './labels.js';
 
 /** What the operator chose for persistent homes (SORTIE_HOME_SIZE, SORTIE_HOME_STORAGE_CLASS). */
@@ -11,7 +12,7 @@ export interface HomeSettings {
 }
 
 /** SORTIE_HOME_SIZE's default; the class defaults to the cluster's. */
-export const DEFAULT_HOME = { size: '10Gi', storageClass: undefined } as const;
+export const DEFAULT_HOME = { size: DEFAULT_HOME_SIZE, storageClass: undefined } as const;
 const PREFIX = 'sortie-home-';
 /** A claim's name is a DNS-1123 subdomain, but it also names a volume label (63). */
 const MAX_NAME = 63;
