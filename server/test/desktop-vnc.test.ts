@@ -211,6 +211,13 @@ describe('a session desktop on the local runner (Xvnc)', { timeout: 120_000 }, (
     assert.deepEqual({ status: answer.status, width: answer.width, height: answer.height }, { status: 0, width: 1600, height: 900 });
     assert.equal(await xScreenSize(desk), '1600x900');
 
+    // A desktop that would take gigabytes is refused (status 3, out of resources), and the
+    // session goes on at its size.
+    const huge = await resize(desk, 32000, 32000);
+    assert.notEqual(huge.status, 0);
+    assert.equal(await xScreenSize(desk), '1600x900');
+    assert.equal((await sortie.api.session(desk.id)).status, 'running');
+
     // A phone turned upright: narrower than tall.
     const upright = await resize(desk, 720, 1280);
     assert.equal(upright.status, 0);

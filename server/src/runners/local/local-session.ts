@@ -222,7 +222,7 @@ export class LocalSession {
     const { host, record } = this;
     ensureStateDir(host.stateDir);
     // Everything that can be found missing is looked for before the first process starts.
-    const programs = { xvnc: infraProgram('Xvnc'), websockify: infraProgram('websockify') };
+    const programs = { xvnc: infraProgram('Xvnc'), websockify: infraProgram('websockify'), prlimit: infraProgram('prlimit') };
     const sandbox = this.sandboxTools(command);
     const [vncPort, wsPort] = (await host.claimPorts(2)) as [number, number];
     record.vncPort = vncPort;

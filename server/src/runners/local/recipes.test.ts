@@ -8,6 +8,7 @@ import {
   clipboardArgs,
   PASSWORD_FD,
   screenArgs,
+  XVNC_ADDRESS_SPACE,
   vncSecretOf,
   websockifyRecipe,
   xvncRecipe,
@@ -32,7 +33,7 @@ function plan(extra: Partial<SessionPlan> = {}): SessionPlan {
     cookie,
     clipboard: 'both',
     desktopName: 'XTerm',
-    programs: { xvnc: '/usr/bin/Xvnc', websockify: '/usr/bin/websockify' },
+    programs: { xvnc: '/usr/bin/Xvnc', websockify: '/usr/bin/websockify', prlimit: '/usr/bin/prlimit' },
     sandbox: {
       bwrap: '/usr/bin/bwrap',
       systemPaths: [{ path: '/usr', kind: 'dir' }, { path: '/bin', kind: 'symlink', target: 'usr/bin' }],
@@ -75,7 +76,7 @@ test('Xvnc opens the planned display, demands the session cookie, and never list
   const xauthority = xauthFilePath('/var/lib/sortie/local-sessions', 's1');
   assert.equal(recipe.role, 'xvnc');
   assert.equal(recipe.name, 'Xvnc');
-  assert.deepEqual(recipe.argv.slice(0, 2), ['/usr/bin/Xvnc', ':104']);
+  assert.deepEqual(recipe.argv.slice(3, 5), ['/usr/bin/Xvnc', ':104']);
   assert.deepEqual(after(recipe.argv, '-auth'), [[xauthority]]);
   assert.deepEqual(after(recipe.argv, '-nolisten'), [['tcp']]);
   assert.ok(!recipe.argv.includes('-listen'));
@@ -103,6 +104,9 @@ test('the desktop starts at the planned size and depth, and a viewer may resize 
   assert.deepEqual(after(recipe.argv, '-geometry'), [['1024x768']]);
   assert.deepEqual(after(recipe.argv, '-depth'), [['16']]);
   assert.equal(param(recipe.argv, 'AcceptSetDesktopSize'), '1');
+  // ...within an address space that a desktop of 32768x32768 does not fit in.
+  assert.deepEqual(recipe.argv.slice(0, 3), ['/usr/bin/prlimit', `--as=${2 * 1024 ** 3}`, '--']);
+  assert.ok(XVNC_ADDRESS_SPACE < 32768 * 32768 * 4 && XVNC_ADDRESS_SPACE > 7680 * 4320 * 4 * 3 + 256 * 1024 ** 2);
 });
 
 test('without a secret Xvnc asks none; with one it reads it through a descriptor of a deleted file, never from argv', () => {
@@ -194,7 +198,7 @@ test("the sandbox hides Sortie's state, every session's home and the data folder
 
 test('each plan detail lands in the right recipe: another display, other ports', () => {
   const other = plan({ display: 250, vncPort: 5901, wsPort: 6080 });
-  assert.equal(xvncRecipe(other).argv[1], ':250');
+  assert.equal(xvncRecipe(other).argv[4], ':250');
   assert.deepEqual(xvncRecipe(other).files[0]?.data, xauthorityEntry(250, cookie));
   assert.deepEqual(after(xvncRecipe(other).argv, '-rfbport'), [['5901']]);
   assert.deepEqual(websockifyRecipe(other).argv.slice(1), ['127.0.0.1:6080', '127.0.0.1:5901']);

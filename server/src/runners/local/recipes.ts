@@ -26,7 +26,17 @@ export type ClipboardPolicy = App['clipboard'];
 export interface InfraPrograms {
   xvnc: string;
   websockify: string;
+  /** util-linux's prlimit, which bounds Xvnc's memory (see XVNC_ADDRESS_SPACE). */
+  prlimit: string;
 }
+
+/**
+ * The address space Xvnc may use. A viewer may resize the desktop (SetDesktopSize) up to
+ * 32768x32768, which would have Xvnc allocate gigabytes; under this limit it refuses what
+ * does not fit ("out of resources") and keeps the desktop as it was. 2 GiB holds Xvnc
+ * itself (about 230 MiB), an 8K desktop with its copies, and the app's pixmaps.
+ */
+export const XVNC_ADDRESS_SPACE = 2 * 1024 ** 3;
 
 /** What the sandbox needs beyond the plan: found once per launch (see sandbox.ts). */
 export interface SandboxTools {
@@ -148,6 +158,9 @@ export function xvncRecipe(plan: SessionPlan): ProcessRecipe {
     role: 'xvnc',
     name: 'Xvnc',
     argv: [
+      plan.programs.prlimit,
+      `--as=${XVNC_ADDRESS_SPACE}`,
+      '--',
       plan.programs.xvnc,
       `:${plan.display}`,
       // Only clients holding the session's cookie may open the display; no X over TCP.
