@@ -2,12 +2,14 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { chownSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { FILES_PORT } from '../../src/runners/kubernetes/pod-spec.js';
 import type { Api } from '../support/api.js';
 import { startTestSortie, type TestSortie } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
-import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, readPod, SIDECAR_IMAGE } from './cluster.js';
+import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, readPod, SIDECAR_IMAGE, waitForPodGone } from './cluster.js';
 
 // The session file API on the kubernetes runner, on the local cluster: Sortie reaches the
 // home through the file endpoint in the pod's sidecar (no pods/exec), on the volume the app
@@ -36,9 +38,17 @@ const SCRIPT = [
   'stat -c "%u %a" inbox.bin > inbox.stat',
   'exec sleep infinity',
 ].join(' && ');
-const APPS = [{ id: 'filer', name: 'Filer', launch_type: 'container', container_image: DEMO_IMAGE, command: ['sh', '-c', SCRIPT], resource_limits: small }];
+const APPS = [
+  { id: 'filer', name: 'Filer', launch_type: 'container', container_image: DEMO_IMAGE, command: ['sh', '-c', SCRIPT], resource_limits: small },
+  { id: 'keeper', name: 'Keeper', launch_type: 'container', container_image: DEMO_IMAGE, command: ['sleep', 'infinity'], persistent_home: true, resource_limits: small },
+];
+// The persistent home's volume: a hostPath PersistentVolume of a class of the test's own
+// (the local cluster has no provisioner), a folder on this machine, the cluster's only node.
+const HOST_ROOT = '/var/lib/sortie-test-homes';
+let volume: string | undefined;
 
 let kc: KubeConfig;
+let core: CoreV1Api;
 let namespace: { name: string; remove: () => Promise<void> };
 let sortie: TestSortie;
 let admin: Api;
@@ -103,7 +113,24 @@ const download = async (p: string) => {
 
 before(async () => {
   kc = await adminKubeConfig();
+  core = kc.makeApiClient(CoreV1Api);
   namespace = await createTestNamespace(kc, 'files');
+  volume = `${namespace.name}-home`;
+  const dir = path.join(HOST_ROOT, volume);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chownSync(dir, 1000, 1000); // a hostPath volume is mounted as it is: fsGroup does not apply
+  await core.createPersistentVolume({
+    body: {
+      metadata: { name: volume, labels: { 'sortie.io/test': 'files' } },
+      spec: {
+        capacity: { storage: '1Gi' },
+        accessModes: ['ReadWriteOnce'],
+        persistentVolumeReclaimPolicy: 'Retain',
+        storageClassName: `${namespace.name}-homes`,
+        hostPath: { path: dir, type: 'Directory' },
+      },
+    },
+  });
   sortie = await startTestSortie({
     name: 'k8s-files',
     apps: APPS,
@@ -115,6 +142,9 @@ before(async () => {
       SORTIE_AUTH: 'enabled',
       SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD,
       SORTIE_MAX_UPLOAD_MB: '1',
+      SORTIE_MAX_SESSIONS_PER_USER: '10',
+      SORTIE_HOME_STORAGE_CLASS: `${namespace.name}-homes`,
+      SORTIE_HOME_SIZE: '1Gi',
     },
   });
   admin = await sortie.signIn('admin', ADMIN_PASSWORD);
@@ -132,6 +162,10 @@ before(async () => {
 after(async () => {
   await sortie?.cleanup();
   await namespace?.remove();
+  if (volume) {
+    await core.deletePersistentVolume({ name: volume }).catch(() => undefined);
+    rmSync(path.join(HOST_ROOT, volume), { recursive: true, force: true });
+  }
 });
 
 describe('the owner works with the files of a session pod', () => {
@@ -253,4 +287,23 @@ describe('refused, with the local runner\'s answers', () => {
       assert.match(String(res.json.message), /only while it is running/);
     }
   });
+});
+
+test('with persistent_home the sidecar serves the user\'s claim: an upload is there in the next session', async () => {
+  const data = randomBytes(200_000);
+  const first = await alice.launch('keeper');
+  await alice.waitFor(first.id, 'running', 90_000);
+  const put = await as(alice, 'PUT', contentUrl(first.id, 'kept.bin'), data, true);
+  assert.equal(put.status, 200, put.body.toString());
+  await alice.end(first.id);
+  await waitForPodGone(kc, namespace.name, first.pod_name);
+  // On the claim's volume, not in the pod.
+  assert.deepEqual(readFileSync(path.join(HOST_ROOT, volume!, 'kept.bin')), data);
+
+  const second = await alice.launch('keeper');
+  await alice.waitFor(second.id, 'running', 90_000);
+  const back = await as(alice, 'GET', contentUrl(second.id, 'kept.bin'));
+  assert.equal(back.status, 200, back.body.toString());
+  assert.deepEqual(back.body, data);
+  await alice.end(second.id);
 });
