@@ -1,6 +1,8 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState, type DragEvent } from 'react';
+import type RFB from '@novnc/novnc';
 import { ApiError, errorMessage } from '../api/http';
-import { isActive, type Session } from '../contract';
+import { DEFAULT_CLIPBOARD, DEFAULT_FILE_TRANSFER, isActive, type App, type Session } from '../contract';
+import { listApps } from '../catalog/catalogApi';
 import { createSession, endSession, getSession, websocketUrl } from './sessionsApi';
 import { elapsedSeconds } from '../ui/format';
 import { useFullscreen } from '../hooks/useFullscreen';
@@ -8,14 +10,32 @@ import { navigate, paths } from '../hooks/useHashRoute';
 import { useNow } from '../hooks/useNow';
 import { usePoll } from '../hooks/usePoll';
 import { useVncConnection } from '../hooks/useVncConnection';
+import { useClipboardSync } from '../hooks/useClipboardSync';
+import { useUploads } from '../hooks/useUploads';
 import { AppIcon } from '../ui/AppIcon';
-import { FullscreenIcon, PowerIcon, ReconnectIcon } from '../ui/icons';
+import { ClipboardIcon, CloseIcon, FolderIcon, FullscreenIcon, PowerIcon, ReconnectIcon } from '../ui/icons';
 import { ErrorBanner } from '../ui/ErrorBanner';
 import { Panel } from '../ui/Panel';
 import { Spinner } from '../ui/Spinner';
 import { StatusBadge } from './StatusBadge';
 import { pollInterval, RETRY_DELAYS_MS, streamLabel, type Stream } from './streamEnd';
 import { VncScreen } from './VncScreen';
+import { ClipboardPanel } from './ClipboardPanel';
+import { FilesPanel } from './FilesPanel';
+import { UploadTray } from './UploadTray';
+import { clipboardDirections } from './clipboardPolicy';
+import { DISPLAY_MODE_LABELS, DISPLAY_MODES, isDisplayMode, loadDisplayMode, saveDisplayMode, type DisplayMode } from './displayMode';
+import { fileDirections } from './filePaths';
+
+type Drawer = 'clipboard' | 'files' | null;
+
+function browserStorage(): Storage | undefined {
+  try {
+    return window.localStorage;
+  } catch {
+    return undefined;
+  }
+}
 
 export function Viewer({ sessionId }: { sessionId: string }) {
   const [session, setSession] = useState<Session | null>(null);
@@ -26,8 +46,17 @@ export function Viewer({ sessionId }: { sessionId: string }) {
   const [relaunching, setRelaunching] = useState(false);
 
   const rootRef = useRef<HTMLDivElement>(null);
+  const stageRef = useRef<HTMLDivElement>(null);
   const mounted = useRef(true);
   const fullscreen = useFullscreen(rootRef);
+  const [mode, setMode] = useState<DisplayMode>(() => loadDisplayMode(browserStorage()));
+  const [drawer, setDrawer] = useState<Drawer>(null);
+  const [dir, setDir] = useState('');
+  const [filesChanged, setFilesChanged] = useState(0);
+  const [dragging, setDragging] = useState(false);
+  const [rfb, setRfb] = useState<RFB | null>(null);
+  /** The session's app as the catalog has it; undefined until known, null when not listed. */
+  const [app, setApp] = useState<App | null | undefined>(undefined);
 
   useEffect(() => {
     mounted.current = true;
@@ -53,6 +82,51 @@ export function Viewer({ sessionId }: { sessionId: string }) {
 
   const status = session?.status;
   const now = useNow(1000, status === 'creating');
+
+  // The app's clipboard and file_transfer settings shape the viewer's tools, offered once
+  // they are known. The server and the VNC server enforce them; an app this person can no
+  // longer list (or a catalog that does not answer) shows every tool and lets those refuse.
+  const appId = session?.app_id;
+  useEffect(() => {
+    if (!appId) return;
+    const controller = new AbortController();
+    listApps(controller.signal)
+      .then((apps) => setApp(apps.find((a) => a.id === appId) ?? null))
+      .catch(() => {
+        if (!controller.signal.aborted) setApp(null);
+      });
+    return () => controller.abort();
+  }, [appId]);
+  const clipboardSetting = app === undefined ? 'none' : (app?.clipboard ?? DEFAULT_CLIPBOARD);
+  const fileSetting = app === undefined ? 'none' : (app?.file_transfer ?? DEFAULT_FILE_TRANSFER);
+  const clip = clipboardDirections(clipboardSetting);
+  const files = fileDirections(fileSetting);
+  const clipboard = useClipboardSync({ rfb, stageRef, toSession: clip.toSession, fromSession: clip.fromSession });
+  const uploads = useUploads(sessionId, () => setFilesChanged((n) => n + 1));
+
+  const chooseMode = (next: DisplayMode) => {
+    setMode(next);
+    saveDisplayMode(browserStorage(), next);
+  };
+  const toggleDrawer = (which: Exclude<Drawer, null>) => setDrawer((open) => (open === which ? null : which));
+
+  const carriesFiles = (e: DragEvent) => e.dataTransfer.types.includes('Files');
+  const onDragOver = (e: DragEvent) => {
+    if (!files.upload || !carriesFiles(e)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    setDragging(true);
+  };
+  const onDragLeave = (e: DragEvent) => {
+    if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
+  };
+  const onDrop = (e: DragEvent) => {
+    setDragging(false);
+    if (!files.upload || !carriesFiles(e)) return;
+    e.preventDefault();
+    const dropped = Array.from(e.dataTransfer.files);
+    if (dropped.length) uploads.add(dropped, dir);
+  };
 
   // A stream that ended may mean the session ended: read it before reconnecting.
   const recheck = useCallback(async () => {
@@ -106,7 +180,12 @@ export function Viewer({ sessionId }: { sessionId: string }) {
   const active = session ? isActive(session.status) : false;
 
   return (
-    <div className={`viewer${fullscreen.active ? ' viewer--fullscreen' : ''}`} ref={rootRef}>
+    <div
+      className={`viewer${fullscreen.active ? ' viewer--fullscreen' : ''}`}
+      ref={rootRef}
+      data-clipboard={app === undefined ? undefined : clipboardSetting}
+      data-file-transfer={app === undefined ? undefined : fileSetting}
+    >
       <div className="viewer__bar">
         <div className="viewer__identity">
           {session && <AppIcon name={appName} src="" />}
@@ -123,6 +202,45 @@ export function Viewer({ sessionId }: { sessionId: string }) {
         <div className="viewer__actions">
           {status === 'running' && (
             <>
+              <label className="viewer__mode" title="How the desktop fits this window">
+                <span className="btn__label">Display</span>
+                <select
+                  className="viewer__select"
+                  value={mode}
+                  onChange={(e) => isDisplayMode(e.target.value) && chooseMode(e.target.value)}
+                  data-testid="display-mode"
+                >
+                  {DISPLAY_MODES.map((m) => (
+                    <option key={m} value={m}>
+                      {DISPLAY_MODE_LABELS[m]}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              {(clip.toSession || clip.fromSession) && (
+                <button
+                  type="button"
+                  className={`btn btn--dark${drawer === 'clipboard' ? ' btn--pressed' : ''}`}
+                  onClick={() => toggleDrawer('clipboard')}
+                  aria-pressed={drawer === 'clipboard'}
+                  data-testid="clipboard-toggle"
+                  title="Clipboard"
+                >
+                  <ClipboardIcon /> <span className="btn__label">Clipboard</span>
+                </button>
+              )}
+              {(files.upload || files.download) && (
+                <button
+                  type="button"
+                  className={`btn btn--dark${drawer === 'files' ? ' btn--pressed' : ''}`}
+                  onClick={() => toggleDrawer('files')}
+                  aria-pressed={drawer === 'files'}
+                  data-testid="files-toggle"
+                  title="Files"
+                >
+                  <FolderIcon /> <span className="btn__label">Files</span>
+                </button>
+              )}
               <button type="button" className="btn btn--dark" onClick={vnc.reconnect} data-testid="reconnect" title="Reconnect">
                 <ReconnectIcon /> <span className="btn__label">Reconnect</span>
               </button>
@@ -157,7 +275,14 @@ export function Viewer({ sessionId }: { sessionId: string }) {
         </p>
       )}
 
-      <div className="viewer__stage">
+      <div
+        className={`viewer__stage${dragging ? ' viewer__stage--drop' : ''}`}
+        ref={stageRef}
+        onDragOver={status === 'running' ? onDragOver : undefined}
+        onDragLeave={status === 'running' ? onDragLeave : undefined}
+        onDrop={status === 'running' ? onDrop : undefined}
+        data-testid="viewer-stage"
+      >
         {missing !== null && (
           <Panel tone="error" title="Session not found">
             <p className="panel__text" data-testid="viewer-reason">
@@ -228,7 +353,36 @@ export function Viewer({ sessionId }: { sessionId: string }) {
 
         {status === 'running' && session && (
           <>
-            <VncScreen key={vnc.attempt} url={websocketUrl(session)} onConnect={vnc.onConnect} onEnd={vnc.onEnd} />
+            <VncScreen key={vnc.attempt} url={websocketUrl(session)} mode={mode} onConnect={vnc.onConnect} onEnd={vnc.onEnd} onRfb={setRfb} />
+            {dragging && (
+              <div className="stage-drop" aria-hidden="true">
+                Drop to upload to {dir === '' ? 'the home folder' : dir}
+              </div>
+            )}
+            {drawer && (
+              <aside className="drawer" aria-label={drawer === 'files' ? 'Files' : 'Clipboard'}>
+                <div className="drawer__head">
+                  <h2 className="drawer__title">{drawer === 'files' ? 'Files' : 'Clipboard'}</h2>
+                  <button type="button" className="drawer__close" onClick={() => setDrawer(null)} aria-label="Close">
+                    <CloseIcon />
+                  </button>
+                </div>
+                {drawer === 'files' ? (
+                  <FilesPanel
+                    sessionId={session.id}
+                    dir={dir}
+                    onDir={setDir}
+                    upload={files.upload}
+                    download={files.download}
+                    onUpload={(picked) => uploads.add(picked, dir)}
+                    refreshKey={filesChanged}
+                  />
+                ) : (
+                  <ClipboardPanel sync={clipboard} toSession={clip.toSession} fromSession={clip.fromSession} />
+                )}
+              </aside>
+            )}
+            <UploadTray items={uploads.items} onDismiss={uploads.dismiss} onClear={uploads.clearFinished} />
             {stream.state !== 'connected' && (
               <div className="stage-overlay">
                 {stream.state === 'connecting' && (

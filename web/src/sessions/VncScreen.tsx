@@ -1,24 +1,36 @@
 import { useEffect, useRef } from 'react';
 import type RFB from '@novnc/novnc';
 import type { StreamEnd } from './streamEnd';
-
+import { rfbDisplaySettings, type DisplayMode } from './displayMode';
 
 interface Props {
   url: string;
+  /** How the desktop meets the viewer; changing it applies to the live connection. */
+  mode: DisplayMode;
   onConnect: () => void;
   onEnd: (end: StreamEnd) => void;
+  /** The connection, once connected; null when it is gone. */
+  onRfb?: (rfb: RFB | null) => void;
 }
 
 /**
  * Mounts one noVNC connection for its lifetime. Re-mount it (change its `key`) to
  * reconnect: an RFB object cannot be reused after it disconnects.
  */
-export function VncScreen({ url, onConnect, onEnd }: Props) {
+export function VncScreen({ url, mode, onConnect, onEnd, onRfb }: Props) {
   const targetRef = useRef<HTMLDivElement>(null);
-  const callbacks = useRef({ onConnect, onEnd });
+  const rfbRef = useRef<RFB | null>(null);
+  const callbacks = useRef({ onConnect, onEnd, onRfb });
+  const modeRef = useRef(mode);
   useEffect(() => {
-    callbacks.current = { onConnect, onEnd };
+    callbacks.current = { onConnect, onEnd, onRfb };
   });
+
+  useEffect(() => {
+    modeRef.current = mode;
+    const rfb = rfbRef.current;
+    if (rfb) Object.assign(rfb, rfbDisplaySettings(mode));
+  }, [mode]);
 
   useEffect(() => {
     const target = targetRef.current;
@@ -33,6 +45,8 @@ export function VncScreen({ url, onConnect, onEnd }: Props) {
     const end = (fallback = '') => {
       if (disposed) return;
       disposed = true;
+      rfbRef.current = null;
+      callbacks.current.onRfb?.(null);
       callbacks.current.onEnd({ wasConnected, code: close?.code || null, reason: close?.reason || fallback });
     };
 
@@ -60,8 +74,10 @@ export function VncScreen({ url, onConnect, onEnd }: Props) {
         end('Could not open the remote desktop connection.');
         return;
       }
-      rfb.scaleViewport = true;
-      rfb.resizeSession = false;
+      // With resizeSession, noVNC asks for the viewer's size as soon as the server says it
+      // can resize, and again whenever the viewer's element changes size (window, rotation).
+      Object.assign(rfb, rfbDisplaySettings(modeRef.current));
+      rfbRef.current = rfb;
       rfb.background = '#0b0d12';
       rfb.focusOnClick = true;
 
@@ -69,6 +85,7 @@ export function VncScreen({ url, onConnect, onEnd }: Props) {
         wasConnected = true;
         rfb?.focus({ preventScroll: true });
         callbacks.current.onConnect();
+        callbacks.current.onRfb?.(rfb);
       });
       rfb.addEventListener('disconnect', () => {
         rfbEnded = true;
@@ -89,6 +106,8 @@ export function VncScreen({ url, onConnect, onEnd }: Props) {
 
     return () => {
       disposed = true;
+      rfbRef.current = null;
+      callbacks.current.onRfb?.(null);
       // A second disconnect() on an ended RFB only logs noise.
       if (rfb && !rfbEnded) rfb.disconnect();
       else if (socket && socket.readyState <= WebSocket.OPEN) socket.close();

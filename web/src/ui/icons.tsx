@@ -79,3 +79,19 @@ export function CloseIcon() {
     </svg>
   );
 }
+
+export function ClipboardIcon() {
+  return (
+    <ButtonIcon>
+      <Line d="M7.5 4H6a1 1 0 0 0-1 1v11a1 1 0 0 0 1 1h8a1 1 0 0 0 1-1V5a1 1 0 0 0-1-1h-1.5M7.5 3h5v2.5h-5zM7.5 10h5M7.5 13h3" />
+    </ButtonIcon>
+  );
+}
+
+export function FolderIcon() {
+  return (
+    <ButtonIcon>
+      <Line d="M3 6a1 1 0 0 1 1-1h4l1.5 2H16a1 1 0 0 1 1 1v7a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1z" />
+    </ButtonIcon>
+  );
+}

@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { homeDirPath } from '../src/runners/local/state-file.js';
+import { launchBrowser, launchFromCatalog } from './support/browser.js';
+import { startTestSortie, type TestSortie } from './support/harness.js';
+import { localSessionRecord } from './support/processes.js';
+import { sleep, waitFor } from './support/wait.js';
+
+// The desktop a person works in, in the real browser (Debian's Chromium) on the local
+// runner: the desktop takes the viewer's size and follows it, text moves between the
+// page's clipboard and the session's, files go in by drag and drop and come out through
+// the files panel. The desktop side is read with X clients holding the session's cookie,
+// and from the session's home folder.
+
+const execFileAsync = promisify(execFile);
+const MiB = 1024 * 1024;
+
+/** The app writes a file before it starts, for the download test. */
+const WRITE_THEN_XTERM = 'cd "$HOME" && head -c 300000 /dev/urandom > made-by-app.bin && exec xterm -geometry 80x24+0+0';
+const apps = [
+  { id: 'desk', name: 'Desk', category: 'Test', launch_type: 'container', command: ['sh', '-c', WRITE_THEN_XTERM] },
+  { id: 'locked', name: 'Locked', category: 'Test', launch_type: 'container', command: ['xterm'], clipboard: 'none', file_transfer: 'none' },
+];
+
+let sortie: TestSortie;
+let browser: Browser;
+let closeBrowser: () => Promise<void>;
+const clipboardOwners: ChildProcess[] = [];
+
+before(async () => {
+  sortie = await startTestSortie({ name: 'desktop-browser', apps, env: { SORTIE_MAX_UPLOAD_MB: '1', SORTIE_MAX_SESSIONS_PER_USER: '10' } });
+  ({ browser, close: closeBrowser } = await launchBrowser());
+});
+
+after(async () => {
+  for (const owner of clipboardOwners) owner.kill('SIGKILL');
+  await closeBrowser?.();
+  await sortie?.cleanup();
+});
+
+interface Desk {
+  page: Page;
+  context: BrowserContext;
+  id: string;
+  home: string;
+  /** DISPLAY and XAUTHORITY for an X client on the session's display. */
+  xEnv: NodeJS.ProcessEnv;
+}
+
+/** A fresh browser profile with the clipboard allowed, the app launched from the catalog and its desktop drawn. */
+async function openDesk(appId: string, viewport = { width: 1200, height: 800 }): Promise<Desk> {
+  const context = await browser.newContext({ viewport, permissions: ['clipboard-read', 'clipboard-write'] });
+  const page = await context.newPage();
+  const { sessionId } = await launchFromCatalog(page, sortie.url, appId, `desktop-browser-${appId}.png`);
+  const home = homeDirPath(sortie.stateDir, sessionId);
+  const { display } = localSessionRecord(sortie.stateDir, sessionId);
+  return { page, context, id: sessionId, home, xEnv: { PATH: process.env.PATH, LANG: 'C.UTF-8', DISPLAY: `:${display}`, XAUTHORITY: path.join(home, '.Xauthority') } };
+}
+
+async function closeDesk(desk: Desk): Promise<void> {
+  await desk.context.close();
+  assert.equal((await sortie.api.end(desk.id)).status, 200);
+}
+
+/** An X client on the session's display; one that hangs fails the test instead. */
+function x(desk: Desk, program: string, args: string[]) {
+  return execFileAsync(program, args, { env: desk.xEnv, timeout: 10_000 });
+}
+
+/** The X screen's size as an X client on the session's display sees it, e.g. "1280x800". */
+async function xScreenSize(desk: Desk): Promise<string> {
+  const { stdout } = await x(desk, 'xdpyinfo', []);
+  return /dimensions:\s+(\d+x\d+) pixels/.exec(stdout)![1]!;
+}
+
+/** The size of the element noVNC draws into (whole pixels), which "fit to window" asks the desktop to take. */
+async function viewerSize(page: Page): Promise<string> {
+  return page.evaluate(
+    '(() => { const r = document.querySelector("[data-testid=vnc-container] > div").getBoundingClientRect(); return `${Math.floor(r.width)}x${Math.floor(r.height)}`; })()',
+  );
+}
+
+/** The canvas: its pixel size (the desktop's) and the size it is shown at on the page. */
+async function canvasSizes(page: Page): Promise<{ pixels: string; shown: string }> {
+  return page.evaluate(
+    '(() => { const c = document.querySelector("[data-testid=vnc-container] canvas"); const r = c.getBoundingClientRect(); return { pixels: `${c.width}x${c.height}`, shown: `${Math.round(r.width)}x${Math.round(r.height)}` }; })()',
+  );
+}
+
+async function pageClipboard(page: Page): Promise<string> {
+  return page.evaluate('navigator.clipboard.readText()');
+}
+
+/** What an X client pasting from the CLIPBOARD selection gets, or undefined when nothing holds it. */
+async function xPaste(desk: Desk): Promise<string | undefined> {
+  try {
+    return (await x(desk, 'xclip', ['-o', '-selection', 'clipboard', '-t', 'UTF8_STRING'])).stdout;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Drops files onto the desktop as a person dragging them from their file manager does. */
+async function dropFiles(page: Page, files: { name: string; bytes: Buffer }[]): Promise<void> {
+  const payload = files.map((f) => ({ name: f.name, base64: f.bytes.toString('base64') }));
+  await page.evaluate(`(() => {
+    const files = ${JSON.stringify(payload)};
+    const data = new DataTransfer();
+    for (const f of files) data.items.add(new File([Uint8Array.from(atob(f.base64), (c) => c.charCodeAt(0))], f.name));
+    const target = document.querySelector('[data-testid=vnc-container] canvas');
+    for (const type of ['dragenter', 'dragover', 'drop']) target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+  })()`);
+}
+
+async function uploadStates(page: Page): Promise<{ state: string | null; error: string }[]> {
+  return page.evaluate(
+    '[...document.querySelectorAll("[data-testid=upload-item]")].map((i) => ({ state: i.dataset.state, error: i.querySelector("[data-testid=upload-error]")?.textContent ?? "" }))',
+  );
+}
+
+describe('a desktop in the browser on the local runner', { timeout: 240_000 }, () => {
+  test('"fit to window" gives the desktop the viewer’s size and follows the window; "scale" and "1:1" leave it be', async () => {
+    const desk = await openDesk('desk');
+    const { page } = desk;
+    // On opening: the desktop takes the viewer's size (not the 1280x800 it started with).
+    assert.equal(await page.getByTestId('display-mode').inputValue(), 'fit', 'fit to window is the default');
+    let wanted = await viewerSize(page);
+    assert.notEqual(wanted, '1280x800');
+    await waitFor(async () => (await xScreenSize(desk)) === wanted, { what: `the X screen to take the viewer's size ${wanted}`, timeoutMs: 20_000 });
+
+    // The window shrinks, as when a person resizes it or turns a tablet upright.
+    await page.setViewportSize({ width: 700, height: 900 });
+    await waitFor(async () => (await viewerSize(page)).startsWith('700x'), { what: 'the viewer to take the new window width' });
+    wanted = await viewerSize(page);
+    await waitFor(async () => (await xScreenSize(desk)) === wanted, { what: `the X screen to follow the window to ${wanted}`, timeoutMs: 20_000 });
+    const fitted = wanted;
+
+    // Scale: the window changes, the picture is scaled into it, the desktop keeps its size.
+    await page.getByTestId('display-mode').selectOption('scale');
+    await page.setViewportSize({ width: 1000, height: 640 });
+    await waitFor(async () => (await canvasSizes(page)).shown !== fitted, { what: 'the canvas to be scaled into the new window' });
+    assert.equal((await canvasSizes(page)).pixels, fitted, 'the canvas still holds the desktop at its own size');
+    // Ample for a resize request (noVNC sends one within 100 ms of a change) to be answered.
+    await sleep(1500);
+    assert.equal(await xScreenSize(desk), fitted, 'scale does not resize the desktop');
+
+    // 1:1: one desktop pixel per page pixel, scrolling where it does not fit.
+    await page.getByTestId('display-mode').selectOption('real');
+    await page.setViewportSize({ width: 600, height: 500 });
+    await waitFor(async () => (await canvasSizes(page)).shown === fitted, { what: 'the canvas shown at the desktop’s own size' });
+    const scrolls = await page.evaluate('(() => { const s = document.querySelector("[data-testid=vnc-container] > div"); return s.scrollHeight > s.clientHeight; })()');
+    assert.equal(scrolls, true, 'the taller desktop scrolls in the smaller viewer');
+    await sleep(1500);
+    assert.equal(await xScreenSize(desk), fitted, '1:1 does not resize the desktop');
+
+    // The choice is remembered in this browser; back to fit, the desktop takes the window again.
+    await page.reload();
+    await page.getByTestId('display-mode').waitFor();
+    assert.equal(await page.getByTestId('display-mode').inputValue(), 'real', 'the choice survives a reload');
+    await page.getByTestId('display-mode').selectOption('fit');
+    wanted = await viewerSize(page);
+    assert.notEqual(wanted, fitted);
+    await waitFor(async () => (await xScreenSize(desk)) === wanted, { what: `the X screen to take the viewer's size ${wanted} again`, timeoutMs: 20_000 });
+    await closeDesk(desk);
+  });
+
+  test('copy in the app reaches the page’s clipboard, and the page’s clipboard reaches the app', async () => {
+    const desk = await openDesk('desk');
+    const { page } = desk;
+    // The app copies: an X client takes the CLIPBOARD selection (and keeps serving it).
+    const fromApp = 'from the app: café, 日本語, €';
+    const owner = spawn('xclip', ['-i', '-quiet', '-selection', 'clipboard'], { env: desk.xEnv, stdio: ['pipe', 'ignore', 'ignore'] });
+    clipboardOwners.push(owner);
+    owner.stdin.end(fromApp);
+    await waitFor(async () => (await pageClipboard(page)) === fromApp, { what: 'the text copied in the app to reach the page’s clipboard', timeoutMs: 15_000 });
+
+    // The person copies on their own computer and comes back to the desktop.
+    const fromPage = 'from the page: naïve ✓ 😀';
+    await page.evaluate(`navigator.clipboard.writeText(${JSON.stringify(fromPage)})`);
+    await page.getByTestId('viewer-status').hover();
+    await page.getByTestId('vnc-container').hover();
+    await waitFor(async () => (await xPaste(desk)) === fromPage, { what: 'the page’s clipboard to reach the X clipboard', timeoutMs: 15_000 });
+
+    // Where the browser keeps the page from the clipboard, the panel carries text in.
+    await page.getByTestId('clipboard-toggle').click();
+    assert.equal(await page.getByTestId('clipboard-output').inputValue(), fromApp, 'the panel shows the app’s last copy');
+    const typed = 'typed into the panel: ß';
+    await page.getByTestId('clipboard-input').fill(typed);
+    await page.getByTestId('clipboard-send').click();
+    await waitFor(async () => (await xPaste(desk)) === typed, { what: 'the panel’s text to reach the X clipboard' });
+    await closeDesk(desk);
+  });
+
+  test('files dropped on the desktop land in the home; a file the app wrote downloads byte for byte', async () => {
+    const desk = await openDesk('desk');
+    const { page } = desk;
+    const dropped = [
+      { name: 'dropped.bin', bytes: randomBytes(200_000) },
+      { name: 'notes — é.txt', bytes: Buffer.from('written on my computer\n') },
+    ];
+    await dropFiles(page, dropped);
+    await waitFor(async () => (await uploadStates(page)).filter((u) => u.state === 'done').length === 2, { what: 'both uploads to finish', timeoutMs: 20_000 });
+    for (const file of dropped) assert.deepEqual(readFileSync(path.join(desk.home, file.name)), file.bytes, `${file.name} is in the home as it was`);
+
+    // Over the upload limit: refused with words a person understands, nothing written.
+    await dropFiles(page, [{ name: 'too-big.bin', bytes: Buffer.alloc(2 * MiB, 1) }]);
+    const refused = await waitFor(async () => (await uploadStates(page)).find((u) => u.state === 'failed'), { what: 'the oversized upload to be refused' });
+    assert.match(refused.error, /“too-big\.bin” is too large to upload \(.*upload limit of 1 MiB/);
+    assert.equal(existsSync(path.join(desk.home, 'too-big.bin')), false);
+
+    // The files panel lists the home (the uploads included) and downloads what the app wrote.
+    await page.getByTestId('files-toggle').click();
+    await page.getByTestId('file-dropped.bin').waitFor();
+    const link = page.getByTestId('file-made-by-app.bin').getByTestId('file-download');
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    assert.equal(download.suggestedFilename(), 'made-by-app.bin');
+    const saved = await download.path();
+    assert.deepEqual(readFileSync(saved), readFileSync(path.join(desk.home, 'made-by-app.bin')), 'the download is the file, byte for byte');
+    await closeDesk(desk);
+  });
+
+  test('an app with "clipboard": "none" and "file_transfer": "none" offers neither, and a drop uploads nothing', async () => {
+    const desk = await openDesk('locked');
+    const { page } = desk;
+    // The viewer has read the app's settings from the catalog.
+    await page.locator('.viewer[data-clipboard="none"][data-file-transfer="none"]').waitFor();
+    assert.equal(await page.getByTestId('files-toggle').count(), 0, 'no files tool');
+    assert.equal(await page.getByTestId('clipboard-toggle').count(), 0, 'no clipboard tool');
+    await dropFiles(page, [{ name: 'should-not-arrive.txt', bytes: Buffer.from('no') }]);
+    assert.equal(await page.getByTestId('upload-item').count(), 0);
+    assert.equal(existsSync(path.join(desk.home, 'should-not-arrive.txt')), false);
+    await closeDesk(desk);
+  });
+});
