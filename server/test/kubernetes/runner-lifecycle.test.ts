@@ -146,7 +146,12 @@ test('the created pod matches the contract, field by field, as the API server st
       { name: 'DISPLAY', value: ':99' },
       { name: 'VNC_PASSWORD', value: spec.streamSecret },
     ]);
-    assert.deepEqual(sidecar.ports, [{ name: 'websockify', containerPort: 6080, protocol: 'TCP' }]);
+    assert.deepEqual(sidecar.ports, [
+      { name: 'websockify', containerPort: 6080, protocol: 'TCP' },
+      { name: 'files', containerPort: 6081, protocol: 'TCP' },
+    ]);
+    // The sidecar serves the app's home to the file API from the same volume.
+    assert.deepEqual(sidecar.volumeMounts?.find((m) => m.name === 'home'), { name: 'home', mountPath: '/session-home' });
     assert.deepEqual(sidecar.readinessProbe?.tcpSocket?.port, 6080);
     assert.equal(sidecar.readinessProbe?.periodSeconds, 1);
     assert.deepEqual(sidecar.resources, { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '500m', memory: '512Mi' } });
