@@ -1,8 +1,8 @@
 /**
  * The session images in the local cluster are the builds of the repository's Dockerfiles
  * (scripts/local-cluster.sh build-image, buildah), and carry what those Dockerfiles promise
- * the pod spec: user 1000, DISPLAY :99, websockify's port 6080, the command. A second build
- * with nothing changed builds and imports nothing.
+ * the pod spec: user 1000, DISPLAY :99, websockify's port 6080 and the file endpoint's 6081,
+ * the command. A second build with nothing changed builds and imports nothing.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -62,6 +62,8 @@ describe('the cluster’s session images are built from their Dockerfiles', () =
     assert.ok(config.Env?.includes('DISPLAY=:99'), JSON.stringify(config.Env));
     assert.ok(config.Env?.includes('SCREEN_RESOLUTION=1280x800x24'), JSON.stringify(config.Env));
     assert.ok(config.ExposedPorts && '6080/tcp' in config.ExposedPorts, JSON.stringify(config.ExposedPorts));
+    // The file endpoint Sortie's file API dials (docker/vnc-sidecar/files.py).
+    assert.ok(config.ExposedPorts && '6081/tcp' in config.ExposedPorts, JSON.stringify(config.ExposedPorts));
     assert.deepEqual(config.Cmd, ['/usr/local/bin/sortie-vnc-start']);
     assert.equal(config.WorkingDir, '/home/sortie');
   });
