@@ -187,6 +187,15 @@ describe('a desktop in the browser on the local runner', { timeout: 240_000 }, (
     await page.getByTestId('vnc-container').hover();
     await waitFor(async () => (await xPaste(desk)) === fromPage, { what: 'the page’s clipboard to reach the X clipboard', timeoutMs: 15_000 });
 
+    // A paste the browser delivers onto the desktop (its Edit menu) carries its text in.
+    const pasted = 'pasted from the Edit menu: ø';
+    await page.evaluate(`(() => {
+      const data = new DataTransfer();
+      data.setData('text/plain', ${JSON.stringify(pasted)});
+      document.querySelector('[data-testid=vnc-container] canvas').dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+    })()`);
+    await waitFor(async () => (await xPaste(desk)) === pasted, { what: 'the pasted text to reach the X clipboard' });
+
     // Where the browser keeps the page from the clipboard, the panel carries text in.
     await page.getByTestId('clipboard-toggle').click();
     assert.equal(await page.getByTestId('clipboard-output').inputValue(), fromApp, 'the panel shows the app’s last copy');

@@ -28,7 +28,7 @@ export interface ClipboardSync {
  * From the session: noVNC's `clipboard` event is written with navigator.clipboard.writeText.
  * To the session: whenever the person comes back to the desktop (window focus, focus or
  * pointer entering the stage) the clipboard is read, when the browser allows it without a
- * prompt, and sent with clipboardPasteFrom if it changed.
+ * prompt, and sent with clipboardPasteFrom if it changed; a paste event sends its text.
  */
 export function useClipboardSync({ rfb, stageRef, toSession, fromSession }: Options): ClipboardSync {
   const [fromSessionText, setFromSessionText] = useState('');
@@ -126,13 +126,25 @@ export function useClipboardSync({ rfb, stageRef, toSession, fromSession }: Opti
       if (document.visibilityState === 'visible') void sync();
     };
     const onEvent = () => void sync();
+    // A paste the browser delivers (its Edit menu, a middle click) carries the text with it,
+    // no permission needed. One into the clipboard panel's own box is left to the box.
+    const onPaste = (e: ClipboardEvent) => {
+      if (!toSession || (e.target instanceof Element && e.target.closest('textarea, input'))) return;
+      const text = e.clipboardData?.getData('text/plain') ?? '';
+      if (!text) return;
+      e.preventDefault();
+      lastPageText.current = text;
+      send(text);
+    };
     window.addEventListener('focus', onEvent);
+    stage.addEventListener('paste', onPaste);
     document.addEventListener('visibilitychange', onVisible);
     stage.addEventListener('focusin', onEvent);
     stage.addEventListener('pointerenter', onEvent);
     void sync();
     return () => {
       window.removeEventListener('focus', onEvent);
+      stage.removeEventListener('paste', onPaste);
       document.removeEventListener('visibilitychange', onVisible);
       stage.removeEventListener('focusin', onEvent);
       stage.removeEventListener('pointerenter', onEvent);

@@ -110,20 +110,24 @@ export function Viewer({ sessionId }: { sessionId: string }) {
   };
   const toggleDrawer = (which: Exclude<Drawer, null>) => setDrawer((open) => (open === which ? null : which));
 
+  // Files dragged anywhere over the viewer are caught, even where they cannot be dropped:
+  // the browser's own handling of a dropped file is to open it in place of the desktop.
   const carriesFiles = (e: DragEvent) => e.dataTransfer.types.includes('Files');
+  const droppable = status === 'running' && files.upload;
   const onDragOver = (e: DragEvent) => {
-    if (!files.upload || !carriesFiles(e)) return;
+    if (!carriesFiles(e)) return;
     e.preventDefault();
-    e.dataTransfer.dropEffect = 'copy';
-    setDragging(true);
+    e.dataTransfer.dropEffect = droppable ? 'copy' : 'none';
+    setDragging(droppable);
   };
   const onDragLeave = (e: DragEvent) => {
     if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
   };
   const onDrop = (e: DragEvent) => {
     setDragging(false);
-    if (!files.upload || !carriesFiles(e)) return;
+    if (!carriesFiles(e)) return;
     e.preventDefault();
+    if (!droppable) return;
     const dropped = Array.from(e.dataTransfer.files);
     if (dropped.length) uploads.add(dropped, dir);
   };
@@ -185,6 +189,9 @@ export function Viewer({ sessionId }: { sessionId: string }) {
       ref={rootRef}
       data-clipboard={app === undefined ? undefined : clipboardSetting}
       data-file-transfer={app === undefined ? undefined : fileSetting}
+      onDragOver={onDragOver}
+      onDragLeave={onDragLeave}
+      onDrop={onDrop}
     >
       <div className="viewer__bar">
         <div className="viewer__identity">
@@ -278,9 +285,6 @@ export function Viewer({ sessionId }: { sessionId: string }) {
       <div
         className={`viewer__stage${dragging ? ' viewer__stage--drop' : ''}`}
         ref={stageRef}
-        onDragOver={status === 'running' ? onDragOver : undefined}
-        onDragLeave={status === 'running' ? onDragLeave : undefined}
-        onDrop={status === 'running' ? onDrop : undefined}
         data-testid="viewer-stage"
       >
         {missing !== null && (
