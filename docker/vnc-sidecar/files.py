@@ -292,15 +292,20 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(st.st_size))
             self.send_header("X-Modified-Ms", str(st.st_mtime_ns // 1_000_000))
             self.end_headers()
-            # Exactly the size announced, even if the app keeps writing to the file.
+            # Exactly the size announced, even if the app keeps writing to the file. Once the
+            # headers are out, any failure can only cut the body short: the client sees that.
             left = st.st_size
-            while left > 0:
-                chunk = os.read(fd, min(CHUNK, left))
-                if not chunk:  # cut short by the app meanwhile: the client sees a short body
-                    self.close_connection = True
-                    break
-                self.wfile.write(chunk)
-                left -= len(chunk)
+            try:
+                while left > 0:
+                    chunk = os.read(fd, min(CHUNK, left))
+                    if not chunk:  # truncated by the app meanwhile
+                        break
+                    self.wfile.write(chunk)
+                    left -= len(chunk)
+            except OSError as err:
+                self.log_message("download of %s cut: %r", shown, err)
+            if left > 0:
+                self.close_connection = True
         finally:
             os.close(fd)
 
