@@ -179,11 +179,12 @@ test('as root the app drops to the session user, who also owns its cookie', () =
   assert.deepEqual(recipe.files[0]?.owner, user);
 });
 
-test("the sandbox hides Sortie's state, every session's home and the data folder around them", () => {
+test("the sandbox hides Sortie's state, every session's home, every user's home and the data folder around them", () => {
   const folders = hiddenFolders(plan({ hiddenPaths: ['/srv/secret'] }));
   assert.deepEqual(folders, [
     '/var/lib/sortie/local-sessions',
     homesDirPath('/var/lib/sortie/local-sessions'),
+    '/var/lib/sortie/local-sessions-user-homes',
     '/var/lib/sortie',
     '/srv/secret',
   ]);
@@ -192,6 +193,7 @@ test("the sandbox hides Sortie's state, every session's home and the data folder
   assert.deepEqual(after(recipe.argv, '--tmpfs').map(([p]) => p).filter((p) => p !== '/tmp'), [
     '/usr/local/sortie/state',
     '/usr/local/sortie/state-homes',
+    '/usr/local/sortie/state-user-homes',
     '/usr/local/sortie',
   ]);
 });
