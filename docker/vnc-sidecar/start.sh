@@ -2,7 +2,10 @@
 # Sortie VNC sidecar: a virtual X display for the app container next to it, served to the
 # browser as VNC over WebSocket.
 #
-#   Xvfb $DISPLAY  ->  x11vnc on 127.0.0.1:5900  ->  websockify on 0.0.0.0:6080
+#   Xvnc $DISPLAY (X server and VNC server in one, VNC on 127.0.0.1:5900)  ->  websockify on 0.0.0.0:6080
+#
+# TigerVNC's Xvnc lets a viewer resize the desktop to its window (RFB SetDesktopSize) and
+# carries the clipboard both ways, as far as VNC_CLIPBOARD allows.
 #
 # and, when VNC_PASSWORD is set, the file endpoint (files.py) on 0.0.0.0:6081: the session's
 # home, mounted at /session-home, for Sortie's file API, behind the same secret.
@@ -15,9 +18,11 @@
 #
 # Environment:
 #   DISPLAY            X display to create (default :99)
-#   SCREEN_RESOLUTION  Xvfb screen, WIDTHxHEIGHTxDEPTH (default 1280x800x24)
+#   SCREEN_RESOLUTION  the desktop until a viewer asks for another, WIDTHxHEIGHTxDEPTH (default 1280x800x24)
 #   VNC_PASSWORD       if set, VNC clients must give this password; otherwise none
-#   VNC_PORT           x11vnc's port on localhost (default 5900)
+#   VNC_CLIPBOARD      both, to_session, from_session or none (default both): which ways text
+#                      may move between the viewers' clipboard and the session's
+#   VNC_PORT           Xvnc's VNC port on localhost (default 5900)
 #   WEBSOCKET_PORT     websockify's port on all interfaces (default 6080)
 #   FILES_PORT         the file endpoint's port on all interfaces (default 6081)
 set -u
@@ -25,6 +30,7 @@ set -u
 export DISPLAY=${DISPLAY:-:99}
 SCREEN_RESOLUTION=${SCREEN_RESOLUTION:-1280x800x24}
 VNC_PORT=${VNC_PORT:-5900}
+VNC_CLIPBOARD=${VNC_CLIPBOARD:-both}
 WEBSOCKET_PORT=${WEBSOCKET_PORT:-6080}
 export FILES_PORT=${FILES_PORT:-6081}
 
@@ -32,13 +38,13 @@ display_number=${DISPLAY#*:}
 display_number=${display_number%%.*}
 x_socket=/tmp/.X11-unix/X$display_number
 
-xvfb_pid="" x11vnc_pid="" websockify_pid="" files_pid=""
+xvnc_pid="" websockify_pid="" files_pid=""
 
 log() { echo "sortie-vnc-start: $*" >&2; }
 
 stop_children() {
 	local pid
-	for pid in $websockify_pid $x11vnc_pid $xvfb_pid $files_pid; do
+	for pid in $websockify_pid $xvnc_pid $files_pid; do
 		kill -TERM "$pid" 2>/dev/null
 	done
 	wait
@@ -95,35 +101,51 @@ else
 	log "no VNC_PASSWORD: the file endpoint stays off"
 fi
 
-log "starting Xvfb $DISPLAY ($SCREEN_RESOLUTION)"
-Xvfb "$DISPLAY" -screen 0 "$SCREEN_RESOLUTION" -nolisten tcp &
-xvfb_pid=$!
-wait_for 30 "$xvfb_pid" "Xvfb socket $x_socket" test -S "$x_socket"
+case $VNC_CLIPBOARD in
+	both) to_session=1 from_session=1 ;;
+	to_session) to_session=1 from_session=0 ;;
+	from_session) to_session=0 from_session=1 ;;
+	none) to_session=0 from_session=0 ;;
+	*) fail "VNC_CLIPBOARD must be both, to_session, from_session or none, got \"$VNC_CLIPBOARD\"" ;;
+esac
+# Xvnc's own settings hold the catalog's choice; -AllowOverride= stops the app changing them
+# at run time (vncconfig -set), and -noclipboard keeps the X side out of the way.
+clipboard=(-AcceptCutText="$to_session" -SetPrimary="$to_session" -SendCutText="$from_session" -SendPrimary="$from_session" -AllowOverride= -noclipboard)
 
-vnc_auth=(-nopw)
+vnc_auth=(-SecurityTypes None)
 if [[ -n ${VNC_PASSWORD:-} ]]; then
-	# Handed over in a private file that x11vnc deletes after reading ("rm:"), so the
-	# password never shows up on a command line.
+	# Xvnc reads its password file at every login, so the file must stay readable; it is
+	# opened as descriptor 3 and deleted at once, so it is on no disk and no command line.
 	password_file=$(umask 077 && mktemp "${TMPDIR:-/tmp}/vncpass.XXXXXX") || fail "cannot create a password file"
-	printf '%s\n' "$VNC_PASSWORD" >"$password_file"
-	vnc_auth=(-passwdfile "rm:$password_file")
+	printf '%s\n' "$VNC_PASSWORD" | tigervncpasswd -f >"$password_file" || fail "cannot write the VNC password file"
+	exec 3<"$password_file"
+	rm -f "$password_file"
+	vnc_auth=(-SecurityTypes VncAuth -PasswordFile /proc/self/fd/3)
 fi
 
-log "starting x11vnc on 127.0.0.1:$VNC_PORT"
-x11vnc -display "$DISPLAY" -rfbport "$VNC_PORT" -localhost -forever -shared "${vnc_auth[@]}" &
-x11vnc_pid=$!
-wait_for 30 "$x11vnc_pid" "x11vnc port $VNC_PORT" is_listening "$VNC_PORT"
+width_height=${SCREEN_RESOLUTION%x*}
+depth=${SCREEN_RESOLUTION##*x}
+log "starting Xvnc $DISPLAY ($SCREEN_RESOLUTION, clipboard $VNC_CLIPBOARD) with VNC on 127.0.0.1:$VNC_PORT"
+# -UseBlacklist=0: every client is websockify on 127.0.0.1; a blacklist after wrong passwords
+# would lock Sortie itself out. -AlwaysShared: several viewers watch one desktop.
+Xvnc "$DISPLAY" -geometry "$width_height" -depth "$depth" -nolisten tcp \
+	-rfbport "$VNC_PORT" -interface 127.0.0.1 -UseIPv6=0 "${vnc_auth[@]}" \
+	-UseBlacklist=0 -AlwaysShared -AcceptSetDesktopSize=1 "${clipboard[@]}" &
+xvnc_pid=$!
+exec 3<&-
+wait_for 30 "$xvnc_pid" "Xvnc socket $x_socket" test -S "$x_socket"
+wait_for 30 "$xvnc_pid" "Xvnc port $VNC_PORT" is_listening "$VNC_PORT"
 
 # Only now listen on the WebSocket port: a readiness probe on it means the whole chain works.
-# 127.0.0.1 rather than "localhost": x11vnc -localhost listens on IPv4 only.
+# 127.0.0.1 rather than "localhost": Xvnc listens on IPv4 loopback only.
 log "starting websockify 0.0.0.0:$WEBSOCKET_PORT -> 127.0.0.1:$VNC_PORT"
 websockify "0.0.0.0:$WEBSOCKET_PORT" "127.0.0.1:$VNC_PORT" &
 websockify_pid=$!
 
 # Whichever child exits first ends the sidecar.
-wait -n "$xvfb_pid" "$x11vnc_pid" "$websockify_pid" $files_pid
+wait -n "$xvnc_pid" "$websockify_pid" $files_pid
 status=$?
-for entry in "Xvfb:$xvfb_pid" "x11vnc:$x11vnc_pid" "websockify:$websockify_pid" ${files_pid:+"files.py:$files_pid"}; do
+for entry in "Xvnc:$xvnc_pid" "websockify:$websockify_pid" ${files_pid:+"files.py:$files_pid"}; do
 	is_running "${entry#*:}" || log "${entry%%:*} exited"
 done
 fail "shutting down after a child exited (status $status)"

@@ -145,6 +145,7 @@ test('the created pod matches the contract, field by field, as the API server st
     assert.deepEqual(sidecar.env, [
       { name: 'DISPLAY', value: ':99' },
       { name: 'VNC_PASSWORD', value: spec.streamSecret },
+      { name: 'VNC_CLIPBOARD', value: 'both' },
     ]);
     assert.deepEqual(sidecar.ports, [
       { name: 'websockify', containerPort: 6080, protocol: 'TCP' },

@@ -63,6 +63,7 @@ test('the sidecar serves websockify on 6080 and its file endpoint on 6081, with 
   assert.deepEqual(sidecar.env, [
     { name: 'DISPLAY', value: ':99' },
     { name: 'VNC_PASSWORD', value: 'pw-123' },
+    { name: 'VNC_CLIPBOARD', value: 'both' },
   ]);
   assert.deepEqual(sidecar.ports, [
     { name: 'websockify', containerPort: 6080, protocol: 'TCP' },
@@ -111,7 +112,17 @@ test('the stream secret goes to the sidecar only, and an empty one means no VNC 
   const app = pod.spec!.containers.find((c) => c.name === 'app')!;
   assert.equal(app.env?.some((e) => e.name === 'VNC_PASSWORD'), false);
   const open = buildSessionPod({ ...launchSpec({}), streamSecret: '' }, settings);
-  assert.deepEqual(open.spec!.containers[0]!.env, [{ name: 'DISPLAY', value: ':99' }]);
+  assert.deepEqual(open.spec!.containers[0]!.env, [
+    { name: 'DISPLAY', value: ':99' },
+    { name: 'VNC_CLIPBOARD', value: 'both' },
+  ]);
+});
+
+test("the app's clipboard setting reaches the sidecar's VNC server, for every choice", () => {
+  for (const clipboard of ['both', 'to_session', 'from_session', 'none'] as const) {
+    const sidecar = buildSessionPod(launchSpec({ clipboard }), settings).spec!.containers[0]!;
+    assert.deepEqual(sidecar.env?.find((e) => e.name === 'VNC_CLIPBOARD'), { name: 'VNC_CLIPBOARD', value: clipboard });
+  }
 });
 
 test('with persistent_home the home is the user\'s claim, not a volume that goes with the pod', () => {

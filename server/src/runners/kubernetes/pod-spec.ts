@@ -38,17 +38,17 @@ export const HOME_VOLUME = 'home';
  */
 export const SIDECAR_HOME = '/session-home';
 
-/** Xvfb, x11vnc and websockify are small; this keeps quota accounting honest without starving them. */
+/** Xvnc, websockify and the file endpoint are small; this keeps quota accounting honest without starving them. */
 export const SIDECAR_RESOURCES = {
   requests: { cpu: '50m', memory: '128Mi' },
   limits: { cpu: '500m', memory: '512Mi' },
 } as const;
 
 /**
- * Holds the app back until Xvfb's socket exists. The kubelet starts containers in order and
+ * Holds the app back until Xvnc's socket exists. The kubelet starts containers in order and
  * does not start the next one until the previous one's postStart hook returns, so an app
  * that opens DISPLAY at once (xterm does) never races the X server and dies with
- * "Can't open display". Bounded so a sidecar whose Xvfb never comes up fails the pod
+ * "Can't open display". Bounded so a sidecar whose Xvnc never comes up fails the pod
  * (FailedPostStartHook) instead of hanging it.
  */
 const WAIT_FOR_DISPLAY = `i=0; while [ ! -S ${X11_SOCKET} ]; do i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done`;
@@ -72,7 +72,12 @@ export function buildSessionPod(spec: LaunchSpec, settings: PodSettings): V1Pod 
     // Inline rather than a Secret: the Role stays pods-only, and pod specs in the sessions'
     // namespace are readable only by Sortie and cluster admins. The NetworkPolicy is the
     // first line; the password is what stops a connection that gets past it.
-    env: [...displayEnv(), ...(spec.streamSecret ? [{ name: 'VNC_PASSWORD', value: spec.streamSecret }] : [])],
+    env: [
+      ...displayEnv(),
+      ...(spec.streamSecret ? [{ name: 'VNC_PASSWORD', value: spec.streamSecret }] : []),
+      // Xvnc's own clipboard settings enforce the catalog's choice (see start.sh).
+      { name: 'VNC_CLIPBOARD', value: app.clipboard },
+    ],
     ports: [
       { name: 'websockify', containerPort: WEBSOCKIFY_PORT, protocol: 'TCP' },
       { name: 'files', containerPort: FILES_PORT, protocol: 'TCP' },
