@@ -128,9 +128,15 @@ depth=${SCREEN_RESOLUTION##*x}
 log "starting Xvnc $DISPLAY ($SCREEN_RESOLUTION, clipboard $VNC_CLIPBOARD) with VNC on 127.0.0.1:$VNC_PORT"
 # -UseBlacklist=0: every client is websockify on 127.0.0.1; a blacklist after wrong passwords
 # would lock Sortie itself out. -AlwaysShared: several viewers watch one desktop.
-Xvnc "$DISPLAY" -geometry "$width_height" -depth "$depth" -nolisten tcp \
-	-rfbport "$VNC_PORT" -interface 127.0.0.1 -UseIPv6=0 "${vnc_auth[@]}" \
-	-UseBlacklist=0 -AlwaysShared -AcceptSetDesktopSize=1 "${clipboard[@]}" &
+# A viewer may ask for any desktop size; 640 MiB of address space (Xvnc needs about 230 at
+# 1280x800, 330 at 3840x2160) makes Xvnc refuse a huge one instead of growing until the
+# container's memory limit kills the session.
+(
+	ulimit -v 655360 || exit 1
+	exec Xvnc "$DISPLAY" -geometry "$width_height" -depth "$depth" -nolisten tcp \
+		-rfbport "$VNC_PORT" -interface 127.0.0.1 -UseIPv6=0 "${vnc_auth[@]}" \
+		-UseBlacklist=0 -AlwaysShared -AcceptSetDesktopSize=1 "${clipboard[@]}"
+) &
 xvnc_pid=$!
 exec 3<&-
 wait_for 30 "$xvnc_pid" "Xvnc socket $x_socket" test -S "$x_socket"

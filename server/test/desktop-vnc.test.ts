@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { homeDirPath } from '../src/runners/local/state-file.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
+import { awaitMessage, fullUpdatePixels, openDeskView, resize, type DeskView } from './support/desk.js';
 import { localSessionRecord } from './support/processes.js';
 import {
   Clip,
@@ -12,12 +13,6 @@ import {
   clientCutText,
   clipboardProvide,
   Encoding,
-  frameRequest,
-  setDesktopSize,
-  setEncodings,
-  type Desktop,
-  type RfbViewer,
-  type Screen,
   type ServerMessage,
 } from './support/rfb.js';
 import { sleep, waitFor } from './support/wait.js';
@@ -44,13 +39,7 @@ const apps = CLIPBOARD_SETTINGS.map((clipboard) => ({
 }));
 
 /** A session's desktop, seen from both ends: a viewer through Sortie, and X clients on its display. */
-interface Desk {
-  id: string;
-  viewer: RfbViewer;
-  desktop: Desktop;
-  screens: Screen[];
-  /** What the server sent before the first update (the clipboard capabilities). */
-  early: ServerMessage[];
+interface Desk extends DeskView {
   /** DISPLAY and XAUTHORITY for an X client on the session's display. */
   xEnv: NodeJS.ProcessEnv;
   owners: ChildProcess[];
@@ -76,31 +65,14 @@ after(async () => {
 async function openDesk(appId: string, encodings: number[] = []): Promise<Desk> {
   const session = await sortie.api.launch(appId);
   await sortie.api.waitFor(session.id, 'running');
-  const { viewer, desktop } = await sortie.openStream(session.id);
   const { display } = localSessionRecord(sortie.stateDir, session.id);
   const desk: Desk = {
-    id: session.id,
-    viewer,
-    desktop,
-    screens: [],
-    early: [],
+    ...(await openDeskView(sortie, session.id, encodings)),
     // The copy of the cookie the app itself uses.
     xEnv: { PATH: process.env.PATH, LANG: 'C.UTF-8', DISPLAY: `:${display}`, XAUTHORITY: path.join(homeDirPath(sortie.stateDir, session.id), '.Xauthority') },
     owners: [],
   };
   desks.push(desk);
-  viewer.send(setEncodings([Encoding.Raw, Encoding.ExtendedDesktopSize, Encoding.DesktopSize, ...encodings]));
-  viewer.send(frameRequest(desktop.width, desktop.height));
-  const first = await within(
-    desk,
-    'ExtendedDesktopSize in the first update',
-    viewer.until(desktop.bytesPerPixel, (m) => {
-      const found = m.type === 'update' && m.rects.some((r) => r.encoding === Encoding.ExtendedDesktopSize);
-      if (!found) desk.early.push(m);
-      return found;
-    }),
-  );
-  desk.screens = (first as Extract<ServerMessage, { type: 'update' }>).rects.find((r) => r.screens)!.screens!;
   return desk;
 }
 
@@ -110,50 +82,6 @@ async function endDesk(desk: Desk): Promise<void> {
   for (const owner of desk.owners) owner.kill('SIGKILL');
   const ended = await sortie.api.end(desk.id);
   assert.equal(ended.status, 200);
-}
-
-/** `promise`, or an error naming `what` once `ms` passed (the viewer is closed, ending any read). */
-async function within<T>(desk: Desk, what: string, promise: Promise<T>, ms = 15_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      desk.viewer.close();
-      reject(new Error(`no ${what} within ${ms} ms`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The next message from the server that `wanted` accepts, within a bound. */
-function awaitMessage(desk: Desk, what: string, wanted: (m: ServerMessage) => boolean): Promise<ServerMessage> {
-  return within(desk, what, desk.viewer.until(desk.desktop.bytesPerPixel, wanted));
-}
-
-/**
- * Asks for a new desktop size and reads up to the server's answer to it, which comes after
- * everything the server sent before (so also after any cut text it was going to send).
- */
-async function resize(desk: Desk, width: number, height: number): Promise<{ status: number; width: number; height: number; before: ServerMessage[] }> {
-  const { viewer, desktop } = desk;
-  viewer.send(setDesktopSize(width, height, [{ ...desk.screens[0]!, x: 0, y: 0, width, height }]));
-  // The answer comes as a framebuffer update, which the server sends only when asked for one.
-  viewer.send(frameRequest(width, height, true));
-  const seen: ServerMessage[] = [];
-  for (;;) {
-    const message = await within(desk, `answer to SetDesktopSize ${width}x${height}`, viewer.next(desktop.bytesPerPixel));
-
-    // x 1: the answer to this client's own request; y: its status (0 is success).
-    const answer = message.type === 'update' && message.rects.find((r) => r.encoding === Encoding.ExtendedDesktopSize && r.x === 1);
-    if (answer) {
-      if (answer.screens?.length) desk.screens = answer.screens;
-      return { status: answer.y, width: answer.width, height: answer.height, before: seen };
-    }
-    seen.push(message);
-  }
 }
 
 /** The X screen's size, as an X client on the session's display sees it. */
@@ -224,14 +152,7 @@ describe('a session desktop on the local runner (Xvnc)', { timeout: 120_000 }, (
     assert.equal(await xScreenSize(desk), '720x1280');
     // The viewer draws the new desktop whole. As noVNC does, it asks again after each update:
     // the server answers a full request with the desktop's size first, then the pixels.
-    desk.viewer.send(frameRequest(720, 1280));
-    const update = await awaitMessage(desk, 'a full update of the resized desktop', (m) => {
-      const pixels = m.type === 'update' && m.rects.some((r) => r.encoding === Encoding.Raw);
-      if (!pixels && m.type === 'update') desk.viewer.send(frameRequest(720, 1280, true));
-      return pixels;
-    });
-    const pixels = (update as Extract<ServerMessage, { type: 'update' }>).rects.filter((r) => r.encoding === Encoding.Raw).reduce((sum, r) => sum + r.width * r.height, 0);
-    assert.equal(pixels, 720 * 1280);
+    assert.equal(await fullUpdatePixels(desk, 720, 1280), 720 * 1280);
     await endDesk(desk);
   });
 
