@@ -134,7 +134,8 @@ describe('sessions through the API, on pods', () => {
     const lostNow = await api().session(lost.id);
     assert.ok(lostNow.status === 'terminated' || lostNow.status === 'failed', lostNow.status);
     assert.ok(lostNow.reason, 'with a reason');
-    await waitForPodGone(kc, namespace.name, orphan.workloadName, 30_000);
+    // Deleting a pod still being created can take the kubelet a while on a busy node.
+    await waitForPodGone(kc, namespace.name, orphan.workloadName, 90_000);
 
     await api().request('DELETE', `/api/sessions/${kept.id}`);
     await waitForPodGone(kc, namespace.name, kept.pod_name);
