@@ -34,11 +34,17 @@ function spec(application: App): LaunchSpec {
 
 class Harness {
   readonly events: WorkloadEvent[] = [];
+  /** Launch steps, kept apart: the tests here wait for what a workload became. */
+  readonly steps: WorkloadEvent[] = [];
   private readonly waiters = new Set<() => void>();
 
   constructor(readonly runner: LocalRunner) {}
 
   readonly onEvent = (event: WorkloadEvent) => {
+    if (event.type === 'progress') {
+      this.steps.push(event);
+      return;
+    }
     this.events.push(event);
     for (const wake of this.waiters) wake();
   };
@@ -113,6 +119,10 @@ async function launchReady(harness: Harness, s: LaunchSpec) {
   const event = await harness.next(s.sessionId);
   assert.equal(event.type, 'ready', `expected ready, got ${JSON.stringify(event)}`);
   if (event.type !== 'ready') throw new Error('unreachable');
+  // Every launch says what it starts before it is ready: the desktop, then the app.
+  const steps = harness.steps.flatMap((e) => (e.type === 'progress' && e.sessionId === s.sessionId ? [e] : []));
+  assert.deepEqual(steps.map((e) => e.step), ['starting', 'app']);
+  assert.ok(!Number.isNaN(Date.parse(steps[0]!.at)) && steps[0]!.at <= steps[1]!.at, 'in order, with their times');
   return { endpoint: event.endpoint, ms: Date.now() - started };
 }
 
@@ -340,7 +350,7 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
         const { pino } = await import(${JSON.stringify(import.meta.resolve('pino'))});
         const { LocalRunner } = await import(${JSON.stringify(new URL('../src/runners/local/local-runner.ts', import.meta.url).href)});
         const runner = new LocalRunner({ stateDir: ${JSON.stringify(stateDir)}, logger: pino({ level: 'silent' }) });
-        await runner.start((e) => console.log(JSON.stringify(e)));
+        await runner.start((e) => e.type !== 'progress' && console.log(JSON.stringify(e)));
         await runner.launch(${JSON.stringify(s)});
       `);
       const sortie = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -37,7 +37,7 @@ describe('a launched app streams and ends cleanly', () => {
     const created = await api.launch('xterm', 'alice');
     assert.match(created.id, /^[0-9a-f-]{36}$/);
     assert.deepEqual(
-      { ...created, id: '', created_at: '', updated_at: '' },
+      { ...created, id: '', created_at: '', updated_at: '', progress: [] },
       {
         id: '',
         user_id: 'alice',
@@ -50,12 +50,15 @@ describe('a launched app streams and ends cleanly', () => {
         created_at: '',
         updated_at: '',
         queue_position: null,
+        progress: [],
       },
     );
     assert.ok(!Number.isNaN(Date.parse(created.created_at)));
+    assert.ok(Array.isArray(created.progress), 'a creating session lists the steps of its launch so far');
 
     const running = await api.waitFor(created.id, 'running');
     assert.ok(running.updated_at >= created.updated_at);
+    assert.equal(running.progress, null);
 
     const desktop = await readDesktop(wsUrl(sortie, created.websocket_url));
     assert.equal(desktop.banner, 'RFB 003.008');

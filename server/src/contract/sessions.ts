@@ -11,7 +11,7 @@ export function isActive(status: SessionStatus): boolean {
   return (ACTIVE_STATUSES as readonly SessionStatus[]).includes(status);
 }
 
-/** A session as the API shows it: the seed's response shape plus `reason` and `queue_position`. */
+/** A session as the API shows it: the seed's response shape plus `reason`, `queue_position` and `progress`. */
 export interface Session {
   id: string;
   user_id: string;
@@ -26,6 +26,37 @@ export interface Session {
   updated_at: string;
   /** 1-based place in the launch queue while `queued`; null otherwise. */
   queue_position: number | null;
+  /**
+   * What a launch is doing, step by step, while `queued` or `creating` (possibly empty
+   * before the first step is known); null once the session runs or has ended.
+   */
+  progress: LaunchStep[] | null;
+}
+
+/**
+ * The steps of a launch, in the order they happen: Sortie's own launch queue, a node for the
+ * pod, the app's image and containers, then the desktop. The local runner has no node or
+ * image; it starts the desktop and then the app.
+ */
+export const LAUNCH_STEPS = ['queued', 'scheduling', 'pulling', 'starting', 'app'] as const;
+
+export type LaunchStepName = (typeof LAUNCH_STEPS)[number];
+
+/** What each step is called where a person reads it. */
+export const LAUNCH_STEP_LABELS: Readonly<Record<LaunchStepName, string>> = {
+  queued: 'Waiting for room',
+  scheduling: 'Waiting for a node',
+  pulling: 'Preparing the app',
+  starting: 'Starting the desktop',
+  app: 'Starting the app',
+};
+
+/** One step of a launch; `ended_at` is null for the step under way. */
+export interface LaunchStep {
+  step: LaunchStepName;
+  label: string;
+  started_at: string;
+  ended_at: string | null;
 }
 
 /**

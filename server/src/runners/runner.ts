@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { App } from '../catalog/app.js';
 import type { FileEntry } from '../contract/files.js';
+import type { LaunchStepName } from '../contract/sessions.js';
 import { PayloadTooLargeError } from '../errors.js';
 
 /** Where a session's websockify listens; the stream relay dials it. */
@@ -34,9 +35,11 @@ export interface Workload {
 /**
  * What a runner tells the session service. `failed` means the workload can never become
  * (or stay) usable; `exited` means it ended on its own after working, e.g. the user quit
- * the app.
+ * the app. `progress` says which step of starting a workload has reached, and when (ISO
+ * time); it is news for a person waiting, never a change of the session's status.
  */
 export type WorkloadEvent =
+  | { type: 'progress'; sessionId: string; step: Exclude<LaunchStepName, 'queued'>; at: string }
   | { type: 'ready'; sessionId: string; endpoint: Endpoint }
   | { type: 'failed'; sessionId: string; reason: string }
   | { type: 'exited'; sessionId: string; reason: string };

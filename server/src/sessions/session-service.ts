@@ -8,6 +8,7 @@ import { workloadName, type Endpoint, type Runner, type Workload, type WorkloadE
 import type { SessionsTable } from '../db/schema.js';
 import type { SessionRepository } from './session-repository.js';
 import { isLive, toSession, type Session, type SessionStatus } from './session.js';
+import { LAUNCH_STEP_LABELS, type LaunchStep, type LaunchStepName } from '../contract/sessions.js';
 import { Serial } from './serial.js';
 
 export interface SessionServiceOptions {
@@ -29,6 +30,9 @@ export interface SessionServiceOptions {
   maxStarting?: number;
   now?: () => Date;
 }
+
+/** More steps than any launch takes: a pod flapping between two steps cannot grow the list. */
+const MAX_STEPS = 16;
 
 /** What a 429 asks the caller to wait before trying again; room only frees when a session ends. */
 const RETRY_AFTER_SECONDS = 30;
@@ -58,6 +62,14 @@ export class SessionService {
   private readonly dispatcher = new Serial();
   private pendingPass?: Promise<void>;
   private closed = false;
+  /**
+   * The steps of each launch under way, for the API while a session is queued or creating.
+   * Kept in memory only: a restart loses just the history of a launch in flight, and the
+   * runner's next step starts it afresh.
+   */
+  private readonly progress = new Map<string, LaunchStep[]>();
+  /** Sessions inside their own create(): one its own queue pass starts never waited. */
+  private readonly arriving = new Set<string>();
 
   constructor(private readonly o: SessionServiceOptions) {
     this.now = o.now ?? (() => new Date());
@@ -110,7 +122,13 @@ export class SessionService {
         stream_secret: vncPassword(),
       });
     });
-    await this.dispatch();
+    this.beginStep(id, 'queued', at);
+    this.arriving.add(id);
+    try {
+      await this.dispatch();
+    } finally {
+      this.arriving.delete(id);
+    }
     const row = await this.o.sessions.get(id);
     if (!row) throw new NotFoundError(`No session with id "${id}"`);
     this.o.logger.info({ sessionId: id, appId: app.id, userId, status: row.status }, 'session created');
@@ -126,16 +144,44 @@ export class SessionService {
   async list(principal: Principal, filter: { userId?: string; status?: SessionStatus }): Promise<Session[]> {
     const userId = principal.role === 'admin' ? filter.userId : principal.userId;
     const rows = await this.o.sessions.list({ ...filter, userId });
-    if (!rows.some((row) => row.status === 'queued')) return rows.map(toSession);
+    if (!rows.some((row) => row.status === 'queued')) return rows.map((row) => ({ ...toSession(row), progress: this.stepsOf(row) }));
     const places = new Map((await this.o.sessions.queuedIds()).map((queuedId, index) => [queuedId, index + 1]));
-    return rows.map((row) => ({ ...toSession(row), queue_position: places.get(row.id) ?? null }));
+    return rows.map((row) => ({ ...toSession(row), queue_position: places.get(row.id) ?? null, progress: this.stepsOf(row) }));
   }
 
   /** A row as the API shows it, with its place in the queue when it waits there. */
   private async present(row: SessionsTable): Promise<Session> {
     const session = toSession(row);
     if (row.status === 'queued' && row.arrival !== null) session.queue_position = await this.o.sessions.queuePosition(row.arrival);
+    session.progress = this.stepsOf(row);
     return session;
+  }
+
+  /** A launch's steps as the API shows them: while queued or creating only. */
+  private stepsOf(row: SessionsTable): LaunchStep[] | null {
+    if (row.status !== 'queued' && row.status !== 'creating') return null;
+    return (this.progress.get(row.id) ?? []).map((step) => ({ ...step }));
+  }
+
+  /** The launch has reached `step` at `at`: the step before it ended then. */
+  private beginStep(id: string, step: LaunchStepName, at: string): void {
+    const steps = this.progress.get(id) ?? [];
+    const last = steps.at(-1);
+    if (last?.step === step && last.ended_at === null) return;
+    // Runners' clocks are not the queue's; a step never ends before it began.
+    if (last && last.ended_at === null) last.ended_at = at < last.started_at ? last.started_at : at;
+    steps.push({ step, label: LAUNCH_STEP_LABELS[step], started_at: at, ended_at: null });
+    if (steps.length > MAX_STEPS) steps.splice(0, steps.length - MAX_STEPS);
+    this.progress.set(id, steps);
+  }
+
+  /** The session left the queue at `at`; a session started by its own create() never waited, and shows no queue step. */
+  private leaveQueue(id: string, at: string): void {
+    const steps = this.progress.get(id);
+    const queued = steps?.find((s) => s.step === 'queued' && s.ended_at === null);
+    if (!steps || !queued) return;
+    if (this.arriving.has(id)) steps.splice(steps.indexOf(queued), 1);
+    else queued.ended_at = at;
   }
 
   /**
@@ -179,6 +225,7 @@ export class SessionService {
       const now = this.now().toISOString();
       const started = await this.o.sessions.transition(row.id, 'creating', { last_active_at: now });
       if (!started) continue;
+      this.leaveQueue(row.id, now);
       live++;
       starting++;
       liveByApp.set(app.id, ofApp + 1);
@@ -300,8 +347,15 @@ export class SessionService {
   async handle(event: WorkloadEvent): Promise<void> {
     if (this.closed) return; // Sortie is stopping; the next start reconciles what happened
     switch (event.type) {
+      case 'progress': {
+        // News only while the session is starting; a late step of an ended one is dropped.
+        const row = await this.o.sessions.get(event.sessionId);
+        if (row?.status === 'creating') this.beginStep(event.sessionId, event.step, event.at);
+        return;
+      }
       case 'ready': {
         this.clearReadyTimer(event.sessionId);
+        this.progress.delete(event.sessionId);
         const endpoint = `${event.endpoint.host}:${event.endpoint.port}`;
         const row = await this.o.sessions.transition(event.sessionId, 'running', { endpoint });
         if (row) {
@@ -348,6 +402,7 @@ export class SessionService {
 
   private async afterEnd(row: SessionsTable): Promise<void> {
     this.clearReadyTimer(row.id);
+    this.progress.delete(row.id);
     if (!isLive(row.status)) this.o.logger.info({ sessionId: row.id, status: row.status, reason: row.reason }, 'session ended');
     const session = toSession(row);
     for (const listener of this.endedListeners) listener(session);

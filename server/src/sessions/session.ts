@@ -32,7 +32,8 @@ export const ALL_STATUSES = Object.keys(TRANSITIONS) as SessionStatus[];
 
 /**
  * The API shape of a row. A queued row's place depends on the rows ahead of it, so the
- * session service fills `queue_position` in; here it is null.
+ * session service fills `queue_position` in, and `progress` from what it keeps in memory;
+ * here both are null.
  */
 export function toSession(row: SessionsTable): Session {
   return {
@@ -47,5 +48,6 @@ export function toSession(row: SessionsTable): Session {
     created_at: row.created_at,
     updated_at: row.updated_at,
     queue_position: null,
+    progress: null,
   };
 }

@@ -103,10 +103,16 @@ export interface RecordedEvent {
 
 /** Collects runner events and lets a test wait for the one it expects. */
 export class EventLog {
+  /** What workloads became; launch steps are kept apart in `steps`. */
   readonly all: RecordedEvent[] = [];
+  readonly steps: RecordedEvent[] = [];
   private waiters: Array<() => void> = [];
 
   readonly listener = (event: WorkloadEvent): void => {
+    if (event.type === 'progress') {
+      this.steps.push({ event, at: Date.now() });
+      return;
+    }
     this.all.push({ event, at: Date.now() });
     for (const wake of this.waiters.splice(0)) wake();
   };

@@ -98,6 +98,11 @@ export class FakeRunner implements Runner {
     this.onEvent({ type: 'ready', sessionId, endpoint: this.endpoint });
   }
 
+  /** Reports that the workload reached a step of its start, at `at` (now by default). */
+  progress(sessionId: string, step: Extract<WorkloadEvent, { type: 'progress' }>['step'], at = new Date()): void {
+    this.onEvent({ type: 'progress', sessionId, step, at: at.toISOString() });
+  }
+
   /** Reports that the workload ended on its own (the app quit). */
   exit(sessionId: string, reason: string): void {
     this.markEnded(sessionId, reason);

@@ -169,3 +169,24 @@ test('a runner that may list but not watch pods fails to start with a setup mess
   });
   assert.equal(api.lists, 1);
 });
+
+test('a new pod reports each launch step once, in order, before it is ready', async () => {
+  const started = await newRunner();
+  const events: WorkloadEvent[] = [];
+  await started.start((event) => events.push(event));
+  await waitFor('the watch', () => (api.watches === 1 ? true : undefined));
+
+  const at = (rv: string, status: V1Pod['status']) => Object.assign(sessionPod('s1', 'pending', rv), { status });
+  const creating = { waiting: { reason: 'ContainerCreating' } };
+  const containers = (state: object) => ['app', 'vnc-sidecar'].map((name) => ({ name, image: 'x', imageID: '', ready: false, restartCount: 0, state }));
+  api.send('ADDED', at('1', { phase: 'Pending' }));
+  api.send('MODIFIED', at('2', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True' }] }));
+  api.send('MODIFIED', at('3', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True' }], containerStatuses: containers(creating) }));
+  api.send('MODIFIED', at('4', { phase: 'Running', conditions: [{ type: 'PodScheduled', status: 'True' }], containerStatuses: containers({ running: {} }) }));
+  api.send('MODIFIED', sessionPod('s1', 'ready', '5'));
+  await waitFor('the ready event', () => events.find((e) => e.type === 'ready'));
+
+  assert.deepEqual(events.map((e) => (e.type === 'progress' ? e.step : e.type)), ['scheduling', 'pulling', 'starting', 'ready']);
+  const times = events.flatMap((e) => (e.type === 'progress' ? [Date.parse(e.at)] : []));
+  assert.ok(times.every((t, i) => !Number.isNaN(t) && (i === 0 || t >= times[i - 1]!)), 'each step has a time, none before the one it follows');
+});

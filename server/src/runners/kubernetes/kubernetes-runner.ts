@@ -7,7 +7,7 @@ import { apiMessage, apiStatusCode } from './api-errors.js';
 import { buildHomeClaim, DEFAULT_HOME, homeClaimName, type HomeSettings } from './home-claim.js';
 import { LABEL_SESSION_ID, SESSION_POD_SELECTOR } from './labels.js';
 import { buildSessionPod, TERMINATION_GRACE_SECONDS, type PodSettings } from './pod-spec.js';
-import { podState } from './pod-status.js';
+import { podLaunchStep, podState, type PodLaunchStep } from './pod-status.js';
 import { SidecarHomeFiles } from './sidecar-files.js';
 
 export interface KubernetesRunnerOptions extends PodSettings {
@@ -41,6 +41,8 @@ export class KubernetesRunner implements Runner {
   private informer: ListWatch<V1Pod> | undefined;
   private onEvent: ((event: WorkloadEvent) => void) | undefined;
   private readonly reported = new Map<string, Reported>();
+  /** The launch step last reported for each pending pod, so only a change is news. */
+  private readonly steps = new Map<string, PodLaunchStep>();
   /** Sessions Sortie is deleting: their pods' last moments are not news. */
   private readonly stopping = new Set<string>();
 
@@ -212,6 +214,7 @@ export class KubernetesRunner implements Runner {
       if (apiStatusCode(err) === 404) {
         this.stopping.delete(sessionId);
         this.reported.delete(sessionId);
+        this.steps.delete(sessionId);
         return;
       }
       this.stopping.delete(sessionId);
@@ -240,6 +243,8 @@ export class KubernetesRunner implements Runner {
         return [{ sessionId, state: 'ready', endpoint: state.endpoint }];
       case 'pending':
         this.reported.set(sessionId, 'pending');
+        // Recorded, not reported, like the rest of an adopted pod: its next step is news.
+        this.steps.set(sessionId, podLaunchStep(pod));
         return [{ sessionId, state: 'starting' }];
       case 'deleting':
         this.reported.set(sessionId, 'ended');
@@ -257,8 +262,10 @@ export class KubernetesRunner implements Runner {
     if (before === 'ended') return;
 
     const state = podState(pod, { wasReady: before === 'ready' });
+    if (state.kind !== 'pending') this.steps.delete(sessionId);
     switch (state.kind) {
       case 'pending':
+        if (before === 'pending') this.reportStep(sessionId, pod);
         return;
       case 'ready':
         if (before === 'ready') return;
@@ -280,12 +287,21 @@ export class KubernetesRunner implements Runner {
     if (!sessionId) return;
     const before = this.reported.get(sessionId);
     this.reported.delete(sessionId);
+    this.steps.delete(sessionId);
     if (this.stopping.delete(sessionId)) return;
     if (before !== 'ended') this.emit({ type: 'failed', sessionId, reason: DELETED_OUTSIDE });
   }
 
+  /** Tells the session service when a pending pod moves on to another step of its start. */
+  private reportStep(sessionId: string, pod: V1Pod): void {
+    const step = podLaunchStep(pod);
+    if (this.steps.get(sessionId) === step) return;
+    this.steps.set(sessionId, step);
+    this.emit({ type: 'progress', sessionId, step, at: new Date().toISOString() });
+  }
+
   private emit(event: WorkloadEvent): void {
-    this.logger.info({ ...event }, `session ${event.type}`);
+    this.logger[event.type === 'progress' ? 'debug' : 'info']({ ...event }, `session ${event.type}`);
     try {
       this.onEvent?.(event);
     } catch (err) {

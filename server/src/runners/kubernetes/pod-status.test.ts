@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { V1ContainerState, V1Pod, V1PodCondition } from '@kubernetes/client-node';
 import { appSchema } from '../../catalog/app.js';
 import { buildSessionPod } from './pod-spec.js';
-import { podState } from './pod-status.js';
+import { podLaunchStep, podState } from './pod-status.js';
 
 /** A session pod as the API server returns it: our spec plus the status under test. */
 function pod(status: {
@@ -184,4 +184,36 @@ test('with readiness unknown (start-up), code 0 is an exit and no "before ready"
 
 test('a pod being deleted is deleting, whatever its containers do meanwhile', () => {
   assert.deepEqual(podState(pod({ deleting: true, phase: 'Running', app: terminated(143), sidecar: running })), { kind: 'deleting' });
+});
+
+test('launch steps follow a pod from creation to Ready: a node, then its containers, then the desktop', () => {
+  const creating = { waiting: { reason: 'ContainerCreating' } };
+  const seen = [
+    pod({}),
+    pod({ conditions: [cond('PodScheduled', 'True')] }),
+    pod({ conditions: [cond('PodScheduled', 'True'), cond('Initialized', 'True')], app: creating, sidecar: creating }),
+    pod({ conditions: [cond('PodScheduled', 'True'), cond('Initialized', 'True')], app: running, sidecar: creating }),
+    pod({ phase: 'Running', podIP: '10.244.0.7', conditions: [cond('PodScheduled', 'True'), cond('Ready', 'False', 'ContainersNotReady')], app: running, sidecar: running }),
+  ].map(podLaunchStep);
+  assert.deepEqual(seen, ['scheduling', 'pulling', 'pulling', 'pulling', 'starting']);
+});
+
+test('a pod the scheduler cannot place yet (a home claim being bound) is still waiting for a node', () => {
+  const message = '0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims.';
+  const waiting = pod({ conditions: [cond('PodScheduled', 'False', 'Unschedulable', message)] });
+  assert.equal(podState(waiting).kind, 'pending');
+  assert.equal(podLaunchStep(waiting), 'scheduling');
+});
+
+test('a pod bound to a node before its PodScheduled condition arrives is past scheduling', () => {
+  const bound = pod({});
+  bound.spec!.nodeName = 'worker-1';
+  assert.equal(podLaunchStep(bound), 'pulling');
+});
+
+test('a container still pulling its image or initialising keeps the pod in pulling', () => {
+  for (const reason of ['ContainerCreating', 'PodInitializing']) {
+    const p = pod({ conditions: [cond('PodScheduled', 'True')], app: running, sidecar: { waiting: { reason } } });
+    assert.equal(podLaunchStep(p), 'pulling', reason);
+  }
 });

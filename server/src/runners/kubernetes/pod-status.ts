@@ -78,6 +78,25 @@ export function podState(pod: V1Pod, options: PodStateOptions = {}): PodState {
   return { kind: 'pending' };
 }
 
+/** The steps of a session pod's start that the pod's own status tells apart. */
+export type PodLaunchStep = 'scheduling' | 'pulling' | 'starting';
+
+/**
+ * Which step of its start a pod that podState() calls `pending` is at, read from the pod's
+ * own status (Sortie's Role has no access to events): without a node it waits for one; on
+ * a node with a container not yet running, its images are being pulled or its containers
+ * created (the kubelet says ContainerCreating for both, PodInitializing while volumes are
+ * set up); with every container running and the pod not Ready, the desktop is starting.
+ */
+export function podLaunchStep(pod: V1Pod): PodLaunchStep {
+  const scheduled = pod.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'True');
+  if (!scheduled && !pod.spec?.nodeName) return 'scheduling';
+  const statuses = pod.status?.containerStatuses ?? [];
+  const containers = pod.spec?.containers ?? [];
+  const allRunning = containers.length > 0 && containers.every((c) => statuses.find((s) => s.name === c.name)?.state?.running);
+  return allRunning ? 'starting' : 'pulling';
+}
+
 function imageFailure(pod: V1Pod, status: V1ContainerStatus, reason: string, message: string | undefined): string {
   // The spec holds the image as the catalog wrote it; the status may hold a normalised form.
   const image = pod.spec?.containers.find((c) => c.name === status.name)?.image ?? status.image;

@@ -246,9 +246,11 @@ export class LocalSession {
       hiddenPaths: host.hiddenPaths,
       hostEnv: { PATH: process.env.PATH, LANG: process.env.LANG },
     });
+    this.reportStep('starting');
     const planned = plan(await this.startDisplay(plan));
     await this.startProcess(websockifyRecipe(planned));
     this.prepareHome(sandbox.user);
+    this.reportStep('app');
     await this.startProcess(appRecipe(planned));
 
     this.checkLaunch();
@@ -258,6 +260,11 @@ export class LocalSession {
       'local session launched',
     );
     this.pollReadiness();
+  }
+
+  /** Tells a person waiting which part of the session is starting: the desktop, then the app. */
+  private reportStep(step: 'starting' | 'app'): void {
+    this.host.emit({ type: 'progress', sessionId: this.sessionId, step, at: new Date().toISOString() });
   }
 
   /** bwrap, and when Sortie is root setpriv and the session user; throws a message a person can act on. */
