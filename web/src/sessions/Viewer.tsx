@@ -26,6 +26,7 @@ import { UploadTray } from './UploadTray';
 import { clipboardDirections } from './clipboardPolicy';
 import { DISPLAY_MODE_LABELS, DISPLAY_MODES, isDisplayMode, loadDisplayMode, saveDisplayMode, type DisplayMode } from './displayMode';
 import { fileDirections } from './filePaths';
+import { stepLines } from './launchProgress';
 
 type Drawer = 'clipboard' | 'files' | null;
 
@@ -325,6 +326,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
             <p className="panel__text">
               <span className="elapsed">{elapsedSeconds(session.created_at, now)} s</span> elapsed
             </p>
+            <LaunchSteps progress={session.progress} now={now} />
             <p className="panel__hint">
               {elapsedSeconds(session.created_at, now) < 20
                 ? 'Preparing a fresh desktop for you. This usually takes a few seconds.'
@@ -417,6 +419,22 @@ export function Viewer({ sessionId }: { sessionId: string }) {
         )}
       </div>
     </div>
+  );
+}
+
+/** What the launch is doing now, with a live time, under the steps it finished and what they took. */
+function LaunchSteps({ progress, now }: { progress: Session['progress']; now: number }) {
+  const lines = stepLines(progress, now);
+  if (lines.length === 0) return null;
+  return (
+    <ol className="launch-steps" data-testid="launch-steps" aria-live="polite">
+      {lines.map((line, i) => (
+        <li key={`${line.step}-${i}`} className={`launch-steps__step${line.current ? ' launch-steps__step--current' : ''}`} data-step={line.step}>
+          <span className="launch-steps__label">{line.current ? `${line.label}…` : line.label}</span>{' '}
+          <span className="launch-steps__time">{line.duration}</span>
+        </li>
+      ))}
+    </ol>
   );
 }
 
