@@ -175,7 +175,9 @@ export async function readPod(kc: KubeConfig, namespace: string, name: string): 
   }
 }
 
-export async function waitForPodGone(kc: KubeConfig, namespace: string, name: string, timeoutMs = 60_000): Promise<number> {
+// Generous: on the two-core test node the kubelet has taken from 5 s to over 60 s to remove a
+// stopped pod (its sandbox and network teardown), depending on what else runs.
+export async function waitForPodGone(kc: KubeConfig, namespace: string, name: string, timeoutMs = 120_000): Promise<number> {
   const started = Date.now();
   await waitUntil(async () => (await readPod(kc, namespace, name)) === undefined, { what: `pod ${name} to be gone`, timeoutMs, intervalMs: 100 });
   return Date.now() - started;
