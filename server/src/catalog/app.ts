@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { APP_ID_PATTERN, APP_MAX_SESSIONS_LIMIT, DEFAULT_RESOURCE_LIMITS, LAUNCH_TYPES, VISIBILITIES, type App } from '../contract/apps.js';
 import { CLIPBOARD_MODES, DEFAULT_CLIPBOARD } from '../contract/clipboard.js';
 import { DEFAULT_FILE_TRANSFER, FILE_TRANSFER_MODES } from '../contract/files.js';
-import { parseQuantity } from './quantity.js';
+import { parseQuantity } from '../contract/quantity.js';
 
 // The shape and its defaults are the contract's; this module holds the checks behind them.
 export { DEFAULT_RESOURCE_LIMITS } from '../contract/apps.js';

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_HOME_SIZE } from '../contract/apps.js';
+import { parseQuantity } from '../contract/quantity.js';
 import { DEFAULT_MAX_UPLOAD_MB } from '../contract/files.js';
 import { ConfigError } from '../errors.js';
 
@@ -182,8 +183,8 @@ const envSchema = z.object({
   SORTIE_HOME_SIZE: z
     .string()
     .trim()
-    // A Kubernetes quantity of bytes, as a claim's request takes it.
-    .regex(/^[1-9][0-9]*(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/, 'SORTIE_HOME_SIZE must be a storage size such as 10Gi or 500Mi')
+    // A Kubernetes quantity of bytes, as a claim's request takes it; under 1 Mi is a slip.
+    .refine((size) => (parseQuantity(size) ?? 0) >= 2 ** 20, 'SORTIE_HOME_SIZE must be a storage size such as 10Gi or 500Mi')
     .default(DEFAULT_HOME_SIZE),
   SORTIE_HOME_STORAGE_CLASS: z
     .string()

@@ -1,7 +1,7 @@
 /**
  * Kubernetes resource quantities ("500m", "2", "512Mi", "1.5Gi", "1e3"), parsed the way the
- * API server does, so a catalog mistake is caught when Sortie starts rather than when a
- * pod is refused in front of a user.
+ * API server does, so a mistake in the catalog or the settings is caught when Sortie starts
+ * rather than when a pod or a claim is refused in front of a user.
  */
 const QUANTITY = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:(Ki|Mi|Gi|Ti|Pi|Ei)|(n|u|m|k|M|G|T|P|E)|([eE][+-]?\d+))?$/;
 
