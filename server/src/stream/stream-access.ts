@@ -1,16 +1,27 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Principal } from '../auth/principal.js';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
-import type { RequestGate } from '../http/request-gate.js';
 import type { SessionService } from '../sessions/session-service.js';
 import { CloseCode } from './close-codes.js';
 import type { StreamTarget } from './relay.js';
+
+/**
+ * What a stream needs to know of its caller, answered by the same gate HTTP routes pass
+ * (http/request-gate.ts): declared here so the stream layer does not reach up into HTTP.
+ */
+export interface CallerGate {
+  /** Throws ForbiddenError for a foreign Host or Origin. */
+  checkSource(headers: IncomingHttpHeaders, acts: boolean): void;
+  /** Throws UnauthorizedError without a valid access token. */
+  principal(headers: IncomingHttpHeaders): Promise<Principal>;
+}
 
 /**
  * Who may open a session's stream, and where it goes: the request gate that HTTP routes
  * pass, then the session API's own rule (your session, or any session for an admin; a
  * session you may not see is "not found", like a missing one).
  */
-export function streamAccess(gate: RequestGate, sessions: SessionService): (sessionId: string, req: IncomingMessage) => Promise<StreamTarget> {
+export function streamAccess(gate: CallerGate, sessions: SessionService): (sessionId: string, req: IncomingMessage) => Promise<StreamTarget> {
   return async (id, req) => {
     let caller;
     try {
