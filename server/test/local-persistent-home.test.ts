@@ -3,7 +3,7 @@ import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { userHomeDirPath, userHomesDirPath } from '../src/runners/local/state-file.js';
-import { startTestSortie, type TestSortie } from './support/harness.js';
+import { scratchDir, startTestSortie, testConfig, type TestSortie } from './support/harness.js';
 import { waitFor } from './support/wait.js';
 
 // Persistent homes on the local runner: a folder per user beside the data, linked in as the
@@ -23,21 +23,19 @@ const apps = (userHomes: string) =>
     { id: 'scratch', name: 'Scratch', launch_type: 'container', command: remember('scratch') },
   ].map((app) => ({ ...app, command: app.command.map((arg) => arg.replaceAll('$USER_HOMES', userHomes)) }));
 
+// The state folder follows from the scratch folder, so the apps can name its user homes.
+const scratch = scratchDir('local-home');
+const userHomes = userHomesDirPath(testConfig(scratch.dir).local.stateDir);
+const start = () => startTestSortie({ name: 'local-home', dir: scratch.dir, apps: apps(userHomes) });
+
 let sortie: TestSortie | undefined;
 const stopped: TestSortie[] = [];
 
 after(async () => {
   await sortie?.cleanup();
   for (const old of stopped) await old.cleanup();
+  scratch.remove();
 });
-
-async function start(dir?: string): Promise<TestSortie> {
-  // The state folder is known only once a Sortie has picked it; the apps need its user homes.
-  const first = await startTestSortie({ name: 'local-home', ...(dir ? { dir } : {}) });
-  const wanted = apps(userHomesDirPath(first.stateDir));
-  await first.stop();
-  return startTestSortie({ name: 'local-home', dir: first.dir, apps: wanted });
-}
 
 /** Launches, waits until the app has written what it found, and ends the session. */
 async function runOnce(s: TestSortie, appId: string, user: string, home: string): Promise<void> {
@@ -64,7 +62,7 @@ test('a file left in one session is there in the next, across a restart of Sorti
 
   await sortie.stop();
   stopped.push(sortie);
-  sortie = await startTestSortie({ name: 'local-home', dir: stopped[0]!.dir, apps: apps(userHomesDirPath(stopped[0]!.stateDir)) });
+  sortie = await start();
 
   await runOnce(sortie, 'editor', 'alice', alices);
   assert.equal(readFileSync(path.join(alices, 'found.txt'), 'utf8'), 'notes\n', 'the next session found what the last one left');
