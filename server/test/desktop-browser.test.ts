@@ -5,11 +5,23 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { homeDirPath } from '../src/runners/local/state-file.js';
-import { launchBrowser, launchFromCatalog } from './support/browser.js';
+import { launchBrowser } from './support/browser.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { localSessionRecord } from './support/processes.js';
+import {
+  canvasSizes,
+  copyOnPageAndReturn,
+  downloadFromFilesPanel,
+  dropFiles,
+  openViewerPage,
+  pageClipboard,
+  pasteOntoDesktop,
+  uploadStates,
+  viewerSize,
+  type ViewerPage,
+} from './support/viewer-page.js';
 import { sleep, waitFor } from './support/wait.js';
 
 // The desktop a person works in, in the real browser (Debian's Chromium) on the local
@@ -44,9 +56,7 @@ after(async () => {
   await sortie?.cleanup();
 });
 
-interface Desk {
-  page: Page;
-  context: BrowserContext;
+interface Desk extends Omit<ViewerPage, 'sessionId'> {
   id: string;
   home: string;
   /** DISPLAY and XAUTHORITY for an X client on the session's display. */
@@ -54,10 +64,8 @@ interface Desk {
 }
 
 /** A fresh browser profile with the clipboard allowed, the app launched from the catalog and its desktop drawn. */
-async function openDesk(appId: string, viewport = { width: 1200, height: 800 }): Promise<Desk> {
-  const context = await browser.newContext({ viewport, permissions: ['clipboard-read', 'clipboard-write'] });
-  const page = await context.newPage();
-  const { sessionId } = await launchFromCatalog(page, sortie.url, appId, `desktop-browser-${appId}.png`);
+async function openDesk(appId: string, viewport?: { width: number; height: number }): Promise<Desk> {
+  const { page, context, sessionId } = await openViewerPage(browser, sortie.url, appId, `desktop-browser-${appId}.png`, viewport);
   const home = homeDirPath(sortie.stateDir, sessionId);
   const { display } = localSessionRecord(sortie.stateDir, sessionId);
   return { page, context, id: sessionId, home, xEnv: { PATH: process.env.PATH, LANG: 'C.UTF-8', DISPLAY: `:${display}`, XAUTHORITY: path.join(home, '.Xauthority') } };
@@ -79,24 +87,6 @@ async function xScreenSize(desk: Desk): Promise<string> {
   return /dimensions:\s+(\d+x\d+) pixels/.exec(stdout)![1]!;
 }
 
-/** The size of the element noVNC draws into (whole pixels), which "fit to window" asks the desktop to take. */
-async function viewerSize(page: Page): Promise<string> {
-  return page.evaluate(
-    '(() => { const r = document.querySelector("[data-testid=vnc-container] > div").getBoundingClientRect(); return `${Math.floor(r.width)}x${Math.floor(r.height)}`; })()',
-  );
-}
-
-/** The canvas: its pixel size (the desktop's) and the size it is shown at on the page. */
-async function canvasSizes(page: Page): Promise<{ pixels: string; shown: string }> {
-  return page.evaluate(
-    '(() => { const c = document.querySelector("[data-testid=vnc-container] canvas"); const r = c.getBoundingClientRect(); return { pixels: `${c.width}x${c.height}`, shown: `${Math.round(r.width)}x${Math.round(r.height)}` }; })()',
-  );
-}
-
-async function pageClipboard(page: Page): Promise<string> {
-  return page.evaluate('navigator.clipboard.readText()');
-}
-
 /** What an X client pasting from the CLIPBOARD selection gets, or undefined when nothing holds it. */
 async function xPaste(desk: Desk): Promise<string | undefined> {
   try {
@@ -104,24 +94,6 @@ async function xPaste(desk: Desk): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/** Drops files onto the desktop as a person dragging them from their file manager does. */
-async function dropFiles(page: Page, files: { name: string; bytes: Buffer }[]): Promise<void> {
-  const payload = files.map((f) => ({ name: f.name, base64: f.bytes.toString('base64') }));
-  await page.evaluate(`(() => {
-    const files = ${JSON.stringify(payload)};
-    const data = new DataTransfer();
-    for (const f of files) data.items.add(new File([Uint8Array.from(atob(f.base64), (c) => c.charCodeAt(0))], f.name));
-    const target = document.querySelector('[data-testid=vnc-container] canvas');
-    for (const type of ['dragenter', 'dragover', 'drop']) target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
-  })()`);
-}
-
-async function uploadStates(page: Page): Promise<{ state: string | null; error: string }[]> {
-  return page.evaluate(
-    '[...document.querySelectorAll("[data-testid=upload-item]")].map((i) => ({ state: i.dataset.state, error: i.querySelector("[data-testid=upload-error]")?.textContent ?? "" }))',
-  );
 }
 
 describe('a desktop in the browser on the local runner', { timeout: 240_000 }, () => {
@@ -182,18 +154,12 @@ describe('a desktop in the browser on the local runner', { timeout: 240_000 }, (
 
     // The person copies on their own computer and comes back to the desktop.
     const fromPage = 'from the page: naïve ✓ 😀';
-    await page.evaluate(`navigator.clipboard.writeText(${JSON.stringify(fromPage)})`);
-    await page.getByTestId('viewer-status').hover();
-    await page.getByTestId('vnc-container').hover();
+    await copyOnPageAndReturn(page, fromPage);
     await waitFor(async () => (await xPaste(desk)) === fromPage, { what: 'the page’s clipboard to reach the X clipboard', timeoutMs: 15_000 });
 
     // A paste the browser delivers onto the desktop (its Edit menu) carries its text in.
     const pasted = 'pasted from the Edit menu: ø';
-    await page.evaluate(`(() => {
-      const data = new DataTransfer();
-      data.setData('text/plain', ${JSON.stringify(pasted)});
-      document.querySelector('[data-testid=vnc-container] canvas').dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
-    })()`);
+    await pasteOntoDesktop(page, pasted);
     await waitFor(async () => (await xPaste(desk)) === pasted, { what: 'the pasted text to reach the X clipboard' });
 
     // Where the browser keeps the page from the clipboard, the panel carries text in.
@@ -226,11 +192,9 @@ describe('a desktop in the browser on the local runner', { timeout: 240_000 }, (
     // The files panel lists the home (the uploads included) and downloads what the app wrote.
     await page.getByTestId('files-toggle').click();
     await page.getByTestId('file-dropped.bin').waitFor();
-    const link = page.getByTestId('file-made-by-app.bin').getByTestId('file-download');
-    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
-    assert.equal(download.suggestedFilename(), 'made-by-app.bin');
-    const saved = await download.path();
-    assert.deepEqual(readFileSync(saved), readFileSync(path.join(desk.home, 'made-by-app.bin')), 'the download is the file, byte for byte');
+    const { suggested, savedAt } = await downloadFromFilesPanel(page, 'made-by-app.bin');
+    assert.equal(suggested, 'made-by-app.bin');
+    assert.deepEqual(readFileSync(savedAt), readFileSync(path.join(desk.home, 'made-by-app.bin')), 'the download is the file, byte for byte');
     await closeDesk(desk);
   });
 

@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Browser } from 'playwright-core';
+import { APP_CONTAINER } from '../../src/runners/kubernetes/pod-spec.js';
+import { launchBrowser } from '../support/browser.js';
+import { awaitMessage, openDeskView, resize } from '../support/desk.js';
+import { startTestSortie, type TestSortie } from '../support/harness.js';
+import { podExec } from '../support/pod-exec.js';
+import { Clip, clientClipboard, clientCutText, clipboardProvide, Encoding, type ServerMessage } from '../support/rfb.js';
+import {
+  copyOnPageAndReturn,
+  downloadFromFilesPanel,
+  dropFiles,
+  openViewerPage,
+  pageClipboard,
+  pasteOntoDesktop,
+  uploadStates,
+  viewerSize,
+  type ViewerPage,
+} from '../support/viewer-page.js';
+import { sleep, waitFor } from '../support/wait.js';
+import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, SIDECAR_IMAGE } from './cluster.js';
+
+// The desktop a person works in, in the real browser (Debian's Chromium), on a pod of the
+// local cluster: text moves between the page's clipboard and the X clipboard in the pod
+// (and with "clipboard": "none" in neither direction, whatever an RFB client sends), the
+// desktop takes the viewer's size and follows the window, files go in by drag and drop and
+// come out through the files panel. The desktop side is read from inside the pod, with X
+// clients and the shell of the app's image, as the cluster's admin (`kubectl exec`).
+
+const small = { cpu_request: '50m', cpu_limit: '1', memory_request: '64Mi', memory_limit: '512Mi' };
+/** The app writes a file before it starts, for the download test. */
+const WRITE_THEN_XTERM = 'cd "$HOME" && head -c 300000 /dev/urandom > made-by-app.bin && exec xterm -geometry 80x24+0+0';
+const apps = [
+  { id: 'desk', name: 'Desk', category: 'Test', launch_type: 'container', container_image: DEMO_IMAGE, command: ['sh', '-c', WRITE_THEN_XTERM], resource_limits: small },
+  { id: 'locked', name: 'Locked', category: 'Test', launch_type: 'container', container_image: DEMO_IMAGE, command: ['xterm'], resource_limits: small, clipboard: 'none' },
+];
+
+let kc: KubeConfig;
+let namespace: { name: string; remove: () => Promise<void> };
+let sortie: TestSortie;
+let browser: Browser;
+let closeBrowser: () => Promise<void>;
+
+before(async () => {
+  kc = await adminKubeConfig();
+  namespace = await createTestNamespace(kc, 'desk-browser');
+  sortie = await startTestSortie({
+    name: 'k8s-desktop-browser',
+    apps,
+    env: {
+      SORTIE_RUNNER: 'kubernetes',
+      SORTIE_NAMESPACE: namespace.name,
+      KUBECONFIG: adminKubeconfigPath(),
+      SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE,
+      SORTIE_IMAGE_PULL_POLICY: 'IfNotPresent',
+      SORTIE_MAX_SESSIONS_PER_USER: '10',
+    },
+  });
+  ({ browser, close: closeBrowser } = await launchBrowser());
+});
+
+after(async () => {
+  await closeBrowser?.();
+  await sortie?.cleanup();
+  await namespace?.remove();
+});
+
+interface PodDesk extends ViewerPage {
+  pod: string;
+}
+
+async function openDesk(appId: string, viewport?: { width: number; height: number }): Promise<PodDesk> {
+  const viewer = await openViewerPage(browser, sortie.url, appId, `k8s-desktop-browser-${appId}.png`, viewport);
+  return { ...viewer, pod: (await sortie.api.session(viewer.sessionId)).pod_name };
+}
+
+async function closeDesk(desk: PodDesk): Promise<void> {
+  await desk.context.close();
+  assert.equal((await sortie.api.end(desk.sessionId)).status, 200);
+}
+
+/** A shell script in the pod's app container (its DISPLAY and HOME), with `args` as $1…. */
+function inPod(desk: PodDesk, script: string, ...args: string[]) {
+  return podExec(kc, namespace.name, desk.pod, APP_CONTAINER, ['sh', '-c', script, 'sh', ...args]);
+}
+
+/** The X screen's size as an X client in the pod sees it, e.g. "1280x800". */
+async function xScreenSize(desk: PodDesk): Promise<string> {
+  const { code, stdout, stderr } = await inPod(desk, 'xdpyinfo');
+  assert.equal(code, 0, stderr);
+  return /dimensions:\s+(\d+x\d+) pixels/.exec(stdout)![1]!;
+}
+
+/** What an X client in the pod pasting from the CLIPBOARD selection gets, or undefined when nothing holds it. */
+async function xPaste(desk: PodDesk): Promise<string | undefined> {
+  const { code, stdout } = await inPod(desk, 'xclip -o -selection clipboard -t UTF8_STRING');
+  return code === 0 ? stdout : undefined;
+}
+
+/**
+ * The app copies: an X client in the pod takes the CLIPBOARD selection and keeps serving it
+ * (xclip stays in the background, its output away from the exec stream so the exec ends).
+ */
+async function xCopy(desk: PodDesk, text: string): Promise<void> {
+  const { code, stderr } = await inPod(desk, 'printf %s "$1" | xclip -i -selection clipboard >/dev/null 2>&1', text);
+  assert.equal(code, 0, stderr);
+  await waitFor(async () => (await xPaste(desk)) === text, { what: 'the X clipboard in the pod to hold the copied text' });
+}
+
+/** A file in the pod's home as the app sees it, byte for byte (base64 over the exec stream). */
+async function homeFile(desk: PodDesk, name: string): Promise<Buffer> {
+  const { code, stdout, stderr } = await inPod(desk, 'base64 -w0 -- "$HOME/$1"', name);
+  assert.equal(code, 0, `${name}: ${stderr}`);
+  return Buffer.from(stdout, 'base64');
+}
+
+/** Cut text and clipboard notices, requests or text among what a viewer was sent (the capabilities message aside, which names formats, not text). */
+const clipboardTraffic = (messages: ServerMessage[]) =>
+  messages.filter((m) => m.type === 'cut' || (m.type === 'clipboard' && (m.flags & Clip.caps) === 0));
+
+describe('a desktop in the browser on a pod of the local cluster', { timeout: 300_000 }, () => {
+  test('copy in the app reaches the page’s clipboard, and the page’s clipboard and pastes reach the app', async () => {
+    const desk = await openDesk('desk');
+    const { page } = desk;
+    const fromApp = 'from the app: café, 日本語, €';
+    await xCopy(desk, fromApp);
+    await waitFor(async () => (await pageClipboard(page)) === fromApp, { what: 'the text copied in the pod to reach the page’s clipboard', timeoutMs: 15_000 });
+
+    const fromPage = 'from the page: naïve ✓ 😀';
+    await copyOnPageAndReturn(page, fromPage);
+    await waitFor(async () => (await xPaste(desk)) === fromPage, { what: 'the page’s clipboard to reach the X clipboard in the pod', timeoutMs: 15_000 });
+
+    const pasted = 'pasted from the Edit menu: ø';
+    await pasteOntoDesktop(page, pasted);
+    await waitFor(async () => (await xPaste(desk)) === pasted, { what: 'the pasted text to reach the X clipboard in the pod' });
+    await closeDesk(desk);
+  });
+
+  test('"clipboard": "none": no text crosses in the browser, nor for an RFB client through /ws/sessions/{id}', async () => {
+    const desk = await openDesk('locked');
+    const { page } = desk;
+    await page.locator('.viewer[data-clipboard="none"]').waitFor();
+    assert.equal(await page.getByTestId('clipboard-toggle').count(), 0, 'no clipboard tool');
+
+    // Into the session: the page's clipboard and a paste. The same steps reach the X
+    // clipboard within moments under "both"; a few seconds here is ample.
+    const fromPage = 'from the page, not for the app';
+    await copyOnPageAndReturn(page, fromPage);
+    await pasteOntoDesktop(page, 'pasted, not for the app');
+    await sleep(3000);
+    assert.equal(await xPaste(desk), undefined, 'nothing of the page holds the X clipboard');
+
+    // Out of the session: the app copies, the page's clipboard keeps what it had.
+    await xCopy(desk, 'copied in the app, not for the page');
+    await page.getByTestId('viewer-status').hover();
+    await page.getByTestId('vnc-container').hover();
+    await sleep(3000);
+    assert.equal(await pageClipboard(page), fromPage, 'the page’s clipboard is untouched');
+    await desk.context.close();
+
+    // An RFB client that ignores what the viewer offers: plain and extended cut text in,
+    // requests for the app's text out. Messages are handled in order, so the answer to a
+    // resize marks the end of what the server did with what came before it.
+    const view = await openDeskView(sortie, desk.sessionId, [Encoding.ExtendedClipboard]);
+    try {
+      assert.deepEqual(clipboardTraffic(view.early), [], 'the app’s text is not offered on connecting');
+      view.viewer.send(clientCutText('cut by the client'));
+      view.viewer.send(clientClipboard(Clip.notify | Clip.text));
+      view.viewer.send(clipboardProvide('provided by the client'));
+      const afterPaste = await resize(view, 1024, 640);
+      assert.deepEqual(clipboardTraffic(afterPaste.before), [], 'the server asks for no text and sends none');
+      assert.equal(await xPaste(desk), 'copied in the app, not for the page', 'the X clipboard still holds the app’s own text');
+
+      await xCopy(desk, 'copied again in the app');
+      view.viewer.send(clientClipboard(Clip.request | Clip.text));
+      // Xvnc tells viewers of a new selection as soon as it sees it; a second is ample.
+      await sleep(1000);
+      const afterCopy = await resize(view, 1024, 600);
+      assert.deepEqual(clipboardTraffic(afterCopy.before), [], 'no cut text, no notice and no text reach the client');
+    } finally {
+      view.viewer.close();
+    }
+    assert.equal((await sortie.api.end(desk.sessionId)).status, 200);
+  });
+
+  test('"fit to window": the pod’s X screen takes the viewer’s size and follows the window', async () => {
+    const desk = await openDesk('desk');
+    const { page } = desk;
+    assert.equal(await page.getByTestId('display-mode').inputValue(), 'fit', 'fit to window is the default');
+    let wanted = await viewerSize(page);
+    assert.notEqual(wanted, '1280x800');
+    await waitFor(async () => (await xScreenSize(desk)) === wanted, { what: `the X screen in the pod to take the viewer's size ${wanted}`, timeoutMs: 20_000 });
+
+    // Narrower, as when a person resizes the window; then upright, as a tablet turned.
+    for (const viewport of [{ width: 800, height: 700 }, { width: 700, height: 1000 }]) {
+      await page.setViewportSize(viewport);
+      await waitFor(async () => (await viewerSize(page)).startsWith(`${viewport.width}x`), { what: `the viewer to take the window width ${viewport.width}` });
+      wanted = await viewerSize(page);
+      await waitFor(async () => (await xScreenSize(desk)) === wanted, { what: `the X screen in the pod to follow the window to ${wanted}`, timeoutMs: 20_000 });
+    }
+    await closeDesk(desk);
+  });
+
+  test('files dropped on the viewer land in the pod’s home byte for byte; a file the app wrote downloads byte for byte', async () => {
+    const desk = await openDesk('desk');
+    const { page } = desk;
+    const dropped = [
+      { name: 'dropped.bin', bytes: randomBytes(200_000) },
+      { name: 'notes — é.txt', bytes: Buffer.from('written on my computer\n') },
+    ];
+    await dropFiles(page, dropped);
+    await waitFor(async () => (await uploadStates(page)).filter((u) => u.state === 'done').length === 2, { what: 'both uploads to finish', timeoutMs: 30_000 });
+    for (const file of dropped) assert.deepEqual(await homeFile(desk, file.name), file.bytes, `${file.name} is in the pod's home as it was`);
+
+    const { suggested, savedAt } = await downloadFromFilesPanel(page, 'made-by-app.bin');
+    assert.equal(suggested, 'made-by-app.bin');
+    const written = await homeFile(desk, 'made-by-app.bin');
+    assert.equal(written.length, 300_000);
+    assert.deepEqual(readFileSync(savedAt), written, 'the download is the file the app wrote, byte for byte');
+    await closeDesk(desk);
+  });
+});

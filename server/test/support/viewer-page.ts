@@ -1,0 +1,81 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchFromCatalog } from './browser.js';
+
+// What a person does with the viewer page, and what the page shows: the same on either
+// runner. The page-side code runs in Chromium and is written as strings, because the
+// server's tsconfig has no DOM lib.
+
+export interface ViewerPage {
+  page: Page;
+  context: BrowserContext;
+  sessionId: string;
+}
+
+/** A fresh browser profile with the clipboard allowed, the app launched from the catalog and its desktop drawn. */
+export async function openViewerPage(browser: Browser, baseUrl: string, appId: string, screenshotName: string, viewport = { width: 1200, height: 800 }): Promise<ViewerPage> {
+  const context = await browser.newContext({ viewport, permissions: ['clipboard-read', 'clipboard-write'] });
+  const page = await context.newPage();
+  const { sessionId } = await launchFromCatalog(page, baseUrl, appId, screenshotName);
+  return { page, context, sessionId };
+}
+
+/** The size of the element noVNC draws into (whole pixels), which "fit to window" asks the desktop to take. */
+export async function viewerSize(page: Page): Promise<string> {
+  return page.evaluate(
+    '(() => { const r = document.querySelector("[data-testid=vnc-container] > div").getBoundingClientRect(); return `${Math.floor(r.width)}x${Math.floor(r.height)}`; })()',
+  );
+}
+
+/** The canvas: its pixel size (the desktop's) and the size it is shown at on the page. */
+export async function canvasSizes(page: Page): Promise<{ pixels: string; shown: string }> {
+  return page.evaluate(
+    '(() => { const c = document.querySelector("[data-testid=vnc-container] canvas"); const r = c.getBoundingClientRect(); return { pixels: `${c.width}x${c.height}`, shown: `${Math.round(r.width)}x${Math.round(r.height)}` }; })()',
+  );
+}
+
+export async function pageClipboard(page: Page): Promise<string> {
+  return page.evaluate('navigator.clipboard.readText()');
+}
+
+/** The person copies `text` on their own computer and comes back to the desktop (the viewer syncs the clipboard on entering it). */
+export async function copyOnPageAndReturn(page: Page, text: string): Promise<void> {
+  await page.evaluate(`navigator.clipboard.writeText(${JSON.stringify(text)})`);
+  await page.getByTestId('viewer-status').hover();
+  await page.getByTestId('vnc-container').hover();
+}
+
+/** A paste the browser delivers onto the desktop (its Edit menu, or the paste shortcut). */
+export async function pasteOntoDesktop(page: Page, text: string): Promise<void> {
+  await page.evaluate(`(() => {
+    const data = new DataTransfer();
+    data.setData('text/plain', ${JSON.stringify(text)});
+    document.querySelector('[data-testid=vnc-container] canvas').dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  })()`);
+}
+
+/** Drops files onto the desktop as a person dragging them from their file manager does. */
+export async function dropFiles(page: Page, files: { name: string; bytes: Buffer }[]): Promise<void> {
+  const payload = files.map((f) => ({ name: f.name, base64: f.bytes.toString('base64') }));
+  await page.evaluate(`(() => {
+    const files = ${JSON.stringify(payload)};
+    const data = new DataTransfer();
+    for (const f of files) data.items.add(new File([Uint8Array.from(atob(f.base64), (c) => c.charCodeAt(0))], f.name));
+    const target = document.querySelector('[data-testid=vnc-container] canvas');
+    for (const type of ['dragenter', 'dragover', 'drop']) target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+  })()`);
+}
+
+export async function uploadStates(page: Page): Promise<{ state: string | null; error: string }[]> {
+  return page.evaluate(
+    '[...document.querySelectorAll("[data-testid=upload-item]")].map((i) => ({ state: i.dataset.state, error: i.querySelector("[data-testid=upload-error]")?.textContent ?? "" }))',
+  );
+}
+
+/** Opens the files panel (if it is closed) and downloads `name` from the home's top folder: the name the browser suggests and where it saved the file. */
+export async function downloadFromFilesPanel(page: Page, name: string): Promise<{ suggested: string; savedAt: string }> {
+  if ((await page.getByTestId('files-panel').count()) === 0) await page.getByTestId('files-toggle').click();
+  const link = page.getByTestId(`file-${name}`).getByTestId('file-download');
+  await link.waitFor();
+  const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+  return { suggested: download.suggestedFilename(), savedAt: await download.path() };
+}
