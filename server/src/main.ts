@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
 import pino, { type Logger } from 'pino';
+import { AuditLog } from './audit/audit-log.js';
+import { AuditRepository } from './audit/audit-repository.js';
 import { AuthService } from './auth/auth-service.js';
 import { OidcClient } from './auth/oidc.js';
 import { UserRepository } from './auth/user-repository.js';
@@ -16,6 +18,7 @@ import { UnauthorizedError } from './errors.js';
 import { authenticator as makeAuthenticator } from './http/auth-hook.js';
 import type { RouteInfo } from './http/access-gate.js';
 import { HostPolicy } from './http/host-policy.js';
+import { clientAddressOf } from './http/client-address.js';
 import { buildHttpServer } from './http/http-server.js';
 import { OriginPolicy } from './http/origin-policy.js';
 import { RequestGate } from './http/request-gate.js';
@@ -54,12 +57,16 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   const apps = readCatalogFile(config.appsFile);
 
   const db = await openDatabase(config.dbPath);
+  // First, so that everything after it is recorded; pruned now and then periodically.
+  const audit = new AuditLog({ repository: new AuditRepository(db), logger, retentionDays: config.auditRetentionDays });
+  await audit.start();
   const appRepository = new AppRepository(db);
   const loaded = await appRepository.loadFromFile(apps);
   if (loaded.keptFromApi.length > 0) logger.info({ apps: loaded.keptFromApi }, 'apps edited through the API keep their edits over apps.json');
+  audit.record({ action: 'catalog.load', actor: 'system', target: { type: 'catalog', id: config.appsFile }, details: { loaded: loaded.loaded, kept_from_api: loaded.keptFromApi } });
 
   const users = new UserRepository(db);
-  const auth = await AuthService.create(users, config.auth, logger);
+  const auth = await AuthService.create(users, config.auth, logger, audit);
   if (!config.auth.enabled) logger.warn('sign-in is switched off (SORTIE_AUTH=disabled): anyone who can reach Sortie can use every app and session');
   const gate = new RequestGate({
     authn: makeAuthenticator(auth, config.auth.enabled),
@@ -69,7 +76,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
       : new HostPolicy({ listenHost: config.host, publicUrl: config.auth.publicUrl, allowedOrigins: config.auth.allowedOrigins }),
   });
   const oidc = config.auth.enabled && config.auth.oidc ? new OidcClient(config.auth.oidc, auth.signerForState, logger) : undefined;
-  const catalog = new CatalogService(appRepository, users);
+  const catalog = new CatalogService(appRepository, users, audit);
 
   const runner = options.runner ?? (await createRunner(config, logger));
   // SORTIE_MAX_SESSIONS, else what the runner can hold (the local runner measures the machine).
@@ -88,6 +95,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     maxSessionsPerUser: config.maxSessionsPerUser,
     maxSessions: maxSessions ?? Infinity,
     maxStarting: runner.startLimit?.(),
+    audit,
   });
 
   const reconciled = await sessions.start();
@@ -99,6 +107,8 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     onActivity: (id) => void sessions.touch([id]).catch((err: unknown) => logger.warn({ err }, 'touch failed')),
     maxViewersPerSession: config.maxViewersPerSession,
     pingIntervalMs: config.streamPingIntervalSeconds * 1000,
+    audit,
+    addressOf: clientAddressOf(config.trustedProxies),
   });
   sessions.onEnded((session) => relay.closeSession(session.id));
 
@@ -107,7 +117,8 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     catalog,
     sessions,
     files: new SessionFiles({ sessions, runner, appById: (appId) => appRepository.get(appId), maxUploadBytes: config.maxUploadBytes }),
-    homes: new UserHomeService({ sessions: sessionRepository, runner, appById: (appId) => appRepository.get(appId) }),
+    homes: new UserHomeService({ sessions: sessionRepository, runner, appById: (appId) => appRepository.get(appId), audit }),
+    audit,
     auth,
     authConfig: config.auth,
     gate,
@@ -137,6 +148,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
       relay.close();
       await http.close();
       await runner.close();
+      await audit.close();
       await db.destroy();
     })());
 

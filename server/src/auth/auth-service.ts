@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { NO_AUDIT, type AuditRecorder } from '../audit/audit-log.js';
 import type { AuthConfig } from '../config/config.js';
 import { ConflictError, InputError, NotFoundError, UnauthorizedError } from '../errors.js';
 import { burnPasswordCheck, hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from './passwords.js';
@@ -38,14 +39,15 @@ export class AuthService {
     private readonly signer: TokenSigner,
     private readonly config: AuthConfig,
     private readonly logger: Logger,
+    private readonly audit: AuditRecorder,
   ) {
     this.limits = new SignInLimits(config.signInLimits);
   }
 
-  static async create(users: UserRepository, config: AuthConfig, logger: Logger): Promise<AuthService> {
+  static async create(users: UserRepository, config: AuthConfig, logger: Logger, audit: AuditRecorder = NO_AUDIT): Promise<AuthService> {
     // A generated key is kept in the database so restarts (and other replicas) accept old tokens.
     const secret = config.jwtSecret ?? (await users.settingOnce('jwt_secret', randomSecret(48)));
-    const service = new AuthService(users, new TokenSigner(secret), config, logger);
+    const service = new AuthService(users, new TokenSigner(secret), config, logger, audit);
     if (config.enabled) await service.bootstrapAdmin();
     return service;
   }
@@ -86,21 +88,38 @@ export class AuthService {
    */
   async login(username: string, password: string, clientAddress: string): Promise<IssuedTokens> {
     const row = await this.users.byUsername(username);
-    const attempt = await this.limits.attempt(row ? this.limits.accountKey(row.id) : this.limits.unknownNameKey(username), clientAddress);
+    // Only the log and the audit log say why a sign-in failed: the answer never does.
+    const failed = (reason: string) =>
+      this.audit.record({
+        action: 'auth.sign_in_failed',
+        actor: row ? { userId: row.id, username: row.username, role: row.role } : { unknownName: username },
+        address: clientAddress,
+        details: { method: 'password', reason },
+      });
+    let attempt;
+    try {
+      attempt = await this.limits.attempt(row ? this.limits.accountKey(row.id) : this.limits.unknownNameKey(username), clientAddress);
+    } catch (err) {
+      failed('too_many_failures');
+      throw err;
+    }
     let passwordRight = false;
     if (row?.password_hash) passwordRight = await verifyPassword(row.password_hash, password);
     else await burnPasswordCheck(password);
     if (!row || !passwordRight || row.disabled) {
       // Only the log says why: the admin who disabled the account can find it there.
       if (row?.disabled && passwordRight) this.logger.info({ userId: row.id, username: row.username, clientAddress }, 'refused sign-in: the account is disabled');
+      failed(!row ? 'unknown_user' : !passwordRight ? 'wrong_password' : 'disabled');
       throw new UnauthorizedError('Wrong username or password');
     }
     await attempt.succeeded();
-    return this.issue(row);
+    const issued = await this.issue(row);
+    this.audit.record({ action: 'auth.sign_in', actor: { userId: row.id, username: row.username, role: row.role }, address: clientAddress, details: { method: 'password' } });
+    return issued;
   }
 
   /** Signs in a user the identity provider vouched for, creating or updating their account. */
-  async loginOidc(identity: { subject: string; username: string; displayName: string; role: 'admin' | 'user' }): Promise<IssuedTokens> {
+  async loginOidc(identity: { subject: string; username: string; displayName: string; role: 'admin' | 'user' }, clientAddress?: string): Promise<IssuedTokens> {
     let row = await this.users.byOidcSubject(identity.subject);
     if (row) {
       row = await this.users.update(row.id, { role: identity.role, display_name: identity.displayName });
@@ -120,8 +139,19 @@ export class AuthService {
       });
       row = await this.users.get(id);
     }
-    if (!row || row.disabled) throw new UnauthorizedError('This account is disabled');
-    return this.issue(row);
+    const actor = row && { userId: row.id, username: row.username, role: row.role };
+    if (!actor || row!.disabled) {
+      this.audit.record({ action: 'auth.sign_in_failed', actor: actor ?? { unknownName: identity.username }, address: clientAddress, details: { method: 'oidc', reason: 'disabled' } });
+      throw new UnauthorizedError('This account is disabled');
+    }
+    const issued = await this.issue(row!);
+    this.audit.record({ action: 'auth.sign_in', actor, address: clientAddress, details: { method: 'oidc' } });
+    return issued;
+  }
+
+  /** An OIDC sign-in that the provider or the callback refused, for the audit log. */
+  oidcFailed(reason: string, clientAddress: string): void {
+    this.audit.record({ action: 'auth.sign_in_failed', actor: { unknownName: '' }, address: clientAddress, details: { method: 'oidc', reason } });
   }
 
   /**
@@ -161,6 +191,7 @@ export class AuthService {
 
   async logout(principal: Principal): Promise<void> {
     if (principal.loginId) await this.users.revokeLogin(principal.loginId, new Date().toISOString());
+    this.audit.record({ action: 'auth.sign_out', actor: principal });
   }
 
   /** The principal behind an access token, or UnauthorizedError saying why not. */
@@ -186,7 +217,7 @@ export class AuthService {
     return (await this.users.list()).map(toUser);
   }
 
-  async createUser(input: { username: string; password: string; display_name?: string; role: 'admin' | 'user' }): Promise<User> {
+  async createUser(actor: Principal, input: { username: string; password: string; display_name?: string; role: 'admin' | 'user' }): Promise<User> {
     checkPassword(input.password);
     const id = randomUUID();
     const inserted = await this.users.insert({
@@ -199,6 +230,7 @@ export class AuthService {
       created_at: new Date().toISOString(),
     });
     if (!inserted) throw new ConflictError(`A user named "${input.username}" already exists`);
+    this.audit.record({ action: 'user.create', actor, target: { type: 'user', id, name: input.username }, details: { role: input.role } });
     return toUser(await this.requireUser(id));
   }
 
@@ -220,6 +252,7 @@ export class AuthService {
       const keep = id === actor.userId && !changes.disabled ? actor.loginId : undefined;
       await this.users.revokeAllLogins(id, new Date().toISOString(), keep);
     }
+    this.auditUpdate(actor, existing, changes);
     return toUser(updated!);
   }
 
@@ -228,6 +261,7 @@ export class AuthService {
     if (id === actor.userId) throw new ConflictError('You cannot delete your own account');
     if (existing.role === 'admin' && (await this.users.countAdmins()) <= 1) throw new ConflictError('Sortie needs at least one enabled admin');
     await this.users.delete(id);
+    this.audit.record({ action: 'user.delete', actor, target: { type: 'user', id, name: existing.username } });
   }
 
   async approvals(id: string): Promise<{ app_ids: string[]; categories: string[] }> {
@@ -235,10 +269,25 @@ export class AuthService {
     return this.users.approvals(id);
   }
 
-  async setApprovals(id: string, approvals: { app_ids: string[]; categories: string[] }): Promise<{ app_ids: string[]; categories: string[] }> {
-    await this.requireUser(id);
+  async setApprovals(actor: Principal, id: string, approvals: { app_ids: string[]; categories: string[] }): Promise<{ app_ids: string[]; categories: string[] }> {
+    const user = await this.requireUser(id);
     await this.users.setApprovals(id, approvals);
-    return this.users.approvals(id);
+    const now = await this.users.approvals(id);
+    this.audit.record({ action: 'user.approvals', actor, target: { type: 'user', id, name: user.username }, details: { ...now } });
+    return now;
+  }
+
+  /** One event per kind of change: a password, enabling or disabling, and the rest (with before and after). */
+  private auditUpdate(actor: Principal, before: UserRow, changes: { display_name?: string; role?: 'admin' | 'user'; password?: string; disabled?: boolean }): void {
+    const target = { type: 'user' as const, id: before.id, name: before.username };
+    if (changes.password !== undefined) this.audit.record({ action: 'user.password', actor, target });
+    if (changes.disabled !== undefined && changes.disabled !== Boolean(before.disabled)) {
+      this.audit.record({ action: changes.disabled ? 'user.disable' : 'user.enable', actor, target });
+    }
+    const changed: Record<string, { from: string; to: string }> = {};
+    if (changes.role !== undefined && changes.role !== before.role) changed.role = { from: before.role, to: changes.role };
+    if (changes.display_name !== undefined && changes.display_name !== before.display_name) changed.display_name = { from: before.display_name, to: changes.display_name };
+    if (Object.keys(changed).length > 0) this.audit.record({ action: 'user.update', actor, target, details: changed });
   }
 
   private async issue(row: UserRow): Promise<IssuedTokens> {

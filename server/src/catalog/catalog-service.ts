@@ -1,3 +1,4 @@
+import { NO_AUDIT, type AuditRecorder } from '../audit/audit-log.js';
 import { mayUseApp } from './app-access.js';
 import type { Principal } from '../auth/principal.js';
 import type { UserRepository } from '../auth/user-repository.js';
@@ -10,6 +11,7 @@ export class CatalogService {
   constructor(
     private readonly apps: AppRepository,
     private readonly users: UserRepository,
+    private readonly audit: AuditRecorder = NO_AUDIT,
   ) {}
 
   /** The apps `principal` may see and launch. */
@@ -28,17 +30,29 @@ export class CatalogService {
     return app;
   }
 
-  async create(app: App): Promise<App> {
+  async create(actor: Principal, app: App): Promise<App> {
     if (!(await this.apps.create(app))) throw new ConflictError(`An app with id "${app.id}" already exists`);
+    this.audit.record({ action: 'app.create', actor, target: { type: 'app', id: app.id, name: app.name } });
     return app;
   }
 
-  async update(app: App): Promise<App> {
+  async update(actor: Principal, app: App): Promise<App> {
+    const before = await this.apps.get(app.id);
     if (!(await this.apps.update(app))) throw new NotFoundError(`No app with id "${app.id}" in the catalog`);
+    this.audit.record({ action: 'app.update', actor, target: { type: 'app', id: app.id, name: app.name }, details: { changed: changedFields(before, app) } });
     return app;
   }
 
-  async delete(id: string): Promise<void> {
+  async delete(actor: Principal, id: string): Promise<void> {
+    const before = await this.apps.get(id);
     if (!(await this.apps.delete(id))) throw new NotFoundError(`No app with id "${id}" in the catalog`);
+    this.audit.record({ action: 'app.delete', actor, target: { type: 'app', id, ...(before ? { name: before.name } : {}) } });
   }
+}
+
+/** The names of the fields an update changed (values stay out of the audit log: commands can hold anything). */
+function changedFields(before: App | undefined, after: App): string[] {
+  if (!before) return [];
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)] as (keyof App)[]);
+  return [...keys].filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key])).sort();
 }

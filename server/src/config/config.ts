@@ -39,6 +39,8 @@ export interface Config {
    * so proxies that drop idle connections (often after 60 s) see traffic both ways.
    */
   streamPingIntervalSeconds: number;
+  /** Days audit events are kept (SORTIE_AUDIT_RETENTION_DAYS); 0 keeps them forever. */
+  auditRetentionDays: number;
   kubernetes: {
     namespace: string;
     sidecarImage: string;
@@ -117,6 +119,19 @@ const positiveNumber = (name: string, fallback: number) =>
       }
       return value;
     });
+
+const retentionDays = z
+  .string()
+  .optional()
+  .transform((raw, ctx) => {
+    if (raw === undefined || raw.trim() === '') return 365;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0) {
+      ctx.addIssue({ code: 'custom', message: `SORTIE_AUDIT_RETENTION_DAYS must be a number of days (0 keeps the audit log forever), got "${raw}"` });
+      return z.NEVER;
+    }
+    return value;
+  });
 
 const wholeNumber = (name: string) =>
   z
@@ -204,6 +219,7 @@ const envSchema = z.object({
   SORTIE_LOGIN_MAX_FAILURES: attemptCount('SORTIE_LOGIN_MAX_FAILURES', 10),
   SORTIE_LOGIN_MAX_FAILURES_PER_ADDRESS: attemptCount('SORTIE_LOGIN_MAX_FAILURES_PER_ADDRESS', 30),
   SORTIE_LOGIN_LOCKOUT: positiveNumber('SORTIE_LOGIN_LOCKOUT', 15),
+  SORTIE_AUDIT_RETENTION_DAYS: retentionDays,
   SORTIE_TRUSTED_PROXIES: z.string().trim().min(1, 'SORTIE_TRUSTED_PROXIES must not be empty').default('loopback,linklocal,uniquelocal'),
   SORTIE_PUBLIC_URL: z.url({ error: 'SORTIE_PUBLIC_URL must be a URL such as https://sortie.example.com' }).optional(),
   SORTIE_ALLOWED_ORIGINS: z.string().optional(),
@@ -249,6 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxViewersPerSession: e.SORTIE_MAX_VIEWERS_PER_SESSION,
     maxUploadBytes: Math.floor(e.SORTIE_MAX_UPLOAD_MB * 1024 * 1024),
     streamPingIntervalSeconds: e.SORTIE_STREAM_PING_INTERVAL,
+    auditRetentionDays: e.SORTIE_AUDIT_RETENTION_DAYS,
     kubernetes: {
       namespace: e.SORTIE_NAMESPACE,
       sidecarImage: e.SORTIE_VNC_SIDECAR_IMAGE,

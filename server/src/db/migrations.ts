@@ -147,4 +147,32 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('apps').dropColumn('persistent_home').execute();
     },
   },
+  '0008_audit_events': {
+    async up(db: Kysely<unknown>) {
+      // Who did what to what, when and from where. No foreign keys: an event outlives the
+      // user, session or app it names, and is removed only by SORTIE_AUDIT_RETENTION_DAYS.
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('actor_type', 'text', (c) => c.notNull())
+        .addColumn('actor_id', 'text')
+        .addColumn('actor_name', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target_type', 'text')
+        .addColumn('target_id', 'text')
+        .addColumn('target_name', 'text')
+        .addColumn('address', 'text')
+        .addColumn('details', 'text', (c) => c.notNull())
+        .execute();
+      // Pages run newest first by (at, id); the filters narrow by actor or action first.
+      await db.schema.createIndex('audit_events_at').on('audit_events').columns(['at', 'id']).execute();
+      await db.schema.createIndex('audit_events_actor_id_at').on('audit_events').columns(['actor_id', 'at']).execute();
+      await db.schema.createIndex('audit_events_actor_name_at').on('audit_events').columns(['actor_name', 'at']).execute();
+      await db.schema.createIndex('audit_events_action_at').on('audit_events').columns(['action', 'at']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('audit_events').execute();
+    },
+  },
 };

@@ -89,6 +89,22 @@ export interface SettingsTable {
   value: string;
 }
 
+export interface AuditEventsTable {
+  /** Sorts in recording order within one replica: the time, a counter, then randomness. */
+  id: string;
+  at: string;
+  actor_type: 'user' | 'system' | 'unknown';
+  actor_id: string | null;
+  actor_name: string;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  target_name: string | null;
+  address: string | null;
+  /** A small JSON object. */
+  details: string;
+}
+
 export interface Database {
   sessions: SessionsTable;
   apps: AppsTable;
@@ -96,4 +112,5 @@ export interface Database {
   logins: LoginsTable;
   approvals: ApprovalsTable;
   settings: SettingsTable;
+  audit_events: AuditEventsTable;
 }

@@ -94,6 +94,7 @@ async function admit(request: FastifyRequest, gate: RequestGate): Promise<void> 
   // assertEveryRouteDecided() makes a missing decision impossible; if one slips through, it is not public.
   const access = request.routeOptions.config.access ?? 'admin';
   if (access === 'public') return;
-  request.principal = await gate.principal(request.headers);
+  // The address comes with the principal so that what the caller does is audited with it.
+  request.principal = { ...(await gate.principal(request.headers)), address: request.ip };
   if (access === 'admin' && request.principal.role !== 'admin') throw new ForbiddenError('This needs an administrator');
 }

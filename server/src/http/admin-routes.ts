@@ -50,7 +50,7 @@ export function adminRoutes(app: FastifyInstance, auth: AuthService, homes: User
   app.get('/api/admin/users', ADMIN, async () => ({ users: await auth.listUsers() }));
 
   app.post('/api/admin/users', ADMIN, async (request, reply) => {
-    const user = await auth.createUser(parseInput(createUser, request.body));
+    const user = await auth.createUser(principal(request), parseInput(createUser, request.body));
     return reply.status(201).send(user);
   });
 
@@ -65,13 +65,13 @@ export function adminRoutes(app: FastifyInstance, auth: AuthService, homes: User
 
   // A user's persistent home (apps with persistent_home), with everything in it.
   app.delete<WithId>('/api/admin/users/:id/home', ADMIN, async (request, reply) => {
-    await homes.delete(request.params.id);
+    await homes.delete(principal(request), request.params.id);
     return reply.status(204).send();
   });
 
   app.get<WithId>('/api/admin/users/:id/approvals', ADMIN, async (request) => auth.approvals(request.params.id));
 
   app.put<WithId>('/api/admin/users/:id/approvals', ADMIN, async (request) =>
-    auth.setApprovals(request.params.id, parseInput(approvals, request.body)),
+    auth.setApprovals(principal(request), request.params.id, parseInput(approvals, request.body)),
   );
 }

@@ -11,7 +11,7 @@ export function appRoutes(app: FastifyInstance, catalog: CatalogService): void {
   app.get('/api/apps', SIGNED_IN, async (request) => ({ applications: await catalog.list(principal(request)) }));
 
   app.post('/api/apps', ADMIN, async (request, reply) => {
-    const created = await catalog.create(parseInput(appSchema, request.body));
+    const created = await catalog.create(principal(request), parseInput(appSchema, request.body));
     return reply.status(201).header('location', `/api/apps/${created.id}`).send(created);
   });
 
@@ -21,11 +21,11 @@ export function appRoutes(app: FastifyInstance, catalog: CatalogService): void {
     if (body && typeof body === 'object' && body.id !== undefined && body.id !== request.params.id) {
       throw new InputError(`field "id" cannot change (the path says "${request.params.id}")`);
     }
-    return catalog.update(parseInput(appSchema, { ...(body ?? {}), id: request.params.id }));
+    return catalog.update(principal(request), parseInput(appSchema, { ...(body ?? {}), id: request.params.id }));
   });
 
   app.delete<{ Params: { id: string } }>('/api/apps/:id', ADMIN, async (request, reply) => {
-    await catalog.delete(request.params.id);
+    await catalog.delete(principal(request), request.params.id);
     return reply.status(204).send();
   });
 }

@@ -79,11 +79,13 @@ export function authRoutes(app: FastifyInstance, auth: AuthService, config: Auth
     try {
       const currentUrl = new URL(request.url, redirectUri(request, config));
       const { identity, returnTo } = await oidc.finish(currentUrl, request.cookies[OIDC_COOKIE]);
-      sendTokens(request, reply, await auth.loginOidc(identity));
+      sendTokens(request, reply, await auth.loginOidc(identity, request.ip));
       return reply.redirect(returnTo);
     } catch (err) {
       request.log.warn({ err }, 'OIDC sign-in failed');
       const message = err instanceof Error ? err.message : 'Sign-in failed';
+      // A disabled account was recorded by loginOidc itself.
+      if (!(err instanceof UnauthorizedError)) auth.oidcFailed(message, request.ip);
       return reply.redirect(`/#/signin?error=${encodeURIComponent(message)}`);
     }
   });

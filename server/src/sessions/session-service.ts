@@ -1,6 +1,8 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { AuditActor, AuditRecorder } from '../audit/audit-log.js';
 import type { Principal } from '../auth/principal.js';
+import type { SessionEndedBy } from '../contract/audit.js';
 import type { App } from '../catalog/app.js';
 import type { CatalogService } from '../catalog/catalog-service.js';
 import { InputError, NotFoundError, TooManyRequestsError } from '../errors.js';
@@ -29,6 +31,8 @@ export interface SessionServiceOptions {
   /** Sessions starting at once (the runner's start limit); Infinity for no limit. */
   maxStarting?: number;
   now?: () => Date;
+  /** Where launches and ends are recorded (who, from where); absent in tests that do not look. */
+  audit?: AuditRecorder;
 }
 
 /** More steps than any launch takes: a pod flapping between two steps cannot grow the list. */
@@ -132,6 +136,7 @@ export class SessionService {
     const row = await this.o.sessions.get(id);
     if (!row) throw new NotFoundError(`No session with id "${id}"`);
     this.o.logger.info({ sessionId: id, appId: app.id, userId, status: row.status }, 'session created');
+    this.o.audit?.record({ action: 'session.launch', actor: principal, target: { type: 'session', id, name: app.name }, details: { app_id: app.id, user_id: userId } });
     // The API answers with `creating` (or `queued`) at once; the workload's fate arrives as events.
     return this.present(row);
   }
@@ -256,12 +261,14 @@ export class SessionService {
   /** Ends a session on request. Ending one that already ended answers with it unchanged. */
   async end(principal: Principal, id: string): Promise<Session> {
     const row = await this.visibleRow(principal, id);
-    return this.endById(id, row.user_id === principal.userId ? 'Ended by its user' : `Ended by ${principal.username}`);
+    const own = row.user_id === principal.userId;
+    return this.endById(id, own ? 'Ended by its user' : `Ended by ${principal.username}`, { by: own ? 'user' : 'admin', actor: principal });
   }
 
-  private async endById(id: string, reason: string): Promise<Session> {
+  private async endById(id: string, reason: string, ender: { by: SessionEndedBy; actor: AuditActor }): Promise<Session> {
     const ended = await this.o.sessions.transition(id, 'terminated', { reason, endpoint: null });
     if (ended) {
+      this.auditEnd(ended, ender);
       await this.afterEnd(ended);
       return toSession(ended);
     }
@@ -289,7 +296,7 @@ export class SessionService {
     const idle = await this.o.sessions.listLiveIdleSince(cutoff);
     const minutes = Math.round((this.o.sessionTimeoutMs / 60_000) * 100) / 100;
     for (const row of idle) {
-      await this.endById(row.id, `Ended after ${minutes} minutes without a viewer (SESSION_TIMEOUT)`);
+      await this.endById(row.id, `Ended after ${minutes} minutes without a viewer (SESSION_TIMEOUT)`, { by: 'idle_timeout', actor: 'system' });
     }
     return idle.length;
   }
@@ -335,7 +342,7 @@ export class SessionService {
       }
     }
     for (const row of live.values()) {
-      await this.endById(row.id, 'Its workload was gone when Sortie started again');
+      await this.endById(row.id, 'Its workload was gone when Sortie started again', { by: 'runner', actor: 'system' });
       ended++;
     }
     // Queued sessions waited in the database through the restart; start those there is room for.
@@ -375,8 +382,12 @@ export class SessionService {
         return;
       case 'exited': {
         const row = await this.o.sessions.transition(event.sessionId, 'terminated', { reason: event.reason, endpoint: null });
-        if (row) await this.afterEnd(row);
-        else await this.o.runner.stop(event.sessionId);
+        if (row) {
+          this.auditEnd(row, { by: 'runner', actor: 'system' });
+          await this.afterEnd(row);
+        } else {
+          await this.o.runner.stop(event.sessionId);
+        }
         return;
       }
     }
@@ -394,6 +405,7 @@ export class SessionService {
     const row = await this.o.sessions.transition(id, 'failed', { reason, endpoint: null });
     if (row) {
       this.o.logger.warn({ sessionId: id, reason }, 'session failed');
+      this.auditEnd(row, { by: 'failure', actor: 'system' });
       await this.afterEnd(row);
     } else {
       await this.o.runner.stop(id);
@@ -414,6 +426,15 @@ export class SessionService {
       // The session is already final; a later reconcile removes what is left.
       this.o.logger.error({ err, sessionId: row.id }, 'could not remove the workload of an ended session');
     }
+  }
+
+  private auditEnd(row: SessionsTable, ender: { by: SessionEndedBy; actor: AuditActor }): void {
+    this.o.audit?.record({
+      action: 'session.end',
+      actor: ender.actor,
+      target: { type: 'session', id: row.id, name: row.app_name },
+      details: { by: ender.by, status: row.status, reason: row.reason, app_id: row.app_id, user_id: row.user_id },
+    });
   }
 
   private armReadyTimer(id: string, ms: number): void {

@@ -3,6 +3,8 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import type { AuditRecorder } from '../audit/audit-log.js';
+import type { Principal } from '../auth/principal.js';
 import type { Endpoint } from '../runners/runner.js';
 import { CloseCode, type CloseCodeValue } from './close-codes.js';
 import { authenticateToServer, greetBrowser } from './rfb-handshake.js';
@@ -12,7 +14,7 @@ import { closeReason, DEFAULT_HANDSHAKE_LIMIT, encodeClose, encodeFrame, FrameRe
 
 /** What the relay needs to know about a session: where to dial and its VNC password, or why not. */
 export type StreamTarget =
-  | { ok: true; endpoint: Endpoint; secret?: string }
+  | { ok: true; endpoint: Endpoint; secret?: string; /** Who is watching, for the audit log. */ viewer?: Principal }
   | { ok: false; code: CloseCodeValue; reason: string };
 
 export interface StreamRelayOptions {
@@ -21,6 +23,10 @@ export interface StreamRelayOptions {
   logger: Logger;
   /** Told when a viewer connects or leaves. */
   onActivity?: (sessionId: string) => void;
+  /** Where stream opens and closes are recorded, with the viewer and its address. */
+  audit?: AuditRecorder;
+  /** The client address of an upgrade request, decided as for the API (SORTIE_TRUSTED_PROXIES). */
+  addressOf?: (req: IncomingMessage) => string;
   /** How long the upstream connection and both handshakes may take. */
   handshakeTimeoutMs?: number;
   /**
@@ -82,7 +88,7 @@ export class StreamRelay {
   // Speaks a proper WebSocket close (with a code) when there is no stream to give. It reads
   // the refused browser's frames until the close handshake ends, so those are kept small too.
   private readonly refuser = new WebSocketServer({ noServer: true, maxPayload: 4096 });
-  private readonly limits: Required<Omit<StreamRelayOptions, 'resolve' | 'logger' | 'onActivity'>>;
+  private readonly limits: Required<Omit<StreamRelayOptions, 'resolve' | 'logger' | 'onActivity' | 'audit' | 'addressOf'>>;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: StreamRelayOptions) {
@@ -157,7 +163,7 @@ export class StreamRelay {
     return true;
   }
 
-  private async relay(sessionId: string, target: { endpoint: Endpoint; secret?: string }, req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+  private async relay(sessionId: string, target: { endpoint: Endpoint; secret?: string; viewer?: Principal }, req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
     const timeout = AbortSignal.timeout(this.limits.handshakeTimeoutMs);
     const clientGone = new AbortController();
     client.once('close', () => clientGone.abort());
@@ -223,10 +229,15 @@ export class StreamRelay {
       client.setTimeout(0);
     }
     this.pending.delete(client);
-    this.track(sessionId, client, upstream, early.fromUpstream.raw);
+    const viewer = target.viewer && { ...target.viewer, ...(this.o.addressOf ? { address: this.o.addressOf(req) } : {}) };
+    this.track(sessionId, client, upstream, early.fromUpstream.raw, viewer);
   }
 
-  private track(sessionId: string, client: Duplex, upstream: net.Socket, early: Buffer): void {
+  private track(sessionId: string, client: Duplex, upstream: net.Socket, early: Buffer, viewer?: Principal): void {
+    const openedAt = Date.now();
+    const audit = (action: 'session.stream_open' | 'session.stream_close', details?: Record<string, unknown>) => {
+      if (viewer) this.o.audit?.record({ action, actor: viewer, target: { type: 'session', id: sessionId }, ...(details ? { details } : {}) });
+    };
     let set = this.streams.get(sessionId);
     if (!set) this.streams.set(sessionId, (set = new Set()));
     const stream = new ViewerStream(
@@ -241,11 +252,13 @@ export class StreamRelay {
           clearInterval(this.sweeper);
           this.sweeper = undefined;
         }
+        audit('session.stream_close', { seconds: Math.round((Date.now() - openedAt) / 1000) });
         this.o.onActivity?.(sessionId);
       },
       (reason) => this.o.logger.warn({ sessionId, reason }, 'viewer cut'),
     );
     set.add(stream);
+    audit('session.stream_open');
     this.o.onActivity?.(sessionId);
     stream.start(early);
     // One timer for all streams looks for stalled viewers; a timer per write would cost more.

@@ -35,7 +35,7 @@ export function streamAccess(gate: CallerGate, sessions: SessionService): (sessi
     const found = await sessions.streamTarget(caller, id).catch(() => undefined);
     if (!found) return { ok: false, code: CloseCode.SessionNotFound, reason: `No session with id "${id}"` };
     const { session, endpoint, secret } = found;
-    if (endpoint) return { ok: true, endpoint, ...(secret ? { secret } : {}) };
+    if (endpoint) return { ok: true, endpoint, viewer: caller, ...(secret ? { secret } : {}) };
     if (session.status === 'creating') return { ok: false, code: CloseCode.SessionNotRunning, reason: 'The session is still starting' };
     if (session.status === 'queued') {
       return { ok: false, code: CloseCode.SessionNotRunning, reason: `The session is queued (place ${session.queue_position ?? '?'})` };
