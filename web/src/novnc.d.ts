@@ -35,6 +35,8 @@ declare module '@novnc/novnc' {
     disconnect(): void;
     sendCredentials(credentials: { username?: string; password?: string; target?: string }): void;
     sendCtrlAltDel(): void;
+    /** A key event; without `down`, a press and a release. A null code sends the keysym alone. */
+    sendKey(keysym: number, code: string | null, down?: boolean): void;
     focus(options?: FocusOptions): void;
     blur(): void;
     clipboardPasteFrom(text: string): void;

@@ -2,6 +2,7 @@ import { useEffect, useRef } from 'react';
 import type RFB from '@novnc/novnc';
 import type { StreamEnd } from './streamEnd';
 import { rfbDisplaySettings, type DisplayMode } from './displayMode';
+import { CONNECT_KEYSYM, DeadKeyComposer } from './keyboard';
 
 interface Props {
   url: string;
@@ -41,6 +42,14 @@ export function VncScreen({ url, mode, onConnect, onEnd, onRfb }: Props) {
     let wasConnected = false;
     let rfbEnded = false;
     let close: { code: number; reason: string } | null = null;
+    // Ahead of noVNC's own listeners on its canvas, for dead keys (see keyboard.ts).
+    const composer = new DeadKeyComposer({
+      sendKeysym: (keysym) => rfb?.sendKey(keysym, null),
+      releaseKey: (key, code, element) => element?.dispatchEvent(new KeyboardEvent('keyup', { key, code })),
+    });
+    const onKey = (event: KeyboardEvent) => composer.handle(event);
+    const keyEvents = ['keydown', 'keypress', 'keyup'] as const;
+    for (const type of keyEvents) target.addEventListener(type, onKey, true);
 
     const end = (fallback = '') => {
       if (disposed) return;
@@ -84,6 +93,7 @@ export function VncScreen({ url, mode, onConnect, onEnd, onRfb }: Props) {
       rfb.addEventListener('connect', () => {
         wasConnected = true;
         rfb?.focus({ preventScroll: true });
+        rfb?.sendKey(CONNECT_KEYSYM, null);
         callbacks.current.onConnect();
         callbacks.current.onRfb?.(rfb);
       });
@@ -106,6 +116,7 @@ export function VncScreen({ url, mode, onConnect, onEnd, onRfb }: Props) {
 
     return () => {
       disposed = true;
+      for (const type of keyEvents) target.removeEventListener(type, onKey, true);
       rfbRef.current = null;
       callbacks.current.onRfb?.(null);
       // A second disconnect() on an ended RFB only logs noise.
