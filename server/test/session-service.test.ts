@@ -14,10 +14,12 @@ import { SessionService } from '../src/sessions/session-service.js';
 import type { Session } from '../src/sessions/session.js';
 import { FakeRunner, FakeWorkloads } from './support/fake-runner.js';
 import { scratchDir, writeApps } from './support/harness.js';
+import { testDatabaseLocation } from './support/postgres.js';
 import { waitFor } from './support/wait.js';
 
 // The session service between a runner and the database, without HTTP: a real SQLite file
-// and the fake runner, whose events the tests send when they want — late, twice, or while
+// (a real PostgreSQL database with SORTIE_TEST_DATABASE=postgres) and the fake runner,
+// whose events the tests send when they want — late, twice, or while
 // something else changes the same session. What a restart finds is reconciled here too.
 // (Limits and the launch queue are covered through the API in session-limits.test.ts.)
 
@@ -44,7 +46,7 @@ afterEach(async () => {
 
 /** A service on `file` (a database a previous start may have left), started like main.ts starts it. */
 async function startService(file: string, o: { workloads?: FakeWorkloads; podReadyTimeoutMs?: number; now?: () => Date; maxStarting?: number } = {}): Promise<Harness & { reconciled: Awaited<ReturnType<SessionService['start']>> }> {
-  const db = await openDatabase(file);
+  const db = await openDatabase(await testDatabaseLocation(file));
   const apps = new AppRepository(db);
   await apps.loadFromFile(APPS);
   const users = new UserRepository(db);

@@ -8,6 +8,7 @@ import { startSortie, type Sortie } from '../../src/main.js';
 import type { Runner } from '../../src/runners/runner.js';
 import { Api } from './api.js';
 import { DEMO_APPS } from './paths.js';
+import { dropTestDatabase, testDatabaseKind, testDatabaseUrl } from './postgres.js';
 import { RfbViewer, type ConnectOptions, type Desktop } from './rfb.js';
 
 /** A scratch folder for one test's database, runner state and catalogs. */
@@ -84,13 +85,22 @@ export interface TestSortie {
 const HARNESS: Principal = { userId: 'test-harness', username: 'the test harness', role: 'admin' };
 
 /**
- * A real Sortie (HTTP API, session service, SQLite file, relay) in this process, on a
+ * A real Sortie (HTTP API, session service, SQLite file or PostgreSQL database, relay) in this process, on a
  * port of its own, with what a test needs to talk to it and to leave nothing behind.
  * In the manner of code-server's test/utils/integration.ts.
  */
 export async function startTestSortie(options: TestSortieOptions): Promise<TestSortie> {
   const scratch = options.dir ? { dir: options.dir, remove: () => {} } : scratchDir(options.name);
   const env = { ...options.env };
+  // SORTIE_TEST_DATABASE=postgres runs the same tests on PostgreSQL: a database per scratch
+  // folder, so a restart on the same folder finds the same database. A test that names its
+  // SQLite file (or a database URL) itself keeps it.
+  const onPostgres = testDatabaseKind() === 'postgres' && env.SORTIE_DB_PATH === undefined && env.SORTIE_DATABASE_URL === undefined;
+  if (onPostgres) env.SORTIE_DATABASE_URL = await testDatabaseUrl(scratch.dir);
+  const removeScratch = async () => {
+    scratch.remove();
+    if (onPostgres && !options.dir) await dropTestDatabase(scratch.dir);
+  };
   if (options.apps) env.SORTIE_APPS_FILE = writeApps(scratch.dir, options.apps);
   let sortie: Sortie;
   let stateDir: string;
@@ -99,7 +109,7 @@ export async function startTestSortie(options: TestSortieOptions): Promise<TestS
     stateDir = config.local.stateDir;
     sortie = await startSortie(config, { logger: options.logger ?? pino({ level: config.logLevel }), ...(options.runner ? { runner: options.runner } : {}) });
   } catch (err) {
-    scratch.remove();
+    await removeScratch();
     throw err;
   }
   const api = new Api(sortie.url);
@@ -130,7 +140,7 @@ export async function startTestSortie(options: TestSortieOptions): Promise<TestS
           }
         } finally {
           await sortie.dispose();
-          scratch.remove();
+          await removeScratch();
         }
       })()),
   };
