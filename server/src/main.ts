@@ -22,6 +22,8 @@ import { clientAddressOf } from './http/client-address.js';
 import { buildHttpServer } from './http/http-server.js';
 import { OriginPolicy } from './http/origin-policy.js';
 import { RequestGate } from './http/request-gate.js';
+import { buildMetricsServer } from './http/metrics-routes.js';
+import { Metrics, MetricsToken } from './metrics/metrics.js';
 import { createRunner } from './runners/create-runner.js';
 import type { Runner } from './runners/runner.js';
 import { SessionRepository } from './sessions/session-repository.js';
@@ -41,6 +43,8 @@ export interface Sortie {
   runner: Runner;
   /** Every HTTP route and the access it declared. */
   routes: () => RouteInfo[];
+  /** Where `GET /metrics` is served (SORTIE_METRICS_PORT, or the main port with SORTIE_METRICS_TOKEN); undefined when off. */
+  metricsUrl: string | undefined;
   /** Stops serving and watching. Sessions keep running; the next start adopts them. */
   dispose: () => Promise<void>;
 }
@@ -56,9 +60,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   const logger = options.logger ?? createLogger(config.logLevel);
   const apps = readCatalogFile(config.appsFile);
 
-  const db = await openDatabase(config.databaseUrl ?? config.dbPath, {
-    onPoolError: (err) => logger.warn({ err: err.message }, 'lost a PostgreSQL connection; the next query opens a new one'),
-  });
+  const db = await openDatabase(config.dbPath);
   // First, so that everything after it is recorded; pruned now and then periodically.
   const audit = new AuditLog({ repository: new AuditRepository(db), logger, retentionDays: config.auditRetentionDays });
   await audit.start();
@@ -76,11 +78,14 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     hosts: config.auth.enabled
       ? undefined
       : new HostPolicy({ listenHost: config.host, publicUrl: config.auth.publicUrl, allowedOrigins: config.auth.allowedOrigins }),
+    metricsToken: config.metrics.token ? new MetricsToken(config.metrics.token) : undefined,
   });
   const oidc = config.auth.enabled && config.auth.oidc ? new OidcClient(config.auth.oidc, auth.signerForState, logger) : undefined;
   const catalog = new CatalogService(appRepository, users, audit);
 
-  const runner = options.runner ?? (await createRunner(config, logger));
+  // Its own registry per instance; sessions by status are counted at each scrape.
+  const metrics = new Metrics({ runner: options.runner?.kind ?? config.runner, sessionCounts: () => sessionRepository.countByStatusAndApp() });
+  const runner = options.runner ?? (await createRunner(config, logger, metrics));
   // SORTIE_MAX_SESSIONS, else what the runner can hold (the local runner measures the machine).
   const maxSessions = config.maxSessions ?? runner.capacity?.();
   logger.info({ maxSessions: maxSessions ?? 'unlimited', maxSessionsPerUser: config.maxSessionsPerUser }, 'session limits');
@@ -98,6 +103,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     maxSessions: maxSessions ?? Infinity,
     maxStarting: runner.startLimit?.(),
     audit,
+    metrics,
   });
 
   const reconciled = await sessions.start();
@@ -111,6 +117,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     pingIntervalMs: config.streamPingIntervalSeconds * 1000,
     audit,
     addressOf: clientAddressOf(config.trustedProxies),
+    metrics,
   });
   sessions.onEnded((session) => relay.closeSession(session.id));
 
@@ -128,6 +135,9 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     relay,
     webDir: config.webDir,
     trustedProxies: config.trustedProxies,
+    metrics,
+    // With a port of its own, /metrics is served there only.
+    serveMetrics: config.metrics.token !== undefined && config.metrics.port === undefined,
     isReady: async () => {
       await sql`select 1`.execute(db);
       return true;
@@ -135,11 +145,21 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   });
   await http.listen({ port: config.port, host: config.host });
   const { port } = http.server.address() as AddressInfo;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+
+  let metricsServer: Awaited<ReturnType<typeof buildMetricsServer>> | undefined;
+  let metricsUrl = config.metrics.token !== undefined ? `http://${host}:${port}/metrics` : undefined;
+  if (config.metrics.port !== undefined) {
+    metricsServer = await buildMetricsServer({ logger, gate, metrics, tokenRequired: config.metrics.token !== undefined });
+    await metricsServer.listen({ port: config.metrics.port, host: config.host });
+    metricsUrl = `http://${host}:${(metricsServer.server.address() as AddressInfo).port}/metrics`;
+  }
+  if (metricsUrl) logger.info({ url: metricsUrl, token: config.metrics.token !== undefined }, 'serving metrics');
+  else logger.info('metrics are off: set SORTIE_METRICS_TOKEN (and/or SORTIE_METRICS_PORT) to serve GET /metrics');
 
   const idleSweep = new IdleSweep({ sessions, watched: () => relay.activeSessionIds(), intervalMs: config.cleanupIntervalMinutes * 60_000, logger });
   idleSweep.start();
 
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   logger.info({ url: `http://${host}:${port}`, runner: runner.kind, apps: apps.length, auth: config.auth.enabled }, 'Sortie is listening');
 
   let disposed: Promise<void> | undefined;
@@ -149,12 +169,13 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
       sessions.close();
       relay.close();
       await http.close();
+      await metricsServer?.close();
       await runner.close();
       await audit.close();
       await db.destroy();
     })());
 
-  return { url: `http://${host}:${port}`, port, sessions, runner, routes: () => routes.list(), dispose };
+  return { url: `http://${host}:${port}`, port, sessions, runner, routes: () => routes.list(), metricsUrl, dispose };
 }
 
 async function main(): Promise<void> {

@@ -13,6 +13,7 @@ import { startTestSortie, type TestSortie } from './support/harness.js';
 
 const ADMIN_PASSWORD = 'route-access-admin-pw-1';
 const USER_PASSWORD = 'route-access-user-pw-1';
+const METRICS_TOKEN = 'route-access-metrics-token-1';
 
 let sortie: TestSortie;
 
@@ -49,7 +50,10 @@ describe('every route declares and enforces its access', () => {
   const bearer = (who: 'user' | 'admin') => ({ authorization: `Bearer ${token[who]}` });
 
   before(async () => {
-    sortie = await startTestSortie({ name: 'route-access', env: { SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD } });
+    sortie = await startTestSortie({
+      name: 'route-access',
+      env: { SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD, SORTIE_METRICS_TOKEN: METRICS_TOKEN },
+    });
     const signIn = async (username: string, password: string) => {
       const res = await sortie.api.signIn(username, password);
       assert.equal(res.status, 200);
@@ -67,10 +71,10 @@ describe('every route declares and enforces its access', () => {
 
   test('the server registers the API, health and UI routes, each with a decision', () => {
     const names = new Set(routes.map((r) => `${r.method} ${r.url}`));
-    for (const expected of ['GET /api/admin/users', 'POST /api/apps', 'DELETE /api/sessions/:id', 'GET /healthz', 'POST /api/auth/login', 'HEAD /api/sessions']) {
+    for (const expected of ['GET /api/admin/users', 'POST /api/apps', 'DELETE /api/sessions/:id', 'GET /healthz', 'POST /api/auth/login', 'HEAD /api/sessions', 'GET /metrics']) {
       assert.ok(names.has(expected), `${expected} is registered (have ${[...names].join(', ')})`);
     }
-    for (const route of routes) assert.ok(['public', 'user', 'admin'].includes(route.access ?? ''), `${route.method} ${route.url}: ${route.access}`);
+    for (const route of routes) assert.ok(['public', 'user', 'admin', 'metrics'].includes(route.access ?? ''), `${route.method} ${route.url}: ${route.access}`);
     assert.ok(routes.some((r) => r.url === '/' || r.url === '/index.html'), 'the UI files are routes too');
   });
 
@@ -79,7 +83,8 @@ describe('every route declares and enforces its access', () => {
     for (const route of routes) {
       const res = await raw(route.method, concrete(route.url));
       // The gate's refusal; a public route may still answer 401 for its own reasons (a bad refresh token).
-      const refused = res.status === 401 && (route.method === 'HEAD' || res.text.includes('Sign in to use Sortie'));
+      const refusal = route.access === 'metrics' ? 'SORTIE_METRICS_TOKEN' : 'Sign in to use Sortie';
+      const refused = res.status === 401 && (route.method === 'HEAD' || res.text.includes(refusal));
       if (route.access === 'public' ? refused : !refused) wrong.push(`${route.method} ${route.url} (${route.access}): ${res.status}`);
     }
     assert.deepEqual(wrong, []);
@@ -90,7 +95,8 @@ describe('every route declares and enforces its access', () => {
     for (const route of routes) {
       if (route.access === 'public') continue;
       const res = await raw(route.method, concrete(route.url), bearer('user'));
-      const expected = route.access === 'admin' ? [403] : [200, 201, 204, 400, 404, 409];
+      // A user's sign-in is not the metrics scraper's token.
+      const expected = route.access === 'admin' ? [403] : route.access === 'metrics' ? [401] : [200, 201, 204, 400, 404, 409];
       if (!expected.includes(res.status)) wrong.push(`${route.method} ${route.url} (${route.access}) as user: ${res.status} ${res.text.slice(0, 120)}`);
     }
     assert.deepEqual(wrong, []);
@@ -104,6 +110,19 @@ describe('every route declares and enforces its access', () => {
       if ([401, 403].includes(res.status)) wrong.push(`${route.method} ${route.url} as admin: ${res.status}`);
     }
     assert.deepEqual(wrong, []);
+  });
+
+  test('the metrics token opens /metrics and nothing else', async () => {
+    const wrong: string[] = [];
+    for (const route of routes) {
+      if (route.access === 'public') continue;
+      const res = await raw(route.method, concrete(route.url), { authorization: `Bearer ${METRICS_TOKEN}` });
+      const served = ![401, 403].includes(res.status);
+      if (served !== (route.access === 'metrics')) wrong.push(`${route.method} ${route.url} (${route.access}) with the metrics token: ${res.status}`);
+    }
+    assert.deepEqual(wrong, []);
+    // And an admin's sign-in does not open /metrics: scrapers and people are kept apart.
+    assert.equal((await raw('GET', '/metrics', bearer('admin'))).status, 401);
   });
 
   test('no other spelling of a protected path gets past the gate', async () => {

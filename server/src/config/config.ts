@@ -18,8 +18,6 @@ export interface Config {
   appsFile: string;
   runner: 'local' | 'kubernetes';
   dbPath: string;
-  /** A PostgreSQL URL (SORTIE_DATABASE_URL): when set, the database instead of the SQLite file at dbPath. */
-  databaseUrl: string | undefined;
   webDir: string;
   logLevel: string;
   /** Minutes a session may live before cleanup ends it. */
@@ -43,6 +41,12 @@ export interface Config {
   streamPingIntervalSeconds: number;
   /** Days audit events are kept (SORTIE_AUDIT_RETENTION_DAYS); 0 keeps them forever. */
   auditRetentionDays: number;
+  /**
+   * `GET /metrics`: on its own port when `port` is set (SORTIE_METRICS_PORT), else on the
+   * main port, and only with `token` (SORTIE_METRICS_TOKEN), which scrapers send as a
+   * Bearer token wherever it is served. Neither set: no metrics.
+   */
+  metrics: { token: string | undefined; port: number | undefined };
   kubernetes: {
     namespace: string;
     sidecarImage: string;
@@ -175,25 +179,14 @@ const port = z
     return value;
   });
 
-// The value is never echoed: it holds the database password.
-const databaseUrl = z
+const metricsPort = z
   .string()
   .optional()
   .transform((raw, ctx) => {
     if (raw === undefined || raw.trim() === '') return undefined;
-    const value = raw.trim();
-    let url: URL | undefined;
-    try {
-      url = new URL(value);
-    } catch {
-      url = undefined;
-    }
-    const host = url && (url.hostname || url.searchParams.get('host'));
-    if (!url || !/^postgres(ql)?:$/i.test(url.protocol) || !host || url.pathname.length < 2) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'SORTIE_DATABASE_URL must be a PostgreSQL URL with a host and a database, such as postgres://sortie:PASSWORD@db.example.com:5432/sortie',
-      });
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 0 || value > 65535) {
+      ctx.addIssue({ code: 'custom', message: `SORTIE_METRICS_PORT must be a port number (0-65535), got "${raw}"` });
       return z.NEVER;
     }
     return value;
@@ -208,7 +201,6 @@ const envSchema = z.object({
     error: (issue) => `SORTIE_RUNNER must be "local" or "kubernetes", got "${String(issue.input)}"`,
   }).default('local'),
   SORTIE_DB_PATH: z.string().default('data/sortie.db'),
-  SORTIE_DATABASE_URL: databaseUrl,
   SORTIE_WEB_DIR: z.string().optional(),
   SORTIE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SESSION_TIMEOUT: positiveNumber('SESSION_TIMEOUT', 120),
@@ -217,6 +209,19 @@ const envSchema = z.object({
   SORTIE_MAX_VIEWERS_PER_SESSION: viewerCount,
   SORTIE_MAX_UPLOAD_MB: positiveNumber('SORTIE_MAX_UPLOAD_MB', DEFAULT_MAX_UPLOAD_MB),
   SORTIE_STREAM_PING_INTERVAL: positiveNumber('SORTIE_STREAM_PING_INTERVAL', 25),
+  SORTIE_METRICS_TOKEN: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return undefined;
+      if (!/^\S{16,}$/.test(raw)) {
+        // The value is never echoed: it is a secret.
+        ctx.addIssue({ code: 'custom', message: 'SORTIE_METRICS_TOKEN must be at least 16 characters without spaces (for example: openssl rand -hex 32)' });
+        return z.NEVER;
+      }
+      return raw;
+    }),
+  SORTIE_METRICS_PORT: metricsPort,
   SORTIE_MAX_SESSIONS_PER_USER: wholeNumber('SORTIE_MAX_SESSIONS_PER_USER'),
   SORTIE_MAX_SESSIONS: wholeNumber('SORTIE_MAX_SESSIONS'),
   SORTIE_NAMESPACE: z.string().default('default'),
@@ -272,6 +277,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.SORTIE_OIDC_ISSUER && !e.SORTIE_OIDC_CLIENT_ID) {
     throw new ConfigError('Invalid configuration:\n  SORTIE_OIDC_CLIENT_ID: required when SORTIE_OIDC_ISSUER is set');
   }
+  if (e.SORTIE_METRICS_PORT !== undefined && e.SORTIE_METRICS_PORT !== 0 && e.SORTIE_METRICS_PORT === e.SORTIE_PORT) {
+    throw new ConfigError(`Invalid configuration:\n  SORTIE_METRICS_PORT: must differ from SORTIE_PORT (${e.SORTIE_PORT}); it is a second listener for /metrics only`);
+  }
   const dbPath = path.resolve(e.SORTIE_DB_PATH);
   return {
     port: e.SORTIE_PORT,
@@ -282,7 +290,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     appsFile: path.resolve(e.SORTIE_APPS_FILE),
     runner: e.SORTIE_RUNNER,
     dbPath,
-    databaseUrl: e.SORTIE_DATABASE_URL,
     webDir: path.resolve(e.SORTIE_WEB_DIR ?? path.join(repoRoot, 'dist', 'web')),
     logLevel: e.SORTIE_LOG_LEVEL,
     sessionTimeoutMinutes: e.SESSION_TIMEOUT,
@@ -294,6 +301,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxUploadBytes: Math.floor(e.SORTIE_MAX_UPLOAD_MB * 1024 * 1024),
     streamPingIntervalSeconds: e.SORTIE_STREAM_PING_INTERVAL,
     auditRetentionDays: e.SORTIE_AUDIT_RETENTION_DAYS,
+    metrics: { token: e.SORTIE_METRICS_TOKEN, port: e.SORTIE_METRICS_PORT },
     kubernetes: {
       namespace: e.SORTIE_NAMESPACE,
       sidecarImage: e.SORTIE_VNC_SIDECAR_IMAGE,

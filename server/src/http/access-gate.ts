@@ -7,8 +7,8 @@ import type { RequestGate } from './request-gate.js';
  * Who may call a route. Every route says it explicitly: a route without a decision stops
  * Sortie at start-up, so a route added later cannot be open by omission.
  */
-export type Access = 'public' | 'user' | 'admin';
-const ACCESS_LEVELS: readonly Access[] = ['public', 'user', 'admin'];
+export type Access = 'public' | 'user' | 'admin' | 'metrics';
+const ACCESS_LEVELS: readonly Access[] = ['public', 'user', 'admin', 'metrics'];
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -20,6 +20,8 @@ declare module 'fastify' {
 export const PUBLIC = { config: { access: 'public' } } as const;
 export const SIGNED_IN = { config: { access: 'user' } } as const;
 export const ADMIN = { config: { access: 'admin' } } as const;
+/** Prometheus scrapers only: the Bearer token SORTIE_METRICS_TOKEN, not a user's sign-in. */
+export const METRICS_SCRAPER = { config: { access: 'metrics' } } as const;
 
 export interface RouteInfo {
   method: string;
@@ -66,7 +68,7 @@ export class RouteTable {
     const undecided = this.list().filter((r) => !r.access || !ACCESS_LEVELS.includes(r.access));
     if (undecided.length === 0) return;
     const names = undecided.map((r) => `${r.method} ${r.url}`).join(', ');
-    throw new Error(`routes without an access decision (give each config.access 'public', 'user' or 'admin'): ${names}`);
+    throw new Error(`routes without an access decision (give each config.access 'public', 'user', 'admin' or 'metrics'): ${names}`);
   }
 }
 
@@ -94,6 +96,7 @@ async function admit(request: FastifyRequest, gate: RequestGate): Promise<void> 
   // assertEveryRouteDecided() makes a missing decision impossible; if one slips through, it is not public.
   const access = request.routeOptions.config.access ?? 'admin';
   if (access === 'public') return;
+  if (access === 'metrics') return gate.checkMetricsToken(request.headers);
   // The address comes with the principal so that what the caller does is audited with it.
   request.principal = { ...(await gate.principal(request.headers)), address: request.ip };
   if (access === 'admin' && request.principal.role !== 'admin') throw new ForbiddenError('This needs an administrator');

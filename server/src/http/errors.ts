@@ -66,7 +66,8 @@ function isApiPath(urlPath: string): boolean {
   } catch {
     return true; // malformed escapes: certainly not a page of the UI
   }
-  return /^\/+(api|ws)([/.]|$)/i.test(decoded);
+  // /metrics too: a scraper pointed at the wrong port should get a 404, not the UI's page.
+  return /^\/+(api|ws|metrics)([/.]|$)/i.test(decoded);
 }
 
 function body(error: string, message: string): ErrorBody {

@@ -7,6 +7,7 @@ import type { AuthService } from '../auth/auth-service.js';
 import type { OidcClient } from '../auth/oidc.js';
 import type { CatalogService } from '../catalog/catalog-service.js';
 import type { AuthConfig } from '../config/config.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { SessionFiles } from '../sessions/session-files.js';
 import type { UserHomeService } from '../sessions/user-homes.js';
 import type { SessionService } from '../sessions/session-service.js';
@@ -14,11 +15,12 @@ import type { StreamRelay } from '../stream/relay.js';
 import { adminRoutes } from './admin-routes.js';
 import { appRoutes } from './app-routes.js';
 import { auditRoutes } from './audit-routes.js';
-import { installAccessGate, type RouteTable } from './access-gate.js';
+import { installAccessGate, METRICS_SCRAPER, type RouteTable } from './access-gate.js';
 import { authRoutes } from './auth-routes.js';
 import { installErrorHandling } from './errors.js';
 import { fileRoutes } from './file-routes.js';
 import { healthRoutes } from './health-routes.js';
+import { metricsRoute } from './metrics-routes.js';
 import type { RequestGate } from './request-gate.js';
 import { sessionRoutes } from './session-routes.js';
 import { webUi } from './web-ui.js';
@@ -37,6 +39,9 @@ export interface HttpServerDeps {
   relay: StreamRelay;
   webDir: string;
   trustedProxies: string;
+  metrics: Metrics;
+  /** Serve `GET /metrics` on this port, to the SORTIE_METRICS_TOKEN bearer. */
+  serveMetrics: boolean;
   isReady: () => Promise<boolean>;
 }
 
@@ -64,9 +69,11 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<HttpServer>
   await app.register(fastifyCookie);
   await app.register(fastifyHelmet, securityHeaders(deps.authConfig.publicUrl));
   const routes = installAccessGate(app, deps.gate);
+  app.addHook('onResponse', async (request, reply) => deps.metrics.httpResponse(request.method, request.routeOptions.url, reply.statusCode));
   const spaIndex = await webUi(app, deps.webDir);
   installErrorHandling(app, { spaIndex, routes });
   healthRoutes(app, deps.isReady);
+  if (deps.serveMetrics) metricsRoute(app, deps.metrics, METRICS_SCRAPER);
   authRoutes(app, deps.auth, deps.authConfig, deps.oidc);
   adminRoutes(app, deps.auth, deps.homes);
   auditRoutes(app, deps.audit);

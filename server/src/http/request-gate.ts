@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Principal } from '../auth/principal.js';
-import { ForbiddenError } from '../errors.js';
+import { ForbiddenError, UnauthorizedError } from '../errors.js';
+import type { MetricsToken } from '../metrics/metrics.js';
 import type { Authenticator } from './auth-hook.js';
 import type { HostPolicy } from './host-policy.js';
 import type { OriginPolicy } from './origin-policy.js';
@@ -20,6 +21,8 @@ export class RequestGate {
       origins: OriginPolicy;
       /** Present only when sign-in is off. */
       hosts: HostPolicy | undefined;
+      /** SORTIE_METRICS_TOKEN; without it no request passes as a metrics scraper. */
+      metricsToken?: MetricsToken | undefined;
     },
   ) {}
 
@@ -29,6 +32,11 @@ export class RequestGate {
     if (acts && !this.o.origins.allows(headers.origin, headers.host)) {
       throw new ForbiddenError(`Requests from ${headers.origin} are not allowed; add it to SORTIE_ALLOWED_ORIGINS if it should be`);
     }
+  }
+
+  /** A Prometheus scraper: `Authorization: Bearer <SORTIE_METRICS_TOKEN>`, compared in constant time. */
+  checkMetricsToken(headers: IncomingHttpHeaders): void {
+    if (!this.o.metricsToken?.admits(headers)) throw new UnauthorizedError('Scrape /metrics with the header Authorization: Bearer <SORTIE_METRICS_TOKEN>');
   }
 
   principal(headers: IncomingHttpHeaders): Promise<Principal> {

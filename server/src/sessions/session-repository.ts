@@ -1,32 +1,21 @@
 import { sql } from 'kysely';
-import { isPostgres, type Db } from '../db/database.js';
+import type { Db } from '../db/database.js';
 import type { SessionsTable } from '../db/schema.js';
 import { ACTIVE_STATUSES, ALL_STATUSES, canTransition, LIVE_STATUSES, type SessionStatus } from './session.js';
-
-/** Serialises arrival numbers on PostgreSQL; any fixed number no other lock uses. */
-const ARRIVAL_LOCK_KEY = 0x5372_7441;
 
 export class SessionRepository {
   constructor(private readonly db: Db) {}
 
   /**
    * Inserts a session with the next arrival number. The number is taken inside the INSERT,
-   * which on SQLite (one writer) is enough for two inserts never to get the same one. On
-   * PostgreSQL two inserts on two connections read the same max(arrival): a transaction-level
-   * advisory lock makes them take turns, across every replica on the database.
+   * so two inserts can never get the same one.
    */
   async insert(row: Omit<SessionsTable, 'arrival'>): Promise<SessionsTable> {
-    const insert = (db: Db) =>
-      db
-        .insertInto('sessions')
-        .values({ ...row, arrival: sql<number>`(select coalesce(max(arrival), 0) + 1 from sessions)` })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-    if (!isPostgres(this.db)) return insert(this.db);
-    return this.db.transaction().execute(async (tx) => {
-      await sql`select pg_advisory_xact_lock(${ARRIVAL_LOCK_KEY})`.execute(tx);
-      return insert(tx);
-    });
+    return this.db
+      .insertInto('sessions')
+      .values({ ...row, arrival: sql<number>`(select coalesce(max(arrival), 0) + 1 from sessions)` })
+      .returningAll()
+      .executeTakeFirstOrThrow();
   }
 
   async get(id: string): Promise<SessionsTable | undefined> {
@@ -64,6 +53,16 @@ export class SessionRepository {
       .groupBy('app_id')
       .execute();
     return new Map(rows.map((r) => [r.app_id, Number(r.n)]));
+  }
+
+  /** Every session counted by status and app, for the metrics. */
+  async countByStatusAndApp(): Promise<Array<{ status: SessionStatus; app_id: string; count: number }>> {
+    const rows = await this.db
+      .selectFrom('sessions')
+      .select(['status', 'app_id', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy(['status', 'app_id'])
+      .execute();
+    return rows.map((r) => ({ status: r.status, app_id: r.app_id, count: Number(r.n) }));
   }
 
   async countWithStatus(status: SessionStatus): Promise<number> {

@@ -8,6 +8,7 @@ import type { CatalogService } from '../catalog/catalog-service.js';
 import { InputError, NotFoundError, TooManyRequestsError } from '../errors.js';
 import { workloadName, type Endpoint, type Runner, type Workload, type WorkloadEvent } from '../runners/runner.js';
 import type { SessionsTable } from '../db/schema.js';
+import type { FailureCause, Metrics } from '../metrics/metrics.js';
 import type { SessionRepository } from './session-repository.js';
 import { isLive, toSession, type Session, type SessionStatus } from './session.js';
 import { LAUNCH_STEP_LABELS, type LaunchStep, type LaunchStepName } from '../contract/sessions.js';
@@ -33,6 +34,8 @@ export interface SessionServiceOptions {
   now?: () => Date;
   /** Where launches and ends are recorded (who, from where); absent in tests that do not look. */
   audit?: AuditRecorder;
+  /** Where launches, failures and runner errors are counted; absent in tests that do not look. */
+  metrics?: Metrics;
 }
 
 /** More steps than any launch takes: a pod flapping between two steps cannot grow the list. */
@@ -221,7 +224,7 @@ export class SessionService {
       if (!apps.has(row.app_id)) apps.set(row.app_id, await this.o.appById(row.app_id));
       const app = apps.get(row.app_id);
       if (!app || app.launch_type !== 'container') {
-        await this.fail(row.id, `App "${row.app_id}" was removed from the catalog (or made a link) while the session waited in the queue`);
+        await this.fail(row.id, `App "${row.app_id}" was removed from the catalog (or made a link) while the session waited in the queue`, 'app_removed');
         continue;
       }
       const ofApp = liveByApp.get(app.id) ?? 0;
@@ -231,6 +234,7 @@ export class SessionService {
       const started = await this.o.sessions.transition(row.id, 'creating', { last_active_at: now });
       if (!started) continue;
       this.leaveQueue(row.id, now);
+      this.o.metrics?.sessionStarted(started, now);
       live++;
       starting++;
       liveByApp.set(app.id, ofApp + 1);
@@ -245,7 +249,7 @@ export class SessionService {
     const spec = { sessionId: id, workloadName: row.pod_name, userId: row.user_id, app, streamSecret: row.stream_secret! };
     this.o.runner.launch(spec).catch((err: unknown) => {
       // A stop during launch (the user ended it already) also lands here; fail() then finds it final.
-      this.fail(id, err instanceof Error ? err.message : String(err)).catch((failure: unknown) =>
+      this.fail(id, err instanceof Error ? err.message : String(err), 'launch_refused').catch((failure: unknown) =>
         this.o.logger.error({ err: failure, sessionId: id }, 'could not record a failed launch'),
       );
     });
@@ -329,7 +333,7 @@ export class SessionService {
         await this.o.runner.stop(workload.sessionId);
         removed++;
       } else if (workload.state === 'ended') {
-        await this.fail(row.id, workload.reason ?? 'The session stopped while Sortie was not running');
+        await this.fail(row.id, workload.reason ?? 'The session stopped while Sortie was not running', 'workload_lost');
         ended++;
       } else if (workload.state === 'ready' && workload.endpoint) {
         await this.handle({ type: 'ready', sessionId: row.id, endpoint: workload.endpoint });
@@ -366,6 +370,7 @@ export class SessionService {
         const endpoint = `${event.endpoint.host}:${event.endpoint.port}`;
         const row = await this.o.sessions.transition(event.sessionId, 'running', { endpoint });
         if (row) {
+          this.o.metrics?.sessionRunning(row);
           this.o.logger.info({ sessionId: row.id, ms: Date.now() - Date.parse(row.created_at) }, 'session running');
           // No longer starting: under a start limit, the next queued session may begin.
           if (this.o.maxStarting !== undefined) await this.dispatch();
@@ -378,7 +383,7 @@ export class SessionService {
         return;
       }
       case 'failed':
-        await this.fail(event.sessionId, event.reason);
+        await this.fail(event.sessionId, event.reason, 'workload_failed');
         return;
       case 'exited': {
         const row = await this.o.sessions.transition(event.sessionId, 'terminated', { reason: event.reason, endpoint: null });
@@ -400,12 +405,13 @@ export class SessionService {
     this.readyTimers.clear();
   }
 
-  private async fail(id: string, reason: string): Promise<void> {
+  private async fail(id: string, reason: string, cause: FailureCause): Promise<void> {
     if (this.closed) return;
     const row = await this.o.sessions.transition(id, 'failed', { reason, endpoint: null });
     if (row) {
       this.o.logger.warn({ sessionId: id, reason }, 'session failed');
       this.auditEnd(row, { by: 'failure', actor: 'system' });
+      this.o.metrics?.sessionFailed(row.app_id, cause);
       await this.afterEnd(row);
     } else {
       await this.o.runner.stop(id);
@@ -425,6 +431,7 @@ export class SessionService {
     } catch (err) {
       // The session is already final; a later reconcile removes what is left.
       this.o.logger.error({ err, sessionId: row.id }, 'could not remove the workload of an ended session');
+      this.o.metrics?.runnerError('stop');
     }
   }
 
@@ -442,7 +449,7 @@ export class SessionService {
     const seconds = Math.round((this.o.podReadyTimeoutMs / 1000) * 10) / 10;
     const timer = setTimeout(() => {
       this.readyTimers.delete(id);
-      void this.fail(id, `The session was not ready within ${seconds} seconds (POD_READY_TIMEOUT)`).catch((err: unknown) =>
+      void this.fail(id, `The session was not ready within ${seconds} seconds (POD_READY_TIMEOUT)`, 'start_timeout').catch((err: unknown) =>
         this.o.logger.error({ err, sessionId: id }, 'ready timeout handling failed'),
       );
     }, ms);

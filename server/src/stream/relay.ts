@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { AuditRecorder } from '../audit/audit-log.js';
 import type { Principal } from '../auth/principal.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Endpoint } from '../runners/runner.js';
 import { CloseCode, type CloseCodeValue } from './close-codes.js';
 import { authenticateToServer, greetBrowser } from './rfb-handshake.js';
@@ -27,6 +28,8 @@ export interface StreamRelayOptions {
   audit?: AuditRecorder;
   /** The client address of an upgrade request, decided as for the API (SORTIE_TRUSTED_PROXIES). */
   addressOf?: (req: IncomingMessage) => string;
+  /** Counts open streams, their bytes, failed handshakes and refusals. */
+  metrics?: Pick<Metrics, 'streamOpened' | 'streamClosed' | 'handshakeFailed' | 'streamRefused'>;
   /** How long the upstream connection and both handshakes may take. */
   handshakeTimeoutMs?: number;
   /**
@@ -88,7 +91,7 @@ export class StreamRelay {
   // Speaks a proper WebSocket close (with a code) when there is no stream to give. It reads
   // the refused browser's frames until the close handshake ends, so those are kept small too.
   private readonly refuser = new WebSocketServer({ noServer: true, maxPayload: 4096 });
-  private readonly limits: Required<Omit<StreamRelayOptions, 'resolve' | 'logger' | 'onActivity' | 'audit' | 'addressOf'>>;
+  private readonly limits: Required<Omit<StreamRelayOptions, 'resolve' | 'logger' | 'onActivity' | 'metrics' | 'audit' | 'addressOf'>>;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: StreamRelayOptions) {
@@ -187,6 +190,7 @@ export class StreamRelay {
       await authenticateToServer(upstreamReader, (p) => upstream.write(encodeFrame(p, true)), target.secret);
     } catch (err) {
       this.o.logger.warn({ sessionId, endpoint: target.endpoint, err: (err as Error).message }, 'session stream unreachable');
+      this.o.metrics?.handshakeFailed('session');
       return this.refuse(req, client, head, CloseCode.StreamUnavailable, 'The session is running but its desktop cannot be reached; try again');
     }
     if (client.destroyed) return void upstream.destroy();
@@ -201,6 +205,7 @@ export class StreamRelay {
       if (signal.aborted) throw new Error('timed out');
     } catch (err) {
       this.o.logger.warn({ sessionId, err: (err as Error).message }, 'viewer handshake failed');
+      this.o.metrics?.handshakeFailed('viewer');
       upstream.destroy();
       if (err instanceof FrameTooLargeError) {
         return this.closeHandshake(client, CloseCode.HandshakeTooLarge, `The viewer sent more than the ${err.limit} bytes the VNC handshake needs`);
@@ -215,6 +220,7 @@ export class StreamRelay {
     if (upstreamReader.error) {
       // Whatever websockify sent meanwhile is lost (or was too much), so the stream would be garbled.
       this.o.logger.warn({ sessionId, err: upstreamReader.error.message }, 'session stream failed during the viewer handshake');
+      this.o.metrics?.handshakeFailed('session');
       upstream.destroy();
       return this.closeHandshake(client, CloseCode.StreamUnavailable, 'The session is running but its desktop stream failed; try again');
     }
@@ -252,12 +258,14 @@ export class StreamRelay {
           clearInterval(this.sweeper);
           this.sweeper = undefined;
         }
+        this.o.metrics?.streamClosed(client);
         audit('session.stream_close', { seconds: Math.round((Date.now() - openedAt) / 1000) });
         this.o.onActivity?.(sessionId);
       },
       (reason) => this.o.logger.warn({ sessionId, reason }, 'viewer cut'),
     );
     set.add(stream);
+    this.o.metrics?.streamOpened(client);
     audit('session.stream_open');
     this.o.onActivity?.(sessionId);
     stream.start(early);
@@ -289,6 +297,7 @@ export class StreamRelay {
   private refuse(req: IncomingMessage, socket: Duplex, head: Buffer, code: number, reason: string): void {
     if (socket.destroyed || this.refused.has(socket)) return;
     this.refused.add(socket);
+    this.o.metrics?.streamRefused(code);
     this.refuser.handleUpgrade(req, socket, head, (ws) => ws.close(code, closeReason(reason)));
   }
 }

@@ -2,6 +2,7 @@ import { CoreV1Api, ListWatch, Watch, type KubeConfig, type V1Pod, type V1PodLis
 import type { Logger } from 'pino';
 import type { App } from '../../catalog/app.js';
 import { ConfigError, ConflictError, InputError } from '../../errors.js';
+import type { RunnerMetrics } from '../../metrics/metrics.js';
 import { workloadName, type HomeFiles, type LaunchSpec, type Runner, type UserHomes, type Workload, type WorkloadEvent } from '../runner.js';
 import { apiMessage, apiStatusCode } from './api-errors.js';
 import { buildHomeClaim, DEFAULT_HOME, homeClaimName, type HomeSettings } from './home-claim.js';
@@ -17,6 +18,8 @@ export interface KubernetesRunnerOptions extends PodSettings {
   logger: Logger;
   /** Delays between attempts to re-establish a dropped pod watch (doubling, capped). */
   watchBackoff?: { initialMs: number; maxMs: number };
+  /** Counts failures of the pod watch (launch and stop failures are counted by the session service). */
+  metrics?: RunnerMetrics;
 }
 
 /** What this runner last told the session service about a session. */
@@ -312,6 +315,7 @@ export class KubernetesRunner implements Runner {
 
   private watchFailed(err: unknown): void {
     this.watchErrors++;
+    if (!this.closed && !this.starting) this.options.metrics?.runnerError('watch');
     // Stopping the informer aborts its request, which it reports as an error.
     if (this.closed || this.starting || !this.informer || this.restartTimer) return;
     const delayMs = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.restartAttempt);
