@@ -60,7 +60,9 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   const logger = options.logger ?? createLogger(config.logLevel);
   const apps = readCatalogFile(config.appsFile);
 
-  const db = await openDatabase(config.dbPath);
+  const db = await openDatabase(config.databaseUrl ?? config.dbPath, {
+    onPoolError: (err) => logger.warn({ err: err.message }, 'lost a PostgreSQL connection; the next query opens a new one'),
+  });
   // First, so that everything after it is recorded; pruned now and then periodically.
   const audit = new AuditLog({ repository: new AuditRepository(db), logger, retentionDays: config.auditRetentionDays });
   await audit.start();

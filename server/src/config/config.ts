@@ -18,6 +18,8 @@ export interface Config {
   appsFile: string;
   runner: 'local' | 'kubernetes';
   dbPath: string;
+  /** A PostgreSQL URL (SORTIE_DATABASE_URL): when set, the database instead of the SQLite file at dbPath. */
+  databaseUrl: string | undefined;
   webDir: string;
   logLevel: string;
   /** Minutes a session may live before cleanup ends it. */
@@ -179,6 +181,30 @@ const port = z
     return value;
   });
 
+// The value is never echoed: it holds the database password.
+const databaseUrl = z
+  .string()
+  .optional()
+  .transform((raw, ctx) => {
+    if (raw === undefined || raw.trim() === '') return undefined;
+    const value = raw.trim();
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    const host = url && (url.hostname || url.searchParams.get('host'));
+    if (!url || !/^postgres(ql)?:$/i.test(url.protocol) || !host || url.pathname.length < 2) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'SORTIE_DATABASE_URL must be a PostgreSQL URL with a host and a database, such as postgres://sortie:PASSWORD@db.example.com:5432/sortie',
+      });
+      return z.NEVER;
+    }
+    return value;
+  });
+
 const metricsPort = z
   .string()
   .optional()
@@ -201,6 +227,7 @@ const envSchema = z.object({
     error: (issue) => `SORTIE_RUNNER must be "local" or "kubernetes", got "${String(issue.input)}"`,
   }).default('local'),
   SORTIE_DB_PATH: z.string().default('data/sortie.db'),
+  SORTIE_DATABASE_URL: databaseUrl,
   SORTIE_WEB_DIR: z.string().optional(),
   SORTIE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SESSION_TIMEOUT: positiveNumber('SESSION_TIMEOUT', 120),
@@ -290,6 +317,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     appsFile: path.resolve(e.SORTIE_APPS_FILE),
     runner: e.SORTIE_RUNNER,
     dbPath,
+    databaseUrl: e.SORTIE_DATABASE_URL,
     webDir: path.resolve(e.SORTIE_WEB_DIR ?? path.join(repoRoot, 'dist', 'web')),
     logLevel: e.SORTIE_LOG_LEVEL,
     sessionTimeoutMinutes: e.SESSION_TIMEOUT,

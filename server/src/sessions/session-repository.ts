@@ -1,21 +1,32 @@
 import { sql } from 'kysely';
-import type { Db } from '../db/database.js';
+import { isPostgres, type Db } from '../db/database.js';
 import type { SessionsTable } from '../db/schema.js';
 import { ACTIVE_STATUSES, ALL_STATUSES, canTransition, LIVE_STATUSES, type SessionStatus } from './session.js';
+
+/** Serialises arrival numbers on PostgreSQL; any fixed number no other lock uses. */
+const ARRIVAL_LOCK_KEY = 0x5372_7441;
 
 export class SessionRepository {
   constructor(private readonly db: Db) {}
 
   /**
    * Inserts a session with the next arrival number. The number is taken inside the INSERT,
-   * so two inserts can never get the same one.
+   * which on SQLite (one writer) is enough for two inserts never to get the same one. On
+   * PostgreSQL two inserts on two connections read the same max(arrival): a transaction-level
+   * advisory lock makes them take turns, across every replica on the database.
    */
   async insert(row: Omit<SessionsTable, 'arrival'>): Promise<SessionsTable> {
-    return this.db
-      .insertInto('sessions')
-      .values({ ...row, arrival: sql<number>`(select coalesce(max(arrival), 0) + 1 from sessions)` })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const insert = (db: Db) =>
+      db
+        .insertInto('sessions')
+        .values({ ...row, arrival: sql<number>`(select coalesce(max(arrival), 0) + 1 from sessions)` })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    if (!isPostgres(this.db)) return insert(this.db);
+    return this.db.transaction().execute(async (tx) => {
+      await sql`select pg_advisory_xact_lock(${ARRIVAL_LOCK_KEY})`.execute(tx);
+      return insert(tx);
+    });
   }
 
   async get(id: string): Promise<SessionsTable | undefined> {
