@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Browser } from 'playwright-core';
+import { launchBrowser, launchFromCatalog } from '../support/browser.js';
+import { startTestSortie, type TestSortie } from '../support/harness.js';
+import { ENTER, FRENCH, GERMAN, replay, type TypedLine } from '../support/keyboard-layouts.js';
+import { waitFor } from '../support/wait.js';
+import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, SIDECAR_IMAGE } from './cluster.js';
+
+// Typing on a German or a French keyboard in the real browser (Debian's Chromium) reaches
+// the app as typed, on a pod of the local cluster (Xvnc in the VNC sidecar). The browser's
+// key events are replayed as Chromium on Linux delivers them for each layout
+// (support/keyboard-layouts.ts); the app is a terminal in the demo-apps image whose shell
+// copies each typed line into a file in the session's home, read back through the file API.
+
+const TYPED = 'typed.txt';
+const small = { cpu_request: '50m', cpu_limit: '1', memory_request: '64Mi', memory_limit: '512Mi' };
+// The image sets no locale; the terminal needs a UTF-8 one to write what it gets as UTF-8.
+const TYPIST = `cd "$HOME" && LANG=C.UTF-8 exec xterm -geometry 100x30+0+0 -e sh -c 'exec cat > ${TYPED}'`;
+const apps = [
+  { id: 'typist', name: 'Typist', category: 'Test', launch_type: 'container', container_image: DEMO_IMAGE, command: ['sh', '-c', TYPIST], resource_limits: small },
+];
+
+let kc: KubeConfig;
+let namespace: { name: string; remove: () => Promise<void> };
+let sortie: TestSortie;
+let browser: Browser;
+let closeBrowser: () => Promise<void>;
+
+before(async () => {
+  kc = await adminKubeConfig();
+  namespace = await createTestNamespace(kc, 'desk-keyboard');
+  sortie = await startTestSortie({
+    name: 'k8s-desktop-keyboard',
+    apps,
+    env: {
+      SORTIE_RUNNER: 'kubernetes',
+      SORTIE_NAMESPACE: namespace.name,
+      KUBECONFIG: adminKubeconfigPath(),
+      SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE,
+      SORTIE_IMAGE_PULL_POLICY: 'IfNotPresent',
+      SORTIE_MAX_SESSIONS_PER_USER: '10',
+    },
+  });
+  ({ browser, close: closeBrowser } = await launchBrowser());
+});
+
+after(async () => {
+  await closeBrowser?.();
+  await sortie?.cleanup();
+  await namespace?.remove();
+});
+
+/** Opens the terminal on a pod, points at it (X gives keys to the window under the pointer), types `line` and Enter, and reads the file the app wrote. */
+async function typeInTerminal(line: TypedLine): Promise<string> {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+  const page = await context.newPage();
+  const { sessionId } = await launchFromCatalog(page, sortie.url, 'typist', `desktop-keyboard-kubernetes-${line.layout}.png`);
+  await page.getByTestId('vnc-container').locator('canvas').click({ position: { x: 60, y: 40 } });
+  await replay(await context.newCDPSession(page), [...line.steps, ...ENTER]);
+  const typed = await waitFor(
+    async () => {
+      const reply = await sortie.api.request('GET', `/api/sessions/${sessionId}/files/content?path=${TYPED}`);
+      return reply.status === 200 && reply.text.endsWith('\n') && reply.text;
+    },
+    { what: `the line typed on the ${line.layout} layout to reach the app on the pod`, timeoutMs: 20_000, intervalMs: 250 },
+  );
+  await context.close();
+  assert.equal((await sortie.api.end(sessionId)).status, 200);
+  return typed;
+}
+
+describe('typing on a non-US keyboard layout on the kubernetes runner', { timeout: 600_000 }, () => {
+  test('German: ß, ü, Ä, the AltGr characters (@ € { [ ] } \\ | ~) and the dead keys ´ and ^ land as typed', async () => {
+    assert.equal(await typeInTerminal(GERMAN), `${GERMAN.expected}\n`);
+  });
+
+  test('French: dead keys compose (^e ê, ¨u ü, `a à), a dead key then space or twice gives the accent, and é è ç à ù @ land as typed', async () => {
+    assert.equal(await typeInTerminal(FRENCH), `${FRENCH.expected}\n`);
+  });
+});
