@@ -40,7 +40,8 @@ const waitForStatus = (api: Api, id: string, wanted: SessionStatus | SessionStat
 const STARTED: SessionStatus[] = ['creating', 'running'];
 
 async function places(api: Api): Promise<Array<[string, number | null]>> {
-  const res = await api.request<{ sessions: Session[] }>('GET', '/api/sessions?status=queued');
+  // The largest page: these tests queue up to 200 sessions.
+  const res = await api.request<{ sessions: Session[] }>('GET', '/api/sessions?status=queued&limit=200');
   assert.equal(res.status, 200);
   return res.body.sessions.map((s) => [s.id, s.queue_position] as [string, number | null]).sort((a, b) => a[1]! - b[1]!);
 }
@@ -273,7 +274,7 @@ describe('a burst of 200 launches', () => {
     const done = new Set<string>();
     const deadline = Date.now() + 120_000;
     while (done.size < 200 && Date.now() < deadline) {
-      const { body } = await api.request<{ sessions: Session[] }>('GET', '/api/sessions');
+      const { body } = await api.request<{ sessions: Session[] }>('GET', '/api/sessions?limit=200');
       const live = body.sessions.filter((s) => s.status === 'creating' || s.status === 'running');
       assert.ok(live.length <= MAX, `${live.length} sessions starting or running`);
       const failed = body.sessions.filter((s) => s.status === 'failed');

@@ -213,8 +213,11 @@ export class AuthService {
 
   // Administration
 
-  async listUsers(): Promise<User[]> {
-    return (await this.users.list()).map(toUser);
+  /** A page of users by username; `next` is the username the following page starts after, null on the last. */
+  async listUsers(page: { limit: number; after?: string }): Promise<{ users: User[]; next: string | null }> {
+    const { rows, more } = await this.users.page(page);
+    const last = rows.at(-1);
+    return { users: rows.map(toUser), next: more && last ? last.username : null };
   }
 
   async createUser(actor: Principal, input: { username: string; password: string; display_name?: string; role: 'admin' | 'user' }): Promise<User> {

@@ -37,8 +37,13 @@ export class UserRepository {
     return Number(row.n);
   }
 
-  async list(): Promise<UserRow[]> {
-    return this.db.selectFrom('users').selectAll().orderBy('username').execute();
+  /** One page of users by username, after `after` when given (keyset on the unique username). */
+  async page(page: { limit: number; after?: string }): Promise<{ rows: UserRow[]; more: boolean }> {
+    let query = this.db.selectFrom('users').selectAll();
+    if (page.after !== undefined) query = query.where('username', '>', page.after);
+    // One more than asked for says whether another page follows.
+    const rows = await query.orderBy('username').limit(page.limit + 1).execute();
+    return { rows: rows.slice(0, page.limit), more: rows.length > page.limit };
   }
 
   async get(id: string): Promise<UserRow | undefined> {

@@ -9,6 +9,7 @@ export * from './clipboard.js';
 export * from './close-codes.js';
 export * from './errors.js';
 export * from './files.js';
+export * from './pages.js';
 export * from './quantity.js';
 export * from './sessions.js';
 export * from './users.js';

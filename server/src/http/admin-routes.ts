@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import type { UserPage } from '../contract/pages.js';
 import { DISPLAY_NAME_MAX_LENGTH, ROLES, USERNAME_PATTERN } from '../contract/users.js';
 import type { AuthService } from '../auth/auth-service.js';
 import type { UserHomeService } from '../sessions/user-homes.js';
 import { principal } from './auth-hook.js';
+import { CursorCodec, pageFields } from './page-query.js';
 import { parseInput } from './parse-input.js';
 import { ADMIN } from './access-gate.js';
 
@@ -43,11 +45,22 @@ const approvals = z.object(
   { error: 'The body must be a JSON object with app_ids and categories' },
 );
 
+const listUsersQuery = z.object({ ...pageFields });
+
+/** GET /api/admin/users pages by username, which is unique. */
+const userCursor = new CursorCodec('users', z.tuple([z.string().min(1).max(256)]));
+
 /** User administration; every route here needs an admin. */
 export function adminRoutes(app: FastifyInstance, auth: AuthService, homes: UserHomeService): void {
   type WithId = { Params: { id: string } };
 
-  app.get('/api/admin/users', ADMIN, async () => ({ users: await auth.listUsers() }));
+  app.get('/api/admin/users', ADMIN, async (request) => {
+    const query = parseInput(listUsersQuery, request.query);
+    const after = query.cursor === undefined ? undefined : userCursor.decode(query.cursor)[0];
+    const page = await auth.listUsers({ limit: query.limit, after });
+    const body: UserPage = { users: page.users, next_cursor: page.next === null ? null : userCursor.encode([page.next]) };
+    return body;
+  });
 
   app.post('/api/admin/users', ADMIN, async (request, reply) => {
     const user = await auth.createUser(principal(request), parseInput(createUser, request.body));

@@ -6,6 +6,12 @@ import { ACTIVE_STATUSES, ALL_STATUSES, canTransition, LIVE_STATUSES, type Sessi
 /** Serialises arrival numbers on PostgreSQL; any fixed number no other lock uses. */
 const ARRIVAL_LOCK_KEY = 0x5372_7441;
 
+/** Where a page of the sessions list starts: after the session with this sort key. */
+export interface SessionListKey {
+  createdAt: string;
+  id: string;
+}
+
 export class SessionRepository {
   constructor(private readonly db: Db) {}
 
@@ -38,6 +44,25 @@ export class SessionRepository {
     if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
     if (filter.status !== undefined) query = query.where('status', '=', filter.status);
     return query.orderBy('created_at', 'desc').orderBy('id').execute();
+  }
+
+  /**
+   * One page of the newest-first list, after `after` when given. Keyset paging on
+   * (created_at, id), served by sessions_created and sessions_user_created: a page costs the
+   * same wherever it is in the list, and sessions created between pages never shift it.
+   */
+  async page(
+    filter: { userId?: string; statuses?: readonly SessionStatus[] },
+    page: { limit: number; after?: SessionListKey },
+  ): Promise<{ rows: SessionsTable[]; more: boolean }> {
+    let query = this.db.selectFrom('sessions').selectAll();
+    if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
+    if (filter.statuses !== undefined && filter.statuses.length > 0) query = query.where('status', 'in', filter.statuses);
+    const after = page.after;
+    if (after) query = query.where((eb) => eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(after.createdAt, after.id)));
+    // One more than asked for says whether another page follows.
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit + 1).execute();
+    return { rows: rows.slice(0, page.limit), more: rows.length > page.limit };
   }
 
   async listLive(): Promise<SessionsTable[]> {

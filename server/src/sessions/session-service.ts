@@ -9,7 +9,7 @@ import { InputError, NotFoundError, TooManyRequestsError } from '../errors.js';
 import { workloadName, type Endpoint, type Runner, type Workload, type WorkloadEvent } from '../runners/runner.js';
 import type { SessionsTable } from '../db/schema.js';
 import type { FailureCause, Metrics } from '../metrics/metrics.js';
-import type { SessionRepository } from './session-repository.js';
+import type { SessionListKey, SessionRepository } from './session-repository.js';
 import { isLive, toSession, type Session, type SessionStatus } from './session.js';
 import { LAUNCH_STEP_LABELS, type LaunchStep, type LaunchStepName } from '../contract/sessions.js';
 import { Serial } from './serial.js';
@@ -148,13 +148,23 @@ export class SessionService {
     return this.present(await this.visibleRow(principal, id));
   }
 
-  /** The caller's sessions; an admin's list holds everyone's unless filtered. */
-  async list(principal: Principal, filter: { userId?: string; status?: SessionStatus }): Promise<Session[]> {
+  /**
+   * A page of the caller's sessions, newest first; an admin's list holds everyone's unless
+   * filtered. `next` is where the following page starts, null on the last one.
+   */
+  async list(
+    principal: Principal,
+    filter: { userId?: string; statuses?: readonly SessionStatus[] },
+    page: { limit: number; after?: SessionListKey },
+  ): Promise<{ sessions: Session[]; next: SessionListKey | null }> {
     const userId = principal.role === 'admin' ? filter.userId : principal.userId;
-    const rows = await this.o.sessions.list({ ...filter, userId });
-    if (!rows.some((row) => row.status === 'queued')) return rows.map((row) => ({ ...toSession(row), progress: this.stepsOf(row) }));
+    const { rows, more } = await this.o.sessions.page({ ...filter, userId }, page);
+    const last = rows.at(-1);
+    const next = more && last ? { createdAt: last.created_at, id: last.id } : null;
+    if (!rows.some((row) => row.status === 'queued')) return { sessions: rows.map((row) => ({ ...toSession(row), progress: this.stepsOf(row) })), next };
+    // Places count the whole queue, not the page: a page's queued sessions show where they really stand.
     const places = new Map((await this.o.sessions.queuedIds()).map((queuedId, index) => [queuedId, index + 1]));
-    return rows.map((row) => ({ ...toSession(row), queue_position: places.get(row.id) ?? null, progress: this.stepsOf(row) }));
+    return { sessions: rows.map((row) => ({ ...toSession(row), queue_position: places.get(row.id) ?? null, progress: this.stepsOf(row) })), next };
   }
 
   /** A row as the API shows it, with its place in the queue when it waits there. */

@@ -4,8 +4,11 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Principal } from '../../src/auth/principal.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
+import { PAGE_LIMIT_MAX } from '../../src/contract/pages.js';
+import { ACTIVE_STATUSES } from '../../src/contract/sessions.js';
 import { startSortie, type Sortie } from '../../src/main.js';
 import type { Runner } from '../../src/runners/runner.js';
+import type { SessionListKey } from '../../src/sessions/session-repository.js';
 import { Api } from './api.js';
 import { DEMO_APPS } from './paths.js';
 import { dropTestDatabase, testDatabaseKind, testDatabaseUrl } from './postgres.js';
@@ -134,9 +137,14 @@ export async function startTestSortie(options: TestSortieOptions): Promise<TestS
       (cleaned ??= (async () => {
         try {
           if (!stopped) {
-            for (const session of await sortie.sessions.list(HARNESS, {})) {
-              if (session.status !== 'failed' && session.status !== 'terminated') await sortie.sessions.end(HARNESS, session.id);
-            }
+            let after: SessionListKey | undefined;
+            do {
+              const page = await sortie.sessions.list(HARNESS, { statuses: ACTIVE_STATUSES }, { limit: PAGE_LIMIT_MAX, after });
+              for (const session of page.sessions) {
+                if (session.status !== 'failed' && session.status !== 'terminated') await sortie.sessions.end(HARNESS, session.id);
+              }
+              after = page.next ?? undefined;
+            } while (after);
           }
         } finally {
           await sortie.dispose();
