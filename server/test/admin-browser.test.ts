@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -246,4 +246,33 @@ test("an admin sees everyone's sessions, narrows them to one person, and ends on
   assert.equal(await page.getByTestId('admin-sessions-active-only').isChecked(), false);
   await row.filter({ hasText: 'terminated' }).waitFor();
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'admin-sessions.png') });
+});
+
+test('an admin reads the audit log: what was done above, narrowed by action and user, and exported as CSV', async () => {
+  const page = await signedIn('admin', ADMIN_PASSWORD);
+  await page.getByTestId('nav-admin').click();
+  await page.getByTestId('admin-nav-audit').click();
+  await page.getByTestId('admin-audit-row').first().waitFor();
+  // Newest first: this sign-in is at the top.
+  assert.equal(await page.getByTestId('admin-audit-row').first().getAttribute('data-action'), 'auth.sign_in');
+
+  await page.getByTestId('admin-audit-action').selectOption('user.*');
+  await page.getByTestId('admin-audit-apply').click();
+  const created = page.locator('[data-testid="admin-audit-row"][data-action="user.create"]').filter({ hasText: 'alice' });
+  await created.waitFor();
+  assert.match(await created.innerText(), /admin/, 'done by the admin');
+  const actions = await page.getByTestId('admin-audit-row').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-action')));
+  assert.ok(actions.length >= 3 && actions.every((action) => action?.startsWith('user.')), actions.join(', '));
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'admin-audit.png') });
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('admin-audit-export').click()]);
+  assert.match(download.suggestedFilename(), /^sortie-audit-\d{4}-\d{2}-\d{2}\.csv$/);
+  const lines = readFileSync(await download.path(), 'utf8').split('\r\n').filter(Boolean);
+  assert.equal(lines[0], 'at,actor_type,actor_id,actor_name,action,target_type,target_id,target_name,address,details');
+  assert.equal(lines.length - 1, actions.length, 'the CSV holds what the filter shows');
+  assert.ok(lines.some((line) => /,user\.create,user,[^,]+,alice,/.test(line)), 'alice’s creation is in it');
+
+  await page.getByTestId('admin-audit-user').fill('nobody-did-this');
+  await page.getByTestId('admin-audit-apply').click();
+  await page.getByTestId('admin-audit-empty').waitFor();
 });

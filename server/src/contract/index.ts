@@ -5,6 +5,7 @@
  * the tests and the benchmarks all read the same definitions.
  */
 export * from './apps.js';
+export * from './audit.js';
 export * from './clipboard.js';
 export * from './close-codes.js';
 export * from './errors.js';

@@ -12,6 +12,7 @@ import { loadAllYaml } from '@kubernetes/client-node';
 import { CHART, Cluster, kinds, MANIFESTS, requireCluster, requireHelm, run, runOk, type K8sObject } from './tools.js';
 import { REPO_ROOT } from '../support/paths.js';
 import { FILES_PORT, WEBSOCKIFY_PORT } from '../../src/runners/kubernetes/pod-spec.js';
+import { loadConfig } from '../../src/config/config.js';
 
 const NAMESPACE = 'sortie';
 
@@ -76,6 +77,34 @@ describe('Helm chart without a cluster', () => {
     assert.equal(env.SORTIE_APPS_FILE, '/etc/sortie/apps.json');
     assert.equal(env.SORTIE_DB_PATH, '/var/lib/sortie/db/sortie.db');
     assert.equal(deployment.spec.strategy.type, 'Recreate');
+  });
+
+  test('metrics are off by default; a ServiceMonitor scrapes /metrics with the token Sortie reads from the same Secret', async () => {
+    const render = async (...set: string[]) => loadAllYaml((await runOk(helm, ['template', 'sortie', CHART, '-n', NAMESPACE, ...set])).stdout) as K8sObject[];
+    const tokenEnv = (objects: K8sObject[]) =>
+      (objects.find((o) => o.kind === 'Deployment')!.spec.template.spec.containers[0].env as Array<{ name: string; valueFrom?: any }>).find((e) => e.name === 'SORTIE_METRICS_TOKEN');
+    const off = await render();
+    assert.equal(tokenEnv(off), undefined);
+    assert.ok(!off.some((o) => o.kind === 'ServiceMonitor' || o.metadata.name === 'sortie-metrics'));
+
+    const on = await render('--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.serviceMonitor.labels.release=kps');
+    const secret = on.find((o) => o.kind === 'Secret' && o.metadata.name === 'sortie-metrics')!;
+    const token = Buffer.from(secret.data['metrics-token'], 'base64').toString();
+    assert.equal(loadConfig({ SORTIE_METRICS_TOKEN: token }).metrics.token, token, 'Sortie accepts the generated token');
+    assert.deepEqual(tokenEnv(on)?.valueFrom, { secretKeyRef: { name: 'sortie-metrics', key: 'metrics-token' } });
+    const monitor = on.find((o) => o.kind === 'ServiceMonitor')!;
+    assert.equal(monitor.apiVersion, 'monitoring.coreos.com/v1');
+    assert.equal(monitor.metadata.labels.release, 'kps');
+    const service = on.find((o) => o.kind === 'Service')!;
+    for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) assert.equal(service.metadata.labels[key], value, `the Service carries ${key}`);
+    const [endpoint] = monitor.spec.endpoints;
+    assert.ok(service.spec.ports.some((p: { name: string }) => p.name === endpoint.port), `the Service has a port named ${endpoint.port}`);
+    assert.equal(endpoint.path, '/metrics');
+    assert.deepEqual(endpoint.bearerTokenSecret, { name: 'sortie-metrics', key: 'metrics-token' });
+
+    const theirs = await render('--set', 'metrics.enabled=true', '--set', 'metrics.existingSecret=prom-token');
+    assert.ok(!theirs.some((o) => o.kind === 'Secret' && o.metadata.name === 'sortie-metrics'), 'no Secret of the chart beside the one named');
+    assert.deepEqual(tokenEnv(theirs)?.valueFrom, { secretKeyRef: { name: 'prom-token', key: 'metrics-token' } });
   });
 
   test('NOTES warn when replicaCount > 1 with SQLite', async () => {

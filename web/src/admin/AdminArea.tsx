@@ -1,6 +1,7 @@
 import { useCurrentUser } from '../auth/AuthContext';
 import { paths, type AdminSection } from '../hooks/useHashRoute';
 import { AppsAdmin } from './AppsAdmin';
+import { AuditAdmin } from './AuditAdmin';
 import { SessionsAdmin } from './SessionsAdmin';
 import { UsersAdmin } from './UsersAdmin';
 import './admin.css';
@@ -9,6 +10,7 @@ const sections: { id: AdminSection; label: string }[] = [
   { id: 'apps', label: 'Apps' },
   { id: 'users', label: 'Users' },
   { id: 'sessions', label: 'Sessions' },
+  { id: 'audit', label: 'Audit' },
 ];
 
 export function AdminArea({ section }: { section: AdminSection }) {
@@ -49,6 +51,7 @@ export function AdminArea({ section }: { section: AdminSection }) {
       {section === 'apps' && <AppsAdmin />}
       {section === 'users' && <UsersAdmin />}
       {section === 'sessions' && <SessionsAdmin />}
+      {section === 'audit' && <AuditAdmin />}
     </div>
   );
 }

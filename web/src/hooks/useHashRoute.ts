@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 
-export type AdminSection = 'apps' | 'users' | 'sessions';
+export type AdminSection = 'apps' | 'users' | 'sessions' | 'audit';
 
 export type Route =
   | { page: 'catalog' }
@@ -10,7 +10,7 @@ export type Route =
   | { page: 'admin'; section: AdminSection }
   | { page: 'not-found'; path: string };
 
-const adminSections: readonly AdminSection[] = ['apps', 'users', 'sessions'];
+const adminSections: readonly AdminSection[] = ['apps', 'users', 'sessions', 'audit'];
 
 export function parseHash(hash: string): Route {
   const raw = hash.replace(/^#/, '');
