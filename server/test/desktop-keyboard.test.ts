@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { promisify } from 'node:util';
+import type { Browser } from 'playwright-core';
 import { homeDirPath } from '../src/runners/local/state-file.js';
 import { launchBrowser, launchFromCatalog } from './support/browser.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { ENTER, FRENCH, GERMAN, replay, type TypedLine } from './support/keyboard-layouts.js';
+import { localSessionRecord } from './support/processes.js';
 import { waitFor } from './support/wait.js';
 
 // Typing on a German or a French keyboard in the real browser (Debian's Chromium) reaches
@@ -14,7 +17,19 @@ import { waitFor } from './support/wait.js';
 // on Linux delivers them for each layout (support/keyboard-layouts.ts); the app is a
 // terminal whose shell copies each typed line into a file in the session's home.
 
+const execFileAsync = promisify(execFile);
 const TYPED = 'typed.txt';
+/** An X client listing the keycodes the X server holds down (XQueryKeymap), through libX11 itself. */
+const HELD_KEYS = [
+  'import ctypes',
+  "x = ctypes.CDLL('libX11.so.6')",
+  'x.XOpenDisplay.restype = ctypes.c_void_p',
+  'd = x.XOpenDisplay(None)',
+  'assert d, "cannot open the display"',
+  'keys = (ctypes.c_ubyte * 32)()',
+  'x.XQueryKeymap(ctypes.c_void_p(d), keys)',
+  "print(' '.join(str(i * 8 + b) for i, byte in enumerate(keys) for b in range(8) if byte >> b & 1))",
+].join('\n');
 const apps = [
   {
     id: 'typist',
@@ -39,8 +54,12 @@ after(async () => {
   await sortie?.cleanup();
 });
 
-/** Opens the terminal in a fresh browser profile, points at it (X gives keys to the window under the pointer) and types `line` and Enter. */
-async function typeInTerminal(line: TypedLine): Promise<{ page: Page; id: string; typed: string }> {
+/**
+ * Opens the terminal in a fresh browser profile, points at it (X gives keys to the window
+ * under the pointer), types `line` and Enter; answers with what the app wrote and the keys
+ * the X server still holds down once the typing is over, with the viewer still connected.
+ */
+async function typeInTerminal(line: TypedLine): Promise<{ typed: string; held: string }> {
   const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
   const page = await context.newPage();
   const { sessionId } = await launchFromCatalog(page, sortie.url, 'typist', `desktop-keyboard-${line.layout}.png`);
@@ -53,19 +72,25 @@ async function typeInTerminal(line: TypedLine): Promise<{ page: Page; id: string
     what: `the line typed on the ${line.layout} layout to reach the app`,
     timeoutMs: 15_000,
   });
+  const { display } = localSessionRecord(sortie.stateDir, sessionId);
+  const xEnv = { PATH: process.env.PATH, DISPLAY: `:${display}`, XAUTHORITY: path.join(homeDirPath(sortie.stateDir, sessionId), '.Xauthority') };
+  const held = (await execFileAsync('python3', ['-c', HELD_KEYS], { env: xEnv, timeout: 10_000 })).stdout.trim();
   await context.close();
   assert.equal((await sortie.api.end(sessionId)).status, 200);
-  return { page, id: sessionId, typed };
+  return { typed, held };
 }
 
 describe('typing on a non-US keyboard layout on the local runner', { timeout: 180_000 }, () => {
   test('German: ß, ü, Ä, the AltGr characters (@ € { [ ] } \\ | ~) and the dead keys ´ and ^ land as typed', async () => {
-    const { typed } = await typeInTerminal(GERMAN);
+    const { typed, held } = await typeInTerminal(GERMAN);
     assert.equal(typed, `${GERMAN.expected}\n`);
+    assert.equal(held, '', 'no key is left down on the desktop');
   });
 
   test('French: dead keys compose (^e ê, ¨u ü, `a à), a dead key then space or twice gives the accent, and é è ç à ù @ land as typed', async () => {
-    const { typed } = await typeInTerminal(FRENCH);
+    const { typed, held } = await typeInTerminal(FRENCH);
     assert.equal(typed, `${FRENCH.expected}\n`);
+    // The browser never sent the keyups of the Shift and AltGr pressed with dead keys.
+    assert.equal(held, '', 'no key is left down on the desktop');
   });
 });
