@@ -32,8 +32,8 @@ import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, 
 // clients and the shell of the app's image, as the cluster's admin (`kubectl exec`).
 
 const small = { cpu_request: '50m', cpu_limit: '1', memory_request: '64Mi', memory_limit: '512Mi' };
-/** The app writes a file before it starts, for the download test. */
-const WRITE_THEN_XTERM = 'cd "$HOME" && head -c 300000 /dev/urandom > made-by-app.bin && exec xterm -geometry 80x24+0+0';
+/** The app writes a file before it starts, for the download test (under another name until it is whole). */
+const WRITE_THEN_XTERM = 'cd "$HOME" && head -c 300000 /dev/urandom > .writing && mv .writing made-by-app.bin && exec xterm -geometry 80x24+0+0';
 const apps = [
   { id: 'desk', name: 'Desk', category: 'Test', launch_type: 'container', container_image: DEMO_IMAGE, command: ['sh', '-c', WRITE_THEN_XTERM], resource_limits: small },
   { id: 'locked', name: 'Locked', category: 'Test', launch_type: 'container', container_image: DEMO_IMAGE, command: ['xterm'], resource_limits: small, clipboard: 'none' },
@@ -108,7 +108,7 @@ async function xPaste(desk: PodDesk): Promise<string | undefined> {
 async function xCopy(desk: PodDesk, text: string): Promise<void> {
   const { code, stderr } = await inPod(desk, 'printf %s "$1" | xclip -i -selection clipboard >/dev/null 2>&1', text);
   assert.equal(code, 0, stderr);
-  await waitFor(async () => (await xPaste(desk)) === text, { what: 'the X clipboard in the pod to hold the copied text' });
+  await waitFor(async () => (await xPaste(desk)) === text, { what: 'the X clipboard in the pod to hold the copied text', timeoutMs: 30_000 });
 }
 
 /** A file in the pod's home as the app sees it, byte for byte (base64 over the exec stream). */
@@ -128,15 +128,15 @@ describe('a desktop in the browser on a pod of the local cluster', { timeout: 30
     const { page } = desk;
     const fromApp = 'from the app: café, 日本語, €';
     await xCopy(desk, fromApp);
-    await waitFor(async () => (await pageClipboard(page)) === fromApp, { what: 'the text copied in the pod to reach the page’s clipboard', timeoutMs: 15_000 });
+    await waitFor(async () => (await pageClipboard(page)) === fromApp, { what: 'the text copied in the pod to reach the page’s clipboard', timeoutMs: 30_000 });
 
     const fromPage = 'from the page: naïve ✓ 😀';
     await copyOnPageAndReturn(page, fromPage);
-    await waitFor(async () => (await xPaste(desk)) === fromPage, { what: 'the page’s clipboard to reach the X clipboard in the pod', timeoutMs: 15_000 });
+    await waitFor(async () => (await xPaste(desk)) === fromPage, { what: 'the page’s clipboard to reach the X clipboard in the pod', timeoutMs: 30_000 });
 
     const pasted = 'pasted from the Edit menu: ø';
     await pasteOntoDesktop(page, pasted);
-    await waitFor(async () => (await xPaste(desk)) === pasted, { what: 'the pasted text to reach the X clipboard in the pod' });
+    await waitFor(async () => (await xPaste(desk)) === pasted, { what: 'the pasted text to reach the X clipboard in the pod', timeoutMs: 30_000 });
     await closeDesk(desk);
   });
 
@@ -193,14 +193,14 @@ describe('a desktop in the browser on a pod of the local cluster', { timeout: 30
     assert.equal(await page.getByTestId('display-mode').inputValue(), 'fit', 'fit to window is the default');
     let wanted = await viewerSize(page);
     assert.notEqual(wanted, '1280x800');
-    await waitFor(async () => (await xScreenSize(desk)) === wanted, { what: `the X screen in the pod to take the viewer's size ${wanted}`, timeoutMs: 20_000 });
+    await waitFor(async () => (await xScreenSize(desk)) === wanted, { what: `the X screen in the pod to take the viewer's size ${wanted}`, timeoutMs: 30_000 });
 
     // Narrower, as when a person resizes the window; then upright, as a tablet turned.
     for (const viewport of [{ width: 800, height: 700 }, { width: 700, height: 1000 }]) {
       await page.setViewportSize(viewport);
-      await waitFor(async () => (await viewerSize(page)).startsWith(`${viewport.width}x`), { what: `the viewer to take the window width ${viewport.width}` });
+      await waitFor(async () => (await viewerSize(page)).startsWith(`${viewport.width}x`), { what: `the viewer to take the window width ${viewport.width}`, timeoutMs: 30_000 });
       wanted = await viewerSize(page);
-      await waitFor(async () => (await xScreenSize(desk)) === wanted, { what: `the X screen in the pod to follow the window to ${wanted}`, timeoutMs: 20_000 });
+      await waitFor(async () => (await xScreenSize(desk)) === wanted, { what: `the X screen in the pod to follow the window to ${wanted}`, timeoutMs: 30_000 });
     }
     await closeDesk(desk);
   });
@@ -213,9 +213,11 @@ describe('a desktop in the browser on a pod of the local cluster', { timeout: 30
       { name: 'notes — é.txt', bytes: Buffer.from('written on my computer\n') },
     ];
     await dropFiles(page, dropped);
-    await waitFor(async () => (await uploadStates(page)).filter((u) => u.state === 'done').length === 2, { what: 'both uploads to finish', timeoutMs: 30_000 });
+    await waitFor(async () => (await uploadStates(page)).filter((u) => u.state === 'done').length === 2, { what: 'both uploads to finish', timeoutMs: 60_000 });
     for (const file of dropped) assert.deepEqual(await homeFile(desk, file.name), file.bytes, `${file.name} is in the pod's home as it was`);
 
+    // The pod is running once its desktop is; the app may start a moment later on a busy node.
+    await waitFor(async () => (await inPod(desk, 'test -f "$HOME/made-by-app.bin"')).code === 0, { what: 'the app to write its file', timeoutMs: 60_000 });
     const { suggested, savedAt } = await downloadFromFilesPanel(page, 'made-by-app.bin');
     assert.equal(suggested, 'made-by-app.bin');
     const written = await homeFile(desk, 'made-by-app.bin');

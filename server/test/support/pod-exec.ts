@@ -30,7 +30,7 @@ function collector(what: string, fail: (err: Error) => void): { stream: Writable
  * (Sortie itself never may: its Role has no pods/exec). For reading a session's desktop
  * and home from the inside. A command still running after `timeoutMs` fails the caller.
  */
-export async function podExec(kc: KubeConfig, namespace: string, pod: string, container: string, command: string[], timeoutMs = 20_000): Promise<ExecResult> {
+export async function podExec(kc: KubeConfig, namespace: string, pod: string, container: string, command: string[], timeoutMs = 30_000): Promise<ExecResult> {
   let status: V1Status | undefined;
   return new Promise<ExecResult>((resolve, reject) => {
     const what = `${command.join(' ')} in ${pod}/${container}`;
