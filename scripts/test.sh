@@ -19,17 +19,32 @@ mapfile -t files < <(
   find web/src -name '*.test.ts' | sort      # the web UI's pure helpers
   find server/test -name '*.test.ts' | sort  # integration: real DB, runner, browser, cluster
 )
+# Then the integration tests again on PostgreSQL (SORTIE_TEST_DATABASE=postgres): one throwaway
+# cluster for the pass, a database per test Sortie. Which: server/test/*.test.ts but the browser
+# tests, which add minutes and no query the API tests do not make. The cluster and deploy tests
+# (in subfolders) run once. The database layer's own tests run on both in the first pass.
+mapfile -t postgres_files < <(find server/test -maxdepth 1 -name '*.test.ts' ! -name '*browser*' | sort)
+test_run=(node --import tsx --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec --test-reporter-destination=stdout)
 tap=$(mktemp)
+postgres_tap=$(mktemp)
 status=0
-node --import tsx --test --test-concurrency=1 --test-timeout=600000 \
-  --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=tap --test-reporter-destination="$tap" \
-  "${files[@]}" || status=$?
+"${test_run[@]}" --test-reporter=tap --test-reporter-destination="$tap" "${files[@]}" || status=$?
+echo "again on PostgreSQL: ${#postgres_files[@]} integration test files"
+started=$SECONDS
+node --import tsx server/test/support/with-postgres.ts \
+  "${test_run[@]}" --test-reporter=tap --test-reporter-destination="$postgres_tap" "${postgres_files[@]}" || status=$?
+echo "the PostgreSQL pass took $((SECONDS - started)) s"
 # One plain closing line, whatever the reporter prints.
-passed=$(sed -n 's/^# pass //p' "$tap" | tail -1)
-failed=$(sed -n 's/^# fail //p' "$tap" | tail -1)
-skipped=$(sed -n 's/^# skipped //p' "$tap" | tail -1)
-rm -f "$tap"
-echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+count() {
+  local sqlite postgres
+  sqlite=$(sed -n "s/^# $1 //p" "$tap" | tail -1)
+  postgres=$(sed -n "s/^# $1 //p" "$postgres_tap" | tail -1)
+  echo $((${sqlite:-0} + ${postgres:-0}))
+}
+passed=$(count pass)
+failed=$(count fail)
+skipped=$(count skipped)
+rm -f "$tap" "$postgres_tap"
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 if [[ ${skipped:-0} != 0 ]]; then echo "a skipped test is not a passing test" >&2; status=1; fi
 exit "$status"

@@ -107,6 +107,18 @@ describe('Helm chart without a cluster', () => {
     assert.deepEqual(tokenEnv(theirs)?.valueFrom, { secretKeyRef: { name: 'prom-token', key: 'metrics-token' } });
   });
 
+  test('database.existingSecret hands Sortie the PostgreSQL URL from that Secret, and without it there is none', async () => {
+    const render = async (...set: string[]) => {
+      const res = await runOk(helm, ['template', 'sortie', CHART, '-n', NAMESPACE, '--show-only', 'templates/deployment.yaml', ...set]);
+      const deployment = loadAllYaml(res.stdout)[0] as K8sObject;
+      return (deployment.spec.template.spec.containers[0].env as Array<{ name: string; valueFrom?: unknown }>).find((e) => e.name === 'SORTIE_DATABASE_URL');
+    };
+    assert.deepEqual((await render('--set', 'database.existingSecret=sortie-db', '--set', 'database.urlKey=dsn'))?.valueFrom, {
+      secretKeyRef: { name: 'sortie-db', key: 'dsn' },
+    });
+    assert.equal(await render(), undefined);
+  });
+
   test('NOTES warn when replicaCount > 1 with SQLite', async () => {
     const res = await runOk(helm, ['install', 'sortie', CHART, '-n', NAMESPACE, '--dry-run=client', '--set', 'replicaCount=3']);
     assert.match(res.stdout, /WARNING: replicaCount is 3, but Sortie stores its state in SQLite/);
