@@ -89,14 +89,14 @@ describe('Helm chart without a cluster', () => {
 
     const on = await render('--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.serviceMonitor.labels.release=kps');
     const secret = on.find((o) => o.kind === 'Secret' && o.metadata.name === 'sortie-metrics')!;
-    const token = Buffer.from(secret.data['metrics-token'], 'base64').toString();
+    const token = Buffer.from(String(secret.data?.['metrics-token']), 'base64').toString();
     assert.equal(loadConfig({ SORTIE_METRICS_TOKEN: token }).metrics.token, token, 'Sortie accepts the generated token');
     assert.deepEqual(tokenEnv(on)?.valueFrom, { secretKeyRef: { name: 'sortie-metrics', key: 'metrics-token' } });
     const monitor = on.find((o) => o.kind === 'ServiceMonitor')!;
     assert.equal(monitor.apiVersion, 'monitoring.coreos.com/v1');
-    assert.equal(monitor.metadata.labels.release, 'kps');
+    assert.equal(monitor.metadata.labels?.release, 'kps');
     const service = on.find((o) => o.kind === 'Service')!;
-    for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) assert.equal(service.metadata.labels[key], value, `the Service carries ${key}`);
+    for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) assert.equal(service.metadata.labels?.[key], value, `the Service carries ${key}`);
     const [endpoint] = monitor.spec.endpoints;
     assert.ok(service.spec.ports.some((p: { name: string }) => p.name === endpoint.port), `the Service has a port named ${endpoint.port}`);
     assert.equal(endpoint.path, '/metrics');

@@ -6,7 +6,7 @@ import pino, { type Logger } from 'pino';
 import { appSchema, type App } from '../../src/catalog/app.js';
 import { DEFAULT_SIDECAR_IMAGE } from '../../src/config/config.js';
 import { apiStatusCode } from '../../src/runners/kubernetes/api-errors.js';
-import { KubernetesRunner } from '../../src/runners/kubernetes/kubernetes-runner.js';
+import { KubernetesRunner, type KubernetesRunnerOptions } from '../../src/runners/kubernetes/kubernetes-runner.js';
 import { workloadName, type LaunchSpec, type WorkloadEvent } from '../../src/runners/runner.js';
 import { REPO_ROOT } from '../support/paths.js';
 import { waitFor as waitUntil } from '../support/wait.js';
@@ -162,7 +162,7 @@ export function captureLogger(): { logger: Logger; lines: Array<Record<string, u
   return { logger, lines };
 }
 
-export function makeRunner(kc: KubeConfig, namespace: string, logger: Logger = pino({ level: 'silent' }), extra: { watchBackoff?: { initialMs: number; maxMs: number } } = {}): KubernetesRunner {
+export function makeRunner(kc: KubeConfig, namespace: string, logger: Logger = pino({ level: 'silent' }), extra: Pick<KubernetesRunnerOptions, 'watchBackoff' | 'metrics'> = {}): KubernetesRunner {
   return new KubernetesRunner({ kubeConfig: kc, namespace, sidecarImage: SIDECAR_IMAGE, imagePullPolicy: 'IfNotPresent', logger, ...extra });
 }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { Metrics } from '../../src/metrics/metrics.js';
 import { buildSessionPod } from '../../src/runners/kubernetes/pod-spec.js';
 import type { KubernetesRunner } from '../../src/runners/kubernetes/kubernetes-runner.js';
 import { adminKubeConfig, captureLogger, createTestNamespace, EventLog, launchSpec, makeRunner, SIDECAR_IMAGE } from './cluster.js';
@@ -58,6 +59,13 @@ let proxy: Cuttable;
 let runner: KubernetesRunner;
 const events = new EventLog();
 const logs = captureLogger();
+const metrics = new Metrics({ runner: 'kubernetes', sessionCounts: async () => [] });
+
+/** sortie_runner_errors_total{operation="watch"} as a scrape shows it. */
+async function watchErrors(): Promise<number> {
+  const line = (await metrics.render()).body.split('\n').find((l) => l.startsWith('sortie_runner_errors_total{runner="kubernetes",operation="watch"}'));
+  return Number(line?.split(' ').at(-1) ?? 0);
+}
 
 before(async () => {
   admin = await adminKubeConfig();
@@ -74,7 +82,7 @@ before(async () => {
     contexts: [{ name: 'via-proxy', cluster: 'via-proxy', user: admin.getCurrentUser()!.name }],
     currentContext: 'via-proxy',
   });
-  runner = makeRunner(viaProxy, namespace.name, logs.logger, { watchBackoff: { initialMs: 100, maxMs: 800 } });
+  runner = makeRunner(viaProxy, namespace.name, logs.logger, { watchBackoff: { initialMs: 100, maxMs: 800 }, metrics });
   await runner.start(events.listener);
 });
 
@@ -103,6 +111,7 @@ test('a watch connection that drops is re-established and misses nothing', async
 test('an API server that is unreachable for a while: the watch retries with backoff, then catches up', async (t) => {
   const spec = launchSpec();
   const before = logs.lines.length;
+  const errorsBefore = await watchErrors();
   proxy.cut({ stayDown: true });
   // While the runner cannot see the API server, a session pod is created and becomes ready.
   await createDirectly(spec);
@@ -116,6 +125,8 @@ test('an API server that is unreachable for a while: the watch retries with back
   const delays = failures.map((l) => l['delayMs'] as number);
   assert.deepEqual(delays, [...delays].sort((a, b) => a - b), `backoff grows: ${delays.join(', ')}`);
   assert.ok(delays.every((d) => d <= 800), 'and is capped');
+  // Every failed attempt is counted, the ones during a pending restart too.
+  assert.ok((await watchErrors()) - errorsBefore >= failures.length, `watch errors counted: ${(await watchErrors()) - errorsBefore}, retries logged: ${failures.length}`);
 
   const restoredAt = Date.now();
   proxy.restore();
