@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'react';
-import { isActive, type Session } from '../contract';
+import { ACTIVE_STATUSES, isActive, type Session } from '../contract';
 import { endSession } from '../sessions/sessionsApi';
 import { displayName, type User } from '../auth/types';
 import { ConfirmDialog } from '../ui/ConfirmDialog';
@@ -7,8 +7,9 @@ import { ErrorBanner } from '../ui/ErrorBanner';
 import { Loading } from '../ui/Loading';
 import { SessionTable } from '../sessions/SessionTable';
 import { Switch } from '../ui/Switch';
+import { ShowMore } from '../ui/ShowMore';
 import { useSessionList } from '../sessions/useSessionList';
-import { listUsers } from './adminApi';
+import { listAllUsers } from './adminApi';
 import { AdminPage } from './AdminPage';
 import { useLoader } from '../hooks/useLoader';
 
@@ -16,11 +17,18 @@ const REFRESH_MS = 5000;
 const EVERYONE = '';
 
 export function SessionsAdmin() {
-  const users = useLoader((signal) => listUsers(signal));
+  // Every user, for the filter and the names: far fewer than sessions.
+  const users = useLoader((signal) => listAllUsers(signal));
   const [owner, setOwner] = useState(EVERYONE);
-  const list = useSessionList({ userId: owner || undefined, intervalMs: REFRESH_MS, loadFailure: 'Could not load the sessions' });
-  const { sessions, loadError } = list;
   const [activeOnly, setActiveOnly] = useState(true);
+  // Filtered by the server: pages then hold only what is shown.
+  const list = useSessionList({
+    userId: owner || undefined,
+    statuses: activeOnly ? ACTIVE_STATUSES : undefined,
+    intervalMs: REFRESH_MS,
+    loadFailure: 'Could not load the sessions',
+  });
+  const { sessions, loadError } = list;
   const [ending, setEnding] = useState<Session | null>(null);
 
   const usersById = useMemo(() => new Map((users.data ?? []).map((u) => [u.id, u])), [users.data]);
@@ -34,6 +42,12 @@ export function SessionsAdmin() {
 
   const changeOwner = (id: string) => {
     setOwner(id);
+    list.clear();
+    list.refresh();
+  };
+
+  const changeActiveOnly = (value: boolean) => {
+    setActiveOnly(value);
     list.clear();
     list.refresh();
   };
@@ -65,7 +79,7 @@ export function SessionsAdmin() {
                 ))}
             </select>
           </label>
-          <Switch label="Active only" checked={activeOnly} onChange={setActiveOnly} testId="admin-sessions-active-only" />
+          <Switch label="Active only" checked={activeOnly} onChange={changeActiveOnly} testId="admin-sessions-active-only" />
         </div>
       }
     >
@@ -78,7 +92,7 @@ export function SessionsAdmin() {
           <h3 className="empty__title">{activeOnly ? 'No active sessions' : 'No sessions'}</h3>
           <p className="empty__text">{owner ? 'This person has nothing here.' : 'Nobody has anything here.'}</p>
           {activeOnly && (
-            <button type="button" className="btn btn--secondary" onClick={() => setActiveOnly(false)}>
+            <button type="button" className="btn btn--secondary" onClick={() => changeActiveOnly(false)}>
               Show ended sessions too
             </button>
           )}
@@ -94,6 +108,7 @@ export function SessionsAdmin() {
           testIds={{ row: 'admin-session-row-', open: 'admin-session-open-', end: 'admin-session-end-' }}
         />
       )}
+      <ShowMore hasMore={list.hasMore} loading={list.loadingMore} onClick={list.loadMore} testId="admin-sessions-more" />
 
       {ending && (
         <ConfirmDialog

@@ -14,7 +14,8 @@ import { deleteUser, deleteUserHome, listUsers, updateUser, type UserPatch } fro
 import { AdminPage } from './AdminPage';
 import { ApprovalsDialog } from './ApprovalsDialog';
 import { PasswordDialog } from './PasswordDialog';
-import { useLoader } from '../hooks/useLoader';
+import { usePagedLoader } from '../hooks/usePagedLoader';
+import { ShowMore } from '../ui/ShowMore';
 import { UserForm } from './UserForm';
 
 type Dialog =
@@ -27,7 +28,7 @@ type Dialog =
 
 export function UsersAdmin() {
   const { user: me } = useCurrentUser();
-  const users = useLoader((signal) => listUsers(signal));
+  const users = usePagedLoader(listUsers);
   const [dialog, setDialog] = useState<Dialog>(null);
   const [pending, whileSaving] = usePendingIds();
   const [actionError, setActionError] = useState<string | null>(null);
@@ -195,6 +196,7 @@ export function UsersAdmin() {
           })}
         </Table>
       )}
+      <ShowMore hasMore={users.hasMore} loading={users.loadingMore} onClick={users.loadMore} testId="admin-users-more" />
 
       {dialog?.kind === 'new' && (
         <UserForm

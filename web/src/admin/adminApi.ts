@@ -1,5 +1,5 @@
 import { request } from '../api/request';
-import type { App } from '../contract';
+import { PAGE_LIMIT_MAX, type App, type UserPage } from '../contract';
 import type { Role, User } from '../auth/types';
 
 /** An app as sent to the server: optional fields left out take the server's defaults. */
@@ -24,9 +24,28 @@ export async function deleteApp(id: string): Promise<void> {
   await request<null>('DELETE', appPath(id));
 }
 
-export async function listUsers(signal?: AbortSignal): Promise<User[]> {
-  const data = await request<{ users: User[] }>('GET', '/api/admin/users', undefined, signal);
-  return data?.users ?? [];
+/** A page of users by username; `cursor` is the previous page's `next_cursor`. */
+export async function listUsers(cursor?: string, signal?: AbortSignal): Promise<{ items: User[]; next: string | null }> {
+  const query = new URLSearchParams({ limit: String(PAGE_LIMIT_MAX) });
+  if (cursor) query.set('cursor', cursor);
+  const data = await request<Partial<UserPage>>('GET', `/api/admin/users?${query.toString()}`, undefined, signal);
+  return { items: data?.users ?? [], next: data?.next_cursor ?? null };
+}
+
+/** No organisation Sortie serves has more people than this; the filter lists the first ones. */
+const MAX_USER_PAGES = 50;
+
+/** Every user (up to MAX_USER_PAGES pages), for pickers and names. */
+export async function listAllUsers(signal?: AbortSignal): Promise<User[]> {
+  const users: User[] = [];
+  let cursor: string | undefined;
+  for (let pages = 0; pages < MAX_USER_PAGES; pages++) {
+    const page = await listUsers(cursor, signal);
+    users.push(...page.items);
+    if (page.next === null) break;
+    cursor = page.next;
+  }
+  return users;
 }
 
 export interface NewUser {

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { errorMessage } from '../api/http';
-import { isActive, type Session } from '../contract';
+import { ACTIVE_STATUSES, isActive, type Session } from '../contract';
 import { endSession } from './sessionsApi';
 import { paths } from '../hooks/useHashRoute';
 import { usePendingIds } from '../hooks/usePendingIds';
@@ -10,6 +10,7 @@ import { ErrorBanner } from '../ui/ErrorBanner';
 import { Loading } from '../ui/Loading';
 import { SessionTable } from './SessionTable';
 import { Switch } from '../ui/Switch';
+import { ShowMore } from '../ui/ShowMore';
 
 const REFRESH_MS = 4000;
 
@@ -17,11 +18,17 @@ export function SessionsList() {
   const { user, isAdmin, authEnabled } = useCurrentUser();
   // An admin's list holds everyone's sessions unless narrowed to their own; those live under Admin.
   const ownerFilter = isAdmin && authEnabled ? user.id : undefined;
-  const list = useSessionList({ userId: ownerFilter, intervalMs: REFRESH_MS, loadFailure: 'Could not load your sessions' });
+  const [activeOnly, setActiveOnly] = useState(true);
+  // Filtered by the server: pages then hold only what is shown.
+  const list = useSessionList({
+    userId: ownerFilter,
+    statuses: activeOnly ? ACTIVE_STATUSES : undefined,
+    intervalMs: REFRESH_MS,
+    loadFailure: 'Could not load your sessions',
+  });
   const { sessions, loadError } = list;
   // Kept apart from the load error so a later successful refresh clears that but not an End failure.
   const [actionError, setActionError] = useState<string | null>(null);
-  const [activeOnly, setActiveOnly] = useState(true);
   const [ending, whileEnding] = usePendingIds();
 
   const end = async (session: Session) => {
@@ -36,8 +43,13 @@ export function SessionsList() {
     });
   };
 
+  // The server filters the pages; this hides a session ended here before the next refresh.
   const shown = (sessions ?? []).filter((s) => !activeOnly || isActive(s.status));
-  const hiddenCount = (sessions?.length ?? 0) - shown.length;
+  const changeActiveOnly = (value: boolean) => {
+    setActiveOnly(value);
+    list.clear();
+    list.refresh();
+  };
 
   return (
     <div className="page">
@@ -54,7 +66,7 @@ export function SessionsList() {
             )}
           </p>
         </div>
-        <Switch label="Active only" checked={activeOnly} onChange={setActiveOnly} testId="active-only" />
+        <Switch label="Active only" checked={activeOnly} onChange={changeActiveOnly} testId="active-only" />
       </div>
 
       <ErrorBanner
@@ -68,16 +80,14 @@ export function SessionsList() {
         <div className="empty" data-testid="sessions-empty">
           <h2 className="empty__title">{activeOnly ? 'No active sessions' : 'No sessions yet'}</h2>
           <p className="empty__text">
-            {activeOnly && hiddenCount > 0
-              ? `${hiddenCount} ended ${hiddenCount === 1 ? 'session is' : 'sessions are'} hidden.`
-              : 'Launch an app from the catalog and it will show up here.'}
+            {activeOnly ? 'Ended sessions are hidden. ' : ''}Launch an app from the catalog and it will show up here.
           </p>
           <div className="empty__actions">
             <a className="btn btn--primary" href={paths.catalog}>
               Browse the catalog
             </a>
-            {activeOnly && hiddenCount > 0 && (
-              <button type="button" className="btn btn--secondary" onClick={() => setActiveOnly(false)}>
+            {activeOnly && (
+              <button type="button" className="btn btn--secondary" onClick={() => changeActiveOnly(false)}>
                 Show all
               </button>
             )}
@@ -94,6 +104,7 @@ export function SessionsList() {
           testIds={{ row: 'sessions-row-', open: 'open-', end: 'end-' }}
         />
       )}
+      <ShowMore hasMore={list.hasMore} loading={list.loadingMore} onClick={list.loadMore} testId="sessions-more" />
     </div>
   );
 }

@@ -1,4 +1,4 @@
-import type { Session } from '../contract';
+import type { Session, SessionPage, SessionStatus } from '../contract';
 import { request } from '../api/request';
 
 /** The server takes the owner from the sign-in. */
@@ -11,12 +11,19 @@ export function getSession(id: string, signal?: AbortSignal): Promise<Session> {
 }
 
 /**
- * The caller's own sessions; for an admin, everyone's unless `userId` narrows it.
+ * A page of the caller's own sessions, newest first; for an admin, everyone's unless
+ * `userId` narrows it. `cursor` is the previous page's `next_cursor`.
  */
-export async function listSessions(options: { userId?: string; signal?: AbortSignal } = {}): Promise<Session[]> {
-  const query = options.userId ? `?user_id=${encodeURIComponent(options.userId)}` : '';
-  const data = await request<{ sessions: Session[] }>('GET', `/api/sessions${query}`, undefined, options.signal);
-  return data?.sessions ?? [];
+export async function listSessions(
+  options: { userId?: string; statuses?: readonly SessionStatus[]; cursor?: string; signal?: AbortSignal } = {},
+): Promise<SessionPage> {
+  const query = new URLSearchParams();
+  if (options.userId) query.set('user_id', options.userId);
+  if (options.statuses?.length) query.set('status', options.statuses.join(','));
+  if (options.cursor) query.set('cursor', options.cursor);
+  const search = query.toString() ? `?${query.toString()}` : '';
+  const data = await request<Partial<SessionPage>>('GET', `/api/sessions${search}`, undefined, options.signal);
+  return { sessions: data?.sessions ?? [], next_cursor: data?.next_cursor ?? null };
 }
 
 export function endSession(id: string): Promise<Session> {
