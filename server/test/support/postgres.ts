@@ -4,6 +4,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { openDatabase, type Db } from '../../src/db/database.js';
 import { freePort } from './ports.js';
 
 /**
@@ -156,4 +157,14 @@ export async function freshTestDatabase(): Promise<{ url: string; drop: () => Pr
 /** Where a test that opens the database itself finds it: the SQLite `file`, or on PostgreSQL the database for that file. */
 export async function testDatabaseLocation(file: string): Promise<string> {
   return testDatabaseKind() === 'postgres' ? testDatabaseUrl(file) : file;
+}
+
+/**
+ * The database of the test Sortie whose scratch folder is `dir`, opened beside it, for a test
+ * that reads or changes it behind Sortie's back: the SQLite file, or its PostgreSQL database.
+ * Write the SQL with Kysely (`sql\`…\`.execute(db)`), and it runs on both.
+ */
+export async function openTestDatabase(dir: string): Promise<Db> {
+  // Keyed as startTestSortie keys it: by the scratch folder.
+  return openDatabase(testDatabaseKind() === 'postgres' ? await testDatabaseUrl(dir) : path.join(dir, 'sortie.db'));
 }
