@@ -60,9 +60,10 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   writeFileSync(pwfile, password, { mode: 0o600 });
   if (owner) chownSync(pwfile, owner.uid, owner.gid);
   try {
-    // An ICU locale whose order is not the byte order (as on most real servers): a query
-    // that only works in SQLite's order shows up here.
-    run(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'sortie', `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale-provider=icu', '--icu-locale=en-US', '--locale=C.UTF-8', '--no-sync']);
+    // Text sorts as on most real servers (en_US.UTF-8): case aside, and punctuation weighed
+    // last ("ka-shifted", as glibc does), not in SQLite's byte order. A query that only works
+    // in byte order (a range over '.' and '/', say) fails here rather than in production.
+    run(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'sortie', `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale-provider=icu', '--icu-locale=en-US-u-ka-shifted', '--locale=C.UTF-8', '--no-sync']);
     rmSync(pwfile);
     let port = 0;
     for (let attempt = 0; ; attempt++) {
