@@ -59,12 +59,14 @@ export class Metrics {
   private readonly openStreams = new Set<Duplex>();
   /** Bytes of streams already closed. */
   private readonly closedBytes = { to_viewer: 0, from_viewer: 0 };
+  /** The sessions' counts of the scrape under way: one database read serves both gauges. */
+  private counts: ReturnType<MetricsOptions['sessionCounts']> | undefined;
 
   constructor(private readonly o: MetricsOptions) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
 
-    const counts = o.sessionCounts;
+    const counts = () => (this.counts ??= o.sessionCounts());
     new Gauge({
       name: 'sortie_sessions',
       help: 'Sessions in the database by status and app (failed and terminated ones included)',
@@ -161,7 +163,12 @@ export class Metrics {
 
   /** The Prometheus text exposition of every metric. */
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    this.counts = undefined;
+    try {
+      return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    } finally {
+      this.counts = undefined;
+    }
   }
 
   // --- Hooks ------------------------------------------------------------------------
