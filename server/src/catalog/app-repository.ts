@@ -1,8 +1,11 @@
-import type { Db } from '../db/database.js';
+import { takeTurns, type Db } from '../db/database.js';
 import type { AppsTable } from '../db/schema.js';
 import type { App } from './app.js';
 
 type AppRow = Omit<AppsTable, 'position' | 'source'>;
+
+/** Any fixed number no other lock uses. */
+const CATALOG_LOCK_KEY = 0x5372_7443;
 
 /**
  * The catalog as stored. apps.json is loaded at every start; apps that an admin created or
@@ -14,6 +17,9 @@ export class AppRepository {
   /** Brings the file's apps up to date, in the file's order, in one transaction. */
   async loadFromFile(apps: App[]): Promise<{ loaded: number; keptFromApi: string[] }> {
     return this.db.transaction().execute(async (tx) => {
+      // Replicas starting together load the same file: in turn, or the second would insert
+      // the ids the first just inserted (its delete did not see them).
+      await takeTurns(this.db, tx, CATALOG_LOCK_KEY);
       const apiOwned = new Set((await tx.selectFrom('apps').select('id').where('source', '=', 'api').execute()).map((r) => r.id));
       await tx.deleteFrom('apps').where('source', '=', 'file').execute();
       const fromFile = apps.filter((app) => !apiOwned.has(app.id));

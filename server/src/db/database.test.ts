@@ -181,6 +181,15 @@ for (const database of databases) {
       );
     });
 
+    test('several Sorties loading the catalog file at once all start, and the catalog is the file', async () => {
+      const location = await database.location();
+      const starters = database.name === 'PostgreSQL' ? 4 : 1;
+      const dbs = await Promise.all(Array.from({ length: starters }, () => open(location)));
+      const file = [APP, { ...APP, id: 'other', persistent_home: false }];
+      await Promise.all(dbs.map((db) => new AppRepository(db).loadFromFile(file)));
+      assert.deepEqual(await new AppRepository(dbs[0]!).list(), file);
+    });
+
     test('a setting stored once keeps the first value', async () => {
       const users = new UserRepository(await open(await database.location()));
       const results = await Promise.all(['one', 'two', 'three'].map((v) => users.settingOnce('jwt', v)));

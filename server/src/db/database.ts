@@ -15,6 +15,15 @@ export function isPostgres(db: Kysely<never> | Kysely<Database>): boolean {
   return postgresDbs.has(db as Kysely<unknown>);
 }
 
+/**
+ * Makes the transactions that call this with the same `key` run one at a time, across every
+ * replica on the database, until each ends: on PostgreSQL a transaction-level advisory lock;
+ * SQLite has one writer and needs nothing. `db` is the database `tx` was opened on.
+ */
+export async function takeTurns(db: Db, tx: Db, key: number): Promise<void> {
+  if (isPostgres(db)) await sql`select pg_advisory_xact_lock(${key})`.execute(tx);
+}
+
 /** `postgres://` and `postgresql://` URLs select PostgreSQL; anything else is a SQLite file. */
 export function isPostgresUrl(location: string): boolean {
   return /^postgres(ql)?:\/\//i.test(location);
