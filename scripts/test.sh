@@ -20,10 +20,12 @@ mapfile -t files < <(
   find server/test -name '*.test.ts' | sort  # integration: real DB, runner, browser, cluster
 )
 # Then the integration tests again on PostgreSQL (SORTIE_TEST_DATABASE=postgres): one throwaway
-# cluster for the pass, a database per test Sortie. Which: server/test/*.test.ts but the browser
-# tests, which add minutes and no query the API tests do not make. The cluster and deploy tests
-# (in subfolders) run once. The database layer's own tests run on both in the first pass.
-mapfile -t postgres_files < <(find server/test -maxdepth 1 -name '*.test.ts' ! -name '*browser*' | sort)
+# cluster for the pass, a database per test Sortie. Which: those in server/test/ that give Sortie
+# the harness's database (startTestSortie) or open it (openTestDatabase, testDatabaseLocation),
+# but the browser tests, which add minutes and no query the API tests do not make. The cluster
+# and deploy tests (in subfolders) run once. The database layer's own tests run on both in the
+# first pass.
+mapfile -t postgres_files < <(grep -l -E 'startTestSortie|openTestDatabase|testDatabaseLocation' server/test/*.test.ts | grep -v browser | sort)
 test_run=(node --import tsx --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec --test-reporter-destination=stdout)
 tap=$(mktemp)
 postgres_tap=$(mktemp)
