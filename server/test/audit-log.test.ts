@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import SQLite from 'better-sqlite3';
+import { sql } from 'kysely';
 import type { AuditEvent, AuditPage } from '../src/contract/audit.js';
 import { loadConfig } from '../src/config/config.js';
+import { openDatabase, type Db } from '../src/db/database.js';
 import { userHomeDirPath } from '../src/runners/local/state-file.js';
 import type { Api } from './support/api.js';
 import { FakeRunner } from './support/fake-runner.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
+import { testDatabaseKind, testDatabaseUrl } from './support/postgres.js';
 import { waitFor } from './support/wait.js';
 
 // The audit log through the real server: each kind of event is written to SQLite with who
@@ -20,12 +22,17 @@ const USER_PASSWORD = 'audit-user-password-1';
 const CLIENT = '203.0.113.7';
 const viaProxy = { 'x-forwarded-for': CLIENT };
 
+/** The database of the Sortie in `dir`, as the harness chose it (its SQLite file, or its PostgreSQL database). */
+async function databaseOf(dir: string): Promise<Db> {
+  return openDatabase(testDatabaseKind() === 'postgres' ? await testDatabaseUrl(dir) : `${dir}/sortie.db`);
+}
+
 /** Every event the filter selects, newest first, through the API's pages. */
 async function events(admin: Api, query: Record<string, string> = {}): Promise<AuditEvent[]> {
   const all: AuditEvent[] = [];
   let cursor: string | null = null;
   do {
-    const params: URLSearchParams = new URLSearchParams({ ...query, limit: '500', ...(cursor ? { cursor } : {}) });
+    const params: URLSearchParams = new URLSearchParams({ ...query, limit: '200', ...(cursor ? { cursor } : {}) });
     const res: { status: number; text: string; body: AuditPage } = await admin.request<AuditPage>('GET', `/api/admin/audit?${params}`);
     assert.equal(res.status, 200, res.text);
     all.push(...res.body.events);
@@ -229,7 +236,7 @@ describe('audit log on the local runner', () => {
   test('bad filters and cursors answer 400 with what is wrong', async () => {
     const cases: [string, RegExp][] = [
       ['limit=0', /limit/],
-      ['limit=501', /limit/],
+      ['limit=201', /limit/],
       ['action=session.explode', /action/],
       ['from=yesterday', /from/],
       ['cursor=not-a-cursor', /cursor/],
@@ -262,14 +269,15 @@ describe('audit log on the local runner', () => {
   });
 
   test('a failed audit write is logged and the action goes on', async () => {
-    const db = new SQLite(loadConfig({ SORTIE_DB_PATH: `${sortie.dir}/sortie.db` }).dbPath);
+    const db = await databaseOf(sortie.dir);
     try {
-      db.exec('ALTER TABLE audit_events RENAME TO audit_events_away');
+      await sql`ALTER TABLE audit_events RENAME TO audit_events_away`.execute(db);
       const res = await sortie.api.signIn('olivia', USER_PASSWORD);
       assert.equal(res.status, 200, 'signing in works while the log cannot be written');
+      assert.equal((await sortie.api.signIn('olivia', 'still-not-her-password')).status, 401, 'and so does refusing one');
     } finally {
-      db.exec('ALTER TABLE audit_events_away RENAME TO audit_events');
-      db.close();
+      await sql`ALTER TABLE audit_events_away RENAME TO audit_events`.execute(db);
+      await db.destroy();
     }
   });
 });
@@ -328,35 +336,30 @@ describe('audit retention', () => {
     const first = await startTestSortie({ name: 'audit-retention', runner: new FakeRunner() });
     const dir = first.dir;
     await first.stop();
-    const insert = (id: string, daysAgo: number) => {
-      const db = new SQLite(`${dir}/sortie.db`);
-      db.prepare("INSERT INTO audit_events (id, at, actor_type, actor_id, actor_name, action, details) VALUES (?, ?, 'system', NULL, 'system', 'catalog.load', '{}')").run(
-        id,
-        new Date(Date.now() - daysAgo * DAY).toISOString(),
-      );
-      db.close();
-    };
-    const ids = () => {
-      const db = new SQLite(`${dir}/sortie.db`, { readonly: true });
-      const found = (db.prepare('SELECT id FROM audit_events').all() as { id: string }[]).map((r) => r.id);
-      db.close();
-      return new Set(found);
-    };
-    insert('0000000000000000000000000000a1', 40);
-    insert('0000000000000000000000000000a2', 20);
-    insert('0000000000000000000000000000a3', 5000);
+    const db = await databaseOf(dir);
+    const insert = (id: string, daysAgo: number) =>
+      db
+        .insertInto('audit_events')
+        .values({ id, at: new Date(Date.now() - daysAgo * DAY).toISOString(), actor_type: 'system', actor_id: null, actor_name: 'system', action: 'catalog.load', target_type: null, target_id: null, target_name: null, address: null, details: '{}' })
+        .execute();
+    const ids = async () => new Set((await db.selectFrom('audit_events').select('id').execute()).map((r) => r.id));
+    await insert('0000000000000000000000000000a1', 40);
+    await insert('0000000000000000000000000000a2', 20);
+    await insert('0000000000000000000000000000a3', 5000);
 
     const forever = await startTestSortie({ name: 'audit-retention', dir, runner: new FakeRunner(), env: { SORTIE_AUDIT_RETENTION_DAYS: '0' } });
     await forever.stop();
-    assert.ok(['0000000000000000000000000000a1', '0000000000000000000000000000a2', '0000000000000000000000000000a3'].every((id) => ids().has(id)), 'kept forever with 0');
+    const kept = await ids();
+    assert.ok(['0000000000000000000000000000a1', '0000000000000000000000000000a2', '0000000000000000000000000000a3'].every((id) => kept.has(id)), 'kept forever with 0');
 
     const month = await startTestSortie({ name: 'audit-retention', dir, runner: new FakeRunner(), env: { SORTIE_AUDIT_RETENTION_DAYS: '30' } });
     try {
-      const left = ids();
+      const left = await ids();
       assert.ok(!left.has('0000000000000000000000000000a1') && !left.has('0000000000000000000000000000a3'), 'older than 30 days: removed');
       assert.ok(left.has('0000000000000000000000000000a2'), 'younger: kept');
       assert.ok(left.size > 1, 'this start’s own events are there');
     } finally {
+      await db.destroy();
       await month.cleanup();
       // The first Sortie made the folder: its cleanup removes it.
       await first.cleanup();

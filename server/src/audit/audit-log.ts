@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import type { Principal } from '../auth/principal.js';
-import type { AuditAction, AuditEvent, AuditPage } from '../contract/audit.js';
-import { InputError } from '../errors.js';
+import type { AuditAction, AuditEvent } from '../contract/audit.js';
 import type { IntervalClock } from '../sessions/idle-sweep.js';
 import type { AuditFilter, AuditPosition, AuditRepository, AuditRow } from './audit-repository.js';
 
@@ -99,13 +97,12 @@ export class AuditLog implements AuditRecorder {
     while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
-  /** A page of events, newest first, after `cursor` (a previous page's `next_cursor`). */
-  async page(filter: AuditFilter, limit: number, cursor?: string): Promise<AuditPage> {
-    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+  /** A page of events, newest first, older than `after`; `next` is where the following page starts, null on the last. */
+  async page(filter: AuditFilter, limit: number, after?: AuditPosition): Promise<{ events: AuditEvent[]; next: AuditPosition | null }> {
     const rows = await this.o.repository.page(filter, limit + 1, after);
     const events = rows.slice(0, limit).map(toEvent);
     const last = events.at(-1);
-    return { events, next_cursor: rows.length > limit && last ? encodeCursor({ at: last.at, id: last.id }) : null };
+    return { events, next: rows.length > limit && last ? { at: last.at, id: last.id } : null };
   }
 
   /** Every event the filter selects, newest first, read a page at a time (for the CSV export). */
@@ -194,29 +191,4 @@ function toEvent(row: AuditRow): AuditEvent {
     details = {};
   }
   return { ...row, action: row.action as AuditAction, details };
-}
-
-// The cursor: where the last page ended, as base64url JSON led by the list's name.
-const CURSOR_MAX_LENGTH = 512;
-const CURSOR_MESSAGE = 'field "cursor" is not a cursor this list handed out: pass the previous answer\'s "next_cursor" unchanged, or leave it out for the first page';
-const cursorKey = z.tuple([z.literal('audit'), z.iso.datetime(), z.string().regex(/^[0-9a-f]{1,64}$/)]);
-
-export function encodeCursor(position: AuditPosition): string {
-  return Buffer.from(JSON.stringify(['audit', position.at, position.id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): AuditPosition {
-  const bad = new InputError(CURSOR_MESSAGE);
-  if (cursor.length > CURSOR_MAX_LENGTH || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw bad;
-  const bytes = Buffer.from(cursor, 'base64url');
-  if (bytes.toString('base64url') !== cursor) throw bad;
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw bad;
-  }
-  const parsed = cursorKey.safeParse(json);
-  if (!parsed.success) throw bad;
-  return { at: parsed.data[1], id: parsed.data[2] };
 }

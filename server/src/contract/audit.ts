@@ -1,3 +1,5 @@
+import type { Page } from './pages.js';
+
 /**
  * The audit log as the API shows it: who did what to what, when and from where. Every
  * action Sortie records is named here, so the admin page's filter and the server agree.
@@ -59,12 +61,7 @@ export interface AuditEvent {
   details: Record<string, unknown>;
 }
 
-/** GET /api/admin/audit: newest first. */
-export interface AuditPage {
+/** GET /api/admin/audit: newest first, paged like every list (contract/pages.ts). */
+export interface AuditPage extends Page {
   events: AuditEvent[];
-  /** Pass as `cursor` to get the next (older) page; null when this page is the last. */
-  next_cursor: string | null;
 }
-
-export const AUDIT_PAGE_LIMIT_DEFAULT = 50;
-export const AUDIT_PAGE_LIMIT_MAX = 500;

@@ -4,13 +4,13 @@ import { z } from 'zod';
 import { AUDIT_CSV_HEADER, auditCsvLine } from '../audit/audit-csv.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { AuditFilter } from '../audit/audit-repository.js';
-import { AUDIT_ACTION_GROUPS, AUDIT_ACTIONS, AUDIT_PAGE_LIMIT_DEFAULT, AUDIT_PAGE_LIMIT_MAX } from '../contract/audit.js';
+import { AUDIT_ACTION_GROUPS, AUDIT_ACTIONS, type AuditPage } from '../contract/audit.js';
 import { ADMIN } from './access-gate.js';
+import { CursorCodec, pageFields } from './page-query.js';
 import { parseInput } from './parse-input.js';
 
 const ACTION_MESSAGE = `must be an action such as "session.end", or a group such as "session.*" (groups: ${AUDIT_ACTION_GROUPS.join(', ')})`;
 const TIME_MESSAGE = 'must be a date (2026-01-31) or an ISO-8601 time with its offset (2026-01-31T09:00:00Z)';
-const LIMIT_MESSAGE = `must be a whole number from 1 to ${AUDIT_PAGE_LIMIT_MAX} (leave it out for ${AUDIT_PAGE_LIMIT_DEFAULT})`;
 
 const time = z
   .string({ error: TIME_MESSAGE })
@@ -31,21 +31,14 @@ const filterFields = {
 };
 
 const csvQuery = z.object(filterFields);
-const pageQuery = z.object({
-  ...filterFields,
-  limit: z
-    .string({ error: LIMIT_MESSAGE })
-    .regex(/^\d{1,4}$/, LIMIT_MESSAGE)
-    .transform(Number)
-    .refine((n) => n >= 1 && n <= AUDIT_PAGE_LIMIT_MAX, LIMIT_MESSAGE)
-    .default(AUDIT_PAGE_LIMIT_DEFAULT),
-  cursor: z.string().optional(),
-});
+const pageQuery = z.object({ ...filterFields, ...pageFields });
+/** Where a page ended: the last event's time and id (ids sort within one time). */
+const auditCursor = new CursorCodec('audit', z.tuple([z.iso.datetime(), z.string().regex(/^[0-9a-f]{1,64}$/)]));
 
 function toFilter(query: z.infer<typeof csvQuery>): AuditFilter {
   return {
     ...(query.actor ? { actor: query.actor } : {}),
-    ...(query.action ? { action: query.action.endsWith('.*') ? query.action.slice(0, -1) : query.action } : {}),
+    ...(query.action ? { actions: query.action.endsWith('.*') ? AUDIT_ACTIONS.filter((a) => a.startsWith(query.action!.slice(0, -1))) : [query.action] } : {}),
     ...(query.from ? { from: query.from } : {}),
     ...(query.to ? { to: query.to } : {}),
   };
@@ -55,7 +48,10 @@ function toFilter(query: z.infer<typeof csvQuery>): AuditFilter {
 export function auditRoutes(app: FastifyInstance, audit: AuditLog): void {
   app.get('/api/admin/audit', ADMIN, async (request) => {
     const query = parseInput(pageQuery, request.query);
-    return audit.page(toFilter(query), query.limit, query.cursor || undefined);
+    const after = query.cursor === undefined ? undefined : auditCursor.decode(query.cursor);
+    const page = await audit.page(toFilter(query), query.limit, after && { at: after[0], id: after[1] });
+    const body: AuditPage = { events: page.events, next_cursor: page.next && auditCursor.encode([page.next.at, page.next.id]) };
+    return body;
   });
 
   // Streamed a page at a time: a year of events never sits in memory at once.
