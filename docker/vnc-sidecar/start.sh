@@ -142,6 +142,12 @@ exec 3<&-
 wait_for 30 "$xvnc_pid" "Xvnc socket $x_socket" test -S "$x_socket"
 wait_for 30 "$xvnc_pid" "Xvnc port $VNC_PORT" is_listening "$VNC_PORT"
 
+# Before any viewer connects: Xvnc puts each character a viewer types that the keymap lacks
+# (ß, é, ą, ...) on a free key for good, and the map it starts with leaves 19 free, so a
+# day of French or Czech runs out and later new characters are dropped. The bare pc+us
+# symbols leave 131. The desktop still works without, so a failure is only told.
+setxkbmap -display "$DISPLAY" -symbols pc+us || log "could not widen the keymap; characters beyond a US keyboard may run short"
+
 # Only now listen on the WebSocket port: a readiness probe on it means the whole chain works.
 # 127.0.0.1 rather than "localhost": Xvnc listens on IPv4 loopback only.
 log "starting websockify 0.0.0.0:$WEBSOCKET_PORT -> 127.0.0.1:$VNC_PORT"

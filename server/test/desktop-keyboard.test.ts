@@ -8,7 +8,7 @@ import type { Browser } from 'playwright-core';
 import { homeDirPath } from '../src/runners/local/state-file.js';
 import { launchBrowser, launchFromCatalog } from './support/browser.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
-import { ENTER, FRENCH, GERMAN, replay, type TypedLine } from './support/keyboard-layouts.js';
+import { ENTER, FRENCH, GERMAN, POLISH_AND_CZECH, replay, type TypedLine } from './support/keyboard-layouts.js';
 import { localSessionRecord } from './support/processes.js';
 import { waitFor } from './support/wait.js';
 
@@ -91,6 +91,12 @@ describe('typing on a non-US keyboard layout on the local runner', { timeout: 18
     const { typed, held } = await typeInTerminal(FRENCH);
     assert.equal(typed, `${FRENCH.expected}\n`);
     // The browser never sent the keyups of the Shift and AltGr pressed with dead keys.
+    assert.equal(held, '', 'no key is left down on the desktop');
+  });
+
+  test('Polish and Czech: 29 letters the desktop\'s US keymap lacks all land, more than it has free keys for at first', async () => {
+    const { typed, held } = await typeInTerminal(POLISH_AND_CZECH);
+    assert.equal(typed, `${POLISH_AND_CZECH.expected}\n`);
     assert.equal(held, '', 'no key is left down on the desktop');
   });
 });

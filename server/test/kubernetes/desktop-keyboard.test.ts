@@ -4,7 +4,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Browser } from 'playwright-core';
 import { launchBrowser, launchFromCatalog } from '../support/browser.js';
 import { startTestSortie, type TestSortie } from '../support/harness.js';
-import { ENTER, FRENCH, GERMAN, replay, type TypedLine } from '../support/keyboard-layouts.js';
+import { ENTER, FRENCH, GERMAN, POLISH_AND_CZECH, replay, type TypedLine } from '../support/keyboard-layouts.js';
 import { waitFor } from '../support/wait.js';
 import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, SIDECAR_IMAGE } from './cluster.js';
 
@@ -78,5 +78,9 @@ describe('typing on a non-US keyboard layout on the kubernetes runner', { timeou
 
   test('French: dead keys compose (^e ê, ¨u ü, `a à), a dead key then space or twice gives the accent, and é è ç à ù @ land as typed', async () => {
     assert.equal(await typeInTerminal(FRENCH), `${FRENCH.expected}\n`);
+  });
+
+  test('Polish and Czech: 29 letters the desktop\'s US keymap lacks all land, more than it has free keys for at first', async () => {
+    assert.equal(await typeInTerminal(POLISH_AND_CZECH), `${POLISH_AND_CZECH.expected}\n`);
   });
 });

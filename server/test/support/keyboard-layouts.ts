@@ -132,6 +132,33 @@ export const FRENCH: TypedLine = {
   ],
 };
 
+/**
+ * Polish (programmer's: AltGr for the ogonek and acute letters) and Czech (accented letters
+ * on the number row) together: 29 characters, none of them on the desktop's US keymap, so
+ * the X server must find a free key for each. TigerVNC 1.12's default keymap has 19 free.
+ */
+export const POLISH_AND_CZECH: TypedLine = {
+  layout: 'pl+cz',
+  expected: 'ąćęłńóśźżĄĆĘŁŃÓŚŹŻěščřžýáíéůú',
+  steps: [
+    altGrDown,
+    ...[...'ąćęłńóśźż'].flatMap((letter) => char(letter, `Key${letterKey(letter)}`, letterKey(letter).charCodeAt(0))),
+    shiftDown,
+    ...[...'ĄĆĘŁŃÓŚŹŻ'].flatMap((letter) => char(letter, `Key${letterKey(letter)}`, letterKey(letter).charCodeAt(0), SHIFT)),
+    shiftUp,
+    altGrUp,
+    ...[...'ěščřžýáíé'].flatMap((letter, i) => char(letter, `Digit${(i + 2) % 10}`, 48 + ((i + 2) % 10))),
+    ...char('ů', 'Semicolon', 186),
+    ...char('ú', 'BracketLeft', 219),
+  ],
+};
+
+/** The Latin letter key that types a Polish letter with AltGr (ź is on X, as on the programmer's layout). */
+function letterKey(letter: string): string {
+  const base = letter.toUpperCase().normalize('NFD')[0]!;
+  return { Ł: 'L', Ź: 'X' }[letter.toUpperCase()] ?? base;
+}
+
 /** Types the steps into the page through DevTools, one event at a time, as the browser would deliver them. */
 export async function replay(cdp: CDPSession, steps: readonly KeyStep[]): Promise<void> {
   for (const step of steps) {

@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { chownSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Endpoint, LaunchSpec, Workload, WorkloadEvent } from '../runner.js';
@@ -8,6 +8,7 @@ import { isLeaderRunning, killProcessesWithArgs, readProcStat, spawnGroupLeader,
 import {
   appRecipe,
   HOST,
+  keymapCommand,
   websockifyRecipe,
   xvncRecipe,
   type ClipboardPolicy,
@@ -45,6 +46,7 @@ import {
 } from './state-file.js';
 import { newCookie } from './xauth.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 
 /** What a session needs from the runner that holds it: settings, allocations and the event sink. */
 export interface SessionHost {
@@ -68,6 +70,9 @@ export interface SessionHost {
   sessionUser(): SessionUser;
 }
 
+const execFileAsync = promisify(execFile);
+/** setxkbmap takes a few milliseconds; this only catches a hung one. */
+const KEYMAP_TIMEOUT_MS = 10_000;
 /** Xvnc normally opens its display in well under a second; this only catches a hung one. */
 const DISPLAY_START_TIMEOUT_MS = 10_000;
 /** Tries before giving up when another X server grabs a display between our check and Xvnc. */
@@ -222,7 +227,12 @@ export class LocalSession {
     const { host, record } = this;
     ensureStateDir(host.stateDir);
     // Everything that can be found missing is looked for before the first process starts.
-    const programs = { xvnc: infraProgram('Xvnc'), websockify: infraProgram('websockify'), prlimit: infraProgram('prlimit') };
+    const programs = {
+      xvnc: infraProgram('Xvnc'),
+      websockify: infraProgram('websockify'),
+      prlimit: infraProgram('prlimit'),
+      setxkbmap: infraProgram('setxkbmap'),
+    };
     const sandbox = this.sandboxTools(command);
     const [vncPort, wsPort] = (await host.claimPorts(2)) as [number, number];
     record.vncPort = vncPort;
@@ -248,6 +258,7 @@ export class LocalSession {
     });
     this.reportStep('starting');
     const planned = plan(await this.startDisplay(plan));
+    await this.widenKeymap(planned);
     await this.startProcess(websockifyRecipe(planned));
     this.prepareHome(sandbox.user);
     this.reportStep('app');
@@ -332,6 +343,16 @@ export class LocalSession {
         continue;
       }
       throw new Error(withLog(`Cannot start the display: ${this.launchFailure?.what}`, tail));
+    }
+  }
+
+  /** See keymapCommand. A session with the narrow keymap still works, so a failure is only told. */
+  private async widenKeymap(plan: SessionPlan): Promise<void> {
+    const { argv, env } = keymapCommand(plan);
+    try {
+      await execFileAsync(argv[0]!, argv.slice(1), { env, timeout: KEYMAP_TIMEOUT_MS });
+    } catch (err) {
+      this.host.log.warn({ sessionId: this.sessionId, err }, 'could not widen the desktop keymap; characters beyond a US keyboard may run short');
     }
   }
 

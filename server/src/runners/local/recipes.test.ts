@@ -6,6 +6,7 @@ import {
   HOST,
   infraEnvironment,
   clipboardArgs,
+  keymapCommand,
   PASSWORD_FD,
   screenArgs,
   XVNC_ADDRESS_SPACE,
@@ -33,7 +34,7 @@ function plan(extra: Partial<SessionPlan> = {}): SessionPlan {
     cookie,
     clipboard: 'both',
     desktopName: 'XTerm',
-    programs: { xvnc: '/usr/bin/Xvnc', websockify: '/usr/bin/websockify', prlimit: '/usr/bin/prlimit' },
+    programs: { xvnc: '/usr/bin/Xvnc', websockify: '/usr/bin/websockify', prlimit: '/usr/bin/prlimit', setxkbmap: '/usr/bin/setxkbmap' },
     sandbox: {
       bwrap: '/usr/bin/bwrap',
       systemPaths: [{ path: '/usr', kind: 'dir' }, { path: '/bin', kind: 'symlink', target: 'usr/bin' }],
@@ -147,6 +148,12 @@ test('nothing in the session can change the clipboard setting at run time (vncco
     assert.equal(param(argv, 'AllowOverride'), '');
     assert.ok(argv.includes('-noclipboard'));
   }
+});
+
+test('the keymap is widened on the planned display, with the cookie only Sortie reads and nothing else of its environment', () => {
+  const { argv, env } = keymapCommand(plan());
+  assert.deepEqual(argv, ['/usr/bin/setxkbmap', '-display', ':104', '-symbols', 'pc+us']);
+  assert.deepEqual(env, { PATH: '/opt/node/bin:/usr/bin', LANG: 'de_DE.UTF-8', XAUTHORITY: xauthFilePath('/var/lib/sortie/local-sessions', 's1') });
 });
 
 test('websockify bridges the WebSocket port to the VNC port, both on 127.0.0.1', () => {

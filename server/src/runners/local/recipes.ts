@@ -28,6 +28,8 @@ export interface InfraPrograms {
   websockify: string;
   /** util-linux's prlimit, which bounds Xvnc's memory (see XVNC_ADDRESS_SPACE). */
   prlimit: string;
+  /** x11-xkb-utils' setxkbmap (a dependency of Xvnc's package), see keymapCommand. */
+  setxkbmap: string;
 }
 
 /**
@@ -193,6 +195,20 @@ export function xvncRecipe(plan: SessionPlan): ProcessRecipe {
     ...(plan.secret === undefined
       ? {}
       : { inherited: { path: passwordFilePath(plan.stateDir, plan.sessionId), data: vncPasswordFile(plan.secret) } }),
+  };
+}
+
+/**
+ * Run once by Sortie when the display is up, before any viewer connects. A character a
+ * viewer types that the keymap lacks (ß, é, ą, ...) is put by Xvnc on a free key for the
+ * rest of the session; the map Xvnc starts with (evdev: pc105 and the multimedia keys)
+ * leaves 19 free, so a day of French or Czech runs out and later new characters are
+ * dropped. The bare pc+us symbols leave 131. Apps reading key positions still see US keys.
+ */
+export function keymapCommand(plan: SessionPlan): { argv: string[]; env: Record<string, string> } {
+  return {
+    argv: [plan.programs.setxkbmap, '-display', `:${plan.display}`, '-symbols', 'pc+us'],
+    env: infraEnvironment(plan, { XAUTHORITY: xauthFilePath(plan.stateDir, plan.sessionId) }),
   };
 }
 
