@@ -5,14 +5,16 @@
  *   sortie  the real Sortie (startSortie: HTTP API, session service, SQLite file, sign-in
  *           off) with a runner whose sessions are ready at once at a dummy endpoint: every
  *           session is an idle `running` one, and nothing but Sortie itself uses memory.
- *   bare    the floor over HTTP: node:http answering GET /api/sessions[?user_id=] with the
- *           same rows read by better-sqlite3 and JSON.stringify, nothing else.
+ *   bare    the floor over HTTP: node:http answering GET /api/sessions[?user_id=][&limit=] with
+ *           the same rows read by better-sqlite3 and JSON.stringify, nothing else; without
+ *           `limit`, every session in one answer (as Sortie answered before lists paged).
  *
  * IPC: `{type:'mem'}` → memoryUsage() after two full GCs; `{type:'podcache', json, copies}`
  * → heap bytes held by `copies` parsed copies of one pod object (what the kubernetes
  * runner's informer keeps per session pod); `{type:'stop'}`.
  *
- * Env: BENCH_MODE, BENCH_TMP (scratch dir: apps file, sortie.db).
+ * Env: BENCH_MODE, BENCH_TMP (scratch dir: apps file, sortie.db), BENCH_DATABASE_URL (Sortie
+ * on this PostgreSQL database instead of the SQLite file).
  */
 import http from 'node:http';
 import { writeFileSync } from 'node:fs';
@@ -51,8 +53,9 @@ function heldBy(json: string, copies: number): { bytesPerCopy: number; jsonBytes
 
 async function startBare(): Promise<{ port: number; close: () => Promise<void> }> {
   const db = new SQLite(dbPath, { readonly: true, fileMustExist: true });
-  const all = db.prepare('select * from sessions order by created_at desc, id');
-  const byUser = db.prepare('select * from sessions where user_id = ? order by created_at desc, id');
+  // Newest first, ties by id: the order Sortie's pages follow.
+  const all = db.prepare('select * from sessions order by created_at desc, id desc limit ?');
+  const byUser = db.prepare('select * from sessions where user_id = ? order by created_at desc, id desc limit ?');
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (req.method !== 'GET' || url.pathname !== '/api/sessions') {
@@ -60,7 +63,8 @@ async function startBare(): Promise<{ port: number; close: () => Promise<void> }
       return;
     }
     const user = url.searchParams.get('user_id');
-    const rows = (user === null ? all.all() : byUser.all(user)) as SessionsTable[];
+    const limit = Number(url.searchParams.get('limit') ?? -1);
+    const rows = (user === null ? all.all(limit) : byUser.all(user, limit)) as SessionsTable[];
     const body = JSON.stringify({ sessions: rows.map(toSession) });
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
   });
@@ -88,9 +92,12 @@ async function startReal(): Promise<{ port: number; close: () => Promise<void> }
     SORTIE_HOST: '127.0.0.1',
     SORTIE_APPS_FILE: appsFile,
     SORTIE_DB_PATH: dbPath,
+    ...(process.env.BENCH_DATABASE_URL ? { SORTIE_DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
     SORTIE_WEB_DIR: path.join(tmp, 'no-web-ui'),
     SORTIE_LOCAL_STATE_DIR: path.join(tmp, 'local-sessions'),
     SORTIE_AUTH: 'disabled',
+    // Every session stays running: the per-user limit (3 by default) would stop the fill.
+    SORTIE_MAX_SESSIONS_PER_USER: '1000000',
     SORTIE_LOG_LEVEL: 'error',
   });
   // Nothing listens there: the stream is never opened, the session only has to be `running`.

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { SessionPage, UserPage } from '../src/contract/pages.js';
 import type { Session } from '../src/sessions/session.js';
 import type { Api, ErrorBody, Reply } from './support/api.js';
+import { launchBrowser } from './support/browser.js';
 import { FakeRunner } from './support/fake-runner.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 
@@ -222,6 +223,42 @@ describe('paged session lists', () => {
     assert.equal(unpaged.body.users.length, 6);
     assert.equal(unpaged.body.next_cursor, null);
     assert.equal((await alice.request('GET', '/api/admin/users?limit=2')).status, 403);
+  });
+  test('in the browser, the sessions list shows a page, Show more the next, and polling keeps what is loaded', async () => {
+    const { browser, close } = await launchBrowser();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await page.goto(sortie.url);
+      await page.getByTestId('signin-username').fill('alice');
+      await page.getByTestId('signin-password').fill(USER_PASSWORD);
+      await page.getByTestId('signin-submit').click();
+      await page.getByTestId('user-name').waitFor({ timeout: 15_000 });
+      await page.goto(`${sortie.url}/#/sessions`);
+      const rows = page.locator('[data-testid^="sessions-row-"]');
+      const more = page.getByTestId('sessions-more');
+      const active = (await walk(alice, '?status=queued,creating,running&limit=200')).flatMap((p) => p.sessions);
+      assert.ok(active.length > 100, `${active.length} active sessions`);
+
+      await more.waitFor();
+      assert.equal(await rows.count(), 50);
+      await more.click();
+      await page.locator(`[data-testid="sessions-row-${active[99]!.id}"]`).waitFor();
+      assert.equal(await rows.count(), 100);
+
+      // A session launched meanwhile shows on top at the next poll; the 100 loaded stay.
+      const fresh = await alice.launch('xterm');
+      aliceIds.push(fresh.id);
+      await page.locator(`[data-testid="sessions-row-${fresh.id}"]`).waitFor({ timeout: 15_000 });
+      assert.equal(await rows.count(), 101);
+
+      await more.click();
+      await page.locator(`[data-testid="sessions-row-${active.at(-1)!.id}"]`).waitFor();
+      await more.waitFor({ state: 'detached' });
+      const shown = await rows.evaluateAll((els) => els.map((el) => el.getAttribute('data-testid')!.slice('sessions-row-'.length)));
+      assert.deepEqual(shown, [fresh.id, ...active.map((s) => s.id)], 'every active session once, newest first');
+    } finally {
+      await close();
+    }
   });
 });
 
