@@ -60,7 +60,7 @@ export class AuthService {
   private async bootstrapAdmin(): Promise<void> {
     if ((await this.users.count()) > 0) return;
     const password = this.config.adminPassword ?? randomSecret(12);
-    await this.users.insert({
+    const created = await this.users.insert({
       id: randomUUID(),
       username: this.config.adminUsername,
       display_name: 'Administrator',
@@ -69,6 +69,8 @@ export class AuthService {
       oidc_subject: null,
       created_at: new Date().toISOString(),
     });
+    // Another replica starting at the same moment made it: the password that works is in its log.
+    if (!created) return;
     if (this.config.adminPassword) {
       this.logger.info({ username: this.config.adminUsername }, 'created the first admin from SORTIE_ADMIN_USERNAME/SORTIE_ADMIN_PASSWORD');
     } else {

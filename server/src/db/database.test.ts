@@ -6,7 +6,10 @@ import { after, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { freshTestDatabase } from '../../test/support/postgres.js';
 import { freePort } from '../../test/support/ports.js';
+import pino from 'pino';
+import { AuthService } from '../auth/auth-service.js';
 import { UserRepository } from '../auth/user-repository.js';
+import { loadConfig } from '../config/config.js';
 import { AppRepository } from '../catalog/app-repository.js';
 import type { App } from '../catalog/app.js';
 import { InputError } from '../errors.js';
@@ -188,6 +191,17 @@ for (const database of databases) {
       const file = [APP, { ...APP, id: 'other', persistent_home: false }];
       await Promise.all(dbs.map((db) => new AppRepository(db).loadFromFile(file)));
       assert.deepEqual(await new AppRepository(dbs[0]!).list(), file);
+    });
+
+    test('Sorties making the first admin at once make one, and only its maker logs a password', async () => {
+      const location = await database.location();
+      const starters = database.name === 'PostgreSQL' ? 3 : 1;
+      const dbs = await Promise.all(Array.from({ length: starters }, () => open(location)));
+      const said: string[] = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => void said.push(JSON.parse(line).msg) });
+      await Promise.all(dbs.map((db) => AuthService.create(new UserRepository(db), loadConfig({}).auth, logger)));
+      assert.equal(await new UserRepository(dbs[0]!).countAdmins(), 1);
+      assert.equal(said.filter((msg) => msg.startsWith('created the first admin')).length, 1);
     });
 
     test('a setting stored once keeps the first value', async () => {
