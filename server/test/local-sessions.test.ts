@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import SQLite from 'better-sqlite3';
 import { CloseCode } from '../src/stream/close-codes.js';
 import type { Api } from './support/api.js';
 import { scratchDir, startTestSortie, type TestSortie } from './support/harness.js';
+import { openTestDatabase } from './support/postgres.js';
 import { localSessionRecord, processesInGroups } from './support/processes.js';
 import { readDesktop } from './support/rfb.js';
 import { waitFor } from './support/wait.js';
@@ -13,7 +13,8 @@ import WebSocket from 'ws';
 import { once } from 'node:events';
 
 // The whole session lifecycle on the real local runner: real Xvnc, websockify and
-// apps, a real SQLite file, the real HTTP server and relay.
+// apps, a real database (SQLite, or PostgreSQL with SORTIE_TEST_DATABASE=postgres), the
+// real HTTP server and relay.
 
 function wsUrl(sortie: TestSortie, websocketUrl: string): string {
   return sortie.wsUrl(websocketUrl);
@@ -223,9 +224,9 @@ describe('restarts', () => {
 
     // Behind Sortie's back: one session's processes die, and one workload loses its session.
     for (const pid of diedGroups) process.kill(-pid, 'SIGKILL');
-    const db = new SQLite(path.join(scratch.dir, 'sortie.db'));
-    db.prepare("update sessions set status = 'terminated' where id = ?").run(stray.id);
-    db.close();
+    const db = await openTestDatabase(scratch.dir);
+    await db.updateTable('sessions').set({ status: 'terminated' }).where('id', '=', stray.id).execute();
+    await db.destroy();
 
     const second = await startTestSortie({ name: 'local-restart', dir: scratch.dir });
     try {

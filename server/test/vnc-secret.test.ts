@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import SQLite from 'better-sqlite3';
 import type { Api } from './support/api.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
+import { openTestDatabase } from './support/postgres.js';
 import { localSessionRecord, processesInGroups } from './support/processes.js';
 import { overTcp, overWebSocket, readDesktop, RfbViewer, type RfbTransport } from './support/rfb.js';
 
@@ -77,9 +77,9 @@ describe('the per-session VNC password', () => {
     await record('GET', '/api/apps');
     const session = localSessionRecord(stateDir, id);
 
-    const db = new SQLite(path.join(sortie.dir, 'sortie.db'), { readonly: true });
-    const secret = (db.prepare('select stream_secret from sessions where id = ?').get(id) as { stream_secret: string | null }).stream_secret;
-    db.close();
+    const db = await openTestDatabase(sortie.dir);
+    const { stream_secret: secret } = await db.selectFrom('sessions').select('stream_secret').where('id', '=', id).executeTakeFirstOrThrow();
+    await db.destroy();
     assert.ok(secret && secret.length >= 6, 'a running session has its own VNC password');
 
     // Directly at the session's websockify: only VNC authentication is offered, and a guess fails.
@@ -149,9 +149,9 @@ describe('the per-session VNC password', () => {
   test('every session gets a different password', async () => {
     const [a, b] = await Promise.all([api.launch('xterm'), api.launch('xterm')]);
     try {
-      const db = new SQLite(path.join(sortie.dir, 'sortie.db'), { readonly: true });
-      const secrets = db.prepare('select stream_secret from sessions where id in (?, ?)').all(a.id, b.id) as Array<{ stream_secret: string }>;
-      db.close();
+      const db = await openTestDatabase(sortie.dir);
+      const secrets = await db.selectFrom('sessions').select('stream_secret').where('id', 'in', [a.id, b.id]).execute();
+      await db.destroy();
       assert.equal(secrets.length, 2);
       assert.notEqual(secrets[0]!.stream_secret, secrets[1]!.stream_secret);
     } finally {
