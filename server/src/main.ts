@@ -45,7 +45,13 @@ export interface Sortie {
   routes: () => RouteInfo[];
   /** Where `GET /metrics` is served (SORTIE_METRICS_PORT, or the main port with SORTIE_METRICS_TOKEN); undefined when off. */
   metricsUrl: string | undefined;
-  /** Stops serving and watching. Sessions keep running; the next start adopts them. */
+  /**
+   * Starts shutting down without stopping to serve: `/readyz` answers 503 `draining`, new
+   * streams are refused with 4503 and open ones closed with 4307 (viewers reconnect at once,
+   * through another replica). Resolves once the streams are gone. Sessions are untouched.
+   */
+  drain: () => Promise<void>;
+  /** Drains, then stops serving and watching. Sessions keep running; the next start adopts them. */
   dispose: () => Promise<void>;
 }
 
@@ -122,6 +128,8 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     metrics,
   });
   sessions.onEnded((session) => relay.closeSession(session.id));
+  /** Set once Sortie starts shutting down. */
+  let draining: Promise<void> | undefined;
 
   const { app: http, routes } = await buildHttpServer({
     logger,
@@ -141,6 +149,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     // With a port of its own, /metrics is served there only.
     serveMetrics: config.metrics.token !== undefined && config.metrics.port === undefined,
     isReady: async () => {
+      if (draining) return 'draining';
       await sql`select 1`.execute(db);
       return true;
     },
@@ -164,20 +173,66 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
 
   logger.info({ url: `http://${host}:${port}`, runner: runner.kind, apps: apps.length, auth: config.auth.enabled }, 'Sortie is listening');
 
+  const drain = () =>
+    (draining ??= (async () => {
+      logger.info({ streams: relay.activeSessionIds().length }, 'draining: taking no new streams, closing open ones so viewers reconnect elsewhere');
+      await relay.drain(STREAMS_CLOSE_MS);
+    })());
   let disposed: Promise<void> | undefined;
   const dispose = () =>
     (disposed ??= (async () => {
+      await drain();
       idleSweep.stop();
       sessions.close();
       relay.close();
-      await http.close();
+      await closeWithin(http.server, http.close(), REQUESTS_FINISH_MS);
       await metricsServer?.close();
       await runner.close();
       await audit.close();
       await db.destroy();
     })());
 
-  return { url: `http://${host}:${port}`, port, sessions, runner, routes: () => routes.list(), metricsUrl, dispose };
+  return { url: `http://${host}:${port}`, port, sessions, runner, routes: () => routes.list(), metricsUrl, drain, dispose };
+}
+
+/** How long viewers have to take their 4307 close frame before their sockets are dropped. */
+const STREAMS_CLOSE_MS = 3000;
+/** How long HTTP requests in flight may take to finish once Sortie stops listening. */
+const REQUESTS_FINISH_MS = 10_000;
+/**
+ * How long a replica sent SIGTERM keeps listening (answering `/readyz` with 503, refusing new
+ * streams with 4503) before it closes its port: a Service or load balancer takes a few
+ * seconds to stop sending it new connections, which would be refused meanwhile.
+ */
+export const SIGTERM_LINGER_MS = 5000;
+
+/** Resolves when `closing` does, or after `ms`, when the connections still open are cut. */
+async function closeWithin(server: import('node:http').Server, closing: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms).unref()));
+  await Promise.race([closing, late]);
+  clearTimeout(timer);
+  server.closeAllConnections();
+}
+
+/**
+ * SIGTERM (a rolling update, an eviction) drains: streams go to another replica, this one
+ * keeps answering for SIGTERM_LINGER_MS, then stops and exits 0. Ctrl-C stops at once. Sessions
+ * keep running either way; a second signal ends the process as signals do.
+ */
+export function stopOnSignals(sortie: Pick<Sortie, 'drain' | 'dispose'>, lingerMs = SIGTERM_LINGER_MS): void {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      void (async () => {
+        await sortie.drain();
+        if (signal === 'SIGTERM') await new Promise((resolve) => setTimeout(resolve, lingerMs));
+        await sortie.dispose();
+      })().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+  }
 }
 
 async function main(): Promise<void> {
@@ -189,15 +244,7 @@ async function main(): Promise<void> {
     console.error(`Sortie cannot start: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   }
-  // SIGTERM (a rolling update, Ctrl-C) stops Sortie but leaves sessions running.
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      void sortie.dispose().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
-  }
+  stopOnSignals(sortie);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) void main();

@@ -27,6 +27,16 @@ export const CloseCode = {
   TooManyViewers: 4429,
   /** The session is running but its stream could not be reached. */
   StreamUnavailable: 4502,
+  /**
+   * This Sortie is shutting down (SIGTERM: a rolling update, a drained node) and takes no new
+   * streams; connecting again reaches another replica.
+   */
+  Draining: 4503,
+  /**
+   * This Sortie is shutting down and closed the stream for it; the session is untouched, and
+   * the viewer reconnects at once (through another replica).
+   */
+  ReconnectNow: 4307,
 } as const;
 
 export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
@@ -46,7 +56,15 @@ export const CLOSE_CODE_MESSAGES: Readonly<Record<CloseCodeValue, string>> = {
   4413: 'The viewer sent more than the desktop stream accepts while connecting.',
   4429: 'This session is already open in as many windows as allowed. Close one and reconnect.',
   4502: 'The desktop stream is unavailable.',
+  4503: 'This Sortie server is shutting down and takes no new streams; connecting again reaches another.',
+  4307: 'Sortie is restarting; the viewer reconnects to the same desktop at once.',
 };
+
+/**
+ * Codes after which the viewer reconnects at once: the session is fine, only the Sortie
+ * relaying it is going away, and the next connection reaches another one.
+ */
+export const RECONNECT_NOW_CLOSE_CODES: ReadonlySet<number> = new Set<CloseCodeValue>([CloseCode.ReconnectNow, CloseCode.Draining]);
 
 /**
  * Codes that the same request, sent again, meets again: a viewer should not reconnect by

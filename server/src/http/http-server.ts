@@ -19,7 +19,7 @@ import { installAccessGate, METRICS_SCRAPER, type RouteTable } from './access-ga
 import { authRoutes } from './auth-routes.js';
 import { installErrorHandling } from './errors.js';
 import { fileRoutes } from './file-routes.js';
-import { healthRoutes } from './health-routes.js';
+import { healthRoutes, type Readiness } from './health-routes.js';
 import { metricsRoute } from './metrics-routes.js';
 import type { RequestGate } from './request-gate.js';
 import { sessionRoutes } from './session-routes.js';
@@ -42,7 +42,7 @@ export interface HttpServerDeps {
   metrics: Metrics;
   /** Serve `GET /metrics` on this port, to the SORTIE_METRICS_TOKEN bearer. */
   serveMetrics: boolean;
-  isReady: () => Promise<boolean>;
+  isReady: () => Promise<Readiness>;
 }
 
 /** Small JSON bodies only: the largest legitimate one is an app definition. */

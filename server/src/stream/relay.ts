@@ -64,6 +64,9 @@ export const STREAM_DEFAULTS = {
   pingIntervalMs: 25_000,
 } as const;
 
+const DRAINING_REASON = 'This Sortie is shutting down; connect again to reach another';
+const RECONNECT_REASON = 'Sortie is restarting; reconnect now';
+
 const PATH = /^\/ws\/sessions\/([A-Za-z0-9-]{1,64})\/?$/;
 
 /**
@@ -93,6 +96,8 @@ export class StreamRelay {
   private readonly refuser = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   private readonly limits: Required<Omit<StreamRelayOptions, 'resolve' | 'logger' | 'onActivity' | 'metrics' | 'audit' | 'addressOf'>>;
   private sweeper: NodeJS.Timeout | undefined;
+  /** Set by drain(): Sortie is shutting down. */
+  private draining = false;
 
   constructor(private readonly o: StreamRelayOptions) {
     const pick = <K extends keyof typeof STREAM_DEFAULTS>(key: K): number => o[key] ?? STREAM_DEFAULTS[key];
@@ -115,12 +120,14 @@ export class StreamRelay {
     const problem = upgradeProblem(req);
     if (problem) return httpRefuse(socket, 400, problem);
     const sessionId = match[1]!;
+    if (this.draining) return this.refuse(req, socket, head, CloseCode.Draining, DRAINING_REASON);
     this.pending.add(socket);
     socket.once('close', () => this.pending.delete(socket));
     this.o
       .resolve(sessionId, req)
       .then((target) => {
         if (!target.ok) return this.refuse(req, socket, head, target.code, target.reason);
+        if (this.draining) return this.refuse(req, socket, head, CloseCode.Draining, DRAINING_REASON);
         if (!this.admit(sessionId, socket)) {
           const max = this.limits.maxViewersPerSession;
           return this.refuse(req, socket, head, CloseCode.TooManyViewers, `This session already has ${max} viewer${max === 1 ? '' : 's'}, the most allowed; close one and try again`);
@@ -142,6 +149,19 @@ export class StreamRelay {
   closeSession(sessionId: string): void {
     for (const stream of this.streams.get(sessionId) ?? []) stream.destroy();
     for (const socket of this.viewers.get(sessionId) ?? []) socket.destroy();
+  }
+
+  /**
+   * Sortie is shutting down: new streams are refused with 4503 (connecting again reaches
+   * another replica) and open ones are closed with 4307 after the frame in flight, which the
+   * viewer takes as "reconnect at once". Sessions are untouched. Resolves once every stream
+   * is gone, or after `graceMs`.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.draining = true;
+    for (const streams of this.streams.values()) for (const s of streams) s.close(CloseCode.ReconnectNow, RECONNECT_REASON);
+    const deadline = Date.now() + graceMs;
+    while (this.streams.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 
   close(): void {
@@ -269,6 +289,8 @@ export class StreamRelay {
     audit('session.stream_open');
     this.o.onActivity?.(sessionId);
     stream.start(early);
+    // It finished its handshake while Sortie began to drain.
+    if (this.draining) stream.close(CloseCode.ReconnectNow, RECONNECT_REASON);
     // One timer for all streams looks for stalled viewers; a timer per write would cost more.
     this.sweeper ??= setInterval(() => {
       const now = Date.now();

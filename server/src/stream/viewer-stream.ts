@@ -119,10 +119,23 @@ export class ViewerStream {
     this.client.write(chunk);
   }
 
+  /**
+   * Closes the viewer with `code` after the frame in flight, as a cut does (e.g. when Sortie
+   * shuts down), so the close frame reaches it and says why.
+   */
+  close(code: CloseCodeValue, reason: string): void {
+    this.stop(code, reason);
+  }
+
   private cut(reason: string): void {
     if (this.cutting || this.done) return;
-    this.cutting = { code: this.cutCode, reason };
     this.onCut(reason);
+    this.stop(this.cutCode, reason);
+  }
+
+  private stop(code: CloseCodeValue, reason: string): void {
+    if (this.cutting || this.done) return;
+    this.cutting = { code, reason };
     // From here the browser's bytes are not wanted: read and drop them so its close reply can arrive.
     this.client.unpipe(this.upstream);
     this.client.on('data', () => {});

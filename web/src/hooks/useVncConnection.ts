@@ -29,8 +29,9 @@ export interface VncConnection {
 }
 
 /**
- * Connect, and reconnect by itself a few times (RETRY_DELAYS_MS) when the stream drops,
- * unless the close says retrying cannot help; then the person decides.
+ * Connect, and reconnect by itself a few times when the stream drops (at once when Sortie
+ * closed it to restart, soon after a dropped connection, else after RETRY_DELAYS_MS), unless
+ * the close says retrying cannot help; then the person decides.
  */
 export function useVncConnection({ running, recheck }: Options): VncConnection {
   const [stream, setStream] = useState<Stream>({ state: 'connecting' });
@@ -92,11 +93,14 @@ export function useVncConnection({ running, recheck }: Options): VncConnection {
       return;
     }
     retries.current = next.attempt;
-    setStream({ state: 'retrying', attempt: next.attempt, message });
-    retryTimer.current = setTimeout(() => {
-      setStream({ state: 'connecting' });
+    const again = () => {
+      setStream({ state: 'connecting', again: true });
       setAttempt((n) => n + 1);
-    }, next.delayMs);
+    };
+    // Sortie asked for it (it is restarting): straight back, no timer in between.
+    if (next.delayMs === 0) return again();
+    setStream({ state: 'retrying', attempt: next.attempt, of: next.of, message, quiet: next.quiet });
+    retryTimer.current = setTimeout(again, next.delayMs);
   }, []);
 
   const onEnd = useCallback((end: StreamEnd) => void settle(end), [settle]);

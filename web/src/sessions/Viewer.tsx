@@ -18,7 +18,7 @@ import { ErrorBanner } from '../ui/ErrorBanner';
 import { Panel } from '../ui/Panel';
 import { Spinner } from '../ui/Spinner';
 import { StatusBadge } from './StatusBadge';
-import { pollInterval, RETRY_DELAYS_MS, streamLabel, type Stream } from './streamEnd';
+import { pollInterval, streamLabel, type Stream } from './streamEnd';
 import { VncScreen } from './VncScreen';
 import { ClipboardPanel } from './ClipboardPanel';
 import { FilesPanel } from './FilesPanel';
@@ -389,7 +389,12 @@ export function Viewer({ sessionId }: { sessionId: string }) {
               </aside>
             )}
             <UploadTray items={uploads.items} onDismiss={uploads.dismiss} onClear={uploads.clearFinished} />
-            {stream.state !== 'connected' && (
+            {((stream.state === 'connecting' && stream.again) || (stream.state === 'retrying' && stream.quiet)) && (
+              <div className="stage-reconnecting" role="status" data-testid="reconnecting">
+                <Spinner size="sm" /> Reconnecting…
+              </div>
+            )}
+            {stream.state !== 'connected' && !(stream.state === 'connecting' && stream.again) && !(stream.state === 'retrying' && stream.quiet) && (
               <div className="stage-overlay">
                 {stream.state === 'connecting' && (
                   <Panel tone="progress" title="Connecting to the desktop…" icon={<Spinner size="lg" />} compact />
@@ -397,7 +402,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
                 {stream.state === 'retrying' && (
                   <Panel tone="progress" title="Reconnecting…" icon={<Spinner size="lg" />} compact>
                     <p className="panel__text" data-testid="stream-message">
-                      {stream.message} Retrying (attempt {stream.attempt} of {RETRY_DELAYS_MS.length}).
+                      {stream.message} Retrying (attempt {stream.attempt} of {stream.of}).
                     </p>
                   </Panel>
                 )}

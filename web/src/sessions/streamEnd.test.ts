@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CloseCode, CLOSE_CODE_MESSAGES } from '../contract';
-import { afterStreamEnd, describeStreamEnd, pollInterval, RETRY_DELAYS_MS, streamLabel } from './streamEnd';
+import { afterStreamEnd, describeStreamEnd, DROPPED_DELAYS_MS, pollInterval, RECONNECT_NOW_DELAYS_MS, RETRY_DELAYS_MS, streamLabel } from './streamEnd';
 import { websocketUrl } from './sessionsApi';
 
 const closed = (code: number | null, reason = '', wasConnected = true) => ({ code, reason, wasConnected });
@@ -23,11 +23,29 @@ test('a close that retrying cannot fix goes straight to the person', () => {
 });
 
 test('other ends are retried after each delay in turn, then left to the person', () => {
-  for (const code of [null, 1006, 4400, 4408, 4409, 4502]) {
-    assert.deepEqual(afterStreamEnd(closed(code), 0), { retry: true, attempt: 1, delayMs: RETRY_DELAYS_MS[0] }, `${code}`);
-    assert.deepEqual(afterStreamEnd(closed(code), 1), { retry: true, attempt: 2, delayMs: RETRY_DELAYS_MS[1] }, `${code}`);
+  const of = RETRY_DELAYS_MS.length;
+  for (const code of [null, 1000, 4400, 4408, 4409, 4502]) {
+    assert.deepEqual(afterStreamEnd(closed(code), 0), { retry: true, attempt: 1, of, delayMs: RETRY_DELAYS_MS[0], quiet: false }, `${code}`);
+    assert.deepEqual(afterStreamEnd(closed(code), 1), { retry: true, attempt: 2, of, delayMs: RETRY_DELAYS_MS[1], quiet: false }, `${code}`);
     assert.deepEqual(afterStreamEnd(closed(code), RETRY_DELAYS_MS.length), { retry: false }, `${code}`);
   }
+});
+
+test('a Sortie that is shutting down (4307, 4503) is left at once, quietly, and again soon if the next one is going too', () => {
+  for (const code of [4307, 4503]) {
+    assert.deepEqual(afterStreamEnd(closed(code), 0), { retry: true, attempt: 1, of: RECONNECT_NOW_DELAYS_MS.length, delayMs: 0, quiet: true }, `${code}`);
+    const delays = RECONNECT_NOW_DELAYS_MS.map((_, i) => (afterStreamEnd(closed(code), i) as { delayMs: number }).delayMs);
+    assert.ok(delays.every((d, i) => i === 0 || d > delays[i - 1]!), 'backing off');
+    assert.ok(delays.reduce((a, b) => a + b, 0) <= 5000, 'a whole rolling update is waited out within seconds');
+    assert.deepEqual(afterStreamEnd(closed(code), RECONNECT_NOW_DELAYS_MS.length), { retry: false });
+  }
+});
+
+test('a dropped connection (1006) is retried sooner than other failures', () => {
+  const first = afterStreamEnd(closed(1006), 0);
+  assert.deepEqual(first, { retry: true, attempt: 1, of: DROPPED_DELAYS_MS.length, delayMs: DROPPED_DELAYS_MS[0], quiet: false });
+  assert.ok(DROPPED_DELAYS_MS[0]! < RETRY_DELAYS_MS[0]!);
+  assert.deepEqual(afterStreamEnd(closed(1006), DROPPED_DELAYS_MS.length), { retry: false });
 });
 
 test('the viewer polls fast while a session boots, slowly while it runs, and not once it is over', () => {
@@ -43,7 +61,8 @@ test('the viewer polls fast while a session boots, slowly while it runs, and not
 test('the stream label names each state', () => {
   assert.equal(streamLabel({ state: 'connecting' }), 'Connecting…');
   assert.equal(streamLabel({ state: 'connected' }), 'Connected');
-  assert.equal(streamLabel({ state: 'retrying', attempt: 1, message: '' }), 'Reconnecting…');
+  assert.equal(streamLabel({ state: 'retrying', attempt: 1, of: 2, message: '', quiet: false }), 'Reconnecting…');
+  assert.equal(streamLabel({ state: 'connecting', again: true }), 'Reconnecting…');
   assert.equal(streamLabel({ state: 'lost', message: '', everConnected: true }), 'Disconnected');
 });
 

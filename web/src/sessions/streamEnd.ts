@@ -2,7 +2,7 @@
  * What the viewer makes of a stream that ended: the words it shows, and whether it
  * reconnects by itself. Pure, so the rules are tested without a browser.
  */
-import { CLOSE_CODE_MESSAGES, FINAL_CLOSE_CODES, isCloseCode, type Session } from '../contract';
+import { CLOSE_CODE_MESSAGES, FINAL_CLOSE_CODES, isCloseCode, RECONNECT_NOW_CLOSE_CODES, type Session } from '../contract';
 
 export interface StreamEnd {
   /** True when the VNC handshake had completed before the stream ended. */
@@ -15,13 +15,32 @@ export interface StreamEnd {
 
 /** The stream's state as the viewer shows it. */
 export type Stream =
-  | { state: 'connecting' }
+  /** `again`: a reconnect the viewer made by itself, shown small over the last picture. */
+  | { state: 'connecting'; again?: boolean }
   | { state: 'connected' }
-  | { state: 'retrying'; attempt: number; message: string }
+  /** `of`: automatic tries in all; `quiet`: Sortie asked for it (a restart), nothing went wrong. */
+  | { state: 'retrying'; attempt: number; of: number; message: string; quiet: boolean }
   | { state: 'lost'; message: string; everConnected: boolean };
 
 /** Delays before each automatic reconnect; after these run out the person decides. */
 export const RETRY_DELAYS_MS: readonly number[] = [1000, 3000];
+/**
+ * After 4307 or 4503 (the Sortie relaying the stream is shutting down): at once, then briefly
+ * again in case the next connection meets a Sortie going away too (a rolling update).
+ */
+export const RECONNECT_NOW_DELAYS_MS: readonly number[] = [0, 100, 250, 500, 1000, 2000];
+/**
+ * After a connection dropped without a close frame (1006: the relaying Sortie crashed, or the
+ * network blinked) while the session still runs: soon, then backing off.
+ */
+export const DROPPED_DELAYS_MS: readonly number[] = [250, 1000, 2000, 4000];
+
+/** The delays of the automatic reconnects after `end`, by what its close code says. */
+export function retryDelays(end: Pick<StreamEnd, 'code'>): readonly number[] {
+  if (end.code !== null && RECONNECT_NOW_CLOSE_CODES.has(end.code)) return RECONNECT_NOW_DELAYS_MS;
+  if (end.code === 1006) return DROPPED_DELAYS_MS;
+  return RETRY_DELAYS_MS;
+}
 
 /** The relay's own words first, then the contract's sentence for the code, then a plain fallback. */
 export function describeStreamEnd(end: StreamEnd): string {
@@ -30,7 +49,7 @@ export function describeStreamEnd(end: StreamEnd): string {
   return end.wasConnected ? 'The connection to the desktop was lost.' : 'Could not connect to the desktop.';
 }
 
-export type AfterEnd = { retry: true; attempt: number; delayMs: number } | { retry: false };
+export type AfterEnd = { retry: true; attempt: number; of: number; delayMs: number; quiet: boolean } | { retry: false };
 
 /**
  * Whether to reconnect by itself after `retriesSoFar` automatic retries. A close that
@@ -39,13 +58,16 @@ export type AfterEnd = { retry: true; attempt: number; delayMs: number } | { ret
  */
 export function afterStreamEnd(end: StreamEnd, retriesSoFar: number): AfterEnd {
   if (end.code !== null && FINAL_CLOSE_CODES.has(end.code)) return { retry: false };
-  const delayMs = RETRY_DELAYS_MS[retriesSoFar];
+  const delays = retryDelays(end);
+  const delayMs = delays[retriesSoFar];
   if (delayMs === undefined) return { retry: false };
-  return { retry: true, attempt: retriesSoFar + 1, delayMs };
+  const quiet = end.code !== null && RECONNECT_NOW_CLOSE_CODES.has(end.code);
+  return { retry: true, attempt: retriesSoFar + 1, of: delays.length, delayMs, quiet };
 }
 
 /** The short label beside the status badge while the session runs. */
 export function streamLabel(stream: Stream): string {
+  if (stream.state === 'connecting' && stream.again) return 'Reconnecting…';
   return {
     connecting: 'Connecting…',
     connected: 'Connected',
