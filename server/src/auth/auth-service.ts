@@ -98,13 +98,9 @@ export class AuthService {
         address: clientAddress,
         details: { method: 'password', reason },
       });
-    let attempt;
-    try {
-      attempt = await this.limits.attempt(row ? this.limits.accountKey(row.id) : this.limits.unknownNameKey(username), clientAddress);
-    } catch (err) {
-      failed('too_many_failures');
-      throw err;
-    }
+    // Attempts refused by the limits are not recorded: they cost the caller nothing, so each
+    // would be a free row; the failures that set off the lock are recorded.
+    const attempt = await this.limits.attempt(row ? this.limits.accountKey(row.id) : this.limits.unknownNameKey(username), clientAddress);
     let passwordRight = false;
     if (row?.password_hash) passwordRight = await verifyPassword(row.password_hash, password);
     else await burnPasswordCheck(password);
@@ -151,10 +147,6 @@ export class AuthService {
     return issued;
   }
 
-  /** An OIDC sign-in that the provider or the callback refused, for the audit log. */
-  oidcFailed(reason: string, clientAddress: string): void {
-    this.audit.record({ action: 'auth.sign_in_failed', actor: { unknownName: '' }, address: clientAddress, details: { method: 'oidc', reason } });
-  }
 
   /**
    * Trades the sign-in's current refresh token for new tokens. Any other token naming a live

@@ -84,8 +84,8 @@ export function authRoutes(app: FastifyInstance, auth: AuthService, config: Auth
     } catch (err) {
       request.log.warn({ err }, 'OIDC sign-in failed');
       const message = err instanceof Error ? err.message : 'Sign-in failed';
-      // A disabled account was recorded by loginOidc itself.
-      if (!(err instanceof UnauthorizedError)) auth.oidcFailed(message, request.ip);
+      // Not audited: anyone can call back without having signed in at the provider, for
+      // free. A disabled account, which the provider did vouch for, is recorded by loginOidc.
       return reply.redirect(`/#/signin?error=${encodeURIComponent(message)}`);
     }
   });
