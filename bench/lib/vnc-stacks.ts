@@ -76,11 +76,13 @@ export async function startNewStack(): Promise<VncStack> {
   await waitForPort(vncPort, 30_000, () => xvnc.exitCode === null).catch((err: Error) => {
     throw new Error(`Xvnc did not listen: ${err.message}\n${xvnc.stderrTail()}`);
   });
+  // As start.sh does since 8d7d707, before any viewer connects (a failure is only told there too).
+  await run('setxkbmap', ['-display', display, '-symbols', 'pc+us']).catch(() => {});
   const websockifyPid = await startWebsockify(wsPort, vncPort);
   return {
     name: 'new',
     websockifyPid,
-    description: `Xvnc ${display} (sidecar flags, ulimit -v 655360) + websockify`,
+    description: `Xvnc ${display} (sidecar flags, ulimit -v 655360, setxkbmap pc+us) + websockify`,
     display,
     wsPort,
     pids: [{ label: 'Xvnc', pid: xvnc.pid! }],
