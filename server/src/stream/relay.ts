@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { Endpoint } from '../runners/runner.js';
 import { CloseCode, type CloseCodeValue } from './close-codes.js';
 import { authenticateToServer, greetBrowser } from './rfb-handshake.js';
+import type { ReusedReads } from './reused-reads.js';
 import { acceptKey, openUpstream } from './upstream.js';
 import { ViewerStream } from './viewer-stream.js';
 import { closeReason, DEFAULT_HANDSHAKE_LIMIT, encodeClose, encodeFrame, FrameReader, FrameTooLargeError } from './ws-frames.js';
@@ -194,6 +195,7 @@ export class StreamRelay {
 
     // 1. The session's side: WebSocket upgrade, then the VNC password.
     let upstream: net.Socket;
+    let reads: ReusedReads;
     let upstreamReader: FrameReader;
     let accepted = false;
     // A timeout (or the viewer leaving) mid-handshake ends the session's side, then the
@@ -205,6 +207,7 @@ export class StreamRelay {
     try {
       const opened = await openUpstream(target.endpoint, signal);
       upstream = opened.socket;
+      reads = opened.reads;
       upstreamReader = new FrameReader(upstream, opened.rest, this.limits.maxHandshakeBytes);
       signal.addEventListener('abort', abortHandshake, { once: true });
       await authenticateToServer(upstreamReader, (p) => upstream.write(encodeFrame(p, true)), target.secret);
@@ -256,10 +259,10 @@ export class StreamRelay {
     }
     this.pending.delete(client);
     const viewer = target.viewer && { ...target.viewer, ...(this.o.addressOf ? { address: this.o.addressOf(req) } : {}) };
-    this.track(sessionId, client, upstream, early.fromUpstream.raw, viewer);
+    this.track(sessionId, client, upstream, reads, early.fromUpstream.raw, viewer);
   }
 
-  private track(sessionId: string, client: Duplex, upstream: net.Socket, early: Buffer, viewer?: Principal): void {
+  private track(sessionId: string, client: Duplex, upstream: net.Socket, reads: ReusedReads, early: Buffer, viewer?: Principal): void {
     const openedAt = Date.now();
     const audit = (action: 'session.stream_open' | 'session.stream_close', details?: Record<string, unknown>) => {
       if (viewer) this.o.audit?.record({ action, actor: viewer, target: { type: 'session', id: sessionId }, ...(details ? { details } : {}) });
@@ -283,6 +286,7 @@ export class StreamRelay {
         this.o.onActivity?.(sessionId);
       },
       (reason) => this.o.logger.warn({ sessionId, reason }, 'viewer cut'),
+      reads,
     );
     set.add(stream);
     this.o.metrics?.streamOpened(client);

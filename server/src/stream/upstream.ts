@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { Endpoint } from '../runners/runner.js';
+import { ReusedReads } from './reused-reads.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -11,11 +12,14 @@ export function acceptKey(key: string): string {
 /**
  * Opens a WebSocket to a session's websockify as a client (subprotocol "binary", no
  * extensions, so frames can later be piped to and from the browser as they are).
- * Resolves with the socket and any bytes that came after the 101 response.
+ * Resolves with the socket, its reads (see ReusedReads: `data` events until the relay takes
+ * them over) and any bytes that came after the 101 response.
  */
-export function openUpstream(endpoint: Endpoint, signal: AbortSignal): Promise<{ socket: net.Socket; rest: Buffer }> {
+export function openUpstream(endpoint: Endpoint, signal: AbortSignal): Promise<{ socket: net.Socket; reads: ReusedReads; rest: Buffer }> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: endpoint.host, port: endpoint.port });
+    const reads = new ReusedReads();
+    const socket = net.connect({ host: endpoint.host, port: endpoint.port, onread: { buffer: reads.next, callback: reads.deliver } });
+    reads.attach(socket);
     const key = randomBytes(16).toString('base64');
     let received = Buffer.alloc(0);
     let settled = false;
@@ -63,7 +67,7 @@ export function openUpstream(endpoint: Endpoint, signal: AbortSignal): Promise<{
       if (accept !== acceptKey(key)) return fail(new Error('websockify answered with a wrong Sec-WebSocket-Accept'));
       settled = true;
       signal.removeEventListener('abort', onAbort);
-      resolve({ socket, rest: received.subarray(end + 4) });
+      resolve({ socket, reads, rest: received.subarray(end + 4) });
     };
     socket.on('data', onData);
   });

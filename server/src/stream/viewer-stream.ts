@@ -2,6 +2,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { CloseCodeValue } from './close-codes.js';
 import { FrameBoundary } from './frame-boundary.js';
+import type { ReusedReads } from './reused-reads.js';
 import { encodeClose, encodePing } from './ws-frames.js';
 
 export interface ViewerLimits {
@@ -55,6 +56,8 @@ export class ViewerStream {
     private readonly onClosed: () => void,
     /** Called once, when the viewer is cut for not reading. */
     private readonly onCut: (reason: string) => void,
+    /** Websockify's reads into a reused buffer, if the socket was opened with them; else its `data` events. */
+    private readonly reads?: ReusedReads,
   ) {}
 
   /** Starts relaying; `early` is the start of a frame websockify sent before the relay began. */
@@ -69,7 +72,15 @@ export class ViewerStream {
       });
     }
     if (early.length > 0) this.fromUpstream(early);
-    this.upstream.on('data', (chunk: Buffer) => this.fromUpstream(chunk));
+    if (this.reads) {
+      // The chunk lives in a buffer the next read reuses, unless the viewer's socket still holds it.
+      this.reads.relayTo((chunk) => {
+        this.fromUpstream(chunk);
+        return this.client.writableLength > 0;
+      });
+    } else {
+      this.upstream.on('data', (chunk: Buffer) => this.fromUpstream(chunk));
+    }
     this.upstream.resume();
     this.client.pipe(this.upstream);
   }
@@ -160,6 +171,7 @@ export class ViewerStream {
     this.finished = true;
     clearTimeout(this.finishTimer);
     this.upstream.removeAllListeners('data');
+    this.reads?.relayTo(() => false);
     this.upstream.destroy();
     // end() sends the close frame after what is queued, then FIN; the viewer's own close
     // ('end') or the grace period ends the socket. A viewer that never reads again would
