@@ -12,9 +12,12 @@ export interface SortieProcess {
 
 const MAIN = path.join(REPO_ROOT, 'server', 'src', 'main.ts');
 
-/** `stdout`: a file descriptor for its log instead of a pipe (a log on a disk of the test's choosing). */
-export function spawnSortie(env: Record<string, string>, options: { stdout?: number } = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', MAIN], {
+/**
+ * `stdout`: a file descriptor for its log instead of a pipe (a log on a disk of the test's choosing).
+ * `entry`: a script to run instead of server/src/main.ts (one that starts Sortie as main does).
+ */
+export function spawnSortie(env: Record<string, string>, options: { stdout?: number; entry?: string } = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', options.entry ?? MAIN], {
     cwd: REPO_ROOT,
     env: { ...process.env, SORTIE_PORT: '0', SORTIE_HOST: '127.0.0.1', SORTIE_LOG_LEVEL: 'info', SORTIE_AUTH: 'disabled', ...env },
     stdio: ['ignore', options.stdout ?? 'pipe', 'pipe'],
@@ -22,8 +25,8 @@ export function spawnSortie(env: Record<string, string>, options: { stdout?: num
 }
 
 /** Starts Sortie and resolves once its log says where it listens. */
-export async function startSortieProcess(env: Record<string, string>): Promise<SortieProcess> {
-  const child = spawnSortie(env);
+export async function startSortieProcess(env: Record<string, string>, options: { entry?: string } = {}): Promise<SortieProcess> {
+  const child = spawnSortie(env, options);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
