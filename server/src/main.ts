@@ -30,6 +30,8 @@ import { SessionRepository } from './sessions/session-repository.js';
 import { IdleSweep } from './sessions/idle-sweep.js';
 import { SessionFiles } from './sessions/session-files.js';
 import { SessionService } from './sessions/session-service.js';
+import { LocalSessionFeed, PostgresSessionFeed } from './sessions/session-feed.js';
+import { SessionEvents } from './http/session-events.js';
 import { UserHomeService } from './sessions/user-homes.js';
 import { CloseCode } from './stream/close-codes.js';
 import { StreamRelay } from './stream/relay.js';
@@ -128,6 +130,11 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     metrics,
   });
   sessions.onEnded((session) => relay.closeSession(session.id));
+  // Across replicas on PostgreSQL (NOTIFY/LISTEN); in-process on SQLite, which has one replica.
+  const feed = config.databaseUrl ? await PostgresSessionFeed.open(config.databaseUrl, logger) : new LocalSessionFeed();
+  sessions.onChange((change) => feed.publish(change));
+  // The relay's keep-alive interval suits proxies in front of event streams too.
+  const events = new SessionEvents({ feed, gate, heartbeatMs: config.streamPingIntervalSeconds * 1000 });
   /** Set once Sortie starts shutting down. */
   let draining: Promise<void> | undefined;
 
@@ -143,6 +150,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     gate,
     oidc,
     relay,
+    events,
     webDir: config.webDir,
     trustedProxies: config.trustedProxies,
     metrics,
@@ -185,10 +193,12 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
       idleSweep.stop();
       sessions.close();
       relay.close();
+      events.close();
       await closeWithin(http.server, http.close(), REQUESTS_FINISH_MS);
       await metricsServer?.close();
       await runner.close();
       await audit.close();
+      await feed.close();
       await db.destroy();
     })());
 

@@ -12,6 +12,7 @@ import type { SessionFiles } from '../sessions/session-files.js';
 import type { UserHomeService } from '../sessions/user-homes.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { StreamRelay } from '../stream/relay.js';
+import type { SessionEvents } from './session-events.js';
 import { adminRoutes } from './admin-routes.js';
 import { appRoutes } from './app-routes.js';
 import { auditRoutes } from './audit-routes.js';
@@ -37,6 +38,8 @@ export interface HttpServerDeps {
   gate: RequestGate;
   oidc: OidcClient | undefined;
   relay: StreamRelay;
+  /** GET /api/events, live session changes. */
+  events: SessionEvents;
   webDir: string;
   trustedProxies: string;
   metrics: Metrics;
@@ -79,6 +82,7 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<HttpServer>
   auditRoutes(app, deps.audit);
   appRoutes(app, deps.catalog);
   sessionRoutes(app, deps.sessions);
+  deps.events.routes(app);
   await fileRoutes(app, deps.files);
   app.server.on('upgrade', (req, socket, head) => deps.relay.handleUpgrade(req, socket, head));
   return { app, routes };

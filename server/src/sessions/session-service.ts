@@ -54,6 +54,9 @@ export interface ReconcileSummary {
 /** Callers get told when a session stops being live, so open streams can be closed. */
 export type EndedListener = (session: Session) => void;
 
+/** Told of every change a reader of sessions may care about: status, queue place, launch step. */
+export type ChangeListener = (change: { id: string; user_id: string; status: SessionStatus }) => void;
+
 /**
  * Owns session state. Runners report what their workloads do; this service decides what
  * that means for the session and writes it down. Every status change goes through
@@ -62,6 +65,7 @@ export type EndedListener = (session: Session) => void;
 export class SessionService {
   private readonly readyTimers = new Map<string, NodeJS.Timeout>();
   private readonly endedListeners: EndedListener[] = [];
+  private readonly changeListeners: ChangeListener[] = [];
   private readonly now: () => Date;
   /** The per-user count and the insert happen as one step, so a burst cannot pass the limit. */
   private readonly admission = new Serial();
@@ -84,6 +88,14 @@ export class SessionService {
 
   onEnded(listener: EndedListener): void {
     this.endedListeners.push(listener);
+  }
+
+  onChange(listener: ChangeListener): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(row: Pick<SessionsTable, 'id' | 'user_id' | 'status'>): void {
+    for (const listener of this.changeListeners) listener({ id: row.id, user_id: row.user_id, status: row.status });
   }
 
   /**
@@ -130,6 +142,7 @@ export class SessionService {
       });
     });
     this.beginStep(id, 'queued', at);
+    this.changed({ id, user_id: userId, status: 'queued' });
     this.arriving.add(id);
     try {
       await this.dispatch();
@@ -244,6 +257,7 @@ export class SessionService {
       const started = await this.o.sessions.transition(row.id, 'creating', { last_active_at: now });
       if (!started) continue;
       this.leaveQueue(row.id, now);
+      this.changed(started);
       this.o.metrics?.sessionStarted(started, now);
       live++;
       starting++;
@@ -372,6 +386,7 @@ export class SessionService {
         // News only while the session is starting; a late step of an ended one is dropped.
         const row = await this.o.sessions.get(event.sessionId);
         if (row?.status === 'creating') this.beginStep(event.sessionId, event.step, event.at);
+        if (row?.status === 'creating') this.changed(row);
         return;
       }
       case 'ready': {
@@ -380,6 +395,7 @@ export class SessionService {
         const endpoint = `${event.endpoint.host}:${event.endpoint.port}`;
         const row = await this.o.sessions.transition(event.sessionId, 'running', { endpoint });
         if (row) {
+          this.changed(row);
           this.o.metrics?.sessionRunning(row);
           this.o.logger.info({ sessionId: row.id, ms: Date.now() - Date.parse(row.created_at) }, 'session running');
           // No longer starting: under a start limit, the next queued session may begin.
@@ -434,6 +450,7 @@ export class SessionService {
     if (!isLive(row.status)) this.o.logger.info({ sessionId: row.id, status: row.status, reason: row.reason }, 'session ended');
     const session = toSession(row);
     for (const listener of this.endedListeners) listener(session);
+    this.changed(row);
     // Room may have freed up. Not awaited: a queue pass that fails a session ends up here.
     void this.dispatch();
     try {

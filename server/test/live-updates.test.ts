@@ -1,0 +1,231 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { FakeRunner } from './support/fake-runner.js';
+import { startTestSortie, type TestSortie } from './support/harness.js';
+import { freshTestDatabase } from './support/postgres.js';
+
+// GET /api/events: the UI hears of session changes as Server-Sent Events instead of
+// polling. Real Sortie with the fake runner; one replica on the suite's database, then two
+// replicas on one real PostgreSQL.
+
+const APPS = [{ id: 'xterm', name: 'XTerm', launch_type: 'container', command: ['xterm'] }];
+const ADMIN_PASSWORD = 'live-updates-admin-pw-1';
+
+interface Event {
+  event: string;
+  data: Record<string, unknown>;
+}
+
+/** An open event stream, parsed as EventSource does, with a way to wait for an event. */
+class EventStream {
+  readonly events: Event[] = [];
+  private waiters: Array<() => void> = [];
+  done: Promise<void> = Promise.resolve();
+  private constructor(
+    private readonly controller: AbortController,
+    readonly status: number,
+  ) {}
+
+  static async open(baseUrl: string, path: string, headers: Record<string, string> = {}): Promise<EventStream & { body?: string }> {
+    const controller = new AbortController();
+    const res = await fetch(baseUrl + path, { headers: { accept: 'text/event-stream', ...headers }, signal: controller.signal });
+    const stream = new EventStream(controller, res.status);
+    if (res.status !== 200) return Object.assign(stream, { body: await res.text() });
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    stream.done = stream.read(res.body!);
+    await stream.next((e) => e.event === 'ready');
+    return stream;
+  }
+
+  private async read(body: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of body) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const fields = Object.fromEntries(block.split('\n').filter((l) => !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+          if (fields.event) this.events.push({ event: fields.event, data: JSON.parse(fields.data ?? '{}') as Record<string, unknown> });
+          for (const wake of this.waiters.splice(0)) wake();
+        }
+      }
+    } catch {
+      // Aborted by close().
+    }
+  }
+
+  /** The first event (seen or to come) that matches, or a failure after `ms`. */
+  async next(match: (e: Event) => boolean, ms = 5_000): Promise<Event> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = this.events.find(match);
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching event within ${ms} ms; had ${JSON.stringify(this.events)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  close(): void {
+    this.controller.abort();
+  }
+
+  /** Resolves when the server ends the stream; fails after `ms`. */
+  ended(ms: number): Promise<void> {
+    return Promise.race([
+      this.done,
+      new Promise<void>((_, reject) => setTimeout(() => reject(new Error(`the stream was still open after ${ms} ms`)), ms).unref()),
+    ]);
+  }
+}
+
+describe('live updates on one Sortie', () => {
+  let sortie: TestSortie;
+  const tokens: Record<string, string> = {};
+  const streams: EventStream[] = [];
+  const open = async (who: string, path = '/api/events') => {
+    const stream = await EventStream.open(sortie.url, path, { authorization: `Bearer ${tokens[who]}` });
+    assert.equal(stream.status, 200, stream.body);
+    streams.push(stream);
+    return stream;
+  };
+  const launch = async (who: string) => {
+    const res = await sortie.api.as(tokens[who]).request<{ id: string }>('POST', '/api/sessions', { app_id: 'xterm' });
+    assert.equal(res.status, 201, res.text);
+    return res.body.id;
+  };
+
+  before(async () => {
+    sortie = await startTestSortie({ name: 'live-updates', apps: APPS, runner: new FakeRunner(), env: { SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD, SORTIE_STREAM_PING_INTERVAL: '0.3' } });
+    tokens.admin = (await sortie.api.signIn('admin', ADMIN_PASSWORD)).body.access_token;
+    for (const name of ['alice', 'bob', 'carol']) {
+      const password = `${name}-live-pw-1`;
+      assert.equal((await sortie.api.as(tokens.admin).request('POST', '/api/admin/users', { username: name, password })).status, 201);
+      tokens[name] = (await sortie.api.signIn(name, password)).body.access_token;
+    }
+  });
+
+  after(async () => {
+    for (const stream of streams) stream.close();
+    await sortie?.cleanup();
+  });
+
+  test('a user hears of their own session going from queued to running, and nothing of another user\'s', async () => {
+    const alice = await open('alice');
+    const bob = await open('bob');
+    const id = await launch('alice');
+    const running = await alice.next((e) => e.event === 'session' && e.data.id === id && e.data.status === 'running');
+    assert.equal(running.data.user_id, (await sortie.api.as(tokens.alice).request<{ user_id: string }>('GET', `/api/sessions/${id}`)).body.user_id);
+    assert.ok(alice.events.some((e) => e.event === 'session' && e.data.status === 'queued'), 'the launch itself is an event');
+    // Bob's stream learns at most that the queue moved: never an id, a user or a status of Alice's.
+    const ended = await sortie.api.as(tokens.alice).request('DELETE', `/api/sessions/${id}`);
+    assert.equal(ended.status, 200);
+    await alice.next((e) => e.event === 'session' && e.data.id === id && e.data.status === 'terminated');
+    assert.ok(bob.events.length > 0, 'bob saw at least the ready event');
+    for (const e of bob.events) {
+      assert.ok(['ready', 'queue'].includes(e.event), JSON.stringify(e));
+      assert.deepEqual(e.data, {});
+    }
+  });
+
+  test('an admin may hear of everyone\'s sessions with scope=all; a user may not', async () => {
+    const all = await open('admin', '/api/events?scope=all');
+    const id = await launch('bob');
+    await all.next((e) => e.event === 'session' && e.data.id === id && e.data.status === 'running');
+    const refused = await EventStream.open(sortie.url, '/api/events?scope=all', { authorization: `Bearer ${tokens.alice}` });
+    assert.equal(refused.status, 403);
+    assert.match(refused.body ?? '', /administrator/);
+    const bad = await EventStream.open(sortie.url, '/api/events?scope=everyone', { authorization: `Bearer ${tokens.alice}` });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body ?? '', /scope/);
+  });
+
+  test('callers who are not signed in, or who do not ask for an event stream, are told why', async () => {
+    const anonymous = await EventStream.open(sortie.url, '/api/events');
+    assert.equal(anonymous.status, 401);
+    const res = await sortie.api.as(tokens.alice).request('GET', '/api/events');
+    assert.equal(res.status, 400);
+    assert.match(res.text, /text\/event-stream/);
+  });
+
+  test('one user holds at most 8 streams; the ninth is refused with 429 and a message, and closing one makes room', async () => {
+    const held: EventStream[] = [];
+    for (let i = 0; i < 8; i++) held.push(await open('carol'));
+    const ninth = await EventStream.open(sortie.url, '/api/events', { authorization: `Bearer ${tokens.carol}` });
+    assert.equal(ninth.status, 429);
+    assert.match(ninth.body ?? '', /live-update streams open/);
+    // Another user is not held up by Carol's.
+    await open('alice');
+    held[0]!.close();
+    let again: EventStream & { body?: string };
+    const deadline = Date.now() + 5_000;
+    do again = await EventStream.open(sortie.url, '/api/events', { authorization: `Bearer ${tokens.carol}` });
+    while (again.status === 429 && Date.now() < deadline && (await new Promise((r) => setTimeout(r, 50)), true));
+    assert.equal(again.status, 200);
+    again.close();
+    for (const stream of held) stream.close();
+  });
+
+  test('streams carry heartbeat comments, and a signed-out user\'s open stream ends at the next one; the sign-in opens no new stream', async () => {
+    const held = await open('alice');
+    const raw = await fetch(`${sortie.url}/api/events`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${tokens.alice}` } });
+    const reader = raw.body!.getReader();
+    let text = '';
+    while (!text.includes(': heartbeat')) text += new TextDecoder().decode((await reader.read()).value);
+    const res = await sortie.api.as(tokens.alice).request('POST', '/api/auth/logout');
+    assert.ok([200, 204].includes(res.status), res.text);
+    await held.ended(5_000);
+    for (;;) if ((await reader.read()).done) break;
+    assert.equal((await EventStream.open(sortie.url, '/api/events', { authorization: `Bearer ${tokens.alice}` })).status, 401);
+  });
+
+  test('a disabled user\'s open stream ends at the next heartbeat', async () => {
+    const held = await open('bob');
+    const users = await sortie.api.as(tokens.admin).request<{ users: Array<{ id: string; username: string }> }>('GET', '/api/admin/users');
+    const bob = users.body.users.find((u) => u.username === 'bob')!;
+    const res = await sortie.api.as(tokens.admin).request('PATCH', `/api/admin/users/${bob.id}`, { disabled: true });
+    assert.equal(res.status, 200, res.text);
+    await held.ended(5_000);
+  });
+});
+
+describe('live updates across two Sorties on one PostgreSQL', () => {
+  let database: Awaited<ReturnType<typeof freshTestDatabase>>;
+  let a: TestSortie;
+  let b: TestSortie;
+  let stream: EventStream | undefined;
+
+  before(async () => {
+    database = await freshTestDatabase();
+    const env = { SORTIE_DATABASE_URL: database.url };
+    a = await startTestSortie({ name: 'live-updates-a', apps: APPS, runner: new FakeRunner(), env });
+    b = await startTestSortie({ name: 'live-updates-b', apps: APPS, runner: new FakeRunner(), env });
+  });
+
+  after(async () => {
+    stream?.close();
+    await a?.cleanup();
+    await b?.cleanup();
+    await database?.drop();
+  });
+
+  test('a session launched and ended through replica A is heard on a stream held on replica B within a second', async () => {
+    stream = await EventStream.open(b.url, '/api/events');
+    assert.equal(stream.status, 200);
+    const launched = await a.api.request<{ id: string }>('POST', '/api/sessions', { app_id: 'xterm' });
+    assert.equal(launched.status, 201);
+    const id = launched.body.id;
+    await stream.next((e) => e.event === 'session' && e.data.id === id && e.data.status === 'running', 1_000);
+    assert.equal((await a.api.request('DELETE', `/api/sessions/${id}`)).status, 200);
+    await stream.next((e) => e.event === 'session' && e.data.id === id && e.data.status === 'terminated', 1_000);
+  });
+});
