@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
-import { homeDirPath } from '../src/runners/local/state-file.js';
+import { homeDirPath, xauthFilePath } from '../src/runners/local/state-file.js';
 import { launchBrowser } from './support/browser.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { localSessionRecord } from './support/processes.js';
@@ -68,7 +68,7 @@ async function openDesk(appId: string, viewport?: { width: number; height: numbe
   const { page, context, sessionId } = await openViewerPage(browser, sortie.url, appId, `desktop-browser-${appId}.png`, viewport);
   const home = homeDirPath(sortie.stateDir, sessionId);
   const { display } = localSessionRecord(sortie.stateDir, sessionId);
-  return { page, context, id: sessionId, home, xEnv: { PATH: process.env.PATH, LANG: 'C.UTF-8', DISPLAY: `:${display}`, XAUTHORITY: path.join(home, '.Xauthority') } };
+  return { page, context, id: sessionId, home, xEnv: { PATH: process.env.PATH, LANG: 'C.UTF-8', DISPLAY: `:${display}`, XAUTHORITY: xauthFilePath(sortie.stateDir, sessionId) } };
 }
 
 async function closeDesk(desk: Desk): Promise<void> {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
-import { homeDirPath } from '../src/runners/local/state-file.js';
+import { homeDirPath, xauthFilePath } from '../src/runners/local/state-file.js';
 import { launchBrowser, launchFromCatalog } from './support/browser.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { ENTER, FRENCH, GERMAN, POLISH_AND_CZECH, replay, type TypedLine } from './support/keyboard-layouts.js';
@@ -73,7 +73,7 @@ async function typeInTerminal(line: TypedLine): Promise<{ typed: string; held: s
     timeoutMs: 15_000,
   });
   const { display } = localSessionRecord(sortie.stateDir, sessionId);
-  const xEnv = { PATH: process.env.PATH, DISPLAY: `:${display}`, XAUTHORITY: path.join(homeDirPath(sortie.stateDir, sessionId), '.Xauthority') };
+  const xEnv = { PATH: process.env.PATH, DISPLAY: `:${display}`, XAUTHORITY: xauthFilePath(sortie.stateDir, sessionId) };
   const held = (await execFileAsync('python3', ['-c', HELD_KEYS], { env: xEnv, timeout: 10_000 })).stdout.trim();
   await context.close();
   assert.equal((await sortie.api.end(sessionId)).status, 200);

@@ -3,7 +3,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { homeDirPath } from '../src/runners/local/state-file.js';
+import { homeDirPath, xauthFilePath } from '../src/runners/local/state-file.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { awaitMessage, fullUpdatePixels, openDeskView, resize, type DeskView } from './support/desk.js';
 import { localSessionRecord } from './support/processes.js';
@@ -68,8 +68,8 @@ async function openDesk(appId: string, encodings: number[] = []): Promise<Desk> 
   const { display } = localSessionRecord(sortie.stateDir, session.id);
   const desk: Desk = {
     ...(await openDeskView(sortie, session.id, encodings)),
-    // The copy of the cookie the app itself uses.
-    xEnv: { PATH: process.env.PATH, LANG: 'C.UTF-8', DISPLAY: `:${display}`, XAUTHORITY: path.join(homeDirPath(sortie.stateDir, session.id), '.Xauthority') },
+    // The display's cookie, which the app holds a copy of in its sandbox.
+    xEnv: { PATH: process.env.PATH, LANG: 'C.UTF-8', DISPLAY: `:${display}`, XAUTHORITY: xauthFilePath(sortie.stateDir, session.id) },
     owners: [],
   };
   desks.push(desk);

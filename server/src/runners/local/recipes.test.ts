@@ -7,7 +7,7 @@ import {
   infraEnvironment,
   clipboardArgs,
   keymapCommand,
-  PASSWORD_FD,
+  INHERITED_FD,
   screenArgs,
   XVNC_ADDRESS_SPACE,
   vncSecretOf,
@@ -16,8 +16,8 @@ import {
   type ClipboardPolicy,
   type SessionPlan,
 } from './recipes.js';
-import { SANDBOX_HOME } from './sandbox.js';
-import { homeDirPath, homesDirPath, passwordFilePath, xauthFilePath } from './state-file.js';
+import { SANDBOX_HOME, SANDBOX_XAUTHORITY } from './sandbox.js';
+import { appCookieFilePath, homeDirPath, homesDirPath, passwordFilePath, xauthFilePath } from './state-file.js';
 import { vncPasswordFile } from './vnc-password.js';
 import { xauthorityEntry } from './xauth.js';
 
@@ -118,7 +118,7 @@ test('without a secret Xvnc asks none; with one it reads it through a descriptor
 
   const guarded = xvncRecipe(plan({ secret: 'pw-123' }));
   assert.deepEqual(after(guarded.argv, '-SecurityTypes'), [['VncAuth']]);
-  assert.equal(PASSWORD_FD, 3, 'the first descriptor after stdio');
+  assert.equal(INHERITED_FD, 3, 'the first descriptor after stdio');
   assert.deepEqual(after(guarded.argv, '-PasswordFile'), [['/proc/self/fd/3']]);
   assert.ok(!guarded.argv.some((a) => a.includes('pw-123')), 'the secret is not in argv');
   assert.deepEqual(guarded.inherited, {
@@ -163,7 +163,7 @@ test('websockify bridges the WebSocket port to the VNC port, both on 127.0.0.1',
   assert.deepEqual(recipe.files, []);
 });
 
-test('the app runs in the sandbox on its display, with its home and a copy of the cookie', () => {
+test('the app runs in the sandbox on its display, with its home, and gets a copy of the cookie in its own /tmp, not in the home', () => {
   const recipe = appRecipe(plan());
   const home = homeDirPath('/var/lib/sortie/local-sessions', 's1');
   assert.equal(recipe.role, 'app');
@@ -176,14 +176,16 @@ test('the app runs in the sandbox on its display, with its home and a copy of th
   assert.ok(after(recipe.argv, '--setenv', 2).some(([k, v]) => k === 'DISPLAY' && v === ':104'));
   assert.ok(after(recipe.argv, '--setenv', 2).some(([k, v]) => k === 'LANG' && v === 'de_DE.UTF-8'));
   assert.ok(!recipe.argv.includes('setpriv'), 'not root: no privilege drop');
-  assert.deepEqual(recipe.files, [{ path: `${home}/.Xauthority`, data: xauthorityEntry(104, cookie), owner: undefined }]);
+  assert.deepEqual(recipe.files, [], 'nothing is written into the home');
+  assert.deepEqual(recipe.inherited, { path: appCookieFilePath('/var/lib/sortie/local-sessions', 's1'), data: xauthorityEntry(104, cookie) });
+  assert.deepEqual(after(recipe.argv, '--file', 2), [['3', SANDBOX_XAUTHORITY]]);
+  assert.ok(after(recipe.argv, '--setenv', 2).some(([k, v]) => k === 'XAUTHORITY' && v === SANDBOX_XAUTHORITY));
 });
 
-test('as root the app drops to the session user, who also owns its cookie', () => {
+test('as root the app drops to the session user', () => {
   const user = { name: 'sortie-session', uid: 990, gid: 990 };
   const recipe = appRecipe(plan({ sandbox: { ...plan().sandbox, user, setpriv: '/usr/bin/setpriv' } }));
   assert.ok(after(recipe.argv, '/usr/bin/setpriv', 2).some(([a, b]) => a === '--reuid=990' && b === '--regid=990'));
-  assert.deepEqual(recipe.files[0]?.owner, user);
 });
 
 test("the sandbox hides Sortie's state, every session's home, every user's home and the data folder around them", () => {

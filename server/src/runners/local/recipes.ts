@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { App } from '../../catalog/app.js';
 import type { GateMode } from './process-group.js';
 import { SANDBOX_PATH, sandboxArgv, sandboxEnvironment, type SessionUser, type SystemPath } from './sandbox.js';
-import { homeDirPath, homesDirPath, passwordFilePath, userHomesDirPath, xauthFilePath, type Role } from './state-file.js';
+import { appCookieFilePath, homeDirPath, homesDirPath, passwordFilePath, userHomesDirPath, xauthFilePath, type Role } from './state-file.js';
 import { vncPasswordFile } from './vnc-password.js';
 import { xauthorityEntry } from './xauth.js';
 
@@ -84,7 +84,7 @@ export interface PrivateFile {
 }
 
 /**
- * A file the process reads as `/proc/self/fd/3` (PASSWORD_FD) and nowhere else: written 0600,
+ * A file the process reads as descriptor 3 (INHERITED_FD) and nowhere else: written 0600,
  * opened, and deleted before the process starts, so it is on no disk and in no argv; the
  * process keeps it open (and can read it again) for as long as it runs.
  */
@@ -137,8 +137,11 @@ export function clipboardArgs(policy: ClipboardPolicy): string[] {
   ];
 }
 
-/** Xvnc reads the VNC password file through this descriptor: the first after stdio, where the session puts an InheritedFile. */
-export const PASSWORD_FD = 3;
+/**
+ * Where a process finds its InheritedFile: the first descriptor after stdio. Xvnc reads the
+ * VNC password through it; bwrap copies the app's cookie from it into the sandbox.
+ */
+export const INHERITED_FD = 3;
 
 /**
  * TigerVNC's Xvnc: the session's X server and VNC server in one process. It runs as
@@ -155,7 +158,7 @@ export function xvncRecipe(plan: SessionPlan): ProcessRecipe {
   const auth =
     plan.secret === undefined
       ? ['-SecurityTypes', 'None']
-      : ['-SecurityTypes', 'VncAuth', '-PasswordFile', `/proc/self/fd/${PASSWORD_FD}`];
+      : ['-SecurityTypes', 'VncAuth', '-PasswordFile', `/proc/self/fd/${INHERITED_FD}`];
   return {
     role: 'xvnc',
     name: 'Xvnc',
@@ -250,10 +253,14 @@ export function appRecipe(plan: SessionPlan): ProcessRecipe {
       home,
       display: plan.display,
       env: sandboxEnvironment(plan.display, lang),
+      cookieFd: INHERITED_FD,
     }),
     env: infraEnvironment(plan),
     gate: 'parent',
-    files: [{ path: path.join(home, '.Xauthority'), data: xauthorityEntry(plan.display, plan.cookie), owner: plan.sandbox.user }],
+    files: [],
+    // The app's copy of the cookie lives in its sandbox's own /tmp, not in its home: a home
+    // kept for the user is shared by their sessions, which would overwrite each other's.
+    inherited: { path: appCookieFilePath(plan.stateDir, plan.sessionId), data: xauthorityEntry(plan.display, plan.cookie) },
   };
 }
 

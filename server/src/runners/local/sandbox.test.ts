@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BWRAP_MISSING, requireProgram, resolveAppProgram, resolveProgram, SANDBOX_HOME, sandboxArgv, sandboxEnvironment, type SandboxPlan, type SystemPath } from './sandbox.js';
+import { BWRAP_MISSING, requireProgram, resolveAppProgram, resolveProgram, SANDBOX_HOME, SANDBOX_XAUTHORITY, sandboxArgv, sandboxEnvironment, type SandboxPlan, type SystemPath } from './sandbox.js';
 
 const systemPaths: SystemPath[] = [
   { path: '/usr', kind: 'dir' },
@@ -15,6 +15,7 @@ function plan(extra: Partial<SandboxPlan> = {}): SandboxPlan {
     hide: ['/var/lib/sortie', '/usr/local/sortie-data'],
     home: '/var/lib/sortie/local-sessions/s1.home',
     display: 101,
+    cookieFd: 3,
     env: sandboxEnvironment(101, 'C.UTF-8'),
     command: ['/usr/bin/xterm', '-geometry', '80x24'],
     ...extra,
@@ -35,7 +36,7 @@ test('the environment holds only what an X app needs', () => {
     'DISPLAY', 'HOME', 'LANG', 'PATH', 'QT_X11_NO_MITSHM', 'TERM', 'XAUTHORITY',
   ]);
   assert.equal(sandboxEnvironment(7, 'x').DISPLAY, ':7');
-  assert.equal(sandboxEnvironment(7, 'x').XAUTHORITY, `${SANDBOX_HOME}/.Xauthority`);
+  assert.equal(sandboxEnvironment(7, 'x').XAUTHORITY, SANDBOX_XAUTHORITY);
 });
 
 test('as root: namespaces, a clean environment, read-only system, own /tmp with only the X socket, and a drop to the session user', () => {

@@ -12,6 +12,8 @@ import path from 'node:path';
 
 /** Where the session's home appears inside the sandbox. */
 export const SANDBOX_HOME = '/home/session';
+/** The app's copy of the display's cookie, in the sandbox's private /tmp. */
+export const SANDBOX_XAUTHORITY = '/tmp/.Xauthority';
 export const SANDBOX_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin';
 /** Host folders the sandbox sees, read-only; everything else on the host is absent. */
 export const SYSTEM_PATHS = ['/usr', '/etc', '/opt', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'] as const;
@@ -36,6 +38,8 @@ export interface SandboxPlan {
   /** The session's home on the host, bound read-write at SANDBOX_HOME. */
   home: string;
   display: number;
+  /** A descriptor bwrap copies into the sandbox as SANDBOX_XAUTHORITY, readable there only. */
+  cookieFd: number;
   env: Readonly<Record<string, string>>;
   /** The app's argv, its program already resolved to an absolute path. */
   command: readonly string[];
@@ -46,7 +50,7 @@ export function sandboxEnvironment(display: number, lang: string): Record<string
   return {
     DISPLAY: `:${display}`,
     HOME: SANDBOX_HOME,
-    XAUTHORITY: `${SANDBOX_HOME}/.Xauthority`,
+    XAUTHORITY: SANDBOX_XAUTHORITY,
     PATH: SANDBOX_PATH,
     LANG: lang,
     TERM: 'xterm',
@@ -93,6 +97,8 @@ export function sandboxArgv(plan: SandboxPlan): string[] {
     '--perms', '1777', '--tmpfs', '/tmp',
     '--dir', '/tmp/.X11-unix',
     '--ro-bind', socket, socket,
+    // Readable by all inside, as the app may drop to the session user; nobody outside sees this /tmp.
+    '--perms', '0444', '--file', String(plan.cookieFd), SANDBOX_XAUTHORITY,
     // Spelled out: bwrap creates missing parents with Sortie's umask, maybe 0700.
     '--perms', '0755', '--dir', path.dirname(SANDBOX_HOME),
     '--bind', plan.home, SANDBOX_HOME,

@@ -92,6 +92,11 @@ export function homesDirPath(stateDir: string): string {
   return `${path.resolve(stateDir)}-homes`;
 }
 
+/** The app's copy of the cookie, there only while its sandbox is being started (see appRecipe). */
+export function appCookieFilePath(stateDir: string, sessionId: string): string {
+  return path.join(stateDir, `${sessionId}.app-xauth`);
+}
+
 /** The VNC password file, there only while Xvnc is being started (see xvncRecipe). */
 export function passwordFilePath(stateDir: string, sessionId: string): string {
   return path.join(stateDir, `${sessionId}.passwd`);
@@ -181,6 +186,7 @@ export function removeSessionFiles(stateDir: string, sessionId: string): void {
   // Written by earlier versions, which kept one log for all their processes.
   rmSync(path.join(stateDir, `${sessionId}.log`), { force: true });
   rmSync(passwordFilePath(stateDir, sessionId), { force: true });
+  rmSync(appCookieFilePath(stateDir, sessionId), { force: true });
   rmSync(xauthFilePath(stateDir, sessionId), { force: true });
   // The app's leftovers; rm does not follow the symlinks it may have planted there.
   rmSync(homeDirPath(stateDir, sessionId), { recursive: true, force: true, maxRetries: 3 });
