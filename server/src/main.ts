@@ -12,6 +12,7 @@ import { AppRepository } from './catalog/app-repository.js';
 import { readCatalogFile } from './catalog/catalog-file.js';
 import { CatalogService } from './catalog/catalog-service.js';
 import { loadConfig, type Config } from './config/config.js';
+import { coordinationFor } from './db/coordination.js';
 import { openDatabase } from './db/database.js';
 import { createLogger } from './logging.js';
 import { UnauthorizedError } from './errors.js';
@@ -71,8 +72,10 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   const db = await openDatabase(config.databaseUrl ?? config.dbPath, {
     onPoolError: (err) => logger.warn({ err: err.message }, 'lost a PostgreSQL connection; the next query opens a new one'),
   });
+  // Replicas on one PostgreSQL take turns (admission, the queue) and one of them leads (reconciliation, the idle sweep, audit pruning).
+  const coordination = coordinationFor(db, config.databaseUrl ?? config.dbPath, logger);
   // First, so that everything after it is recorded; pruned now and then periodically.
-  const audit = new AuditLog({ repository: new AuditRepository(db), logger, retentionDays: config.auditRetentionDays });
+  const audit = new AuditLog({ repository: new AuditRepository(db), logger, retentionDays: config.auditRetentionDays, leads: () => coordination.lead() });
   await audit.start();
   const appRepository = new AppRepository(db);
   const loaded = await appRepository.loadFromFile(apps);
@@ -114,6 +117,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     maxStarting: runner.startLimit?.(),
     audit,
     metrics,
+    coordination,
   });
 
   const reconciled = await sessions.start();
@@ -198,6 +202,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
       await metricsServer?.close();
       await runner.close();
       await audit.close();
+      await coordination.close();
       await feed.close();
       await db.destroy();
     })());

@@ -33,6 +33,8 @@ export interface AuditLogOptions {
   retentionDays: number;
   /** How often old events are pruned. */
   pruneIntervalMs?: number;
+  /** Whether this replica is the one that prunes (one replica on SQLite; the leading one on PostgreSQL). Default: it is. */
+  leads?: () => Promise<boolean>;
   now?: () => Date;
   clock?: IntervalClock;
 }
@@ -141,7 +143,13 @@ export class AuditLog implements AuditRecorder {
   }
 
   private async safePrune(): Promise<void> {
-    await this.prune().catch((err: unknown) => this.o.logger.error({ err }, 'pruning the audit log failed'));
+    try {
+      // Once across replicas: only the leading one prunes.
+      if (this.o.leads && !(await this.o.leads())) return;
+      await this.prune();
+    } catch (err) {
+      this.o.logger.error({ err }, 'pruning the audit log failed');
+    }
   }
 
   private toRow(event: AuditRecord): AuditRow {

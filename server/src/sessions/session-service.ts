@@ -12,7 +12,7 @@ import type { FailureCause, Metrics } from '../metrics/metrics.js';
 import type { SessionListKey, SessionRepository } from './session-repository.js';
 import { isLive, toSession, type Session, type SessionStatus } from './session.js';
 import { LAUNCH_STEP_LABELS, type LaunchStep, type LaunchStepName } from '../contract/sessions.js';
-import { Serial } from './serial.js';
+import { InProcessCoordination, type Coordination } from '../db/coordination.js';
 
 export interface SessionServiceOptions {
   sessions: SessionRepository;
@@ -36,6 +36,13 @@ export interface SessionServiceOptions {
   audit?: AuditRecorder;
   /** Where launches, failures and runner errors are counted; absent in tests that do not look. */
   metrics?: Metrics;
+  /** How replicas on one database take turns and which one leads; default: in process (one replica). */
+  coordination?: Coordination;
+  /**
+   * How often a queue pass runs without a cause in this process: a session ended on another
+   * replica that stopped before its own pass still frees room. Default 10 s.
+   */
+  queuePassIntervalMs?: number;
 }
 
 /** More steps than any launch takes: a pod flapping between two steps cannot grow the list. */
@@ -67,10 +74,13 @@ export class SessionService {
   private readonly endedListeners: EndedListener[] = [];
   private readonly changeListeners: ChangeListener[] = [];
   private readonly now: () => Date;
-  /** The per-user count and the insert happen as one step, so a burst cannot pass the limit. */
-  private readonly admission = new Serial();
-  /** One queue pass at a time; a pass asked for during one runs after it. */
-  private readonly dispatcher = new Serial();
+  /**
+   * The per-user count and the insert happen as one step (`admission`), so a burst cannot
+   * pass the limit; one queue pass at a time (`queue`), a pass asked for during one runs
+   * after it. Across every replica on the database.
+   */
+  private readonly coordination: Coordination;
+  private queueTimer?: NodeJS.Timeout;
   private pendingPass?: Promise<void>;
   private closed = false;
   /**
@@ -84,6 +94,7 @@ export class SessionService {
 
   constructor(private readonly o: SessionServiceOptions) {
     this.now = o.now ?? (() => new Date());
+    this.coordination = o.coordination ?? new InProcessCoordination();
   }
 
   onEnded(listener: EndedListener): void {
@@ -116,7 +127,7 @@ export class SessionService {
     const id = randomUUID();
     const at = this.now().toISOString();
     // Every session enters as `queued`; the queue pass below starts it at once when there is room.
-    await this.admission.run(async () => {
+    await this.coordination.exclusive('admission', async () => {
       const active = await this.o.sessions.countActiveOf(userId);
       if (active >= this.o.maxSessionsPerUser) {
         const whose = userId === principal.userId ? 'You have' : `User "${userId}" has`;
@@ -223,7 +234,7 @@ export class SessionService {
    */
   dispatch(): Promise<void> {
     // A pass that has not begun yet will see everything written before now: join it.
-    this.pendingPass ??= this.dispatcher.run(async () => {
+    this.pendingPass ??= this.coordination.exclusive('queue', async () => {
       this.pendingPass = undefined;
       // Never rejects: whatever stopped this pass, the next event that frees room tries again.
       await this.startQueued().catch((err: unknown) => this.o.logger.error({ err }, 'starting queued sessions failed'));
@@ -320,6 +331,8 @@ export class SessionService {
 
   /** Ends live sessions idle for longer than SESSION_TIMEOUT. */
   async expireIdle(): Promise<number> {
+    // Once across replicas: the leading one sweeps (every replica records its own viewers first).
+    if (!(await this.coordination.lead())) return 0;
     const cutoff = new Date(this.now().getTime() - this.o.sessionTimeoutMs).toISOString();
     const idle = await this.o.sessions.listLiveIdleSince(cutoff);
     const minutes = Math.round((this.o.sessionTimeoutMs / 60_000) * 100) / 100;
@@ -337,6 +350,13 @@ export class SessionService {
     const workloads = await this.o.runner.start((event) => {
       void this.handle(event).catch((err: unknown) => this.o.logger.error({ err, event }, 'runner event handling failed'));
     });
+    this.queueTimer = setInterval(() => void this.dispatch(), this.o.queuePassIntervalMs ?? 10_000);
+    this.queueTimer.unref();
+    // Once across replicas: a replica starting beside a leading one finds its work done.
+    if (!(await this.coordination.lead())) {
+      await this.dispatch();
+      return { adopted: 0, removed: 0, ended: 0 };
+    }
     return this.reconcile(workloads);
   }
 
@@ -427,6 +447,7 @@ export class SessionService {
   /** Clears timers; sessions and workloads stay as they are for the next start to adopt. */
   close(): void {
     this.closed = true;
+    clearInterval(this.queueTimer);
     for (const timer of this.readyTimers.values()) clearTimeout(timer);
     this.readyTimers.clear();
   }
