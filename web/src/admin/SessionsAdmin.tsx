@@ -26,6 +26,7 @@ export function SessionsAdmin() {
     userId: owner || undefined,
     statuses: activeOnly ? ACTIVE_STATUSES : undefined,
     intervalMs: REFRESH_MS,
+    liveScope: 'all',
     loadFailure: 'Could not load the sessions',
   });
   const { sessions, loadError } = list;

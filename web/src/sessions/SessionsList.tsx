@@ -24,6 +24,8 @@ export function SessionsList() {
     userId: ownerFilter,
     statuses: activeOnly ? ACTIVE_STATUSES : undefined,
     intervalMs: REFRESH_MS,
+    // With sign-in off the list holds everyone's sessions.
+    liveScope: isAdmin && ownerFilter === undefined ? 'all' : 'mine',
     loadFailure: 'Could not load your sessions',
   });
   const { sessions, loadError } = list;

@@ -9,6 +9,7 @@ import { useFullscreen } from '../hooks/useFullscreen';
 import { navigate, paths } from '../hooks/useHashRoute';
 import { useNow } from '../hooks/useNow';
 import { usePoll } from '../hooks/usePoll';
+import { useSessionEvents } from '../hooks/useSessionEvents';
 import { useVncConnection } from '../hooks/useVncConnection';
 import { useClipboardSync } from '../hooks/useClipboardSync';
 import { useUploads } from '../hooks/useUploads';
@@ -66,7 +67,15 @@ export function Viewer({ sessionId }: { sessionId: string }) {
     };
   }, []);
 
-  usePoll(
+  // Announced changes reload the session at once; once the stream has announced this one, polling slows to a safety net.
+  const [announced, setAnnounced] = useState(false);
+  const live = useSessionEvents((event) => {
+    if (event.id !== undefined && event.id !== sessionId) return;
+    if (event.id === sessionId) setAnnounced(true);
+    reloadSession();
+  });
+  const interval = pollInterval(session, missing !== null);
+  const reloadSession = usePoll(
     async (signal) => {
       try {
         const latest = await getSession(sessionId, signal);
@@ -78,7 +87,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
         else setPollProblem(errorMessage(err));
       }
     },
-    pollInterval(session, missing !== null),
+    interval !== null && live && announced ? Math.max(interval, 15_000) : interval,
   );
 
   const status = session?.status;

@@ -3,6 +3,7 @@ import { errorMessage } from '../api/http';
 import type { Session, SessionStatus } from '../contract';
 import { listSessions } from './sessionsApi';
 import { usePoll } from '../hooks/usePoll';
+import { useSessionEvents } from '../hooks/useSessionEvents';
 import { mergeFirstPage } from './sessionPages';
 
 interface Options {
@@ -11,6 +12,8 @@ interface Options {
   /** Only sessions with one of these statuses; all when absent. */
   statuses?: readonly SessionStatus[];
   intervalMs: number;
+  /** Whose changes the server's event stream should announce: `all` for an admin's list of everyone's. */
+  liveScope?: 'mine' | 'all';
   /** Put before the reason when loading fails, e.g. "Could not load your sessions". */
   loadFailure: string;
 }
@@ -34,12 +37,15 @@ export interface SessionList {
   clear: () => void;
 }
 
+/** How often the list is polled while the server's event stream announces changes: a safety net only. */
+const LIVE_POLL_MS = 60_000;
+
 /**
  * The sessions list, newest first, a page at a time. Polling reloads the first page only
  * (where new and changing sessions are); pages loaded with `loadMore` stay below it.
  * A later successful load clears a load failure.
  */
-export function useSessionList({ userId, statuses, intervalMs, loadFailure }: Options): SessionList {
+export function useSessionList({ userId, statuses, intervalMs, liveScope = 'mine', loadFailure }: Options): SessionList {
   const [sessions, setSessions] = useState<Session[] | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [nextCursor, setNextCursor] = useState<string | null>(null);
@@ -49,6 +55,10 @@ export function useSessionList({ userId, statuses, intervalMs, loadFailure }: Op
   // Bumped by `clear`: an answer to a request made before it belongs to another list.
   const generation = useRef(0);
 
+  // Every announced change reloads the first page; polling goes on, slowly while announcements arrive.
+  const live = useSessionEvents(() => refreshRef.current(), liveScope);
+  const pollMs = live ? Math.max(intervalMs, LIVE_POLL_MS) : intervalMs;
+  const refreshRef = useRef(() => {});
   const refresh = usePoll(async (signal) => {
     const asked = generation.current;
     try {
@@ -61,7 +71,9 @@ export function useSessionList({ userId, statuses, intervalMs, loadFailure }: Op
       if (signal.aborted || asked !== generation.current) return;
       setLoadError(`${loadFailure}: ${errorMessage(err)}`);
     }
-  }, intervalMs);
+  }, pollMs);
+
+  refreshRef.current = refresh;
 
   const loadMore = useCallback(() => {
     if (nextCursor === null || loadingMore) return;
