@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CLOSE_CODE_MESSAGES, FINAL_CLOSE_CODES } from '../contract/close-codes.js';
+import { CLOSE_CODE_MESSAGES, FINAL_CLOSE_CODES, RECONNECT_NOW_CLOSE_CODES } from '../contract/close-codes.js';
 import { CloseCode } from './close-codes.js';
 
 const WEB_STREAM_END = path.resolve(import.meta.dirname, '..', '..', '..', 'web', 'src', 'sessions', 'streamEnd.ts');
@@ -25,4 +25,9 @@ test('codes that name a lasting refusal are the ones a viewer does not retry by 
   const codes: number[] = Object.values(CloseCode);
   for (const code of FINAL_CLOSE_CODES) assert.ok(codes.includes(code), `${code} is a close code`);
   assert.deepEqual([...FINAL_CLOSE_CODES].sort(), [4401, 4403, 4404, 4410, 4413, 4429]);
+});
+
+test('a Sortie shutting down asks for an immediate reconnect, which no lasting refusal does', () => {
+  assert.deepEqual([...RECONNECT_NOW_CLOSE_CODES].sort(), [CloseCode.ReconnectNow, CloseCode.Draining].sort());
+  for (const code of RECONNECT_NOW_CLOSE_CODES) assert.ok(!FINAL_CLOSE_CODES.has(code), `${code}`);
 });
