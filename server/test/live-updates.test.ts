@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { launchBrowser } from './support/browser.js';
 import { FakeRunner } from './support/fake-runner.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { freshTestDatabase } from './support/postgres.js';
@@ -227,5 +228,42 @@ describe('live updates across two Sorties on one PostgreSQL', () => {
     await stream.next((e) => e.event === 'session' && e.data.id === id && e.data.status === 'running', 1_000);
     assert.equal((await a.api.request('DELETE', `/api/sessions/${id}`)).status, 200);
     await stream.next((e) => e.event === 'session' && e.data.id === id && e.data.status === 'terminated', 1_000);
+  });
+});
+
+describe('live updates in the browser', () => {
+  let sortie: TestSortie;
+
+  before(async () => {
+    sortie = await startTestSortie({ name: 'live-updates-browser', apps: APPS, runner: new FakeRunner() });
+  });
+
+  after(() => sortie?.cleanup());
+
+  test('the sessions list shows a new session without waiting for a poll, and polls no more while the stream is healthy', async () => {
+    const { browser, close } = await launchBrowser();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const listRequests: number[] = [];
+      page.on('request', (request) => {
+        if (request.method() === 'GET' && new URL(request.url()).pathname === '/api/sessions') listRequests.push(Date.now());
+      });
+      const eventStream = page.waitForResponse((res) => new URL(res.url()).pathname === '/api/events');
+      await page.goto(`${sortie.url}/#/sessions`);
+      assert.equal((await eventStream).status(), 200);
+      await page.waitForFunction(() => document.body.innerText.length > 0);
+      // The list polls every 4 s without the stream; with it, once a minute: 6 s pass without a list request.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const quietFrom = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      assert.deepEqual(listRequests.filter((at) => at >= quietFrom), [], 'no poll while the stream is healthy');
+
+      const launched = await sortie.api.request<{ id: string }>('POST', '/api/sessions', { app_id: 'xterm' });
+      assert.equal(launched.status, 201);
+      // The next poll is most of a minute away: only the announcement can bring it this soon.
+      await page.locator(`[data-testid="sessions-row-${launched.body.id}"]`).waitFor({ timeout: 10_000 });
+    } finally {
+      await close();
+    }
   });
 });
