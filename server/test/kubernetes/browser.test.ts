@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { launchBrowser, launchFromCatalog, SCREENSHOT_DIR } from '../support/browser.js';
 import { startTestSortie, type TestSortie } from '../support/harness.js';
-import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, readPod, SIDECAR_IMAGE, waitForPodGone } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, kubernetesSortieEnv, readPod, waitForPodGone } from './cluster.js';
 
 // A person in a real browser, against the real server on the kubernetes runner: the
 // catalog's xterm runs as a pod in a namespace of this file's own.
@@ -20,11 +20,7 @@ before(async () => {
   sortie = await startTestSortie({
     name: 'k8s-browser',
     env: {
-      SORTIE_RUNNER: 'kubernetes',
-      SORTIE_NAMESPACE: namespace.name,
-      KUBECONFIG: adminKubeconfigPath(),
-      SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE,
-      SORTIE_IMAGE_PULL_POLICY: 'IfNotPresent',
+      ...kubernetesSortieEnv(namespace.name),
       SORTIE_AUTH: 'disabled',
     },
   });

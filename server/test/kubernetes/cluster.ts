@@ -31,6 +31,11 @@ export function adminKubeconfigPath(): string {
 }
 
 /** An admin KubeConfig for a cluster that answers, or a failure telling how to start one. */
+/** Settings for a Sortie on the Kubernetes runner in `namespace` of the local cluster, with the sidecar image the cluster holds. */
+export function kubernetesSortieEnv(namespace: string): Record<string, string> {
+  return { SORTIE_RUNNER: 'kubernetes', SORTIE_NAMESPACE: namespace, KUBECONFIG: adminKubeconfigPath(), SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE };
+}
+
 export async function adminKubeConfig(): Promise<KubeConfig> {
   const file = adminKubeconfigPath();
   const kc = new KubeConfig();

@@ -22,7 +22,7 @@ import {
   type ViewerPage,
 } from '../support/viewer-page.js';
 import { sleep, waitFor } from '../support/wait.js';
-import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, SIDECAR_IMAGE } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv } from './cluster.js';
 
 // The desktop a person works in, in the real browser (Debian's Chromium), on a pod of the
 // local cluster: text moves between the page's clipboard and the X clipboard in the pod
@@ -52,11 +52,7 @@ before(async () => {
     name: 'k8s-desktop-browser',
     apps,
     env: {
-      SORTIE_RUNNER: 'kubernetes',
-      SORTIE_NAMESPACE: namespace.name,
-      KUBECONFIG: adminKubeconfigPath(),
-      SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE,
-      SORTIE_IMAGE_PULL_POLICY: 'IfNotPresent',
+      ...kubernetesSortieEnv(namespace.name),
       SORTIE_MAX_SESSIONS_PER_USER: '10',
     },
   });

@@ -6,7 +6,7 @@ import { launchBrowser, launchFromCatalog } from '../support/browser.js';
 import { startTestSortie, type TestSortie } from '../support/harness.js';
 import { ENTER, FRENCH, GERMAN, POLISH_AND_CZECH, replay, type TypedLine } from '../support/keyboard-layouts.js';
 import { waitFor } from '../support/wait.js';
-import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, SIDECAR_IMAGE } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv } from './cluster.js';
 
 // Typing on a German or a French keyboard in the real browser (Debian's Chromium) reaches
 // the app as typed, on a pod of the local cluster (Xvnc in the VNC sidecar). The browser's
@@ -35,11 +35,7 @@ before(async () => {
     name: 'k8s-desktop-keyboard',
     apps,
     env: {
-      SORTIE_RUNNER: 'kubernetes',
-      SORTIE_NAMESPACE: namespace.name,
-      KUBECONFIG: adminKubeconfigPath(),
-      SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE,
-      SORTIE_IMAGE_PULL_POLICY: 'IfNotPresent',
+      ...kubernetesSortieEnv(namespace.name),
       SORTIE_MAX_SESSIONS_PER_USER: '10',
     },
   });

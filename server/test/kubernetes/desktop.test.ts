@@ -4,7 +4,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { fullUpdatePixels, openDeskView, resize } from '../support/desk.js';
 import { startTestSortie, type TestSortie } from '../support/harness.js';
 import { clientCutText } from '../support/rfb.js';
-import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, SIDECAR_IMAGE } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv } from './cluster.js';
 
 // The sidecar's desktop, TigerVNC's Xvnc, through Sortie's relay on a real pod: a viewer
 // resizes it to its window with RFB SetDesktopSize, and a size that would take the
@@ -21,7 +21,7 @@ before(async () => {
   sortie = await startTestSortie({
     name: 'k8s-desktop',
     apps: [{ id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: DEMO_IMAGE, command: ['xterm'], resource_limits: small, clipboard: 'none' }],
-    env: { SORTIE_RUNNER: 'kubernetes', SORTIE_NAMESPACE: namespace.name, KUBECONFIG: adminKubeconfigPath(), SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE },
+    env: kubernetesSortieEnv(namespace.name),
   });
 });
 

@@ -4,7 +4,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { LAUNCH_STEPS, type LaunchStep, type Session } from '../../src/contract/sessions.js';
 import { startTestSortie, type TestSortie } from '../support/harness.js';
 import { sleep } from '../support/wait.js';
-import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, SIDECAR_IMAGE, waitForPodGone } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv, waitForPodGone } from './cluster.js';
 
 // What a person waiting for a desktop is told, read from GET /api/sessions/{id} while a real
 // pod starts: the steps come from the pod's own status as the runner's watch sees it.
@@ -22,7 +22,7 @@ before(async () => {
   sortie = await startTestSortie({
     name: 'k8s-progress',
     apps: APPS,
-    env: { SORTIE_RUNNER: 'kubernetes', SORTIE_NAMESPACE: namespace.name, KUBECONFIG: adminKubeconfigPath(), SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE },
+    env: kubernetesSortieEnv(namespace.name),
   });
 });
 

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { startTestSortie, type TestSortie } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
-import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, SIDECAR_IMAGE, waitForPodGone } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv, waitForPodGone } from './cluster.js';
 
 // Persistent homes on real PersistentVolumes: the local cluster has no provisioner, so the
 // test makes hostPath volumes of a class of its own (on this machine, the cluster's only
@@ -73,10 +73,7 @@ function start(dir?: string): Promise<TestSortie> {
     apps: APPS,
     ...(dir ? { dir } : {}),
     env: {
-      SORTIE_RUNNER: 'kubernetes',
-      SORTIE_NAMESPACE: namespace.name,
-      KUBECONFIG: adminKubeconfigPath(),
-      SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE,
+      ...kubernetesSortieEnv(namespace.name),
       SORTIE_HOME_STORAGE_CLASS: storageClass,
       SORTIE_HOME_SIZE: '1Gi',
     },

@@ -9,7 +9,7 @@ import { FILES_PORT } from '../../src/runners/kubernetes/pod-spec.js';
 import type { Api } from '../support/api.js';
 import { startTestSortie, type TestSortie } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
-import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, readPod, SIDECAR_IMAGE, waitForPodGone } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv, readPod, waitForPodGone } from './cluster.js';
 
 // The session file API on the kubernetes runner, on the local cluster: Sortie reaches the
 // home through the file endpoint in the pod's sidecar (no pods/exec), on the volume the app
@@ -135,10 +135,7 @@ before(async () => {
     name: 'k8s-files',
     apps: APPS,
     env: {
-      SORTIE_RUNNER: 'kubernetes',
-      SORTIE_NAMESPACE: namespace.name,
-      KUBECONFIG: adminKubeconfigPath(),
-      SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE,
+      ...kubernetesSortieEnv(namespace.name),
       SORTIE_AUTH: 'enabled',
       SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD,
       SORTIE_MAX_UPLOAD_MB: '1',

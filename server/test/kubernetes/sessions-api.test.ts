@@ -5,7 +5,7 @@ import { buildSessionPod } from '../../src/runners/kubernetes/pod-spec.js';
 import { startTestSortie, type TestSortie } from '../support/harness.js';
 import { readDesktop } from '../support/rfb.js';
 import { sleep, waitFor } from '../support/wait.js';
-import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, launchSpec, readPod, SIDECAR_IMAGE, waitForPodGone } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv, launchSpec, readPod, SIDECAR_IMAGE, waitForPodGone } from './cluster.js';
 
 // The whole product on the kubernetes runner: real HTTP API, SQLite, relay and session
 // service, with session pods in a real cluster.
@@ -25,10 +25,7 @@ function startOnCluster(name: string, namespace: string, extra: { env?: Record<s
     apps: APPS,
     ...(extra.dir ? { dir: extra.dir } : {}),
     env: {
-      SORTIE_RUNNER: 'kubernetes',
-      SORTIE_NAMESPACE: namespace,
-      KUBECONFIG: adminKubeconfigPath(),
-      SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE,
+      ...kubernetesSortieEnv(namespace),
       ...extra.env,
     },
   });

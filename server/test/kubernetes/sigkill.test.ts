@@ -11,7 +11,7 @@ import { readDesktop } from '../support/rfb.js';
 import { Api } from '../support/api.js';
 import { scratchDir } from '../support/harness.js';
 import { DEMO_APPS } from '../support/paths.js';
-import { adminKubeConfig, adminKubeconfigPath, createTestNamespace, DEMO_IMAGE, readPod, SIDECAR_IMAGE, waitForPodGone } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv, readPod, waitForPodGone } from './cluster.js';
 import { waitFor } from '../support/wait.js';
 
 // Sortie as operators run it, on the kubernetes runner, killed with SIGKILL: no dispose,
@@ -40,11 +40,7 @@ after(async () => {
 
 async function start(): Promise<{ sortie: SortieProcess; api: Api }> {
   const sortie = await startSortieProcess({
-    SORTIE_RUNNER: 'kubernetes',
-    SORTIE_NAMESPACE: namespace!.name,
-    KUBECONFIG: adminKubeconfigPath(),
-    SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE,
-    SORTIE_IMAGE_PULL_POLICY: 'IfNotPresent',
+    ...kubernetesSortieEnv(namespace!.name),
     SORTIE_APPS_FILE: DEMO_APPS,
     SORTIE_DB_PATH: path.join(scratch.dir, 'sortie.db'),
     SORTIE_AUTH: 'disabled',
