@@ -18,6 +18,8 @@ const NAMESPACE = 'sortie';
 
 describe('Helm chart without a cluster', () => {
   let helm: string;
+  /** The chart rendered with `helm template` and these --set arguments, as objects. */
+  const renderChart = async (...set: string[]) => loadAllYaml((await runOk(helm, ['template', 'sortie', CHART, '-n', NAMESPACE, ...set])).stdout) as K8sObject[];
   before(() => {
     helm = requireHelm();
   });
@@ -80,14 +82,13 @@ describe('Helm chart without a cluster', () => {
   });
 
   test('metrics are off by default; a ServiceMonitor scrapes /metrics with the token Sortie reads from the same Secret', async () => {
-    const render = async (...set: string[]) => loadAllYaml((await runOk(helm, ['template', 'sortie', CHART, '-n', NAMESPACE, ...set])).stdout) as K8sObject[];
     const tokenEnv = (objects: K8sObject[]) =>
       (objects.find((o) => o.kind === 'Deployment')!.spec.template.spec.containers[0].env as Array<{ name: string; valueFrom?: any }>).find((e) => e.name === 'SORTIE_METRICS_TOKEN');
-    const off = await render();
+    const off = await renderChart();
     assert.equal(tokenEnv(off), undefined);
     assert.ok(!off.some((o) => o.kind === 'ServiceMonitor' || o.metadata.name === 'sortie-metrics'));
 
-    const on = await render('--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.serviceMonitor.labels.release=kps');
+    const on = await renderChart('--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.serviceMonitor.labels.release=kps');
     const secret = on.find((o) => o.kind === 'Secret' && o.metadata.name === 'sortie-metrics')!;
     const token = Buffer.from(String(secret.data?.['metrics-token']), 'base64').toString();
     assert.equal(loadConfig({ SORTIE_METRICS_TOKEN: token }).metrics.token, token, 'Sortie accepts the generated token');
@@ -102,7 +103,7 @@ describe('Helm chart without a cluster', () => {
     assert.equal(endpoint.path, '/metrics');
     assert.deepEqual(endpoint.bearerTokenSecret, { name: 'sortie-metrics', key: 'metrics-token' });
 
-    const theirs = await render('--set', 'metrics.enabled=true', '--set', 'metrics.existingSecret=prom-token');
+    const theirs = await renderChart('--set', 'metrics.enabled=true', '--set', 'metrics.existingSecret=prom-token');
     assert.ok(!theirs.some((o) => o.kind === 'Secret' && o.metadata.name === 'sortie-metrics'), 'no Secret of the chart beside the one named');
     assert.deepEqual(tokenEnv(theirs)?.valueFrom, { secretKeyRef: { name: 'prom-token', key: 'metrics-token' } });
   });
@@ -119,12 +120,32 @@ describe('Helm chart without a cluster', () => {
     assert.equal(await render(), undefined);
   });
 
-  test('NOTES warn when replicaCount > 1 with SQLite', async () => {
-    const res = await runOk(helm, ['install', 'sortie', CHART, '-n', NAMESPACE, '--dry-run=client', '--set', 'replicaCount=3']);
-    assert.match(res.stdout, /WARNING: replicaCount is 3, but Sortie stores its state in SQLite/);
+  test('more than one replica needs PostgreSQL: the schema refuses it on SQLite, naming database.existingSecret', async () => {
+    const refused = await run(helm, ['template', 'sortie', CHART, '-n', NAMESPACE, '--set', 'replicaCount=3']);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /database\/existingSecret/);
     const single = await runOk(helm, ['install', 'sortie', CHART, '-n', NAMESPACE, '--dry-run=client']);
-    assert.doesNotMatch(single.stdout, /WARNING/);
     assert.match(single.stdout, /kubectl port-forward -n sortie svc\/sortie 8080:80/);
+  });
+
+  test('replicas on PostgreSQL: one pod at a time rolls and drains, no SQLite volume; on SQLite one pod is replaced whole', async () => {
+    const replicas = await renderChart('--set', 'replicaCount=3', '--set', 'database.existingSecret=sortie-db');
+    const deployment = replicas.find((o) => o.kind === 'Deployment')!;
+    assert.equal(deployment.spec.replicas, 3);
+    assert.deepEqual(deployment.spec.strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    const budget = replicas.find((o) => o.kind === 'PodDisruptionBudget')!;
+    assert.equal(budget.spec.maxUnavailable, 1);
+    assert.deepEqual(budget.spec.selector.matchLabels, deployment.spec.selector.matchLabels);
+    assert.ok(!replicas.some((o) => o.kind === 'PersistentVolumeClaim'), 'no ReadWriteOnce volume for pods on several nodes');
+    assert.deepEqual(deployment.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'data').emptyDir, {});
+    // The Role grows by nothing: the replicas coordinate through the database.
+    const role = replicas.find((o) => o.kind === 'Role')!;
+    assert.ok(!JSON.stringify(role.rules).includes('leases'));
+
+    const single = await renderChart();
+    assert.equal(single.find((o) => o.kind === 'Deployment')!.spec.strategy.type, 'Recreate');
+    assert.ok(!single.some((o) => o.kind === 'PodDisruptionBudget'));
+    assert.ok(single.some((o) => o.kind === 'PersistentVolumeClaim'));
   });
 
   test('the chart\'s and the raw NetworkPolicies open exactly the session pod\'s ports, to Sortie only', async () => {
@@ -163,8 +184,9 @@ describe('chart and raw manifests accepted by the API server (server-side dry ru
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   });
 
+  // The cluster's own API versions, as `helm install` would see them (the PodDisruptionBudget's depends on them).
   const render = async (...set: string[]) =>
-    (await runOk(helm, ['template', 'sortie', CHART, '--namespace', NAMESPACE, ...set.flatMap((s) => ['--set', s])])).stdout;
+    (await runOk(helm, ['template', 'sortie', CHART, '--namespace', NAMESPACE, '--kubeconfig', cluster.tools.kubeconfig, '--dry-run=server', ...set.flatMap((s) => ['--set', s])])).stdout;
 
   test('(a) defaults', async () => {
     const objects = await cluster.dryRun(await render());
@@ -223,9 +245,10 @@ describe('chart and raw manifests accepted by the API server (server-side dry ru
     assert.equal(objects.filter((o) => o.kind === 'ResourceQuota' || o.kind === 'LimitRange').length, 0);
   });
 
-  test('(e) replicaCount=3 renders (NOTES warn) and is accepted', async () => {
-    const objects = await cluster.dryRun(await render('replicaCount=3'));
+  test('(e) replicaCount=3 on PostgreSQL, with its PodDisruptionBudget, is accepted', async () => {
+    const objects = await cluster.dryRun(await render('replicaCount=3', 'database.existingSecret=sortie-db'));
     assert.equal(objects.find((o) => o.kind === 'Deployment')!.spec.replicas, 3);
+    assert.ok(objects.some((o) => o.kind === 'PodDisruptionBudget'));
   });
 
   test('sessions in another namespace: Role, RoleBinding, policy and quota go there', async () => {
