@@ -33,6 +33,9 @@ class EventStream {
     const stream = new EventStream(controller, res.status);
     if (res.status !== 200) return Object.assign(stream, { body: await res.text() });
     assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    // The security headers every answer carries (helmet), though this one leaves Fastify.
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.match(res.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
     stream.done = stream.read(res.body!);
     await stream.next((e) => e.event === 'ready');
     return stream;
