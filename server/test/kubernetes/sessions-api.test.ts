@@ -132,7 +132,7 @@ describe('sessions through the API, on pods', () => {
     assert.ok(lostNow.status === 'terminated' || lostNow.status === 'failed', lostNow.status);
     assert.ok(lostNow.reason, 'with a reason');
     // Deleting a pod still being created can take the kubelet a while on a busy node.
-    await waitForPodGone(kc, namespace.name, orphan.workloadName, 90_000);
+    await waitForPodGone(kc, namespace.name, orphan.workloadName);
 
     await api().request('DELETE', `/api/sessions/${kept.id}`);
     await waitForPodGone(kc, namespace.name, kept.pod_name);

@@ -97,7 +97,7 @@ test('after SIGKILL and changes behind its back, a restart adopts, ends and remo
       },
     },
   });
-  await waitForPodGone(kc, namespace!.name, lost.pod_name, 60_000);
+  await waitForPodGone(kc, namespace!.name, lost.pod_name);
   assert.ok(await readPod(kc, namespace!.name, strayName), 'the stray pod exists before the restart');
   assert.deepEqual(liveSessionsInDb(), new Set([kept.id, lost.id]), 'the killed Sortie left both sessions live in its database');
 
@@ -113,7 +113,7 @@ test('after SIGKILL and changes behind its back, a restart adopts, ends and remo
   assert.ok(lostNow.reason, 'with a reason');
 
   // Removal starts during reconciliation: the stray is already on its way out.
-  await waitForPodGone(kc, namespace!.name, strayName, 60_000);
+  await waitForPodGone(kc, namespace!.name, strayName);
 
   const inDb = liveSessionsInDb();
   const inCluster = await sessionPodsInCluster();
@@ -123,7 +123,7 @@ test('after SIGKILL and changes behind its back, a restart adopts, ends and remo
   // Clean up through Sortie, then stop it as an operator would.
   const ended = await second.api.request<{ status: string }>('DELETE', `/api/sessions/${kept.id}`);
   assert.equal(ended.body.status, 'terminated');
-  await waitForPodGone(kc, namespace!.name, kept.pod_name, 60_000);
+  await waitForPodGone(kc, namespace!.name, kept.pod_name);
   await waitFor(async () => (await sessionPodsInCluster()).size === 0, { what: 'no Sortie pods left', timeoutMs: 10_000 });
   second.sortie.child.kill('SIGTERM');
   assert.equal((await exitOf(second.sortie.child)).code, 0, second.sortie.stderr());
