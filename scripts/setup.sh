@@ -33,7 +33,9 @@ stamp=node_modules/.sortie-lock-hash
 hash=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [[ ! -f $stamp || $(cat "$stamp") != "$hash" ]]; then
   echo "setup: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # A download that stalls is dropped after a minute and tried again (npm waits five by
+  # default, and a stalled registry connection has cost a run ten).
+  npm ci --no-audit --no-fund --loglevel=error --fetch-timeout=60000 --fetch-retries=5
   echo "$hash" >"$stamp"
 fi
 
