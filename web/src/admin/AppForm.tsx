@@ -1,4 +1,4 @@
-import { useId, useRef, useState, type FormEvent } from 'react';
+import { useId, useLayoutEffect, useRef, useState, type FormEvent } from 'react';
 import { ApiError, errorMessage } from '../api/http';
 import { DEFAULT_RESOURCE_LIMITS, type App } from '../contract';
 import { AppIcon } from '../ui/AppIcon';
@@ -60,9 +60,14 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
   // One problem is said once, next to Save; several get a word each by their fields.
   const inlineError = (field: DraftField) => (Object.keys(errors).length > 1 ? errors[field] : undefined);
 
-  const focusField = (field: DraftField) => {
-    requestAnimationFrame(() => formRef.current?.querySelector<HTMLElement>(`[data-testid="app-form-${field}"]`)?.focus());
-  };
+  // The field to focus once the render that marks it is committed: a layout effect runs right
+  // after that commit, whereas a frame callback may come much later on a busy machine and pull
+  // the cursor away from whatever the person has moved on to type in.
+  const [focusRequest, setFocusRequest] = useState<{ field: DraftField } | null>(null);
+  useLayoutEffect(() => {
+    if (focusRequest) formRef.current?.querySelector<HTMLElement>(`[data-testid="app-form-${focusRequest.field}"]`)?.focus();
+  }, [focusRequest]);
+  const focusField = (field: DraftField) => setFocusRequest({ field });
 
   /** Props shared by every input: id, test id, value, change handler and error wiring. */
   const bind = (field: TextField) => ({
