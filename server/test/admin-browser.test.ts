@@ -106,6 +106,8 @@ test('an admin adds, edits and deletes an app, and the catalog follows', async (
   await page.getByTestId('app-form-name').fill('Notes');
   await page.getByTestId('app-form-save').click();
   assert.match(await page.getByTestId('app-form-error').innerText(), /lowercase letters/);
+  // The cursor is in the field to fix as soon as the sentence shows, so what is typed next lands there.
+  assert.equal(await page.evaluate('document.activeElement?.getAttribute("data-testid")'), 'app-form-id');
 
   await page.getByTestId('app-form-id').fill('notes');
   await page.getByTestId('app-form-category').fill('Office');
