@@ -13,3 +13,26 @@ export class Serial {
     return result;
   }
 }
+
+/**
+ * One Serial per key: steps with the same key run in order, steps with different keys do not
+ * wait for each other. A key's queue is forgotten once it has drained.
+ */
+export class KeyedSerial {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, step: () => Promise<T>): Promise<T> {
+    const result = (this.tails.get(key) ?? Promise.resolve()).then(step);
+    const tail = result.catch(() => undefined);
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return result;
+  }
+
+  /** Keys with steps still queued or running. */
+  get size(): number {
+    return this.tails.size;
+  }
+}

@@ -13,6 +13,7 @@ import type { SessionListKey, SessionRepository } from './session-repository.js'
 import { isLive, toSession, type Session, type SessionStatus } from './session.js';
 import { LAUNCH_STEP_LABELS, type LaunchStep, type LaunchStepName } from '../contract/sessions.js';
 import { InProcessCoordination, type Coordination } from '../db/coordination.js';
+import { KeyedSerial } from './serial.js';
 
 export interface SessionServiceOptions {
   sessions: SessionRepository;
@@ -89,6 +90,8 @@ export class SessionService {
    * runner's next step starts it afresh.
    */
   private readonly progress = new Map<string, LaunchStep[]>();
+  /** A session's runner events, handled one at a time in the order they came. */
+  private readonly eventOrder = new KeyedSerial();
   /** Sessions inside their own create(): one its own queue pass starts never waited. */
   private readonly arriving = new Set<string>();
 
@@ -347,9 +350,7 @@ export class SessionService {
    * what the runner found with what the database remembers.
    */
   async start(): Promise<ReconcileSummary> {
-    const workloads = await this.o.runner.start((event) => {
-      void this.handle(event).catch((err: unknown) => this.o.logger.error({ err, event }, 'runner event handling failed'));
-    });
+    const workloads = await this.o.runner.start((event) => this.enqueueEvent(event));
     this.queueTimer = setInterval(() => void this.dispatch(), this.o.queuePassIntervalMs ?? 10_000);
     this.queueTimer.unref();
     // Once across replicas: a replica starting beside a leading one finds its work done.
@@ -396,6 +397,17 @@ export class SessionService {
     // Queued sessions waited in the database through the restart; start those there is room for.
     await this.dispatch();
     return { adopted, removed, ended };
+  }
+
+  /**
+   * A runner's events for one session are handled one after another, in the order the runner
+   * sent them: handling awaits the database, and two steps reported back to back must not be
+   * recorded the other way round when the second lookup happens to answer first.
+   */
+  private enqueueEvent(event: WorkloadEvent): void {
+    void this.eventOrder
+      .run(event.sessionId, () => this.handle(event))
+      .catch((err: unknown) => this.o.logger.error({ err, event }, 'runner event handling failed'));
   }
 
   /** Runner events land here. */
