@@ -246,6 +246,28 @@ describe('POD_READY_TIMEOUT', () => {
   });
 });
 
+describe('a start whose launching replica went away', () => {
+  test('is failed by the leader once POD_READY_TIMEOUT has passed, not before, and not while its own timer runs', async () => {
+    const file = freshFile();
+    let ahead = 0;
+    const clock = () => new Date(Date.now() + ahead);
+    const watcher = await startService(file, { now: clock });
+    const launcher = await startService(file, { now: clock });
+    const s = await launcher.service.create(ALICE, { appId: 'xterm' });
+    assert.equal(s.status, 'creating');
+    ahead = 30_000;
+    assert.equal(await watcher.service.failLateStarts(), 0, 'half the timeout: still starting');
+    ahead = 2 * 60_000;
+    assert.equal(await launcher.service.failLateStarts(), 0, 'the launching service has its own timer for it');
+    await launcher.close();
+    assert.equal(await watcher.service.failLateStarts(), 1);
+    const failed = await statusOf(watcher, s.id);
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.reason, 'The session was not ready within 60 seconds (POD_READY_TIMEOUT)');
+    assert.ok(!watcher.runner.workloads.live.has(s.id), 'its workload, if any, is removed');
+  });
+});
+
 describe('concurrent transitions', () => {
   test('ending while the ready event arrives: the session ends, in either order, and no workload is left', async () => {
     const h = await startService(freshFile());

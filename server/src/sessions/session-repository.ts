@@ -138,6 +138,11 @@ export class SessionRepository {
       .execute();
   }
 
+  /** Sessions `creating` since before `cutoff` (updated_at is when they became so). */
+  async listCreatingSince(cutoff: string): Promise<SessionsTable[]> {
+    return this.db.selectFrom('sessions').selectAll().where('status', '=', 'creating').where('updated_at', '<', cutoff).execute();
+  }
+
   async touch(ids: string[], at: string): Promise<void> {
     if (ids.length === 0) return;
     await this.db.updateTable('sessions').set({ last_active_at: at }).where('id', 'in', ids).execute();

@@ -52,6 +52,9 @@ const MAX_STEPS = 16;
 /** What a 429 asks the caller to wait before trying again; room only frees when a session ends. */
 const RETRY_AFTER_SECONDS = 30;
 
+/** How long past POD_READY_TIMEOUT a start nobody here watches may take before the leader fails it. */
+const LATE_START_GRACE_MS = 5_000;
+
 /** What a start-up's reconciliation did. */
 export interface ReconcileSummary {
   adopted: number;
@@ -332,6 +335,20 @@ export class SessionService {
     await this.o.sessions.touch(ids, this.now().toISOString());
   }
 
+  /**
+   * Fails sessions still `creating` well past POD_READY_TIMEOUT that no timer here watches:
+   * the replica that launched them, whose timer would have, went away. Once across replicas,
+   * by the leading one; the grace lets the launching replica's own timer answer first.
+   */
+  async failLateStarts(): Promise<number> {
+    if (this.closed || !(await this.coordination.lead())) return 0;
+    const cutoff = new Date(this.now().getTime() - this.o.podReadyTimeoutMs - LATE_START_GRACE_MS).toISOString();
+    const late = (await this.o.sessions.listCreatingSince(cutoff)).filter((row) => !this.readyTimers.has(row.id));
+    const seconds = Math.round((this.o.podReadyTimeoutMs / 1000) * 10) / 10;
+    for (const row of late) await this.fail(row.id, `The session was not ready within ${seconds} seconds (POD_READY_TIMEOUT)`, 'start_timeout');
+    return late.length;
+  }
+
   /** Ends live sessions idle for longer than SESSION_TIMEOUT. */
   async expireIdle(): Promise<number> {
     // Once across replicas: the leading one sweeps (every replica records its own viewers first).
@@ -351,7 +368,10 @@ export class SessionService {
    */
   async start(): Promise<ReconcileSummary> {
     const workloads = await this.o.runner.start((event) => this.enqueueEvent(event));
-    this.queueTimer = setInterval(() => void this.dispatch(), this.o.queuePassIntervalMs ?? 10_000);
+    this.queueTimer = setInterval(() => {
+      void this.dispatch();
+      void this.failLateStarts().catch((err: unknown) => this.o.logger.error({ err }, 'checking for late starts failed'));
+    }, this.o.queuePassIntervalMs ?? 10_000);
     this.queueTimer.unref();
     // Once across replicas: a replica starting beside a leading one finds its work done.
     if (!(await this.coordination.lead())) {
