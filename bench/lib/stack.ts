@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startEchoServer } from './echo-server.js';
+import { startEchoVnc } from '../../server/test/support/echo-vnc.js';
 import { buildSortie } from './build.js';
 import { forkTs, pin, procCpuSeconds, registerTempDir, removeTempDir, spawnTracked, waitForPort, type IpcChild } from './procs.js';
 import { Api } from '../../server/test/support/api.js';
@@ -82,7 +82,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     echoCpu = () => cpuOf(echo);
     if (split) pin(echo.child.pid!, '0');
   } else {
-    const echo = await startEchoServer();
+    const echo = await startEchoVnc();
     echoPort = echo.port;
     closeEcho = echo.close;
   }

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Session } from '../src/sessions/session.js';
 import { CloseCode } from '../src/stream/close-codes.js';
 import { Api, type Reply } from './support/api.js';
+import { startEchoVnc } from './support/echo-vnc.js';
 import { FakeRunner } from './support/fake-runner.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { canConnect, freePort } from './support/ports.js';
-import { ByteReader, overWebSocket, RfbViewer, serverHandshake, StreamClosed } from './support/rfb.js';
+import { overWebSocket, RfbViewer, StreamClosed } from './support/rfb.js';
 import { waitFor } from './support/wait.js';
 
 // GET /metrics of a real Sortie (HTTP API, session service, SQLite, relay) whose sessions
@@ -43,37 +43,6 @@ function value(samples: Sample[], name: string, labels: Record<string, string> =
   const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
   assert.ok(found.length <= 1, `${name} ${JSON.stringify(labels)} names ${found.length} samples`);
   return found[0]?.value ?? 0;
-}
-
-/** A VNC server stand-in: the RFB opening (None or VNC authentication, any answer accepted), then an echo. */
-async function startEchoVnc(): Promise<{ port: number; close: () => Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-    const queue = new ByteReader();
-    const onData = (chunk: Buffer) => queue.push(chunk);
-    socket.on('data', onData);
-    serverHandshake(queue, (b) => socket.write(b)).then(
-      () => {
-        socket.off('data', onData);
-        const early = queue.rest();
-        if (early.length > 0) socket.write(early);
-        socket.pipe(socket);
-      },
-      () => socket.destroy(),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: () =>
-      new Promise((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 describe('GET /metrics', () => {
