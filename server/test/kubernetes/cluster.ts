@@ -3,16 +3,21 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
+import type { Browser } from 'playwright-core';
 import { appSchema, type App } from '../../src/catalog/app.js';
 import { DEFAULT_SIDECAR_IMAGE } from '../../src/config/config.js';
 import { apiStatusCode } from '../../src/runners/kubernetes/api-errors.js';
 import { KubernetesRunner, type KubernetesRunnerOptions } from '../../src/runners/kubernetes/kubernetes-runner.js';
 import { workloadName, type LaunchSpec, type WorkloadEvent } from '../../src/runners/runner.js';
+import { launchBrowser } from '../support/browser.js';
+import { startTestSortie, type TestSortie } from '../support/harness.js';
 import { REPO_ROOT } from '../support/paths.js';
 import { waitFor as waitUntil } from '../support/wait.js';
 
 export const DEMO_IMAGE = 'sortie-demo-apps:latest';
 export const SIDECAR_IMAGE = DEFAULT_SIDECAR_IMAGE;
+/** Small, so the 2-core test node can run several sessions side by side. */
+export const SMALL_LIMITS = { cpu_request: '50m', cpu_limit: '1', memory_request: '64Mi', memory_limit: '512Mi' };
 
 const NO_CLUSTER = 'These tests need the local Kubernetes cluster: run `scripts/local-cluster.sh up` (or point KUBECONFIG at a cluster that has the sortie images)';
 
@@ -30,12 +35,12 @@ export function adminKubeconfigPath(): string {
   }
 }
 
-/** An admin KubeConfig for a cluster that answers, or a failure telling how to start one. */
 /** Settings for a Sortie on the Kubernetes runner in `namespace` of the local cluster, with the sidecar image the cluster holds. */
 export function kubernetesSortieEnv(namespace: string): Record<string, string> {
   return { SORTIE_RUNNER: 'kubernetes', SORTIE_NAMESPACE: namespace, KUBECONFIG: adminKubeconfigPath(), SORTIE_VNC_SIDECAR_IMAGE: SIDECAR_IMAGE };
 }
 
+/** An admin KubeConfig for a cluster that answers, or a failure telling how to start one. */
 export async function adminKubeConfig(): Promise<KubeConfig> {
   const file = adminKubeconfigPath();
   const kc = new KubeConfig();
@@ -81,6 +86,59 @@ export async function createTestNamespace(kc: KubeConfig, prefix: string): Promi
   };
 }
 
+export interface ClusterDeskOptions {
+  /** Names the test namespace (`sortie-t-<name>-…`) and Sortie's scratch folder (`k8s-<name>`). */
+  name: string;
+  /** The catalog; default: the demo apps. */
+  apps?: unknown[];
+  /** Settings on top of the kubernetes runner's (SORTIE_AUTH, SORTIE_MAX_SESSIONS_PER_USER, …). */
+  env?: Record<string, string>;
+  /** Also start Debian's Chromium, for tests of what a person sees. */
+  browser?: boolean;
+}
+
+export interface ClusterDesk {
+  kc: KubeConfig;
+  namespace: { name: string; remove: () => Promise<void> };
+  sortie: TestSortie;
+  browser: Browser | undefined;
+  /** Closes the browser, ends what is left of the sessions, stops Sortie and deletes the namespace. */
+  cleanup: () => Promise<void>;
+}
+
+export type ClusterBrowserDesk = ClusterDesk & { browser: Browser };
+
+/**
+ * A real Sortie on the kubernetes runner, its session pods in a namespace of the test
+ * file's own on the local cluster, and a browser when asked for. A start that fails part
+ * way removes what it had made, so `after` needs only `cleanup` of what came back.
+ */
+export async function startClusterDesk(options: ClusterDeskOptions & { browser: true }): Promise<ClusterBrowserDesk>;
+export async function startClusterDesk(options: ClusterDeskOptions): Promise<ClusterDesk>;
+export async function startClusterDesk(options: ClusterDeskOptions): Promise<ClusterDesk> {
+  const kc = await adminKubeConfig();
+  const namespace = await createTestNamespace(kc, options.name);
+  let sortie: TestSortie | undefined;
+  let browser: { browser: Browser; close: () => Promise<void> } | undefined;
+  const cleanup = async () => {
+    await browser?.close();
+    await sortie?.cleanup();
+    await namespace.remove();
+  };
+  try {
+    sortie = await startTestSortie({
+      name: `k8s-${options.name}`,
+      ...(options.apps ? { apps: options.apps } : {}),
+      env: { ...kubernetesSortieEnv(namespace.name), ...options.env },
+    });
+    if (options.browser) browser = await launchBrowser();
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  return { kc, namespace, sortie, browser: browser?.browser, cleanup };
+}
+
 export function testApp(fields: Partial<Record<keyof App, unknown>> = {}): App {
   return appSchema.parse({
     id: 'xterm',
@@ -88,8 +146,7 @@ export function testApp(fields: Partial<Record<keyof App, unknown>> = {}): App {
     launch_type: 'container',
     container_image: DEMO_IMAGE,
     command: ['xterm'],
-    // Small, so the 2-core test node can run several sessions side by side.
-    resource_limits: { cpu_request: '50m', cpu_limit: '1', memory_request: '64Mi', memory_limit: '512Mi' },
+    resource_limits: SMALL_LIMITS,
     ...fields,
   });
 }

@@ -2,12 +2,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Browser } from 'playwright-core';
 import { APP_CONTAINER } from '../../src/runners/kubernetes/pod-spec.js';
-import { launchBrowser } from '../support/browser.js';
 import { awaitMessage, openDeskView, resize } from '../support/desk.js';
-import { startTestSortie, type TestSortie } from '../support/harness.js';
+import type { TestSortie } from '../support/harness.js';
 import { podExec } from '../support/pod-exec.js';
 import { Clip, clientClipboard, clientCutText, clipboardProvide, Encoding, type ServerMessage } from '../support/rfb.js';
 import {
@@ -22,7 +20,7 @@ import {
   type ViewerPage,
 } from '../support/viewer-page.js';
 import { sleep, waitFor } from '../support/wait.js';
-import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv } from './cluster.js';
+import { DEMO_IMAGE, SMALL_LIMITS, startClusterDesk, type ClusterBrowserDesk } from './cluster.js';
 
 // The desktop a person works in, in the real browser (Debian's Chromium), on a pod of the
 // local cluster: text moves between the page's clipboard and the X clipboard in the pod
@@ -31,39 +29,23 @@ import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv }
 // come out through the files panel. The desktop side is read from inside the pod, with X
 // clients and the shell of the app's image, as the cluster's admin (`kubectl exec`).
 
-const small = { cpu_request: '50m', cpu_limit: '1', memory_request: '64Mi', memory_limit: '512Mi' };
 /** The app writes a file before it starts, for the download test (under another name until it is whole). */
 const WRITE_THEN_XTERM = 'cd "$HOME" && head -c 300000 /dev/urandom > .writing && mv .writing made-by-app.bin && exec xterm -geometry 80x24+0+0';
 const apps = [
-  { id: 'desk', name: 'Desk', category: 'Test', launch_type: 'container', container_image: DEMO_IMAGE, command: ['sh', '-c', WRITE_THEN_XTERM], resource_limits: small },
-  { id: 'locked', name: 'Locked', category: 'Test', launch_type: 'container', container_image: DEMO_IMAGE, command: ['xterm'], resource_limits: small, clipboard: 'none' },
+  { id: 'desk', name: 'Desk', category: 'Test', launch_type: 'container', container_image: DEMO_IMAGE, command: ['sh', '-c', WRITE_THEN_XTERM], resource_limits: SMALL_LIMITS },
+  { id: 'locked', name: 'Locked', category: 'Test', launch_type: 'container', container_image: DEMO_IMAGE, command: ['xterm'], resource_limits: SMALL_LIMITS, clipboard: 'none' },
 ];
 
-let kc: KubeConfig;
-let namespace: { name: string; remove: () => Promise<void> };
+let cluster: ClusterBrowserDesk;
 let sortie: TestSortie;
 let browser: Browser;
-let closeBrowser: () => Promise<void>;
 
 before(async () => {
-  kc = await adminKubeConfig();
-  namespace = await createTestNamespace(kc, 'desk-browser');
-  sortie = await startTestSortie({
-    name: 'k8s-desktop-browser',
-    apps,
-    env: {
-      ...kubernetesSortieEnv(namespace.name),
-      SORTIE_MAX_SESSIONS_PER_USER: '10',
-    },
-  });
-  ({ browser, close: closeBrowser } = await launchBrowser());
+  cluster = await startClusterDesk({ name: 'desk-browser', apps, env: { SORTIE_MAX_SESSIONS_PER_USER: '10' }, browser: true });
+  ({ sortie, browser } = cluster);
 });
 
-after(async () => {
-  await closeBrowser?.();
-  await sortie?.cleanup();
-  await namespace?.remove();
-});
+after(() => cluster?.cleanup());
 
 interface PodDesk extends ViewerPage {
   pod: string;
@@ -81,7 +63,7 @@ async function closeDesk(desk: PodDesk): Promise<void> {
 
 /** A shell script in the pod's app container (its DISPLAY and HOME), with `args` as $1…. */
 function inPod(desk: PodDesk, script: string, ...args: string[]) {
-  return podExec(kc, namespace.name, desk.pod, APP_CONTAINER, ['sh', '-c', script, 'sh', ...args]);
+  return podExec(cluster.kc, cluster.namespace.name, desk.pod, APP_CONTAINER, ['sh', '-c', script, 'sh', ...args]);
 }
 
 /** The X screen's size as an X client in the pod sees it, e.g. "1280x800". */

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Browser } from 'playwright-core';
-import { launchBrowser, launchFromCatalog } from '../support/browser.js';
-import { startTestSortie, type TestSortie } from '../support/harness.js';
+import { launchFromCatalog } from '../support/browser.js';
+import type { TestSortie } from '../support/harness.js';
 import { ENTER, FRENCH, GERMAN, POLISH_AND_CZECH, replay, type TypedLine } from '../support/keyboard-layouts.js';
 import { waitFor } from '../support/wait.js';
-import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv } from './cluster.js';
+import { DEMO_IMAGE, SMALL_LIMITS, startClusterDesk, type ClusterBrowserDesk } from './cluster.js';
 
 // Typing on a German or a French keyboard in the real browser (Debian's Chromium) reaches
 // the app as typed, on a pod of the local cluster (Xvnc in the VNC sidecar). The browser's
@@ -15,38 +14,22 @@ import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv }
 // copies each typed line into a file in the session's home, read back through the file API.
 
 const TYPED = 'typed.txt';
-const small = { cpu_request: '50m', cpu_limit: '1', memory_request: '64Mi', memory_limit: '512Mi' };
 // The image sets no locale; the terminal needs a UTF-8 one to write what it gets as UTF-8.
 const TYPIST = `cd "$HOME" && LANG=C.UTF-8 exec xterm -geometry 100x30+0+0 -e sh -c 'exec cat > ${TYPED}'`;
 const apps = [
-  { id: 'typist', name: 'Typist', category: 'Test', launch_type: 'container', container_image: DEMO_IMAGE, command: ['sh', '-c', TYPIST], resource_limits: small },
+  { id: 'typist', name: 'Typist', category: 'Test', launch_type: 'container', container_image: DEMO_IMAGE, command: ['sh', '-c', TYPIST], resource_limits: SMALL_LIMITS },
 ];
 
-let kc: KubeConfig;
-let namespace: { name: string; remove: () => Promise<void> };
+let cluster: ClusterBrowserDesk;
 let sortie: TestSortie;
 let browser: Browser;
-let closeBrowser: () => Promise<void>;
 
 before(async () => {
-  kc = await adminKubeConfig();
-  namespace = await createTestNamespace(kc, 'desk-keyboard');
-  sortie = await startTestSortie({
-    name: 'k8s-desktop-keyboard',
-    apps,
-    env: {
-      ...kubernetesSortieEnv(namespace.name),
-      SORTIE_MAX_SESSIONS_PER_USER: '10',
-    },
-  });
-  ({ browser, close: closeBrowser } = await launchBrowser());
+  cluster = await startClusterDesk({ name: 'desk-keyboard', apps, env: { SORTIE_MAX_SESSIONS_PER_USER: '10' }, browser: true });
+  ({ sortie, browser } = cluster);
 });
 
-after(async () => {
-  await closeBrowser?.();
-  await sortie?.cleanup();
-  await namespace?.remove();
-});
+after(() => cluster?.cleanup());
 
 /** Opens the terminal on a pod, points at it (X gives keys to the window under the pointer), types `line` and Enter, and reads the file the app wrote. */
 async function typeInTerminal(line: TypedLine): Promise<string> {

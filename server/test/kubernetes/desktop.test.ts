@@ -1,34 +1,26 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { fullUpdatePixels, openDeskView, resize } from '../support/desk.js';
-import { startTestSortie, type TestSortie } from '../support/harness.js';
+import type { TestSortie } from '../support/harness.js';
 import { clientCutText } from '../support/rfb.js';
-import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv } from './cluster.js';
+import { DEMO_IMAGE, SMALL_LIMITS, startClusterDesk, type ClusterDesk } from './cluster.js';
 
 // The sidecar's desktop, TigerVNC's Xvnc, through Sortie's relay on a real pod: a viewer
 // resizes it to its window with RFB SetDesktopSize, and a size that would take the
 // sidecar's memory is refused while the session goes on.
 
-const small = { cpu_request: '50m', cpu_limit: '1', memory_request: '64Mi', memory_limit: '512Mi' };
-let kc: KubeConfig;
-let namespace: { name: string; remove: () => Promise<void> };
+let cluster: ClusterDesk;
 let sortie: TestSortie;
 
 before(async () => {
-  kc = await adminKubeConfig();
-  namespace = await createTestNamespace(kc, 'desktop');
-  sortie = await startTestSortie({
-    name: 'k8s-desktop',
-    apps: [{ id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: DEMO_IMAGE, command: ['xterm'], resource_limits: small, clipboard: 'none' }],
-    env: kubernetesSortieEnv(namespace.name),
+  cluster = await startClusterDesk({
+    name: 'desktop',
+    apps: [{ id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: DEMO_IMAGE, command: ['xterm'], resource_limits: SMALL_LIMITS, clipboard: 'none' }],
   });
+  ({ sortie } = cluster);
 });
 
-after(async () => {
-  await sortie?.cleanup();
-  await namespace?.remove();
-});
+after(() => cluster?.cleanup());
 
 test('a viewer resizes the pod\'s desktop through Sortie, a huge size is refused, and the session goes on', async () => {
   const session = await sortie.api.launch('xterm', 'alice');

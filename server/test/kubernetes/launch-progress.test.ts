@@ -1,38 +1,24 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { LAUNCH_STEPS, type LaunchStep, type Session } from '../../src/contract/sessions.js';
-import { startTestSortie, type TestSortie } from '../support/harness.js';
 import { sleep } from '../support/wait.js';
-import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv, waitForPodGone } from './cluster.js';
+import { DEMO_IMAGE, SMALL_LIMITS, startClusterDesk, waitForPodGone, type ClusterDesk } from './cluster.js';
 
 // What a person waiting for a desktop is told, read from GET /api/sessions/{id} while a real
 // pod starts: the steps come from the pod's own status as the runner's watch sees it.
 
-const small = { cpu_request: '50m', cpu_limit: '1', memory_request: '64Mi', memory_limit: '512Mi' };
-const APPS = [{ id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: DEMO_IMAGE, command: ['xterm'], resource_limits: small }];
+const APPS = [{ id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: DEMO_IMAGE, command: ['xterm'], resource_limits: SMALL_LIMITS }];
 
-let kc: KubeConfig;
-let namespace: { name: string; remove: () => Promise<void> };
-let sortie: TestSortie;
+let cluster: ClusterDesk;
 
 before(async () => {
-  kc = await adminKubeConfig();
-  namespace = await createTestNamespace(kc, 'progress');
-  sortie = await startTestSortie({
-    name: 'k8s-progress',
-    apps: APPS,
-    env: kubernetesSortieEnv(namespace.name),
-  });
+  cluster = await startClusterDesk({ name: 'progress', apps: APPS });
 });
 
-after(async () => {
-  await sortie?.cleanup();
-  await namespace?.remove();
-});
+after(() => cluster?.cleanup());
 
 test('a launch on a pod reports waiting for a node, then the app or the desktop starting, in order with times, then runs', async (t) => {
-  const { api } = sortie;
+  const { api } = cluster.sortie;
   const postedAt = new Date().toISOString();
   const created = await api.launch('xterm', 'alice');
   assert.equal(created.status, 'creating');
@@ -65,5 +51,5 @@ test('a launch on a pod reports waiting for a node, then the app or the desktop 
   assert.ok(last.slice(0, -1).every((s) => s.ended_at !== null));
 
   await api.end(created.id);
-  await waitForPodGone(kc, namespace.name, created.pod_name);
+  await waitForPodGone(cluster.kc, cluster.namespace.name, created.pod_name);
 });
