@@ -12,12 +12,10 @@ import { startTestSortie, type TestSortie } from './support/harness.js';
 import { localSessionRecord } from './support/processes.js';
 import {
   canvasSizes,
-  copyOnPageAndReturn,
+  clipboardCrossesBothWays,
   downloadFromFilesPanel,
   dropFiles,
   openViewerPage,
-  pageClipboard,
-  pasteOntoDesktop,
   uploadStates,
   viewerSize,
   type ViewerPage,
@@ -145,22 +143,15 @@ describe('a desktop in the browser on the local runner', { timeout: 240_000 }, (
   test('copy in the app reaches the page’s clipboard, and the page’s clipboard reaches the app', async () => {
     const desk = await openDesk('desk');
     const { page } = desk;
-    // The app copies: an X client takes the CLIPBOARD selection (and keeps serving it).
-    const fromApp = 'from the app: café, 日本語, €';
-    const owner = spawn('xclip', ['-i', '-quiet', '-selection', 'clipboard'], { env: desk.xEnv, stdio: ['pipe', 'ignore', 'ignore'] });
-    clipboardOwners.push(owner);
-    owner.stdin.end(fromApp);
-    await waitFor(async () => (await pageClipboard(page)) === fromApp, { what: 'the text copied in the app to reach the page’s clipboard', timeoutMs: 15_000 });
-
-    // The person copies on their own computer and comes back to the desktop.
-    const fromPage = 'from the page: naïve ✓ 😀';
-    await copyOnPageAndReturn(page, fromPage);
-    await waitFor(async () => (await xPaste(desk)) === fromPage, { what: 'the page’s clipboard to reach the X clipboard', timeoutMs: 15_000 });
-
-    // A paste the browser delivers onto the desktop (its Edit menu) carries its text in.
-    const pasted = 'pasted from the Edit menu: ø';
-    await pasteOntoDesktop(page, pasted);
-    await waitFor(async () => (await xPaste(desk)) === pasted, { what: 'the pasted text to reach the X clipboard' });
+    const xClipboard = {
+      copy: async (text: string) => {
+        const owner = spawn('xclip', ['-i', '-quiet', '-selection', 'clipboard'], { env: desk.xEnv, stdio: ['pipe', 'ignore', 'ignore'] });
+        clipboardOwners.push(owner);
+        owner.stdin.end(text);
+      },
+      paste: () => xPaste(desk),
+    };
+    const { fromApp } = await clipboardCrossesBothWays(page, xClipboard, 15_000);
 
     // Where the browser keeps the page from the clipboard, the panel carries text in.
     await page.getByTestId('clipboard-toggle').click();

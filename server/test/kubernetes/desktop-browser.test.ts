@@ -9,6 +9,7 @@ import type { TestSortie } from '../support/harness.js';
 import { podExec } from '../support/pod-exec.js';
 import { Clip, clientClipboard, clientCutText, clipboardProvide, Encoding, type ServerMessage } from '../support/rfb.js';
 import {
+  clipboardCrossesBothWays,
   copyOnPageAndReturn,
   downloadFromFilesPanel,
   dropFiles,
@@ -103,18 +104,7 @@ const clipboardTraffic = (messages: ServerMessage[]) =>
 describe('a desktop in the browser on a pod of the local cluster', { timeout: 300_000 }, () => {
   test('copy in the app reaches the page’s clipboard, and the page’s clipboard and pastes reach the app', async () => {
     const desk = await openDesk('desk');
-    const { page } = desk;
-    const fromApp = 'from the app: café, 日本語, €';
-    await xCopy(desk, fromApp);
-    await waitFor(async () => (await pageClipboard(page)) === fromApp, { what: 'the text copied in the pod to reach the page’s clipboard', timeoutMs: 30_000 });
-
-    const fromPage = 'from the page: naïve ✓ 😀';
-    await copyOnPageAndReturn(page, fromPage);
-    await waitFor(async () => (await xPaste(desk)) === fromPage, { what: 'the page’s clipboard to reach the X clipboard in the pod', timeoutMs: 30_000 });
-
-    const pasted = 'pasted from the Edit menu: ø';
-    await pasteOntoDesktop(page, pasted);
-    await waitFor(async () => (await xPaste(desk)) === pasted, { what: 'the pasted text to reach the X clipboard in the pod', timeoutMs: 30_000 });
+    await clipboardCrossesBothWays(desk.page, { copy: (text) => xCopy(desk, text), paste: () => xPaste(desk) }, 30_000);
     await closeDesk(desk);
   });
 

@@ -1,5 +1,6 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchFromCatalog } from './browser.js';
+import { waitFor } from './wait.js';
 
 // What a person does with the viewer page, and what the page shows: the same on either
 // runner. The page-side code runs in Chromium and is written as strings, because the
@@ -51,6 +52,35 @@ export async function pasteOntoDesktop(page: Page, text: string): Promise<void> 
     data.setData('text/plain', ${JSON.stringify(text)});
     document.querySelector('[data-testid=vnc-container] canvas').dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
   })()`);
+}
+
+/** The desktop's side of the clipboard, as X clients on the session's display see it. */
+export interface DesktopClipboard {
+  /** The app copies: an X client takes the CLIPBOARD selection and keeps serving it. */
+  copy: (text: string) => Promise<void>;
+  /** What an X client pasting from the CLIPBOARD selection gets, or undefined when nothing holds it. */
+  paste: () => Promise<string | undefined>;
+}
+
+/**
+ * Text crosses both ways, as under "clipboard": "both": a copy in the app reaches the page's
+ * clipboard; the page's clipboard (on coming back to the desktop) and a paste the browser
+ * delivers onto the desktop (its Edit menu) reach the app. Answers with the app's text, the
+ * last the page was sent.
+ */
+export async function clipboardCrossesBothWays(page: Page, desktop: DesktopClipboard, timeoutMs: number): Promise<{ fromApp: string }> {
+  const fromApp = 'from the app: café, 日本語, €';
+  await desktop.copy(fromApp);
+  await waitFor(async () => (await pageClipboard(page)) === fromApp, { what: 'the text copied in the app to reach the page’s clipboard', timeoutMs });
+
+  const fromPage = 'from the page: naïve ✓ 😀';
+  await copyOnPageAndReturn(page, fromPage);
+  await waitFor(async () => (await desktop.paste()) === fromPage, { what: 'the page’s clipboard to reach the X clipboard', timeoutMs });
+
+  const pasted = 'pasted from the Edit menu: ø';
+  await pasteOntoDesktop(page, pasted);
+  await waitFor(async () => (await desktop.paste()) === pasted, { what: 'the pasted text to reach the X clipboard', timeoutMs });
+  return { fromApp };
 }
 
 /** Drops files onto the desktop as a person dragging them from their file manager does. */
