@@ -97,7 +97,11 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   const catalog = new CatalogService(appRepository, users, audit);
 
   // Its own registry per instance; sessions by status are counted at each scrape.
-  const metrics = new Metrics({ runner: options.runner?.kind ?? config.runner, sessionCounts: () => sessionRepository.countByStatusAndApp() });
+  const metrics = new Metrics({
+    runner: options.runner?.kind ?? config.runner,
+    sessionCounts: () => sessionRepository.countByStatusAndApp(),
+    pooledSessions: () => sessionRepository.listPooled(),
+  });
   const runner = options.runner ?? (await createRunner(config, logger, metrics));
   // SORTIE_MAX_SESSIONS, else what the runner can hold (the local runner measures the machine).
   const maxSessions = config.maxSessions ?? runner.capacity?.();
@@ -118,7 +122,11 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     audit,
     metrics,
     coordination,
+    apps: () => appRepository.list(),
   });
+
+  // An app created, edited or removed: its warm pool grows, is replaced or ends at once.
+  catalog.onChange(() => void sessions.refillPools());
 
   const reconciled = await sessions.start();
   logger.info({ runner: runner.kind, ...reconciled }, 'reconciled sessions with workloads');

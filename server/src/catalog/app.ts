@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { APP_ID_PATTERN, APP_MAX_SESSIONS_LIMIT, DEFAULT_RESOURCE_LIMITS, LAUNCH_TYPES, VISIBILITIES, type App } from '../contract/apps.js';
+import { APP_ID_PATTERN, APP_MAX_SESSIONS_LIMIT, APP_WARM_POOL_LIMIT, DEFAULT_RESOURCE_LIMITS, LAUNCH_TYPES, VISIBILITIES, type App } from '../contract/apps.js';
 import { CLIPBOARD_MODES, DEFAULT_CLIPBOARD } from '../contract/clipboard.js';
 import { DEFAULT_FILE_TRANSFER, FILE_TRANSFER_MODES } from '../contract/files.js';
 import { parseQuantity } from '../contract/quantity.js';
@@ -65,6 +65,13 @@ export const appSchema = z
     clipboard: z
       .enum(CLIPBOARD_MODES, { error: `must be ${CLIPBOARD_MODES.slice(0, -1).map((m) => `"${m}"`).join(', ')} or "${CLIPBOARD_MODES.at(-1)}"` })
       .default(DEFAULT_CLIPBOARD),
+    /** Sessions kept started and unassigned, each taken by the next launch (the warm pool). */
+    warm_pool: z
+      .number({ error: `must be a whole number of sessions from 0 to ${APP_WARM_POOL_LIMIT}` })
+      .int(`must be a whole number of sessions from 0 to ${APP_WARM_POOL_LIMIT}`)
+      .min(0, `must be a whole number of sessions from 0 to ${APP_WARM_POOL_LIMIT}`)
+      .max(APP_WARM_POOL_LIMIT, `must be at most ${APP_WARM_POOL_LIMIT}: each pooled session holds a desktop nobody uses yet`)
+      .optional(),
   })
   .superRefine((app, ctx) => {
     if (app.launch_type === 'url' && !/^https?:\/\//.test(app.url)) {
@@ -72,6 +79,20 @@ export const appSchema = z
     }
     if (app.launch_type === 'container' && app.container_image.trim() === '' && !app.command) {
       ctx.addIssue({ code: 'custom', path: ['container_image'], message: 'a "container" app needs a container_image (or a command)' });
+    }
+    if ((app.warm_pool ?? 0) > 0 && app.launch_type === 'url') {
+      ctx.addIssue({ code: 'custom', path: ['warm_pool'], message: 'a "url" app is a link, Sortie starts nothing to keep warm: use 0' });
+    }
+    // A pooled session starts before anyone owns it, and the home is its owner's: on Kubernetes
+    // it is mounted when the pod is created, on the local runner when the sandbox starts.
+    if ((app.warm_pool ?? 0) > 0 && app.persistent_home) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['warm_pool'],
+        message:
+          'cannot be used with persistent_home: a pooled session starts before anyone claims it, and the home is mounted ' +
+          'when it starts (at pod creation on Kubernetes), so it could not be the user\'s; set warm_pool to 0 or persistent_home to false',
+      });
     }
   });
 

@@ -8,11 +8,22 @@ import type { AppRepository } from './app-repository.js';
 
 /** The catalog as each person may see it, and its administration. */
 export class CatalogService {
+  private readonly changeListeners: Array<(appId: string) => void> = [];
+
   constructor(
     private readonly apps: AppRepository,
     private readonly users: UserRepository,
     private readonly audit: AuditRecorder = NO_AUDIT,
   ) {}
+
+  /** Told after an app is created, edited or removed (the warm pools follow). */
+  onChange(listener: (appId: string) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(appId: string): void {
+    for (const listener of this.changeListeners) listener(appId);
+  }
 
   /** The apps `principal` may see and launch. */
   async list(principal: Principal): Promise<App[]> {
@@ -33,6 +44,7 @@ export class CatalogService {
   async create(actor: Principal, app: App): Promise<App> {
     if (!(await this.apps.create(app))) throw new ConflictError(`An app with id "${app.id}" already exists`);
     this.audit.record({ action: 'app.create', actor, target: { type: 'app', id: app.id, name: app.name } });
+    this.changed(app.id);
     return app;
   }
 
@@ -40,6 +52,7 @@ export class CatalogService {
     const before = await this.apps.get(app.id);
     if (!(await this.apps.update(app))) throw new NotFoundError(`No app with id "${app.id}" in the catalog`);
     this.audit.record({ action: 'app.update', actor, target: { type: 'app', id: app.id, name: app.name }, details: { changed: changedFields(before, app) } });
+    this.changed(app.id);
     return app;
   }
 
@@ -47,6 +60,7 @@ export class CatalogService {
     const before = await this.apps.get(id);
     if (!(await this.apps.delete(id))) throw new NotFoundError(`No app with id "${id}" in the catalog`);
     this.audit.record({ action: 'app.delete', actor, target: { type: 'app', id, ...(before ? { name: before.name } : {}) } });
+    this.changed(id);
   }
 }
 

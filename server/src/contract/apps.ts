@@ -53,6 +53,11 @@ export interface App {
   file_transfer: FileTransfer;
   /** Which ways text may move between the viewer's clipboard and the session's (default `both`); enforced by the session's VNC server. */
   clipboard: Clipboard;
+  /**
+   * Sessions of the app Sortie keeps started and unassigned (default 0): a launch takes one,
+   * running at once, and another starts in its place. Not with `persistent_home`.
+   */
+  warm_pool?: number;
 }
 
 /** Lowercase DNS-label-like ids: they end up in pod labels and URLs. */
@@ -60,3 +65,5 @@ export const APP_ID_PATTERN = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 
 /** The most an app's max_sessions may say. */
 export const APP_MAX_SESSIONS_LIMIT = 100_000;
+/** The most an app's warm_pool may say: each pooled session holds a desktop nobody uses yet. */
+export const APP_WARM_POOL_LIMIT = 20;

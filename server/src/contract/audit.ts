@@ -31,7 +31,8 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export const AUDIT_ACTION_GROUPS = ['auth', 'session', 'app', 'catalog', 'user'] as const;
 
 /** `session.end`'s `details.by`: who or what ended the session. */
-export const SESSION_ENDED_BY = ['user', 'admin', 'idle_timeout', 'failure', 'runner'] as const;
+/** `warm_pool`: an unclaimed pooled session ended by its pool (app changed or removed, pool shrunk, room given to a queued launch). */
+export const SESSION_ENDED_BY = ['user', 'admin', 'idle_timeout', 'failure', 'runner', 'warm_pool'] as const;
 export type SessionEndedBy = (typeof SESSION_ENDED_BY)[number];
 
 /**

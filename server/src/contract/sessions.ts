@@ -33,6 +33,8 @@ export interface Session {
   progress: LaunchStep[] | null;
 }
 
+  /** Present (true) only on a session waiting in its app's warm pool, owned by nobody yet: admins alone see those. */
+  pooled?: true;
 /**
  * The steps of a launch, in the order they happen: Sortie's own launch queue, a node for the
  * pod, the app's image and containers, then the desktop. The local runner has no node or

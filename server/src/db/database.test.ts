@@ -82,6 +82,7 @@ const APP: App = {
   persistent_home: true,
   file_transfer: 'both',
   clipboard: 'none',
+  warm_pool: 0,
 };
 
 for (const database of databases) {

@@ -175,4 +175,19 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('audit_events').execute();
     },
   },
+  '0009_warm_pool': {
+    async up(db: Kysely<unknown>) {
+      // Apps stored before the setting existed keep no pool.
+      await db.schema.alterTable('apps').addColumn('warm_pool', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      // Set while a session waits in its app's warm pool (nobody's yet): the definition it was
+      // started from. Null for every session that belongs to someone, existing ones included.
+      await db.schema.alterTable('sessions').addColumn('pool_definition', 'text').execute();
+      await db.schema.createIndex('sessions_pool').on('sessions').columns(['app_id', 'pool_definition']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex('sessions_pool').execute();
+      await db.schema.alterTable('sessions').dropColumn('pool_definition').execute();
+      await db.schema.alterTable('apps').dropColumn('warm_pool').execute();
+    },
+  },
 };

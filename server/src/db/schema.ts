@@ -23,6 +23,11 @@ export interface SessionsTable {
    * this order. Null for sessions created before the queue existed (none of them is queued).
    */
   arrival: number | null;
+  /**
+   * While the session waits in its app's warm pool, unassigned: a digest of the app definition
+   * it was started from (a pool of an edited app is replaced). Null once someone owns it.
+   */
+  pool_definition?: string | null;
 }
 
 export interface AppsTable {
@@ -47,6 +52,8 @@ export interface AppsTable {
   file_transfer: FileTransfer;
   /** `both`, `to_session`, `from_session` or `none`: which ways the session's clipboard may move text. */
   clipboard: Clipboard;
+  /** Sessions kept started and unassigned for the next launches (the warm pool); 0 for none. */
+  warm_pool: number;
   position: Generated<number>;
   /** `file` for apps from apps.json, `api` for apps created or edited by an admin. */
   source: Generated<'file' | 'api'>;

@@ -32,6 +32,8 @@ export interface MetricsOptions {
   runner: string;
   /** Sessions by status and app, read from the database at each scrape. */
   sessionCounts: () => Promise<Array<{ status: SessionStatus; app_id: string; count: number }>>;
+  /** Sessions waiting in warm pools (unclaimed), read from the database at each scrape; absent: none. */
+  pooledSessions?: () => Promise<Array<{ app_id: string; status: SessionStatus }>>;
 }
 
 // Launches take from a fraction of a second (local runner, warm pool) to minutes (an image pull).
@@ -54,6 +56,8 @@ export class Metrics {
   private readonly handshakeFailures: Counter<'side'>;
   private readonly streamRefusals: Counter<'code'>;
   private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  private readonly poolHits: Counter<'app'>;
+  private readonly poolMisses: Counter<'app'>;
 
   /** Viewer sockets of open streams: their byte counters are read at scrape time, so relaying costs nothing extra. */
   private readonly openStreams = new Set<Duplex>();
@@ -156,9 +160,30 @@ export class Metrics {
       registers,
     });
 
-    // Warm pool (to come): sortie_pool_sessions{app} (started and unassigned) and
-    // sortie_pool_hits_total{app} / sortie_pool_misses_total{app} (launches served from the
-    // pool or not) belong here, fed by the pool itself. None is exported before there is a pool.
+    const pooled = o.pooledSessions;
+    new Gauge({
+      name: 'sortie_pool_sessions',
+      help: 'Sessions waiting in warm pools, unclaimed, by app and state (ready: running; starting: creating)',
+      labelNames: ['app', 'state'] as const,
+      registers,
+      async collect() {
+        const rows = pooled ? await pooled() : [];
+        this.reset();
+        for (const row of rows) this.inc({ app: row.app_id, state: row.status === 'running' ? 'ready' : 'starting' });
+      },
+    });
+    this.poolHits = new Counter({
+      name: 'sortie_pool_hits_total',
+      help: 'Launches of a pooled app served at once by a ready session from its warm pool',
+      labelNames: ['app'] as const,
+      registers,
+    });
+    this.poolMisses = new Counter({
+      name: 'sortie_pool_misses_total',
+      help: 'Launches of a pooled app that found no ready session in its warm pool and started cold',
+      labelNames: ['app'] as const,
+      registers,
+    });
   }
 
   /** The Prometheus text exposition of every metric. */
@@ -181,6 +206,11 @@ export class Metrics {
   /** A session left the queue (became `creating`) at `at`. */
   sessionStarted(row: { app_id: string; created_at: string }, at: string): void {
     this.queueWaitSeconds.observe({ app: row.app_id }, secondsBetween(row.created_at, at));
+  }
+
+  /** A launch of an app with a warm pool: served from the pool (`hit`) or started cold. */
+  poolLaunch(appId: string, hit: boolean): void {
+    (hit ? this.poolHits : this.poolMisses).inc({ app: appId });
   }
 
   sessionFailed(appId: string, cause: FailureCause): void {

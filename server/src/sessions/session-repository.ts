@@ -135,12 +135,59 @@ export class SessionRepository {
       .selectAll()
       .where('status', 'in', LIVE_STATUSES)
       .where('last_active_at', '<', cutoff)
+      // Pooled sessions wait for a launch by design; nobody is meant to view them yet.
+      .where('pool_definition', 'is', null)
       .execute();
   }
 
   /** Sessions `creating` since before `cutoff` (updated_at is when they became so). */
   async listCreatingSince(cutoff: string): Promise<SessionsTable[]> {
     return this.db.selectFrom('sessions').selectAll().where('status', '=', 'creating').where('updated_at', '<', cutoff).execute();
+  }
+
+  /** Live sessions waiting in a warm pool, oldest first. */
+  async listPooled(): Promise<SessionsTable[]> {
+    return this.db.selectFrom('sessions').selectAll().where('status', 'in', LIVE_STATUSES).where('pool_definition', 'is not', null).orderBy('created_at').orderBy('id').execute();
+  }
+
+  /**
+   * Hands a running pooled session of `appId`, started from `definition`, to `userId`, or
+   * answers undefined when there is none. One UPDATE picks and takes it: the WHERE is checked
+   * again on the row it updates (PostgreSQL re-reads a row another claim just took; SQLite has
+   * one writer), so two launches never get the same session.
+   */
+  async claimPooled(appId: string, definition: string, userId: string, at: string): Promise<SessionsTable | undefined> {
+    // Claims racing for the same oldest row: the loser tries the next one, a few times.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const claimed = await this.db
+        .updateTable('sessions')
+        .set({ user_id: userId, pool_definition: null, created_at: at, updated_at: at, last_active_at: at })
+        .where('id', '=', (eb) =>
+          eb
+            .selectFrom('sessions')
+            .select('id')
+            .where('app_id', '=', appId)
+            .where('pool_definition', '=', definition)
+            .where('status', '=', 'running')
+            .orderBy('created_at')
+            .orderBy('id')
+            .limit(1),
+        )
+        .where('pool_definition', '=', definition)
+        .where('status', '=', 'running')
+        .returningAll()
+        .executeTakeFirst();
+      if (claimed) return claimed;
+      const left = await this.db
+        .selectFrom('sessions')
+        .select('id')
+        .where('app_id', '=', appId)
+        .where('pool_definition', '=', definition)
+        .where('status', '=', 'running')
+        .executeTakeFirst();
+      if (!left) return undefined;
+    }
+    return undefined;
   }
 
   async touch(ids: string[], at: string): Promise<void> {

@@ -14,6 +14,7 @@ import { isLive, toSession, type Session, type SessionStatus } from './session.j
 import { LAUNCH_STEP_LABELS, type LaunchStep, type LaunchStepName } from '../contract/sessions.js';
 import { InProcessCoordination, type Coordination } from '../db/coordination.js';
 import { KeyedSerial } from './serial.js';
+import { planRefill, poolDefinition, poolToYield, POOL_OWNER } from './warm-pool.js';
 
 export interface SessionServiceOptions {
   sessions: SessionRepository;
@@ -44,6 +45,8 @@ export interface SessionServiceOptions {
    * replica that stopped before its own pass still frees room. Default 10 s.
    */
   queuePassIntervalMs?: number;
+  /** The whole catalog, for warm pool refills; without it no app is pooled. */
+  apps?: () => Promise<App[]>;
 }
 
 /** More steps than any launch takes: a pod flapping between two steps cannot grow the list. */
@@ -86,6 +89,7 @@ export class SessionService {
   private readonly coordination: Coordination;
   private queueTimer?: NodeJS.Timeout;
   private pendingPass?: Promise<void>;
+  private pendingRefill?: Promise<void>;
   private closed = false;
   /**
    * The steps of each launch under way, for the API while a session is queued or creating.
@@ -132,6 +136,8 @@ export class SessionService {
 
     const id = randomUUID();
     const at = this.now().toISOString();
+    const pooled = (app.warm_pool ?? 0) > 0;
+    let claimed: SessionsTable | undefined;
     // Every session enters as `queued`; the queue pass below starts it at once when there is room.
     await this.coordination.exclusive('admission', async () => {
       const active = await this.o.sessions.countActiveOf(userId);
@@ -143,6 +149,9 @@ export class SessionService {
           RETRY_AFTER_SECONDS,
         );
       }
+      // A running session from the app's warm pool becomes this launch: it already counts toward every limit.
+      if (pooled) claimed = await this.o.sessions.claimPooled(app.id, poolDefinition(app), userId, at);
+      if (claimed) return;
       await this.o.sessions.insert({
         id,
         user_id: userId,
@@ -158,6 +167,8 @@ export class SessionService {
         stream_secret: vncPassword(),
       });
     });
+    if (pooled) this.o.metrics?.poolLaunch(app.id, claimed !== undefined);
+    if (claimed) return this.claimedFromPool(principal, claimed);
     this.beginStep(id, 'queued', at);
     this.changed({ id, user_id: userId, status: 'queued' });
     this.arriving.add(id);
@@ -172,6 +183,20 @@ export class SessionService {
     this.o.audit?.record({ action: 'session.launch', actor: principal, target: { type: 'session', id, name: app.name }, details: { app_id: app.id, user_id: userId } });
     // The API answers with `creating` (or `queued`) at once; the workload's fate arrives as events.
     return this.present(row);
+  }
+
+  private claimedFromPool(principal: Principal, row: SessionsTable): Session {
+    this.changed(row);
+    this.o.metrics?.sessionRunning(row);
+    this.o.logger.info({ sessionId: row.id, appId: row.app_id, userId: row.user_id, status: row.status }, 'session taken from the warm pool');
+    this.o.audit?.record({
+      action: 'session.launch',
+      actor: principal,
+      target: { type: 'session', id: row.id, name: row.app_name },
+      details: { app_id: row.app_id, user_id: row.user_id },
+    });
+    void this.refillPools();
+    return toSession(row);
   }
 
   async get(principal: Principal, id: string): Promise<Session> {
@@ -240,12 +265,20 @@ export class SessionService {
    */
   dispatch(): Promise<void> {
     // A pass that has not begun yet will see everything written before now: join it.
-    this.pendingPass ??= this.coordination.exclusive('queue', async () => {
-      this.pendingPass = undefined;
-      // Never rejects: whatever stopped this pass, the next event that frees room tries again.
-      await this.startQueued().catch((err: unknown) => this.o.logger.error({ err }, 'starting queued sessions failed'));
-    });
-    return this.pendingPass;
+    if (this.pendingPass) return this.pendingPass;
+    const pass: Promise<void> = this.coordination
+      .exclusive('queue', async () => {
+        this.pendingPass = undefined;
+        // Never rejects: whatever stopped this pass, the next event that frees room tries again.
+        await this.startQueued().catch((err: unknown) => this.o.logger.error({ err }, 'starting queued sessions failed'));
+      })
+      .catch((err: unknown) => {
+        // The turn itself could not be taken (the database went away): the next call tries afresh.
+        if (this.pendingPass === pass) this.pendingPass = undefined;
+        if (!this.closed) this.o.logger.error({ err }, 'a queue pass could not begin');
+      });
+    this.pendingPass = pass;
+    return pass;
   }
 
   private async startQueued(): Promise<void> {
@@ -253,14 +286,21 @@ export class SessionService {
     const liveByApp = await this.o.sessions.countLiveByApp();
     let live = [...liveByApp.values()].reduce((sum, n) => sum + n, 0);
     // Full: during a burst most passes end here, without reading the queue.
-    if (live >= this.o.maxSessions) return;
+    if (live >= this.o.maxSessions) return this.yieldPool(await this.o.sessions.countWithStatus('queued'), new Map());
     const maxStarting = this.o.maxStarting ?? Infinity;
     let starting = maxStarting === Infinity ? 0 : await this.o.sessions.countWithStatus('creating');
     if (starting >= maxStarting) return;
     const queued = await this.o.sessions.listQueued();
     const apps = new Map<string, App | undefined>();
-    for (const row of queued) {
-      if (live >= this.o.maxSessions || starting >= maxStarting || this.closed) return;
+    // Launches waiting for room a pooled session holds: the pool gives way (see poolToYield).
+    let blockedByRoom = 0;
+    const blockedByApp = new Map<string, number>();
+    for (const [index, row] of queued.entries()) {
+      if (starting >= maxStarting || this.closed) return;
+      if (live >= this.o.maxSessions) {
+        blockedByRoom = queued.length - index;
+        break;
+      }
       if (!apps.has(row.app_id)) apps.set(row.app_id, await this.o.appById(row.app_id));
       const app = apps.get(row.app_id);
       if (!app || app.launch_type !== 'container') {
@@ -268,7 +308,10 @@ export class SessionService {
         continue;
       }
       const ofApp = liveByApp.get(app.id) ?? 0;
-      if (app.max_sessions !== undefined && ofApp >= app.max_sessions) continue;
+      if (app.max_sessions !== undefined && ofApp >= app.max_sessions) {
+        blockedByApp.set(app.id, (blockedByApp.get(app.id) ?? 0) + 1);
+        continue;
+      }
       // Checked inside the UPDATE: a session ended while queued stays ended.
       const now = this.now().toISOString();
       const started = await this.o.sessions.transition(row.id, 'creating', { last_active_at: now });
@@ -280,6 +323,92 @@ export class SessionService {
       starting++;
       liveByApp.set(app.id, ofApp + 1);
       this.launch(started, app);
+    }
+    if (blockedByRoom > 0 || blockedByApp.size > 0) await this.yieldPool(blockedByRoom, blockedByApp);
+  }
+
+  /**
+   * Ends pooled sessions whose place launches in the queue wait for: a pool keeps desktops warm
+   * only with room nobody else needs. Their end frees the room and asks for the next queue pass.
+   */
+  private async yieldPool(blockedByRoom: number, blockedByApp: ReadonlyMap<string, number>): Promise<void> {
+    if (blockedByRoom === 0 && blockedByApp.size === 0) return;
+    const pooled = await this.o.sessions.listPooled();
+    if (pooled.length === 0) return;
+    const rows = pooled.map((row) => ({ id: row.id, app_id: row.app_id, pool_definition: row.pool_definition!, status: row.status }));
+    for (const id of poolToYield(rows, blockedByRoom, blockedByApp)) {
+      await this.endById(id, 'Gave its place in the warm pool to a launch waiting in the queue', { by: 'warm_pool', actor: 'system' });
+    }
+  }
+
+  /**
+   * Brings every app's warm pool to its size (see planRefill). A pass plans from the database
+   * inside the queue's turn, taken across every replica, so two passes never both fill the same
+   * gap or both take the last room: the later one finds the pool full. The periodic pass and the
+   * one at start-up are the leading replica's alone (`lead`); the pass after a claim or an end
+   * runs where it happened, so a pool refills at once whichever replica served the launch.
+   * Never rejects.
+   */
+  refillPools(options: { leaderOnly?: boolean } = {}): Promise<void> {
+    const apps = this.o.apps;
+    if (!apps || this.closed) return Promise.resolve();
+    if (options.leaderOnly) {
+      return this.coordination.lead().then(
+        (leads) => (leads ? this.refillPools() : undefined),
+        (err: unknown) => this.o.logger.error({ err }, 'refilling the warm pools failed'),
+      );
+    }
+    // A pass that has not begun yet will see everything written before now: join it.
+    if (this.pendingRefill) return this.pendingRefill;
+    const pass: Promise<void> = this.coordination
+      .exclusive('queue', async () => {
+        this.pendingRefill = undefined;
+        await this.refillOnce(await apps());
+      })
+      .catch((err: unknown) => {
+        if (this.pendingRefill === pass) this.pendingRefill = undefined;
+        if (!this.closed) this.o.logger.error({ err }, 'refilling the warm pools failed');
+      });
+    this.pendingRefill = pass;
+    return pass;
+  }
+
+  private async refillOnce(catalog: App[]): Promise<void> {
+    if (this.closed) return;
+    const pooled = (await this.o.sessions.listPooled()).map((row) => ({ id: row.id, app_id: row.app_id, pool_definition: row.pool_definition!, status: row.status }));
+    const maxStarting = this.o.maxStarting ?? Infinity;
+    const plan = planRefill(catalog, pooled, {
+      liveByApp: await this.o.sessions.countLiveByApp(),
+      maxSessions: this.o.maxSessions,
+      starting: maxStarting === Infinity ? 0 : await this.o.sessions.countWithStatus('creating'),
+      maxStarting,
+      queued: await this.o.sessions.countWithStatus('queued'),
+    });
+    for (const { id, reason } of plan.end) await this.endById(id, reason, { by: 'warm_pool', actor: 'system' });
+    for (const app of plan.start) {
+      if (this.closed) return;
+      const id = randomUUID();
+      const at = this.now().toISOString();
+      // Straight to `creating`: a pooled session never waits in the queue, planRefill started it only into free room.
+      const row = await this.o.sessions.insert({
+        id,
+        user_id: POOL_OWNER,
+        app_id: app.id,
+        app_name: app.name,
+        pod_name: workloadName(id),
+        status: 'creating',
+        reason: null,
+        endpoint: null,
+        created_at: at,
+        updated_at: at,
+        last_active_at: at,
+        // Fresh per pooled session, as for any other: whoever claims it gets a secret nobody else had.
+        stream_secret: vncPassword(),
+        pool_definition: poolDefinition(app),
+      });
+      this.changed(row);
+      this.o.logger.info({ sessionId: id, appId: app.id }, 'warm pool session starting');
+      this.launch(row, app);
     }
   }
 
@@ -299,7 +428,8 @@ export class SessionService {
   /** Where to dial a running session's stream, and the VNC password to answer it with. */
   async streamTarget(principal: Principal, id: string): Promise<{ session: Session; endpoint?: Endpoint; secret?: string }> {
     const row = await this.visibleRow(principal, id);
-    if (row.status !== 'running' || !row.endpoint) return { session: await this.present(row) };
+    // A pooled desktop waits for whoever claims it: nobody, an admin included, looks at it before.
+    if (row.status !== 'running' || !row.endpoint || row.pool_definition) return { session: await this.present(row) };
     return { session: toSession(row), endpoint: parseEndpoint(row.endpoint), ...(row.stream_secret ? { secret: row.stream_secret } : {}) };
   }
 
@@ -369,7 +499,7 @@ export class SessionService {
   async start(): Promise<ReconcileSummary> {
     const workloads = await this.o.runner.start((event) => this.enqueueEvent(event));
     this.queueTimer = setInterval(() => {
-      void this.dispatch();
+      void this.dispatch().then(() => this.refillPools({ leaderOnly: true }));
       void this.failLateStarts().catch((err: unknown) => this.o.logger.error({ err }, 'checking for late starts failed'));
     }, this.o.queuePassIntervalMs ?? 10_000);
     this.queueTimer.unref();
@@ -414,8 +544,9 @@ export class SessionService {
       await this.endById(row.id, 'Its workload was gone when Sortie started again', { by: 'runner', actor: 'system' });
       ended++;
     }
-    // Queued sessions waited in the database through the restart; start those there is room for.
+    // Queued sessions waited in the database through the restart; start those there is room for, then the pools.
     await this.dispatch();
+    await this.refillPools();
     return { adopted, removed, ended };
   }
 
@@ -448,7 +579,8 @@ export class SessionService {
         const row = await this.o.sessions.transition(event.sessionId, 'running', { endpoint });
         if (row) {
           this.changed(row);
-          this.o.metrics?.sessionRunning(row);
+          // A pooled session's start is no launch anyone waited for; its claim is counted instead.
+          if (!row.pool_definition) this.o.metrics?.sessionRunning(row);
           this.o.logger.info({ sessionId: row.id, ms: Date.now() - Date.parse(row.created_at) }, 'session running');
           // No longer starting: under a start limit, the next queued session may begin.
           if (this.o.maxStarting !== undefined) await this.dispatch();
@@ -505,7 +637,7 @@ export class SessionService {
     for (const listener of this.endedListeners) listener(session);
     this.changed(row);
     // Room may have freed up. Not awaited: a queue pass that fails a session ends up here.
-    void this.dispatch();
+    void this.dispatch().then(() => this.refillPools());
     try {
       await this.o.runner.stop(row.id);
     } catch (err) {

@@ -49,5 +49,6 @@ export function toSession(row: SessionsTable): Session {
     updated_at: row.updated_at,
     queue_position: null,
     progress: null,
+    ...(row.pool_definition ? { pooled: true as const } : {}),
   };
 }

@@ -1,6 +1,6 @@
 import { useId, useLayoutEffect, useRef, useState, type FormEvent } from 'react';
 import { ApiError, errorMessage } from '../api/http';
-import { DEFAULT_RESOURCE_LIMITS, type App } from '../contract';
+import { APP_WARM_POOL_LIMIT, DEFAULT_RESOURCE_LIMITS, type App } from '../contract';
 import { AppIcon } from '../ui/AppIcon';
 import { DialogFooter } from '../ui/DialogFooter';
 import { Field } from '../ui/Field';
@@ -191,6 +191,14 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
                     error={inlineError('max_sessions')}
                   >
                     <input className="input" type="number" min={1} step={1} inputMode="numeric" {...bind('max_sessions')} placeholder="No limit" />
+                  </Field>
+                  <Field
+                    id={`${uid}-warm_pool`}
+                    label="Kept ready"
+                    hint="Optional; this many sessions are started ahead, so a launch opens at once. They count toward the session limits."
+                    error={inlineError('warm_pool')}
+                  >
+                    <input className="input" type="number" min={0} max={APP_WARM_POOL_LIMIT} step={1} inputMode="numeric" {...bind('warm_pool')} placeholder="None" />
                   </Field>
                   <Field id={`${uid}-file_transfer`} label="File transfer" hint={fileTransferHelp[draft.file_transfer]} error={inlineError('file_transfer')}>
                     <select className="input select" {...bind('file_transfer')}>

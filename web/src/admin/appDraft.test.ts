@@ -19,6 +19,7 @@ const xterm: App = {
   file_transfer: 'download',
   clipboard: 'from_session',
   persistent_home: true,
+  warm_pool: 0,
 };
 
 test('an app survives a round trip through the form unchanged', () => {
@@ -28,6 +29,21 @@ test('an app survives a round trip through the form unchanged', () => {
   const back = fromDraft(draft, false);
   assert.ok(back.ok);
   assert.deepEqual(back.app, { ...xterm });
+});
+
+test('warm_pool: empty is none, a whole number up to 20 is kept, and a kept home refuses a pool', () => {
+  const fresh = { ...toDraft(xterm), persistent_home: false };
+  const none = fromDraft({ ...fresh, warm_pool: '' }, false);
+  assert.ok(none.ok && none.app.warm_pool === 0);
+  const three = fromDraft({ ...fresh, warm_pool: '3' }, false);
+  assert.ok(three.ok && three.app.warm_pool === 3);
+  assert.equal(toDraft({ ...xterm, warm_pool: 3 }).warm_pool, '3');
+  for (const bad of ['21', '-1', '1.5', 'some']) {
+    const result = fromDraft({ ...fresh, warm_pool: bad }, false);
+    assert.ok(!result.ok && /0 to 20/.test(result.errors.warm_pool!), bad);
+  }
+  const kept = fromDraft({ ...fresh, persistent_home: true, warm_pool: '2' }, false);
+  assert.ok(!kept.ok && /own home/.test(kept.errors.warm_pool!));
 });
 
 test('a new app form starts empty, public and as a container', () => {

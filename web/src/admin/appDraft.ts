@@ -1,4 +1,4 @@
-import { APP_ID_PATTERN, DEFAULT_CLIPBOARD, DEFAULT_FILE_TRANSFER, type App, type Clipboard, type FileTransfer, type LaunchType, type ResourceLimits, type Visibility } from '../contract';
+import { APP_ID_PATTERN, APP_WARM_POOL_LIMIT, DEFAULT_CLIPBOARD, DEFAULT_FILE_TRANSFER, type App, type Clipboard, type FileTransfer, type LaunchType, type ResourceLimits, type Visibility } from '../contract';
 import type { AppInput } from './adminApi';
 import { formatCommand, parseCommand } from './command';
 
@@ -20,6 +20,8 @@ export interface AppDraft {
   memory_limit: string;
   /** Empty for no per-app limit. */
   max_sessions: string;
+  /** Sessions kept started for the next launches; empty for none. */
+  warm_pool: string;
   file_transfer: FileTransfer;
   clipboard: Clipboard;
   /** A checkbox, so the one field that is not text. */
@@ -51,6 +53,7 @@ export function toDraft(app: App | null): AppDraft {
     memory_request: limits.memory_request ?? '',
     memory_limit: limits.memory_limit ?? '',
     max_sessions: app?.max_sessions?.toString() ?? '',
+    warm_pool: app?.warm_pool ? app.warm_pool.toString() : '',
     file_transfer: app?.file_transfer ?? DEFAULT_FILE_TRANSFER,
     clipboard: app?.clipboard ?? DEFAULT_CLIPBOARD,
     persistent_home: app?.persistent_home ?? false,
@@ -82,6 +85,14 @@ export function fromDraft(draft: AppDraft, isNew: boolean): { ok: true; app: App
     maxSessions = Number(draft.max_sessions.trim());
     if (!Number.isInteger(maxSessions) || maxSessions < 1) errors.max_sessions = 'Use a whole number of sessions, at least 1, or leave it empty for no limit.';
   }
+  let warmPool = 0;
+  if (!isUrl && draft.warm_pool.trim()) {
+    warmPool = Number(draft.warm_pool.trim());
+    if (!Number.isInteger(warmPool) || warmPool < 0 || warmPool > APP_WARM_POOL_LIMIT)
+      errors.warm_pool = `Use a whole number of sessions from 0 to ${APP_WARM_POOL_LIMIT}, or leave it empty for none.`;
+    else if (warmPool > 0 && draft.persistent_home)
+      errors.warm_pool = 'Sessions kept ready start before anyone takes them, so they cannot have a person’s own home: use 0, or a fresh home each session.';
+  }
   if (Object.keys(errors).length > 0) return { ok: false, errors };
 
   const app: AppInput = {
@@ -101,6 +112,7 @@ export function fromDraft(draft: AppDraft, isNew: boolean): { ok: true; app: App
   if (!isUrl) {
     if (argv && argv.length > 0) app.command = argv;
     if (maxSessions !== undefined) app.max_sessions = maxSessions;
+    app.warm_pool = warmPool;
     const limits: Partial<ResourceLimits> = {};
     for (const field of LIMIT_FIELDS) {
       const value = draft[field].trim();
