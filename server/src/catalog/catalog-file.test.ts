@@ -107,3 +107,12 @@ test('a max_sessions that is not a whole number of at least 1 stops start-up, na
     assertConfigError(fileWith({ applications: [{ ...firefox, max_sessions: bad }] }), '"firefox"', 'field "max_sessions"', 'whole number');
   }
 });
+
+test('warm_pool: absent is none; a whole number up to 20 is kept; more, a fraction, a link or a kept home stops start-up, naming the field', () => {
+  const [none, pooled] = readCatalogFile(fileWith({ applications: [firefox, { ...firefox, id: 'pooled', warm_pool: 3 }] }));
+  assert.equal(none!.warm_pool ?? 0, 0);
+  assert.equal(pooled!.warm_pool, 3);
+  for (const bad of [21, -1, 1.5, '2']) assertConfigError(fileWith({ applications: [{ ...firefox, warm_pool: bad }] }), '"firefox"', 'field "warm_pool"');
+  assertConfigError(fileWith({ applications: [{ ...firefox, warm_pool: 1, persistent_home: true }] }), 'field "warm_pool"', 'persistent_home', 'at pod creation on Kubernetes');
+  assertConfigError(fileWith({ applications: [{ ...firefox, launch_type: 'url', url: 'https://example.com', warm_pool: 1 }] }), 'field "warm_pool"', 'link');
+});

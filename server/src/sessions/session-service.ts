@@ -185,6 +185,7 @@ export class SessionService {
     return this.present(row);
   }
 
+  /** A launch took `row` from its app's warm pool: audited as any launch, and the pool refills. */
   private claimedFromPool(principal: Principal, row: SessionsTable): Session {
     this.changed(row);
     this.o.metrics?.sessionRunning(row);
