@@ -37,6 +37,9 @@ import { UserHomeService } from './sessions/user-homes.js';
 import { CloseCode } from './stream/close-codes.js';
 import { StreamRelay } from './stream/relay.js';
 import { streamAccess } from './stream/stream-access.js';
+import { ShareRepository } from './shares/share-repository.js';
+import { shareRoutes } from './shares/share-routes.js';
+import { ShareService } from './shares/share-service.js';
 
 export interface Sortie {
   /** Base URL the server listens on, e.g. http://127.0.0.1:8080. */
@@ -145,6 +148,11 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   // Across replicas on PostgreSQL (NOTIFY/LISTEN); in-process on SQLite, which has one replica.
   const feed = config.databaseUrl ? await PostgresSessionFeed.open(config.databaseUrl, logger) : new LocalSessionFeed();
   sessions.onChange((change) => feed.publish(change));
+  // Shares of live sessions; ending a session ends its shares (its streams are cut with it).
+  const shares = new ShareService({ shares: new ShareRepository(db), sessions: sessionRepository, users, feed, logger, audit });
+  sessions.shares = shares;
+  shares.start();
+  sessions.onEnded((session) => void shares.endAllOf(session).catch((err: unknown) => logger.error({ err, sessionId: session.id }, 'could not end the shares of an ended session')));
   // The relay's keep-alive interval suits proxies in front of event streams too.
   const events = new SessionEvents({ feed, gate, heartbeatMs: config.streamPingIntervalSeconds * 1000 });
   /** Set once Sortie starts shutting down. */
@@ -174,6 +182,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
       return true;
     },
   });
+  shareRoutes(http, shares);
   await http.listen({ port: config.port, host: config.host });
   const { port } = http.server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -205,6 +214,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
       idleSweep.stop();
       sessions.close();
       relay.close();
+      shares.close();
       events.close();
       await closeWithin(http.server, http.close(), REQUESTS_FINISH_MS);
       await metricsServer?.close();

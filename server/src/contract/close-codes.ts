@@ -21,8 +21,15 @@ export const CloseCode = {
   SessionNotRunning: 4409,
   /** The session has ended (failed or terminated). */
   SessionEnded: 4410,
+  /** The viewer's share of the session was revoked, expired, or ended with the session. */
+  ShareEnded: 4411,
   /** The viewer sent more during the VNC handshake than the handshake can need. */
   HandshakeTooLarge: 4413,
+  /**
+   * A view-only viewer sent something the relay cannot check (an unknown VNC message, an
+   * oversize one, a text frame), so it closed the stream rather than pass it on unchecked.
+   */
+  UncheckedInput: 4415,
   /** The session already has as many viewers as SORTIE_MAX_VIEWERS_PER_SESSION allows. */
   TooManyViewers: 4429,
   /** The session is running but its stream could not be reached. */
@@ -53,7 +60,9 @@ export const CLOSE_CODE_MESSAGES: Readonly<Record<CloseCodeValue, string>> = {
   4408: 'The connection stopped keeping up with the desktop, so Sortie closed it. Reconnect to carry on.',
   4409: 'The session is not ready for a connection yet.',
   4410: 'The session has ended.',
+  4411: 'Your share of this session was revoked or has expired.',
   4413: 'The viewer sent more than the desktop stream accepts while connecting.',
+  4415: 'The viewer sent something a view-only stream does not pass on, so Sortie closed it.',
   4429: 'This session is already open in as many windows as allowed. Close one and reconnect.',
   4502: 'The desktop stream is unavailable.',
   4503: 'This Sortie server is shutting down and takes no new streams; connecting again reaches another.',
@@ -76,6 +85,8 @@ export const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set<CloseCodeValue>([
   CloseCode.SessionNotFound,
   CloseCode.SessionEnded,
   CloseCode.HandshakeTooLarge,
+  CloseCode.ShareEnded,
+  CloseCode.UncheckedInput,
   CloseCode.TooManyViewers,
 ]);
 

@@ -13,4 +13,5 @@ export * from './files.js';
 export * from './pages.js';
 export * from './quantity.js';
 export * from './sessions.js';
+export * from './shares.js';
 export * from './users.js';

@@ -1,3 +1,5 @@
+import type { SessionWatcher, SharedWithMe } from './shares.js';
+
 /** Every status a session can have, in the order a session moves through them. */
 export const SESSION_STATUSES = ['queued', 'creating', 'running', 'failed', 'terminated'] as const;
 
@@ -31,10 +33,14 @@ export interface Session {
    * before the first step is known); null once the session runs or has ended.
    */
   progress: LaunchStep[] | null;
-}
-
   /** Present (true) only on a session waiting in its app's warm pool, owned by nobody yet: admins alone see those. */
   pooled?: true;
+  /** Present only on someone else's session shared with the caller: whose it is and what the share allows. */
+  shared_with_me?: SharedWithMe;
+  /** Present for the owner (and admins) while others watch: who, how, and since when. */
+  watched_by?: SessionWatcher[];
+}
+
 /**
  * The steps of a launch, in the order they happen: Sortie's own launch queue, a node for the
  * pod, the app's image and containers, then the desktop. The local runner has no node or

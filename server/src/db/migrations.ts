@@ -190,4 +190,47 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('apps').dropColumn('warm_pool').execute();
     },
   },
+  '0010_session_shares': {
+    async up(db: Kysely<unknown>) {
+      // A share lets another user (or whoever redeems a link) watch or control a live session.
+      // A link's token is kept only as its SHA-256; a redeemed link becomes a user share with
+      // `link_id` naming it, so revoking the link revokes what it gave. Ended shares stay
+      // (with `ended_at`) for the owner's list until the session's row goes.
+      await db.schema
+        .createTable('session_shares')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('session_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('mode', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text')
+        .addColumn('token_hash', 'text')
+        .addColumn('link_id', 'text')
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text')
+        .addColumn('ended_at', 'text')
+        .execute();
+      await db.schema.createIndex('session_shares_session').on('session_shares').column('session_id').execute();
+      await db.schema.createIndex('session_shares_user').on('session_shares').columns(['user_id', 'ended_at']).execute();
+      await db.schema.createIndex('session_shares_token').on('session_shares').column('token_hash').unique().execute();
+      // Who has a stream of someone else's session open now, on any replica; `seen_at` is
+      // refreshed while the stream lasts, so a row a stopped replica left behind goes stale.
+      await db.schema
+        .createTable('session_watchers')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('session_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('username', 'text', (c) => c.notNull())
+        .addColumn('mode', 'text', (c) => c.notNull())
+        .addColumn('via', 'text', (c) => c.notNull())
+        .addColumn('opened_at', 'text', (c) => c.notNull())
+        .addColumn('seen_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('session_watchers_session').on('session_watchers').columns(['session_id', 'seen_at']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('session_watchers').execute();
+      await db.schema.dropTable('session_shares').execute();
+    },
+  },
 };

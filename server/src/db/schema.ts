@@ -112,6 +112,37 @@ export interface AuditEventsTable {
   details: string;
 }
 
+/** A share of a live session: with a user, or a link whose redemptions are user shares naming it. */
+export interface SessionSharesTable {
+  id: string;
+  session_id: string;
+  kind: 'user' | 'link';
+  mode: 'view' | 'control';
+  /** The user it is shared with; null for a link. */
+  user_id: string | null;
+  /** SHA-256 (hex) of a link's token; null for a user share. */
+  token_hash: string | null;
+  /** The link a user share came from, when it was redeemed from one. */
+  link_id: string | null;
+  created_by: string;
+  created_at: string;
+  expires_at: string | null;
+  /** When it was revoked or its session ended; null while it holds. */
+  ended_at: string | null;
+}
+
+/** A stream of someone else's session open now (a share holder's or an admin's). */
+export interface SessionWatchersTable {
+  id: string;
+  session_id: string;
+  user_id: string;
+  username: string;
+  mode: 'view' | 'control';
+  via: 'share' | 'admin';
+  opened_at: string;
+  seen_at: string;
+}
+
 export interface Database {
   sessions: SessionsTable;
   apps: AppsTable;
@@ -120,4 +151,6 @@ export interface Database {
   approvals: ApprovalsTable;
   settings: SettingsTable;
   audit_events: AuditEventsTable;
+  session_shares: SessionSharesTable;
+  session_watchers: SessionWatchersTable;
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { SessionPage } from '../contract/pages.js';
 import { SESSION_STATUSES, USER_ID_MAX_LENGTH, USER_ID_PATTERN, type SessionStatus } from '../contract/sessions.js';
 import type { SessionService } from '../sessions/session-service.js';
+import { NotFoundError } from '../errors.js';
 import { SIGNED_IN } from './access-gate.js';
 import { principal } from './auth-hook.js';
 import { CursorCodec, pageFields } from './page-query.js';
@@ -57,11 +58,30 @@ export function sessionRoutes(app: FastifyInstance, sessions: SessionService): v
       { userId: query.user_id, statuses: query.status },
       { limit: query.limit, after: after && { createdAt: after[0], id: after[1] } },
     );
-    const body: SessionPage = { sessions: page.sessions, next_cursor: page.next && sessionCursor.encode([page.next.createdAt, page.next.id]) };
+    // Sessions shared with the caller come on the first page, among their own by creation time (they are few: live ones only).
+    const shared = query.cursor === undefined && sessions.shares ? await sessions.shares.sharedSessions(principal(request), query.status) : [];
+    const byId = new Map(shared.map((session) => [session.id, session]));
+    const own = page.sessions.map((session) => byId.get(session.id) ?? session);
+    const extra = shared.filter((session) => !own.some((s) => s.id === session.id));
+    const all = extra.length === 0 ? own : [...own, ...extra].sort((a, b) => (a.created_at === b.created_at ? b.id.localeCompare(a.id) : b.created_at.localeCompare(a.created_at)));
+    const body: SessionPage = { sessions: all, next_cursor: page.next && sessionCursor.encode([page.next.createdAt, page.next.id]) };
     return body;
   });
 
-  app.get<WithId>('/api/sessions/:id', SIGNED_IN, async (request) => sessions.get(principal(request), request.params.id));
+  app.get<WithId>('/api/sessions/:id', SIGNED_IN, async (request) => {
+    const caller = principal(request);
+    const shares = sessions.shares;
+    try {
+      const session = await sessions.get(caller, request.params.id);
+      // Its owner (and admins) see who else is watching.
+      const watchers = shares && session.status === 'running' ? await shares.watchersOf(session.id) : [];
+      return watchers.length > 0 ? { ...session, watched_by: watchers } : session;
+    } catch (err) {
+      const shared = err instanceof NotFoundError && shares ? await shares.sharedSession(caller, request.params.id) : undefined;
+      if (!shared) throw err;
+      return shared;
+    }
+  });
 
   app.delete<WithId>('/api/sessions/:id', SIGNED_IN, async (request) => sessions.end(principal(request), request.params.id));
 }

@@ -10,6 +10,7 @@ import { workloadName, type Endpoint, type Runner, type Workload, type WorkloadE
 import type { SessionsTable } from '../db/schema.js';
 import type { FailureCause, Metrics } from '../metrics/metrics.js';
 import type { SessionListKey, SessionRepository } from './session-repository.js';
+import type { ShareService } from '../shares/share-service.js';
 import { isLive, toSession, type Session, type SessionStatus } from './session.js';
 import { LAUNCH_STEP_LABELS, type LaunchStep, type LaunchStepName } from '../contract/sessions.js';
 import { InProcessCoordination, type Coordination } from '../db/coordination.js';
@@ -77,6 +78,8 @@ export type ChangeListener = (change: { id: string; user_id: string; status: Ses
  * SessionRepository.transition, so final states stay final whatever order events arrive in.
  */
 export class SessionService {
+  /** Sessions shared with users who do not own them (server/src/shares), set at start-up; the API and the stream consult it. */
+  shares?: ShareService;
   private readonly readyTimers = new Map<string, NodeJS.Timeout>();
   private readonly endedListeners: EndedListener[] = [];
   private readonly changeListeners: ChangeListener[] = [];

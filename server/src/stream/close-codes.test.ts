@@ -24,7 +24,7 @@ test('close codes are in the private range and distinct', () => {
 test('codes that name a lasting refusal are the ones a viewer does not retry by itself', () => {
   const codes: number[] = Object.values(CloseCode);
   for (const code of FINAL_CLOSE_CODES) assert.ok(codes.includes(code), `${code} is a close code`);
-  assert.deepEqual([...FINAL_CLOSE_CODES].sort(), [4401, 4403, 4404, 4410, 4413, 4429]);
+  assert.deepEqual([...FINAL_CLOSE_CODES].sort(), [4401, 4403, 4404, 4410, 4411, 4413, 4415, 4429]);
 });
 
 test('a Sortie shutting down asks for an immediate reconnect, which no lasting refusal does', () => {

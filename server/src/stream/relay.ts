@@ -12,11 +12,22 @@ import { authenticateToServer, greetBrowser } from './rfb-handshake.js';
 import type { ReusedReads } from './reused-reads.js';
 import { acceptKey, openUpstream } from './upstream.js';
 import { ViewerStream } from './viewer-stream.js';
+import { ViewOnlyInbound } from './view-only-filter.js';
 import { closeReason, DEFAULT_HANDSHAKE_LIMIT, encodeClose, encodeFrame, FrameReader, FrameTooLargeError } from './ws-frames.js';
 
 /** What the relay needs to know about a session: where to dial and its VNC password, or why not. */
 export type StreamTarget =
-  | { ok: true; endpoint: Endpoint; secret?: string; /** Who is watching, for the audit log. */ viewer?: Principal }
+  | {
+      ok: true;
+      endpoint: Endpoint;
+      secret?: string;
+      /** Who is watching, for the audit log. */
+      viewer?: Principal;
+      /** The viewer's input is dropped by the relay (see ViewOnlyInbound); its stream is not piped. */
+      viewOnly?: boolean;
+      /** Told when the stream starts, with a way to close it; what it answers is called when the stream ends. */
+      onOpen?: (close: (code: CloseCodeValue, reason: string) => void) => () => void;
+    }
   | { ok: false; code: CloseCodeValue; reason: string };
 
 export interface StreamRelayOptions {
@@ -187,7 +198,7 @@ export class StreamRelay {
     return true;
   }
 
-  private async relay(sessionId: string, target: { endpoint: Endpoint; secret?: string; viewer?: Principal }, req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+  private async relay(sessionId: string, target: Extract<StreamTarget, { ok: true }>, req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
     const timeout = AbortSignal.timeout(this.limits.handshakeTimeoutMs);
     const clientGone = new AbortController();
     client.once('close', () => clientGone.abort());
@@ -247,8 +258,15 @@ export class StreamRelay {
       upstream.destroy();
       return this.closeHandshake(client, CloseCode.StreamUnavailable, 'The session is running but its desktop stream failed; try again');
     }
-    if (early.fromClient.payload.length > 0) upstream.write(encodeFrame(early.fromClient.payload, true));
-    if (early.fromClient.raw.length > 0) upstream.write(early.fromClient.raw);
+    // A view-only viewer's early bytes are read like the rest of its stream, not passed on.
+    const inbound = target.viewOnly ? new ViewOnlyInbound(client, upstream) : undefined;
+    if (inbound) {
+      inbound.pushPayload(early.fromClient.payload);
+      inbound.pushRaw(early.fromClient.raw);
+    } else {
+      if (early.fromClient.payload.length > 0) upstream.write(encodeFrame(early.fromClient.payload, true));
+      if (early.fromClient.raw.length > 0) upstream.write(early.fromClient.raw);
+    }
     // The VNC server waits for ClientInit, which the browser sends only after this, so
     // nothing of the server's can come before it.
     if (securityResult) client.write(encodeFrame(securityResult, false));
@@ -259,10 +277,19 @@ export class StreamRelay {
     }
     this.pending.delete(client);
     const viewer = target.viewer && { ...target.viewer, ...(this.o.addressOf ? { address: this.o.addressOf(req) } : {}) };
-    this.track(sessionId, client, upstream, reads, early.fromUpstream.raw, viewer);
+    this.track(sessionId, client, upstream, reads, early.fromUpstream.raw, viewer, inbound, target.onOpen);
   }
 
-  private track(sessionId: string, client: Duplex, upstream: net.Socket, reads: ReusedReads, early: Buffer, viewer?: Principal): void {
+  private track(
+    sessionId: string,
+    client: Duplex,
+    upstream: net.Socket,
+    reads: ReusedReads,
+    early: Buffer,
+    viewer?: Principal,
+    inbound?: ViewOnlyInbound,
+    onOpen?: Extract<StreamTarget, { ok: true }>['onOpen'],
+  ): void {
     const openedAt = Date.now();
     const audit = (action: 'session.stream_open' | 'session.stream_close', details?: Record<string, unknown>) => {
       if (viewer) this.o.audit?.record({ action, actor: viewer, target: { type: 'session', id: sessionId }, ...(details ? { details } : {}) });
@@ -282,17 +309,21 @@ export class StreamRelay {
           this.sweeper = undefined;
         }
         this.o.metrics?.streamClosed(client);
+        released?.();
         audit('session.stream_close', { seconds: Math.round((Date.now() - openedAt) / 1000) });
         this.o.onActivity?.(sessionId);
       },
       (reason) => this.o.logger.warn({ sessionId, reason }, 'viewer cut'),
       reads,
+      inbound,
     );
+    let released: (() => void) | undefined;
     set.add(stream);
     this.o.metrics?.streamOpened(client);
     audit('session.stream_open');
     this.o.onActivity?.(sessionId);
     stream.start(early);
+    released = onOpen?.((code, reason) => stream.close(code, reason));
     // It finished its handshake while Sortie began to drain.
     if (this.draining) stream.close(CloseCode.ReconnectNow, RECONNECT_REASON);
     // One timer for all streams looks for stalled viewers; a timer per write would cost more.

@@ -4,6 +4,7 @@ import { ForbiddenError, UnauthorizedError } from '../errors.js';
 import type { SessionService } from '../sessions/session-service.js';
 import { CloseCode } from './close-codes.js';
 import type { StreamTarget } from './relay.js';
+import type { SessionStatus } from '../contract/sessions.js';
 
 /**
  * What a stream needs to know of its caller, answered by the same gate HTTP routes pass
@@ -33,13 +34,44 @@ export function streamAccess(gate: CallerGate, sessions: SessionService): (sessi
       throw err;
     }
     const found = await sessions.streamTarget(caller, id).catch(() => undefined);
-    if (!found) return { ok: false, code: CloseCode.SessionNotFound, reason: `No session with id "${id}"` };
-    const { session, endpoint, secret } = found;
-    if (endpoint) return { ok: true, endpoint, viewer: caller, ...(secret ? { secret } : {}) };
-    if (session.status === 'creating') return { ok: false, code: CloseCode.SessionNotRunning, reason: 'The session is still starting' };
-    if (session.status === 'queued') {
-      return { ok: false, code: CloseCode.SessionNotRunning, reason: `The session is queued (place ${session.queue_position ?? '?'})` };
+    const shares = sessions.shares;
+    if (!found) {
+      // Not the caller's (nor an admin's): a share holder's, or "not found" like a missing one.
+      const shared = shares ? await shares.sharedStream(caller, id) : undefined;
+      if (!shared) return { ok: false, code: CloseCode.SessionNotFound, reason: `No session with id "${id}"` };
+      const { grant, session } = shared;
+      if (!shared.endpoint) return notStreaming(session.status, null);
+      return {
+        ok: true,
+        endpoint: shared.endpoint,
+        viewer: caller,
+        ...(shared.secret ? { secret: shared.secret } : {}),
+        viewOnly: grant.mode === 'view',
+        onOpen: shares!.watch(session, caller, 'share', grant.mode, grant.share.expires_at),
+      };
     }
-    return { ok: false, code: CloseCode.SessionEnded, reason: `The session has ${session.status === 'failed' ? 'failed' : 'ended'}` };
+    const { session, endpoint, secret } = found;
+    // With sign-in off there is one anonymous admin and nobody to watch; `loginId` is absent then.
+    if (endpoint && shares && session.user_id !== caller.userId && caller.loginId !== undefined) {
+      // An admin watching someone's session: view only, unless they take control explicitly (audited).
+      const control = new URL(req.url ?? '/', 'http://sortie').searchParams.get('control') === '1';
+      return {
+        ok: true,
+        endpoint,
+        viewer: caller,
+        ...(secret ? { secret } : {}),
+        viewOnly: !control,
+        onOpen: shares.watch(session, caller, 'admin', control ? 'control' : 'view'),
+      };
+    }
+    if (endpoint) return { ok: true, endpoint, viewer: caller, ...(secret ? { secret } : {}) };
+    return notStreaming(session.status, session.queue_position);
   };
+}
+
+/** Why a session that is not running has no stream to give. */
+function notStreaming(status: SessionStatus, queuePosition: number | null): StreamTarget {
+  if (status === 'creating') return { ok: false, code: CloseCode.SessionNotRunning, reason: 'The session is still starting' };
+  if (status === 'queued') return { ok: false, code: CloseCode.SessionNotRunning, reason: `The session is queued (place ${queuePosition ?? '?'})` };
+  return { ok: false, code: CloseCode.SessionEnded, reason: `The session has ${status === 'failed' ? 'failed' : 'ended'}` };
 }

@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { CloseCodeValue } from './close-codes.js';
+import { CloseCode, type CloseCodeValue } from './close-codes.js';
 import { FrameBoundary } from './frame-boundary.js';
 import type { ReusedReads } from './reused-reads.js';
 import { encodeClose, encodePing } from './ws-frames.js';
@@ -58,6 +58,8 @@ export class ViewerStream {
     private readonly onCut: (reason: string) => void,
     /** Websockify's reads into a reused buffer, if the socket was opened with them; else its `data` events. */
     private readonly reads?: ReusedReads,
+    /** For a view-only viewer: reads its bytes and passes on only what is not input, instead of the pipe. */
+    private readonly inbound?: { start(onViolation: (reason: string) => void): void; stop(): void },
   ) {}
 
   /** Starts relaying; `early` is the start of a frame websockify sent before the relay began. */
@@ -82,7 +84,8 @@ export class ViewerStream {
       this.upstream.on('data', (chunk: Buffer) => this.fromUpstream(chunk));
     }
     this.upstream.resume();
-    this.client.pipe(this.upstream);
+    if (this.inbound) this.inbound.start((reason) => this.close(CloseCode.UncheckedInput, reason));
+    else this.client.pipe(this.upstream);
   }
 
   /**
@@ -149,6 +152,7 @@ export class ViewerStream {
     this.cutting = { code, reason };
     // From here the browser's bytes are not wanted: read and drop them so its close reply can arrive.
     this.client.unpipe(this.upstream);
+    this.inbound?.stop();
     this.client.on('data', () => {});
     this.client.resume();
     const rest = this.frames.untilBoundary;
