@@ -5,19 +5,18 @@ import { after, before, test } from 'node:test';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { startTestSortie, type TestSortie } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
-import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv, waitForPodGone } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv, SMALL_LIMITS, waitForPodGone } from './cluster.js';
 
 // Persistent homes on real PersistentVolumes: the local cluster has no provisioner, so the
 // test makes hostPath volumes of a class of its own (on this machine, the cluster's only
 // node) and Sortie's claims bind to them the way they would to a provisioner's.
 
-const small = { cpu_request: '50m', cpu_limit: '1', memory_request: '64Mi', memory_limit: '512Mi' };
 // Each launch says what it found in the home, then leaves a line of its own.
 const remember = (line: string) => ['sh', '-c', `cat "$HOME/notes.txt" > "$HOME/found.txt" 2>/dev/null; echo ${line} >> "$HOME/notes.txt"; exec xterm`];
 const APPS = [
-  { id: 'notes', name: 'Notes', launch_type: 'container', container_image: DEMO_IMAGE, command: remember('notes'), persistent_home: true, resource_limits: small },
-  { id: 'editor', name: 'Editor', launch_type: 'container', container_image: DEMO_IMAGE, command: remember('editor'), persistent_home: true, resource_limits: small },
-  { id: 'scratch', name: 'Scratch', launch_type: 'container', container_image: DEMO_IMAGE, command: remember('scratch'), resource_limits: small },
+  { id: 'notes', name: 'Notes', launch_type: 'container', container_image: DEMO_IMAGE, command: remember('notes'), persistent_home: true, resource_limits: SMALL_LIMITS },
+  { id: 'editor', name: 'Editor', launch_type: 'container', container_image: DEMO_IMAGE, command: remember('editor'), persistent_home: true, resource_limits: SMALL_LIMITS },
+  { id: 'scratch', name: 'Scratch', launch_type: 'container', container_image: DEMO_IMAGE, command: remember('scratch'), resource_limits: SMALL_LIMITS },
 ];
 const HOST_ROOT = '/var/lib/sortie-test-homes';
 

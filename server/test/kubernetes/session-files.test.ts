@@ -9,7 +9,7 @@ import { FILES_PORT } from '../../src/runners/kubernetes/pod-spec.js';
 import type { Api } from '../support/api.js';
 import { startTestSortie, type TestSortie } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
-import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv, readPod, waitForPodGone } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv, readPod, SMALL_LIMITS, waitForPodGone } from './cluster.js';
 
 // The session file API on the kubernetes runner, on the local cluster: Sortie reaches the
 // home through the file endpoint in the pod's sidecar (no pods/exec), on the volume the app
@@ -19,7 +19,6 @@ import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv, 
 const ADMIN_PASSWORD = 'k8s-files-admin-password-1';
 const PASSWORD = 'k8s-files-user-password-1';
 const MiB = 1024 * 1024;
-const small = { cpu_request: '50m', cpu_limit: '1', memory_request: '64Mi', memory_limit: '512Mi' };
 
 // In its home: a random file with its checksum, a folder, links to the node's /etc; then it
 // waits for an uploaded inbox.bin and copies it, to show the upload reached the app's side.
@@ -39,8 +38,8 @@ const SCRIPT = [
   'exec sleep infinity',
 ].join(' && ');
 const APPS = [
-  { id: 'filer', name: 'Filer', launch_type: 'container', container_image: DEMO_IMAGE, command: ['sh', '-c', SCRIPT], resource_limits: small },
-  { id: 'keeper', name: 'Keeper', launch_type: 'container', container_image: DEMO_IMAGE, command: ['sleep', 'infinity'], persistent_home: true, resource_limits: small },
+  { id: 'filer', name: 'Filer', launch_type: 'container', container_image: DEMO_IMAGE, command: ['sh', '-c', SCRIPT], resource_limits: SMALL_LIMITS },
+  { id: 'keeper', name: 'Keeper', launch_type: 'container', container_image: DEMO_IMAGE, command: ['sleep', 'infinity'], persistent_home: true, resource_limits: SMALL_LIMITS },
 ];
 // The persistent home's volume: a hostPath PersistentVolume of a class of the test's own
 // (the local cluster has no provisioner), a folder on this machine, the cluster's only node.

@@ -5,15 +5,14 @@ import { buildSessionPod } from '../../src/runners/kubernetes/pod-spec.js';
 import { startTestSortie, type TestSortie } from '../support/harness.js';
 import { readDesktop } from '../support/rfb.js';
 import { sleep, waitFor } from '../support/wait.js';
-import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv, launchSpec, readPod, SIDECAR_IMAGE, waitForPodGone } from './cluster.js';
+import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv, launchSpec, readPod, SIDECAR_IMAGE, SMALL_LIMITS, waitForPodGone } from './cluster.js';
 
 // The whole product on the kubernetes runner: real HTTP API, SQLite, relay and session
 // service, with session pods in a real cluster.
 
-const small = { cpu_request: '50m', cpu_limit: '1', memory_request: '64Mi', memory_limit: '512Mi' };
 const APPS = [
-  { id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: DEMO_IMAGE, command: ['xterm'], resource_limits: small },
-  { id: 'ghost', name: 'Ghost', launch_type: 'container', container_image: 'sortie-does-not-exist:v1', resource_limits: small },
+  { id: 'xterm', name: 'XTerm', launch_type: 'container', container_image: DEMO_IMAGE, command: ['xterm'], resource_limits: SMALL_LIMITS },
+  { id: 'ghost', name: 'Ghost', launch_type: 'container', container_image: 'sortie-does-not-exist:v1', resource_limits: SMALL_LIMITS },
 ];
 
 let kc: KubeConfig;
