@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { homeDirPath } from '../src/runners/local/state-file.js';
 import type { Api } from './support/api.js';
 import { scratchDir, startTestSortie, type TestSortie } from './support/harness.js';
+import { rawRequest, type RawAnswer, type RawRequestOptions } from './support/raw-request.js';
 import { waitFor } from './support/wait.js';
 
 // The session file API on the real local runner: a real sandboxed app writes files and
@@ -28,50 +29,10 @@ let home: string;
 /** Names of files that refused requests tried to create; none may exist anywhere afterwards. */
 const refusedNames: string[] = [];
 
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-  json: { error?: string; message?: string; [key: string]: unknown };
-}
-
-/**
- * A request with a binary body, sent with Content-Length or (chunked) without one. An
- * answer that arrives before the body is all sent is still read: Sortie may refuse an
- * upload early and close the connection.
- */
-function send(api: Api, method: string, urlPath: string, options: { body?: Buffer; chunked?: boolean; headers?: Record<string, string> } = {}): Promise<Answer> {
-  const url = new URL(sortie.url);
-  const headers: Record<string, string> = { authorization: `Bearer ${api.token}`, ...options.headers };
-  if (options.body && !options.chunked) headers['content-length'] = String(options.body.length);
-  if (options.body) headers['content-type'] ??= 'application/octet-stream';
-  return new Promise((resolve, reject) => {
-    let answered = false;
-    const req = http.request({ host: url.hostname, port: url.port, path: urlPath, method, headers }, (res) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        let json = {};
-        try {
-          json = JSON.parse(body.toString()) as Answer['json'];
-        } catch {
-          // a download
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
-      });
-    });
-    req.on('error', (err) => {
-      if (!answered) reject(err);
-    });
-    if (!options.body) return void req.end();
-    if (!options.chunked) return void req.end(options.body);
-    // Chunked: several writes, so the server counts a body whose size it was not told.
-    const step = 64 * 1024;
-    for (let at = 0; at < options.body.length; at += step) req.write(options.body.subarray(at, at + step));
-    req.end();
-  });
+/** A request as `api`'s user, its body as an upload's (application/octet-stream unless `headers` say otherwise). */
+function send(api: Api, method: string, urlPath: string, options: Omit<RawRequestOptions, 'token'> = {}): Promise<RawAnswer> {
+  const contentType: Record<string, string> = options.body ? { 'content-type': 'application/octet-stream' } : {};
+  return rawRequest(sortie.url, method, urlPath, { ...options, token: api.token!, headers: { ...contentType, ...options.headers } });
 }
 
 const q = (p: string) => encodeURIComponent(p);

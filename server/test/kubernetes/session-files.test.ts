@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { chownSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -8,6 +7,7 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { FILES_PORT } from '../../src/runners/kubernetes/pod-spec.js';
 import type { Api } from '../support/api.js';
 import { startTestSortie, type TestSortie } from '../support/harness.js';
+import { rawRequest } from '../support/raw-request.js';
 import { waitFor } from '../support/wait.js';
 import { adminKubeConfig, createTestNamespace, DEMO_IMAGE, kubernetesSortieEnv, readPod, SMALL_LIMITS, waitForPodGone } from './cluster.js';
 
@@ -56,49 +56,11 @@ let bob: Api;
 let sessionId: string;
 let podIp: string;
 
-interface Answer {
-  status: number;
-  body: Buffer;
-  json: { error?: string; message?: string; [key: string]: unknown };
-}
-
-/** A request with a binary body (chunked when asked); an early answer is still read. */
-function send(base: string, method: string, urlPath: string, options: { token?: string; body?: Buffer; chunked?: boolean; headers?: Record<string, string> } = {}): Promise<Answer> {
-  const url = new URL(base);
-  const headers: Record<string, string> = { ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...options.headers };
-  if (options.body && !options.chunked) headers['content-length'] = String(options.body.length);
-  return new Promise((resolve, reject) => {
-    let answered = false;
-    const req = http.request({ host: url.hostname, port: url.port, path: urlPath, method, headers, agent: false }, (res) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        let json = {};
-        try {
-          json = JSON.parse(body.toString()) as Answer['json'];
-        } catch {
-          // a download
-        }
-        resolve({ status: res.statusCode ?? 0, body, json });
-      });
-    });
-    req.on('error', (err) => {
-      if (!answered) reject(err);
-    });
-    if (!options.body) return void req.end();
-    if (!options.chunked) return void req.end(options.body);
-    for (let at = 0; at < options.body.length; at += 64 * 1024) req.write(options.body.subarray(at, at + 64 * 1024));
-    req.end();
-  });
-}
-
 const q = encodeURIComponent;
 const filesUrl = (id: string, p?: string) => `/api/sessions/${id}/files${p === undefined ? '' : `?path=${q(p)}`}`;
 const contentUrl = (id: string, p: string) => `/api/sessions/${id}/files/content?path=${q(p)}`;
 const as = (api: Api, method: string, urlPath: string, body?: Buffer, chunked = false) =>
-  send(sortie.url, method, urlPath, { token: api.token!, ...(body ? { body } : {}), chunked });
+  rawRequest(sortie.url, method, urlPath, { token: api.token!, ...(body ? { body } : {}), chunked });
 const names = async (p?: string) => {
   const res = await as(alice, 'GET', filesUrl(sessionId, p));
   assert.equal(res.status, 200, res.body.toString());
@@ -265,7 +227,7 @@ describe('refused, with the local runner\'s answers', () => {
     const sidecar = `http://${podIp}:${FILES_PORT}`;
     for (const headers of [{} as Record<string, string>, { authorization: 'Bearer not-the-secret' }]) {
       for (const [method, urlPath] of [['GET', '/list?path='], ['GET', '/content?path=random.bin'], ['PUT', '/content?path=intruder.txt&max=100']] as const) {
-        const res = await send(sidecar, method, urlPath, { headers, ...(method === 'PUT' ? { body: Buffer.from('hi') } : {}) });
+        const res = await rawRequest(sidecar, method, urlPath, { headers, ...(method === 'PUT' ? { body: Buffer.from('hi') } : {}) });
         assert.equal(res.status, 401, `${method} ${urlPath} ${JSON.stringify(headers)}: ${res.body.toString()}`);
         assert.ok(!res.body.includes('from the app'));
       }
