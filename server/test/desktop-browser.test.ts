@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,8 +12,11 @@ import { localSessionRecord } from './support/processes.js';
 import {
   canvasSizes,
   clipboardCrossesBothWays,
+  desktopFitsOnOpening,
+  desktopFollowsWindow,
   downloadFromFilesPanel,
   dropFiles,
+  dropTwoFilesIntoHome,
   openViewerPage,
   uploadStates,
   viewerSize,
@@ -98,18 +100,9 @@ describe('a desktop in the browser on the local runner', { timeout: 240_000 }, (
   test('"fit to window" gives the desktop the viewer’s size and follows the window; "scale" and "1:1" leave it be', async () => {
     const desk = await openDesk('desk');
     const { page } = desk;
-    // On opening: the desktop takes the viewer's size (not the 1280x800 it started with).
-    assert.equal(await page.getByTestId('display-mode').inputValue(), 'fit', 'fit to window is the default');
-    let wanted = await viewerSize(page);
-    assert.notEqual(wanted, '1280x800');
-    await waitFor(async () => (await xScreenSize(desk)) === wanted, { what: `the X screen to take the viewer's size ${wanted}`, timeoutMs: 20_000 });
-
-    // The window shrinks, as when a person resizes it or turns a tablet upright.
-    await page.setViewportSize({ width: 700, height: 900 });
-    await waitFor(async () => (await viewerSize(page)).startsWith('700x'), { what: 'the viewer to take the new window width' });
-    wanted = await viewerSize(page);
-    await waitFor(async () => (await xScreenSize(desk)) === wanted, { what: `the X screen to follow the window to ${wanted}`, timeoutMs: 20_000 });
-    const fitted = wanted;
+    const screenSize = () => xScreenSize(desk);
+    await desktopFitsOnOpening(page, screenSize, 20_000);
+    const fitted = await desktopFollowsWindow(page, { width: 700, height: 900 }, screenSize, 20_000);
 
     // Scale: the window changes, the picture is scaled into it, the desktop keeps its size.
     await page.getByTestId('display-mode').selectOption('scale');
@@ -134,7 +127,7 @@ describe('a desktop in the browser on the local runner', { timeout: 240_000 }, (
     await page.getByTestId('display-mode').waitFor();
     assert.equal(await page.getByTestId('display-mode').inputValue(), 'real', 'the choice survives a reload');
     await page.getByTestId('display-mode').selectOption('fit');
-    wanted = await viewerSize(page);
+    const wanted = await viewerSize(page);
     assert.notEqual(wanted, fitted);
     await waitFor(async () => (await xScreenSize(desk)) === wanted, { what: `the X screen to take the viewer's size ${wanted} again`, timeoutMs: 20_000 });
     await closeDesk(desk);
@@ -166,13 +159,7 @@ describe('a desktop in the browser on the local runner', { timeout: 240_000 }, (
   test('files dropped on the desktop land in the home; a file the app wrote downloads byte for byte', async () => {
     const desk = await openDesk('desk');
     const { page } = desk;
-    const dropped = [
-      { name: 'dropped.bin', bytes: randomBytes(200_000) },
-      { name: 'notes — é.txt', bytes: Buffer.from('written on my computer\n') },
-    ];
-    await dropFiles(page, dropped);
-    await waitFor(async () => (await uploadStates(page)).filter((u) => u.state === 'done').length === 2, { what: 'both uploads to finish', timeoutMs: 20_000 });
-    for (const file of dropped) assert.deepEqual(readFileSync(path.join(desk.home, file.name)), file.bytes, `${file.name} is in the home as it was`);
+    const [firstDropped] = await dropTwoFilesIntoHome(page, (name) => readFileSync(path.join(desk.home, name)), 20_000);
 
     // Over the upload limit: refused with words a person understands, nothing written.
     await dropFiles(page, [{ name: 'too-big.bin', bytes: Buffer.alloc(2 * MiB, 1) }]);
@@ -182,7 +169,7 @@ describe('a desktop in the browser on the local runner', { timeout: 240_000 }, (
 
     // The files panel lists the home (the uploads included) and downloads what the app wrote.
     await page.getByTestId('files-toggle').click();
-    await page.getByTestId('file-dropped.bin').waitFor();
+    await page.getByTestId(`file-${firstDropped}`).waitFor();
     const { suggested, savedAt } = await downloadFromFilesPanel(page, 'made-by-app.bin');
     assert.equal(suggested, 'made-by-app.bin');
     assert.deepEqual(readFileSync(savedAt), readFileSync(path.join(desk.home, 'made-by-app.bin')), 'the download is the file, byte for byte');

@@ -1,23 +1,22 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { APP_CONTAINER } from '../../src/runners/kubernetes/pod-spec.js';
-import { awaitMessage, openDeskView, resize } from '../support/desk.js';
+import { openDeskView, resize } from '../support/desk.js';
 import type { TestSortie } from '../support/harness.js';
 import { podExec } from '../support/pod-exec.js';
 import { Clip, clientClipboard, clientCutText, clipboardProvide, Encoding, type ServerMessage } from '../support/rfb.js';
 import {
   clipboardCrossesBothWays,
   copyOnPageAndReturn,
+  desktopFitsOnOpening,
+  desktopFollowsWindow,
   downloadFromFilesPanel,
-  dropFiles,
+  dropTwoFilesIntoHome,
   openViewerPage,
   pageClipboard,
   pasteOntoDesktop,
-  uploadStates,
-  viewerSize,
   type ViewerPage,
 } from '../support/viewer-page.js';
 import { sleep, waitFor } from '../support/wait.js';
@@ -158,31 +157,17 @@ describe('a desktop in the browser on a pod of the local cluster', { timeout: 30
   test('"fit to window": the pod’s X screen takes the viewer’s size and follows the window', async () => {
     const desk = await openDesk('desk');
     const { page } = desk;
-    assert.equal(await page.getByTestId('display-mode').inputValue(), 'fit', 'fit to window is the default');
-    let wanted = await viewerSize(page);
-    assert.notEqual(wanted, '1280x800');
-    await waitFor(async () => (await xScreenSize(desk)) === wanted, { what: `the X screen in the pod to take the viewer's size ${wanted}`, timeoutMs: 30_000 });
-
+    const screenSize = () => xScreenSize(desk);
+    await desktopFitsOnOpening(page, screenSize, 30_000);
     // Narrower, as when a person resizes the window; then upright, as a tablet turned.
-    for (const viewport of [{ width: 800, height: 700 }, { width: 700, height: 1000 }]) {
-      await page.setViewportSize(viewport);
-      await waitFor(async () => (await viewerSize(page)).startsWith(`${viewport.width}x`), { what: `the viewer to take the window width ${viewport.width}`, timeoutMs: 30_000 });
-      wanted = await viewerSize(page);
-      await waitFor(async () => (await xScreenSize(desk)) === wanted, { what: `the X screen in the pod to follow the window to ${wanted}`, timeoutMs: 30_000 });
-    }
+    for (const viewport of [{ width: 800, height: 700 }, { width: 700, height: 1000 }]) await desktopFollowsWindow(page, viewport, screenSize, 30_000);
     await closeDesk(desk);
   });
 
   test('files dropped on the viewer land in the pod’s home byte for byte; a file the app wrote downloads byte for byte', async () => {
     const desk = await openDesk('desk');
     const { page } = desk;
-    const dropped = [
-      { name: 'dropped.bin', bytes: randomBytes(200_000) },
-      { name: 'notes — é.txt', bytes: Buffer.from('written on my computer\n') },
-    ];
-    await dropFiles(page, dropped);
-    await waitFor(async () => (await uploadStates(page)).filter((u) => u.state === 'done').length === 2, { what: 'both uploads to finish', timeoutMs: 60_000 });
-    for (const file of dropped) assert.deepEqual(await homeFile(desk, file.name), file.bytes, `${file.name} is in the pod's home as it was`);
+    await dropTwoFilesIntoHome(page, (name) => homeFile(desk, name), 60_000);
 
     // The pod is running once its desktop is; the app may start a moment later on a busy node.
     await waitFor(async () => (await inPod(desk, 'test -f "$HOME/made-by-app.bin"')).code === 0, { what: 'the app to write its file', timeoutMs: 60_000 });

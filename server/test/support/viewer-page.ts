@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchFromCatalog } from './browser.js';
 import { waitFor } from './wait.js';
@@ -25,6 +27,28 @@ export async function viewerSize(page: Page): Promise<string> {
   return page.evaluate(
     '(() => { const r = document.querySelector("[data-testid=vnc-container] > div").getBoundingClientRect(); return `${Math.floor(r.width)}x${Math.floor(r.height)}`; })()',
   );
+}
+
+/**
+ * On opening, "fit to window" (the default) gives the desktop the viewer's size, not the
+ * 1280x800 it started at; `screenSize` reads the X screen's size on the desktop's side.
+ * Answers with that size.
+ */
+export async function desktopFitsOnOpening(page: Page, screenSize: () => Promise<string>, timeoutMs: number): Promise<string> {
+  assert.equal(await page.getByTestId('display-mode').inputValue(), 'fit', 'fit to window is the default');
+  const wanted = await viewerSize(page);
+  assert.notEqual(wanted, '1280x800');
+  await waitFor(async () => (await screenSize()) === wanted, { what: `the X screen to take the viewer's size ${wanted}`, timeoutMs });
+  return wanted;
+}
+
+/** The window takes `viewport`, as when a person resizes it or turns a tablet upright, and under "fit to window" the desktop follows. Answers with its new size. */
+export async function desktopFollowsWindow(page: Page, viewport: { width: number; height: number }, screenSize: () => Promise<string>, timeoutMs: number): Promise<string> {
+  await page.setViewportSize(viewport);
+  await waitFor(async () => (await viewerSize(page)).startsWith(`${viewport.width}x`), { what: `the viewer to take the window width ${viewport.width}`, timeoutMs });
+  const wanted = await viewerSize(page);
+  await waitFor(async () => (await screenSize()) === wanted, { what: `the X screen to follow the window to ${wanted}`, timeoutMs });
+  return wanted;
 }
 
 /** The canvas: its pixel size (the desktop's) and the size it is shown at on the page. */
@@ -93,6 +117,22 @@ export async function dropFiles(page: Page, files: { name: string; bytes: Buffer
     const target = document.querySelector('[data-testid=vnc-container] canvas');
     for (const type of ['dragenter', 'dragover', 'drop']) target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
   })()`);
+}
+
+/**
+ * The person drops two files from their computer onto the desktop, one binary and one whose
+ * name has a dash and an accent: the viewer says both uploads are done, and `readHome` (the
+ * desktop's side) finds each in the session's home byte for byte. Answers with their names.
+ */
+export async function dropTwoFilesIntoHome(page: Page, readHome: (name: string) => Buffer | Promise<Buffer>, timeoutMs: number): Promise<string[]> {
+  const dropped = [
+    { name: 'dropped.bin', bytes: randomBytes(200_000) },
+    { name: 'notes — é.txt', bytes: Buffer.from('written on my computer\n') },
+  ];
+  await dropFiles(page, dropped);
+  await waitFor(async () => (await uploadStates(page)).filter((u) => u.state === 'done').length === dropped.length, { what: 'both uploads to finish', timeoutMs });
+  for (const file of dropped) assert.deepEqual(await readHome(file.name), file.bytes, `${file.name} is in the session's home as it was`);
+  return dropped.map((f) => f.name);
 }
 
 export async function uploadStates(page: Page): Promise<{ state: string | null; error: string }[]> {
