@@ -41,14 +41,17 @@ export class CatalogService {
     return app;
   }
 
-  async create(actor: Principal, app: App): Promise<App> {
+  async create(actor: Principal, given: App): Promise<App> {
+    const app = asStored(given);
     if (!(await this.apps.create(app))) throw new ConflictError(`An app with id "${app.id}" already exists`);
     this.audit.record({ action: 'app.create', actor, target: { type: 'app', id: app.id, name: app.name } });
     this.changed(app.id);
     return app;
   }
 
-  async update(actor: Principal, app: App): Promise<App> {
+  async update(actor: Principal, given: App): Promise<App> {
+    // As stored, so a field left out at its default is no change, and the answer shows what is kept.
+    const app = asStored(given);
     const before = await this.apps.get(app.id);
     if (!(await this.apps.update(app))) throw new NotFoundError(`No app with id "${app.id}" in the catalog`);
     this.audit.record({ action: 'app.update', actor, target: { type: 'app', id: app.id, name: app.name }, details: { changed: changedFields(before, app) } });
@@ -69,4 +72,9 @@ function changedFields(before: App | undefined, after: App): string[] {
   if (!before) return [];
   const keys = new Set([...Object.keys(before), ...Object.keys(after)] as (keyof App)[]);
   return [...keys].filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key])).sort();
+}
+
+/** An app with the defaults the database fills in for fields left out. */
+function asStored(app: App): App {
+  return { ...app, warm_pool: app.warm_pool ?? 0 };
 }
