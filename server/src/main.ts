@@ -37,6 +37,9 @@ import { UserHomeService } from './sessions/user-homes.js';
 import { CloseCode } from './stream/close-codes.js';
 import { StreamRelay } from './stream/relay.js';
 import { streamAccess } from './stream/stream-access.js';
+import { Recorder } from './recordings/recorder.js';
+import { RecordingRepository } from './recordings/recording-repository.js';
+import { RecordingService } from './recordings/recording-service.js';
 import { ShareRepository } from './shares/share-repository.js';
 import { shareRoutes } from './shares/share-routes.js';
 import { ShareService } from './shares/share-service.js';
@@ -110,6 +113,20 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   const maxSessions = config.maxSessions ?? runner.capacity?.();
   logger.info({ maxSessions: maxSessions ?? 'unlimited', maxSessionsPerUser: config.maxSessionsPerUser }, 'session limits');
   const sessionRepository = new SessionRepository(db);
+  // Recordings live in the data directory (the chart's PersistentVolume); one left open by a
+  // stopped Sortie is closed where its file ends before anything records again.
+  const recordingRepository = new RecordingRepository(db);
+  const recorder = new Recorder({ dir: config.recordingsDir, repository: recordingRepository, logger, audit });
+  await recorder.repair();
+  const recordings = new RecordingService({
+    repository: recordingRepository,
+    recorder,
+    logger,
+    audit,
+    retentionDays: config.recordingRetentionDays,
+    leads: () => coordination.lead(),
+  });
+  await recordings.start();
   const sessions = new SessionService({
     sessions: sessionRepository,
     catalog,
@@ -126,8 +143,8 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     metrics,
     coordination,
     apps: () => appRepository.list(),
+    recordings: recordingRepository,
   });
-
   // An app created, edited or removed: its warm pool grows, is replaced or ends at once.
   catalog.onChange(() => void sessions.refillPools());
 
@@ -143,6 +160,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     audit,
     addressOf: clientAddressOf(config.trustedProxies),
     metrics,
+    recorder,
   });
   sessions.onEnded((session) => relay.closeSession(session.id));
   // Across replicas on PostgreSQL (NOTIFY/LISTEN); in-process on SQLite, which has one replica.
@@ -171,6 +189,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     oidc,
     relay,
     events,
+    recordings,
     webDir: config.webDir,
     trustedProxies: config.trustedProxies,
     metrics,
@@ -214,6 +233,8 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
       idleSweep.stop();
       sessions.close();
       relay.close();
+      recordings.close();
+      await recorder.close();
       shares.close();
       events.close();
       await closeWithin(http.server, http.close(), REQUESTS_FINISH_MS);

@@ -12,7 +12,7 @@ export type AuditActor = Principal | 'system' | { unknownName: string };
 export interface AuditRecord {
   action: AuditAction;
   actor: AuditActor;
-  target?: { type: 'session' | 'app' | 'user' | 'catalog'; id: string; name?: string };
+  target?: { type: 'session' | 'app' | 'user' | 'catalog' | 'recording'; id: string; name?: string };
   /** Where the request came from, when the actor carries none (a sign-in has no principal yet). */
   address?: string;
   details?: Record<string, unknown>;

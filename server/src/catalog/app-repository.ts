@@ -83,6 +83,7 @@ function toRow(app: App): AppRow {
     persistent_home: app.persistent_home ? 1 : 0,
     file_transfer: app.file_transfer,
     clipboard: app.clipboard,
+    recording: app.recording ?? 'off',
     warm_pool: app.warm_pool ?? 0,
   };
 }

@@ -3,6 +3,7 @@ import { APP_ID_PATTERN, APP_MAX_SESSIONS_LIMIT, APP_WARM_POOL_LIMIT, DEFAULT_RE
 import { CLIPBOARD_MODES, DEFAULT_CLIPBOARD } from '../contract/clipboard.js';
 import { DEFAULT_FILE_TRANSFER, FILE_TRANSFER_MODES } from '../contract/files.js';
 import { parseQuantity } from '../contract/quantity.js';
+import { RECORDING_MODES } from '../contract/recordings.js';
 
 // The shape and its defaults are the contract's; this module holds the checks behind them.
 export { DEFAULT_RESOURCE_LIMITS } from '../contract/apps.js';
@@ -65,6 +66,11 @@ export const appSchema = z
     clipboard: z
       .enum(CLIPBOARD_MODES, { error: `must be ${CLIPBOARD_MODES.slice(0, -1).map((m) => `"${m}"`).join(', ')} or "${CLIPBOARD_MODES.at(-1)}"` })
       .default(DEFAULT_CLIPBOARD),
+    /** Whether Sortie records the app's sessions from the stream it relays; `optional` lets the person launching choose. */
+    recording: z
+      .enum(RECORDING_MODES, { error: `must be ${RECORDING_MODES.slice(0, -1).map((m) => `"${m}"`).join(', ')} or "${RECORDING_MODES.at(-1)}"` })
+      // Left out means `off`; the stored app always says which (its column's default).
+      .optional(),
     /** Sessions kept started and unassigned, each taken by the next launch (the warm pool). */
     warm_pool: z
       .number({ error: `must be a whole number of sessions from 0 to ${APP_WARM_POOL_LIMIT}` })

@@ -43,6 +43,10 @@ export interface Config {
   streamPingIntervalSeconds: number;
   /** Days audit events are kept (SORTIE_AUDIT_RETENTION_DAYS); 0 keeps them forever. */
   auditRetentionDays: number;
+  /** Days session recordings are kept (SORTIE_RECORDING_RETENTION_DAYS, default 30); 0 keeps them until deleted. */
+  recordingRetentionDays: number;
+  /** Where recordings are written: `recordings` beside the SQLite file, in the data directory. */
+  recordingsDir: string;
   /**
    * `GET /metrics`: on its own port when `port` is set (SORTIE_METRICS_PORT), else on the
    * main port, and only with `token` (SORTIE_METRICS_TOKEN), which scrapers send as a
@@ -136,6 +140,19 @@ const retentionDays = z
     const value = Number(raw);
     if (!Number.isFinite(value) || value < 0) {
       ctx.addIssue({ code: 'custom', message: `SORTIE_AUDIT_RETENTION_DAYS must be a number of days (0 keeps the audit log forever), got "${raw}"` });
+      return z.NEVER;
+    }
+    return value;
+  });
+
+const recordingRetentionDays = z
+  .string()
+  .optional()
+  .transform((raw, ctx) => {
+    if (raw === undefined || raw.trim() === '') return 30;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0) {
+      ctx.addIssue({ code: 'custom', message: `SORTIE_RECORDING_RETENTION_DAYS must be a number of days (0 keeps recordings until an admin deletes them), got "${raw}"` });
       return z.NEVER;
     }
     return value;
@@ -279,6 +296,7 @@ const envSchema = z.object({
   SORTIE_LOGIN_MAX_FAILURES_PER_ADDRESS: attemptCount('SORTIE_LOGIN_MAX_FAILURES_PER_ADDRESS', 30),
   SORTIE_LOGIN_LOCKOUT: positiveNumber('SORTIE_LOGIN_LOCKOUT', 15),
   SORTIE_AUDIT_RETENTION_DAYS: retentionDays,
+  SORTIE_RECORDING_RETENTION_DAYS: recordingRetentionDays,
   SORTIE_TRUSTED_PROXIES: z.string().trim().min(1, 'SORTIE_TRUSTED_PROXIES must not be empty').default('loopback,linklocal,uniquelocal'),
   SORTIE_PUBLIC_URL: z.url({ error: 'SORTIE_PUBLIC_URL must be a URL such as https://sortie.example.com' }).optional(),
   SORTIE_ALLOWED_ORIGINS: z.string().optional(),
@@ -329,6 +347,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxUploadBytes: Math.floor(e.SORTIE_MAX_UPLOAD_MB * 1024 * 1024),
     streamPingIntervalSeconds: e.SORTIE_STREAM_PING_INTERVAL,
     auditRetentionDays: e.SORTIE_AUDIT_RETENTION_DAYS,
+    recordingRetentionDays: e.SORTIE_RECORDING_RETENTION_DAYS,
+    recordingsDir: path.join(path.dirname(dbPath), 'recordings'),
     metrics: { token: e.SORTIE_METRICS_TOKEN, port: e.SORTIE_METRICS_PORT },
     kubernetes: {
       namespace: e.SORTIE_NAMESPACE,

@@ -1,5 +1,6 @@
 import type { Clipboard } from './clipboard.js';
 import type { FileTransfer } from './files.js';
+import type { RecordingMode } from './recordings.js';
 
 export const VISIBILITIES = ['public', 'approved', 'admin_only'] as const;
 /** `public`: every signed-in user; `approved`: admins and approved users; `admin_only`: admins. */
@@ -53,6 +54,8 @@ export interface App {
   file_transfer: FileTransfer;
   /** Which ways text may move between the viewer's clipboard and the session's (default `both`); enforced by the session's VNC server. */
   clipboard: Clipboard;
+  /** Whether Sortie records the app's sessions (default `off`); `optional` lets the person launching choose. */
+  recording?: RecordingMode;
   /**
    * Sessions of the app Sortie keeps started and unassigned (default 0): a launch takes one,
    * running at once, and another starts in its place. Not with `persistent_home`.

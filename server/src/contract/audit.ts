@@ -31,11 +31,16 @@ export const AUDIT_ACTIONS = [
   'user.delete',
   'user.approvals',
   'user.home_delete',
+  'recording.start',
+  'recording.stop',
+  'recording.play',
+  'recording.download',
+  'recording.delete',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** The groups the filter offers: `session.*` asks for every session action. */
-export const AUDIT_ACTION_GROUPS = ['auth', 'session', 'app', 'catalog', 'user'] as const;
+export const AUDIT_ACTION_GROUPS = ['auth', 'session', 'app', 'catalog', 'user', 'recording'] as const;
 
 /** `session.end`'s `details.by`: who or what ended the session. */
 /** `warm_pool`: an unclaimed pooled session ended by its pool (app changed or removed, pool shrunk, room given to a queued launch). */

@@ -12,6 +12,7 @@ export * from './errors.js';
 export * from './files.js';
 export * from './pages.js';
 export * from './quantity.js';
+export * from './recordings.js';
 export * from './sessions.js';
 export * from './shares.js';
 export * from './users.js';

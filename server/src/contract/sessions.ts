@@ -35,6 +35,8 @@ export interface Session {
   progress: LaunchStep[] | null;
   /** Present (true) only on a session waiting in its app's warm pool, owned by nobody yet: admins alone see those. */
   pooled?: true;
+  /** Whether Sortie records the session's stream (see the app's `recording`); viewers say so. Always sent. */
+  recorded?: boolean;
   /** Present only on someone else's session shared with the caller: whose it is and what the share allows. */
   shared_with_me?: SharedWithMe;
   /** Present for the owner (and admins) while others watch: who, how, and since when. */

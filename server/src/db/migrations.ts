@@ -233,4 +233,33 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('session_shares').execute();
     },
   },
+  '0011_recordings': {
+    async up(db: Kysely<unknown>) {
+      // Apps stored before the setting existed record nothing, and no earlier session was recorded.
+      await db.schema.alterTable('apps').addColumn('recording', 'text', (c) => c.notNull().defaultTo('off')).execute();
+      await db.schema.alterTable('sessions').addColumn('recorded', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      // One recording per recorded session; no foreign keys: a recording outlives its session,
+      // user and app, and goes only by SORTIE_RECORDING_RETENTION_DAYS or an admin's delete.
+      await db.schema
+        .createTable('recordings')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('session_id', 'text', (c) => c.notNull().unique())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('app_id', 'text', (c) => c.notNull())
+        .addColumn('app_name', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('ended_at', 'text')
+        .addColumn('duration_ms', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('segments', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('incomplete', 'text')
+        .execute();
+      await db.schema.createIndex('recordings_started_at').on('recordings').columns(['started_at', 'id']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('recordings').execute();
+      await db.schema.alterTable('sessions').dropColumn('recorded').execute();
+      await db.schema.alterTable('apps').dropColumn('recording').execute();
+    },
+  },
 };

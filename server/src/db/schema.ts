@@ -1,5 +1,5 @@
 import type { Generated } from 'kysely';
-import type { Clipboard, FileTransfer, LaunchType, Role, SessionStatus, Visibility } from '../contract/index.js';
+import type { Clipboard, FileTransfer, LaunchType, RecordingMode, Role, SessionStatus, Visibility } from '../contract/index.js';
 
 /** Row shapes as stored. Timestamps are ISO-8601 strings so SQLite and PostgreSQL agree. */
 export interface SessionsTable {
@@ -28,6 +28,8 @@ export interface SessionsTable {
    * it was started from (a pool of an edited app is replaced). Null once someone owns it.
    */
   pool_definition?: string | null;
+  /** 1 when the session's stream is recorded (its app's `recording`, and the launch's choice when `optional`). */
+  recorded?: number;
 }
 
 export interface AppsTable {
@@ -54,6 +56,8 @@ export interface AppsTable {
   clipboard: Clipboard;
   /** Sessions kept started and unassigned for the next launches (the warm pool); 0 for none. */
   warm_pool: number;
+  /** `off`, `always` or `optional`: whether Sortie records the app's sessions. */
+  recording: RecordingMode;
   position: Generated<number>;
   /** `file` for apps from apps.json, `api` for apps created or edited by an admin. */
   source: Generated<'file' | 'api'>;
@@ -112,6 +116,24 @@ export interface AuditEventsTable {
   details: string;
 }
 
+/** A session's recording: its file is `<data dir>/recordings/<id>.rec`. */
+export interface RecordingsTable {
+  id: string;
+  session_id: string;
+  user_id: string;
+  app_id: string;
+  app_name: string;
+  started_at: string;
+  /** Null while a segment is being written. */
+  ended_at: string | null;
+  /** Milliseconds from started_at to the last recorded bytes; bigint (a string on PostgreSQL). */
+  duration_ms: number | string;
+  size_bytes: number | string;
+  segments: number;
+  /** Why the recording has a gap or stops early (the disk could not keep up, Sortie stopped); null when whole. */
+  incomplete: string | null;
+}
+
 /** A share of a live session: with a user, or a link whose redemptions are user shares naming it. */
 export interface SessionSharesTable {
   id: string;
@@ -153,4 +175,5 @@ export interface Database {
   audit_events: AuditEventsTable;
   session_shares: SessionSharesTable;
   session_watchers: SessionWatchersTable;
+  recordings: RecordingsTable;
 }

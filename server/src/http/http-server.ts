@@ -8,6 +8,8 @@ import type { OidcClient } from '../auth/oidc.js';
 import type { CatalogService } from '../catalog/catalog-service.js';
 import type { AuthConfig } from '../config/config.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { recordingRoutes } from '../recordings/recording-routes.js';
+import type { RecordingService } from '../recordings/recording-service.js';
 import type { SessionFiles } from '../sessions/session-files.js';
 import type { UserHomeService } from '../sessions/user-homes.js';
 import type { SessionService } from '../sessions/session-service.js';
@@ -40,6 +42,8 @@ export interface HttpServerDeps {
   relay: StreamRelay;
   /** GET /api/events, live session changes. */
   events: SessionEvents;
+  /** /api/admin/recordings. */
+  recordings: RecordingService;
   webDir: string;
   trustedProxies: string;
   metrics: Metrics;
@@ -80,6 +84,7 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<HttpServer>
   authRoutes(app, deps.auth, deps.authConfig, deps.oidc);
   adminRoutes(app, deps.auth, deps.homes);
   auditRoutes(app, deps.audit);
+  recordingRoutes(app, deps.recordings);
   appRoutes(app, deps.catalog);
   sessionRoutes(app, deps.sessions);
   deps.events.routes(app);

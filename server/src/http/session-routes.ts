@@ -21,6 +21,8 @@ const createBody = z.object(
     app_id: z.string({ error: 'is required and must be a string' }).trim().min(1, 'must not be empty'),
     /** Honoured for admins (and when sign-in is off); others always launch for themselves. */
     user_id: USER_ID.optional(),
+    /** For apps with `recording: "optional"`: whether this session is recorded (default false). */
+    record: z.boolean({ error: 'must be true or false' }).optional(),
   },
   { error: 'The body must be a JSON object such as {"app_id": "xterm"}' },
 );
@@ -46,7 +48,7 @@ export function sessionRoutes(app: FastifyInstance, sessions: SessionService): v
 
   app.post('/api/sessions', SIGNED_IN, async (request, reply) => {
     const input = parseInput(createBody, request.body);
-    const session = await sessions.create(principal(request), { appId: input.app_id, onBehalfOf: input.user_id });
+    const session = await sessions.create(principal(request), { appId: input.app_id, onBehalfOf: input.user_id, record: input.record });
     return reply.status(201).header('location', `/api/sessions/${session.id}`).send(session);
   });
 

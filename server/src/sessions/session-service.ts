@@ -48,6 +48,8 @@ export interface SessionServiceOptions {
   queuePassIntervalMs?: number;
   /** The whole catalog, for warm pool refills; without it no app is pooled. */
   apps?: () => Promise<App[]>;
+  /** Marks a session taken from a warm pool as recorded (a new one is inserted with the mark). */
+  recordings?: { markRecorded(sessionId: string): Promise<void> };
 }
 
 /** More steps than any launch takes: a pod flapping between two steps cannot grow the list. */
@@ -126,7 +128,7 @@ export class SessionService {
    * Starts a session of `appId` for the caller, or for `onBehalfOf` when the caller is an
    * admin. Everything that can be checked is checked before anything is created.
    */
-  async create(principal: Principal, input: { appId: string; onBehalfOf?: string }): Promise<Session> {
+  async create(principal: Principal, input: { appId: string; onBehalfOf?: string; record?: boolean }): Promise<Session> {
     const userId = principal.role === 'admin' && input.onBehalfOf ? input.onBehalfOf : principal.userId;
     if (userId !== principal.userId && !(await this.o.userExists(userId))) {
       throw new InputError(`user_id: no user with id "${userId}"`);
@@ -136,6 +138,7 @@ export class SessionService {
       throw new InputError(`App "${app.id}" is a link (launch_type "url"), not something Sortie starts; open ${app.url} instead`);
     }
     this.o.runner.validate(app);
+    const recorded = recordingChoice(app, input.record);
 
     const id = randomUUID();
     const at = this.now().toISOString();
@@ -168,8 +171,13 @@ export class SessionService {
         updated_at: at,
         last_active_at: at,
         stream_secret: vncPassword(),
+        recorded: recorded ? 1 : 0,
       });
     });
+    if (claimed && recorded) {
+      await this.o.recordings?.markRecorded(claimed.id);
+      claimed.recorded = 1;
+    }
     if (pooled) this.o.metrics?.poolLaunch(app.id, claimed !== undefined);
     if (claimed) return this.claimedFromPool(principal, claimed);
     this.beginStep(id, 'queued', at);
@@ -692,4 +700,21 @@ function vncPassword(): string {
 function parseEndpoint(text: string): Endpoint {
   const at = text.lastIndexOf(':');
   return { host: text.slice(0, at), port: Number(text.slice(at + 1)) };
+}
+
+/**
+ * Whether a launch of `app` is recorded: always for `always`, as asked for `optional`; asking
+ * for what the app does not allow is a 400 that says what would work.
+ */
+function recordingChoice(app: App, record: boolean | undefined): boolean {
+  const mode = app.recording ?? 'off';
+  if (mode === 'always') {
+    if (record === false) throw new InputError(`record: app "${app.id}" records every session (recording "always"); leave "record" out or set it to true`);
+    return true;
+  }
+  if (mode === 'off') {
+    if (record === true) throw new InputError(`record: app "${app.id}" is not recorded (recording "off"); leave "record" out or ask an admin to allow recording`);
+    return false;
+  }
+  return record === true;
 }

@@ -50,5 +50,6 @@ export function toSession(row: SessionsTable): Session {
     queue_position: null,
     progress: null,
     ...(row.pool_definition ? { pooled: true as const } : {}),
+    recorded: row.recorded === 1,
   };
 }

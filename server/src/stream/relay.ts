@@ -59,6 +59,8 @@ export interface StreamRelayOptions {
   closeGraceMs?: number;
   /** How long a stream may be silent before the viewer is pinged (SORTIE_STREAM_PING_INTERVAL). */
   pingIntervalMs?: number;
+  /** Asked as each stream starts (its ServerInit is next) whether to record it; given its desktop bytes and its end if so. */
+  recorder?: { open(sessionId: string, viewer: Principal | undefined): { data(chunk: Buffer): void; end(): void } | undefined };
 }
 
 export const STREAM_DEFAULTS = {
@@ -106,7 +108,7 @@ export class StreamRelay {
   // Speaks a proper WebSocket close (with a code) when there is no stream to give. It reads
   // the refused browser's frames until the close handshake ends, so those are kept small too.
   private readonly refuser = new WebSocketServer({ noServer: true, maxPayload: 4096 });
-  private readonly limits: Required<Omit<StreamRelayOptions, 'resolve' | 'logger' | 'onActivity' | 'metrics' | 'audit' | 'addressOf'>>;
+  private readonly limits: Required<Omit<StreamRelayOptions, 'resolve' | 'logger' | 'onActivity' | 'metrics' | 'audit' | 'addressOf' | 'recorder'>>;
   private sweeper: NodeJS.Timeout | undefined;
   /** Set by drain(): Sortie is shutting down. */
   private draining = false;
@@ -310,6 +312,7 @@ export class StreamRelay {
         }
         this.o.metrics?.streamClosed(client);
         released?.();
+        recording?.end();
         audit('session.stream_close', { seconds: Math.round((Date.now() - openedAt) / 1000) });
         this.o.onActivity?.(sessionId);
       },
@@ -322,6 +325,8 @@ export class StreamRelay {
     this.o.metrics?.streamOpened(client);
     audit('session.stream_open');
     this.o.onActivity?.(sessionId);
+    const recording = this.o.recorder?.open(sessionId, viewer);
+    stream.tap = recording;
     stream.start(early);
     released = onOpen?.((code, reason) => stream.close(code, reason));
     // It finished its handshake while Sortie began to drain.

@@ -44,6 +44,8 @@ export class ViewerStream {
   private cutting: { code: CloseCodeValue; reason: string } | undefined;
   private finished = false;
   private done = false;
+  /** Also given every chunk of the desktop stream, e.g. to record it; it must copy what it keeps and never wait. */
+  tap: { data(chunk: Buffer): void } | undefined;
   private finishTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
 
@@ -122,6 +124,7 @@ export class ViewerStream {
     if (this.cutting) return this.finishFrame(chunk);
     this.frames.advance(chunk);
     this.write(chunk);
+    this.tap?.data(chunk);
     if (this.client.writableLength > this.limits.maxPendingBytes) {
       this.cut(`The viewer fell more than ${mib(this.limits.maxPendingBytes)} behind the desktop stream and was disconnected`);
     }

@@ -35,6 +35,11 @@ const ACTION_LABELS: Record<AuditAction, string> = {
   'user.delete': 'Deleted a user',
   'user.approvals': 'Changed approvals',
   'user.home_delete': 'Deleted a home',
+  'recording.start': 'Started recording a session',
+  'recording.stop': 'Stopped recording a session',
+  'recording.play': 'Played a recording',
+  'recording.download': 'Downloaded a recording',
+  'recording.delete': 'Deleted a recording',
 };
 
 const GROUP_LABELS: Record<(typeof AUDIT_ACTION_GROUPS)[number], { name: string; all: string }> = {
@@ -43,6 +48,7 @@ const GROUP_LABELS: Record<(typeof AUDIT_ACTION_GROUPS)[number], { name: string;
   app: { name: 'Apps', all: 'Every app change' },
   catalog: { name: 'Catalog file', all: 'Every catalog load' },
   user: { name: 'Users', all: 'Every user change' },
+  recording: { name: 'Recordings', all: 'Every recording event' },
 };
 
 /** To the second: the order of events close together matters here. */
