@@ -4,9 +4,6 @@ import type { App } from './app.js';
 
 type AppRow = Omit<AppsTable, 'position' | 'source'>;
 
-/** Any fixed number no other lock uses. */
-const CATALOG_LOCK_KEY = 0x5372_7443;
-
 /**
  * The catalog as stored. apps.json is loaded at every start; apps that an admin created or
  * edited through the API belong to the API from then on and are left alone by the file.
@@ -19,7 +16,7 @@ export class AppRepository {
     return this.db.transaction().execute(async (tx) => {
       // Replicas starting together load the same file: in turn, or the second would insert
       // the ids the first just inserted (its delete did not see them).
-      await takeTurns(this.db, tx, CATALOG_LOCK_KEY);
+      await takeTurns(this.db, tx, 'catalog');
       const apiOwned = new Set((await tx.selectFrom('apps').select('id').where('source', '=', 'api').execute()).map((r) => r.id));
       await tx.deleteFrom('apps').where('source', '=', 'file').execute();
       const fromFile = apps.filter((app) => !apiOwned.has(app.id));

@@ -1,8 +1,7 @@
-import { sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { Serial } from '../sessions/serial.js';
-import { isPostgres, isPostgresUrl, type Db } from './database.js';
+import { isPostgres, isPostgresUrl, LOCK_KEYS, takeTurns, type Db } from './database.js';
 
 /**
  * What replicas sharing one database agree on. SQLite means one replica (one process owns
@@ -28,8 +27,6 @@ export interface Coordination {
 /** `admission`: a user's count and the insert of a session. `queue`: a queue pass. */
 export type ExclusiveWork = 'admission' | 'queue';
 
-/** Advisory lock keys: fixed numbers no other lock uses (the arrival lock is 0x5372_7441). */
-const LOCK_KEYS: Record<ExclusiveWork | 'lead', number> = { admission: 0x5372_7442, queue: 0x5372_7443, lead: 0x5372_7444 };
 
 /** In one process: the steps take turns in the order asked, and this replica always leads. */
 export class InProcessCoordination implements Coordination {
@@ -71,7 +68,7 @@ export class PostgresCoordination implements Coordination {
   exclusive<T>(name: ExclusiveWork, work: () => Promise<T>): Promise<T> {
     return this.local.exclusive(name, () =>
       this.db.transaction().execute(async (tx) => {
-        await sql`select pg_advisory_xact_lock(${LOCK_KEYS[name]})`.execute(tx);
+        await takeTurns(this.db, tx, name);
         return work();
       }),
     );
@@ -84,7 +81,10 @@ export class PostgresCoordination implements Coordination {
 
   private async tryToLead(): Promise<boolean> {
     if (this.closed) return false;
-    const client = new pg.Client({ connectionString: this.url });
+    // Keepalives both ways: a leader whose machine or network vanished must lose the lock in
+    // seconds, not after the operating system's two hours; a server that cannot be reached
+    // must not hold up the next try, or shutdown, for minutes.
+    const client = new pg.Client({ connectionString: this.url, keepAlive: true, keepAliveInitialDelayMillis: 10_000, connectionTimeoutMillis: 10_000 });
     // A dropped connection took the lock with it: lead no more, try again on the next call.
     const lost = (err?: Error) => {
       if (this.leader !== client) return;
@@ -95,6 +95,8 @@ export class PostgresCoordination implements Coordination {
     client.on('end', () => lost());
     try {
       await client.connect();
+      // The server's side: it drops the connection (and the lock) when this replica stops answering.
+      await client.query('set tcp_keepalives_idle = 10; set tcp_keepalives_interval = 5; set tcp_keepalives_count = 3');
       const { rows } = await client.query<{ held: boolean }>('select pg_try_advisory_lock($1) as held', [LOCK_KEYS.lead]);
       if (rows[0]?.held && !this.closed) {
         this.leader = client;

@@ -16,12 +16,31 @@ export function isPostgres(db: Kysely<never> | Kysely<Database>): boolean {
 }
 
 /**
- * Makes the transactions that call this with the same `key` run one at a time, across every
+ * Every PostgreSQL advisory lock Sortie takes, in one table so no two share a number: fixed
+ * numbers the replicas agree on and nothing else on the server uses ("Srt…").
+ */
+export const LOCK_KEYS = {
+  /** Running the migrations at start-up (a session-level lock on a connection of its own). */
+  migration: 0x5072_7465,
+  /** Numbering a session's arrival in the queue. */
+  arrival: 0x5372_7441,
+  /** A user's count and the insert of a session (Coordination.exclusive). */
+  admission: 0x5372_7442,
+  /** A queue pass (Coordination.exclusive). */
+  queue: 0x5372_7443,
+  /** Being the replica that leads (a session-level lock held for the life of the process). */
+  lead: 0x5372_7444,
+  /** Loading apps.json into the catalog. */
+  catalog: 0x5372_7445,
+} as const;
+
+/**
+ * Makes the transactions that call this with the same lock run one at a time, across every
  * replica on the database, until each ends: on PostgreSQL a transaction-level advisory lock;
  * SQLite has one writer and needs nothing. `db` is the database `tx` was opened on.
  */
-export async function takeTurns(db: Db, tx: Db, key: number): Promise<void> {
-  if (isPostgres(db)) await sql`select pg_advisory_xact_lock(${key})`.execute(tx);
+export async function takeTurns(db: Db, tx: Db, lock: keyof typeof LOCK_KEYS): Promise<void> {
+  if (isPostgres(db)) await sql`select pg_advisory_xact_lock(${LOCK_KEYS[lock]})`.execute(tx);
 }
 
 /** `postgres://` and `postgresql://` URLs select PostgreSQL; anything else is a SQLite file. */
@@ -93,9 +112,6 @@ export function describePostgresUrl(url: string): string {
   }
 }
 
-/** Any fixed number: replicas of Sortie agree on it, nothing else on the server uses it. */
-const MIGRATION_LOCK_KEY = 0x5072_7465; // "Srte"
-
 /**
  * Several replicas start at once against one database, each running the migrations. Kysely's
  * migrator locks only while it applies them; before that each replica checks for and creates
@@ -110,7 +126,7 @@ async function migrateOnce(db: Db, url: string): Promise<void> {
   lockClient.on('error', () => {});
   await lockClient.connect();
   try {
-    await lockClient.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await lockClient.query('select pg_advisory_lock($1)', [LOCK_KEYS.migration]);
     await migrate(db);
   } finally {
     await lockClient.end().catch(() => {});

@@ -1,10 +1,7 @@
 import { sql } from 'kysely';
-import { isPostgres, type Db } from '../db/database.js';
+import { isPostgres, takeTurns, type Db } from '../db/database.js';
 import type { SessionsTable } from '../db/schema.js';
 import { ACTIVE_STATUSES, ALL_STATUSES, canTransition, LIVE_STATUSES, type SessionStatus } from './session.js';
-
-/** Serialises arrival numbers on PostgreSQL; any fixed number no other lock uses. */
-const ARRIVAL_LOCK_KEY = 0x5372_7441;
 
 /** Where a page of the sessions list starts: after the session with this sort key. */
 export interface SessionListKey {
@@ -30,7 +27,7 @@ export class SessionRepository {
         .executeTakeFirstOrThrow();
     if (!isPostgres(this.db)) return insert(this.db);
     return this.db.transaction().execute(async (tx) => {
-      await sql`select pg_advisory_xact_lock(${ARRIVAL_LOCK_KEY})`.execute(tx);
+      await takeTurns(this.db, tx, 'arrival');
       return insert(tx);
     });
   }
