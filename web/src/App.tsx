@@ -10,12 +10,14 @@ import { Catalog } from './catalog/Catalog';
 import { SessionsList } from './sessions/SessionsList';
 import { Spinner } from './ui/Spinner';
 import { Viewer } from './sessions/Viewer';
+import { ShareRedeem } from './sessions/ShareRedeem';
 import { navigate, paths, useHashRoute, type Route } from './hooks/useHashRoute';
 
 const titles: Record<Route['page'], string> = {
   catalog: 'Catalog',
   sessions: 'Sessions',
   viewer: 'Session',
+  share: 'Shared session',
   signin: 'Sign in',
   admin: 'Admin',
   'not-found': 'Not found',
@@ -69,7 +71,7 @@ export function App() {
   }
 
   const isAdmin = state.user.role === 'admin';
-  const section = route.page === 'viewer' ? 'sessions' : route.page;
+  const section = route.page === 'viewer' || route.page === 'share' ? 'sessions' : route.page;
 
   return (
     <div className={`shell shell--${route.page}`}>
@@ -104,6 +106,7 @@ export function App() {
         {/* Keyed so a relaunch (new id) starts the viewer from a clean slate. */}
         {route.page === 'viewer' && <Viewer key={route.sessionId} sessionId={route.sessionId} />}
         {route.page === 'admin' && <AdminArea section={route.section} />}
+        {route.page === 'share' && <ShareRedeem key={route.token} token={route.token} />}
         {route.page === 'signin' && (
           <div className="placeholder">
             <Spinner label="Signing in" />

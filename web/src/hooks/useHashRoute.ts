@@ -6,6 +6,7 @@ export type Route =
   | { page: 'catalog' }
   | { page: 'sessions' }
   | { page: 'viewer'; sessionId: string }
+  | { page: 'share'; token: string }
   | { page: 'signin'; error: string | null }
   | { page: 'admin'; section: AdminSection }
   | { page: 'not-found'; path: string };
@@ -26,6 +27,8 @@ export function parseHash(hash: string): Route {
   if (section) return { page: 'admin', section };
   const viewer = /^\/sessions\/([^/]+)$/.exec(path);
   if (viewer?.[1]) return { page: 'viewer', sessionId: decodeURIComponent(viewer[1]) };
+  const share = /^\/share\/([^/]+)$/.exec(path);
+  if (share?.[1]) return { page: 'share', token: decodeURIComponent(share[1]) };
   return { page: 'not-found', path };
 }
 

@@ -37,6 +37,13 @@ export function SessionTable({ sessions, look, owner, onEnd, ending = noneEnding
         <tr key={s.id} data-testid={`${testIds.row}${s.id}`}>
           <th scope="row" className={cell('app')}>
             {s.app_name || s.app_id}
+            {s.shared_with_me && (
+              <span className="muted" data-testid={`shared-by-${s.id}`}>
+                {' '}
+                — shared by {s.shared_with_me.owner}
+                {s.shared_with_me.mode === 'view' ? ' (view only)' : ''}
+              </span>
+            )}
           </th>
           {owner && <td data-label="User">{owner(s)}</td>}
           <td data-label="Status" className={cell('status')}>
@@ -62,6 +69,7 @@ export function SessionTable({ sessions, look, owner, onEnd, ending = noneEnding
                 <a className="btn btn--small btn--secondary" href={paths.viewer(s.id)} data-testid={`${testIds.open}${s.id}`} aria-label={`Open ${s.app_name}`}>
                   Open
                 </a>
+                {!s.shared_with_me && (
                 <button
                   type="button"
                   className="btn btn--small btn--danger-outline"
@@ -72,6 +80,7 @@ export function SessionTable({ sessions, look, owner, onEnd, ending = noneEnding
                 >
                   {ending.has(s.id) ? 'Ending…' : 'End'}
                 </button>
+                )}
               </>
             )}
           </td>

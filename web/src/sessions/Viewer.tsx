@@ -24,12 +24,16 @@ import { VncScreen } from './VncScreen';
 import { ClipboardPanel } from './ClipboardPanel';
 import { FilesPanel } from './FilesPanel';
 import { UploadTray } from './UploadTray';
+import { SharePanel } from './SharePanel';
+import { useAuth } from '../auth/AuthContext';
 import { clipboardDirections } from './clipboardPolicy';
 import { DISPLAY_MODE_LABELS, DISPLAY_MODES, isDisplayMode, loadDisplayMode, saveDisplayMode, type DisplayMode } from './displayMode';
 import { fileDirections } from './filePaths';
 import { stepLines } from './launchProgress';
 
-type Drawer = 'clipboard' | 'files' | null;
+type Drawer = 'clipboard' | 'files' | 'share' | null;
+
+const DRAWER_TITLES: Record<Exclude<Drawer, null>, string> = { clipboard: 'Clipboard', files: 'Files', share: 'Share' };
 
 function browserStorage(): Storage | undefined {
   try {
@@ -93,6 +97,17 @@ export function Viewer({ sessionId }: { sessionId: string }) {
   const status = session?.status;
   const now = useNow(1000, status === 'creating');
 
+  // Someone else's session: shared with this person, or an admin's to watch. View only unless
+  // the share gives control or the admin takes it (the relay enforces it either way).
+  const { state: auth } = useAuth();
+  const me = auth.status === 'signed-in' && auth.authEnabled ? auth.user : undefined;
+  const sharedWithMe = session?.shared_with_me;
+  const adminWatching = !!session && !!me && me.role === 'admin' && session.user_id !== me.id && !sharedWithMe;
+  const [takeControl, setTakeControl] = useState(false);
+  const viewOnly = sharedWithMe?.mode === 'view' || (adminWatching && !takeControl);
+  const canShare = !!session && !sharedWithMe && !!me && (me.role === 'admin' || session.user_id === me.id);
+  const watchers = session?.watched_by ?? [];
+
   // The app's clipboard and file_transfer settings shape the viewer's tools, offered once
   // they are known. The server and the VNC server enforce them; an app this person can no
   // longer list (or a catalog that does not answer) shows every tool and lets those refuse.
@@ -109,8 +124,9 @@ export function Viewer({ sessionId }: { sessionId: string }) {
   }, [appId]);
   const clipboardSetting = app === undefined ? 'none' : (app?.clipboard ?? DEFAULT_CLIPBOARD);
   const fileSetting = app === undefined ? 'none' : (app?.file_transfer ?? DEFAULT_FILE_TRANSFER);
-  const clip = clipboardDirections(clipboardSetting);
-  const files = fileDirections(fileSetting);
+  const clip = viewOnly ? { toSession: false, fromSession: false } : clipboardDirections(clipboardSetting);
+  // The files API is the owner's (and admins'); a share holder's stream is all a share gives.
+  const files = sharedWithMe ? { upload: false, download: false } : fileDirections(fileSetting);
   const clipboard = useClipboardSync({ rfb, stageRef, toSession: clip.toSession, fromSession: clip.fromSession });
   const uploads = useUploads(sessionId, () => setFilesChanged((n) => n + 1));
 
@@ -258,6 +274,23 @@ export function Viewer({ sessionId }: { sessionId: string }) {
                   <FolderIcon /> <span className="btn__label">Files</span>
                 </button>
               )}
+              {canShare && (
+                <button
+                  type="button"
+                  className={`btn btn--dark${drawer === 'share' ? ' btn--pressed' : ''}`}
+                  onClick={() => toggleDrawer('share')}
+                  aria-pressed={drawer === 'share'}
+                  data-testid="share-toggle"
+                  title="Share"
+                >
+                  <span className="btn__label">Share</span>
+                </button>
+              )}
+              {adminWatching && !takeControl && (
+                <button type="button" className="btn btn--dark" onClick={() => setTakeControl(true)} data-testid="take-control" title="Take control (recorded in the audit log)">
+                  <span className="btn__label">Take control</span>
+                </button>
+              )}
               <button type="button" className="btn btn--dark" onClick={vnc.reconnect} data-testid="reconnect" title="Reconnect">
                 <ReconnectIcon /> <span className="btn__label">Reconnect</span>
               </button>
@@ -269,7 +302,7 @@ export function Viewer({ sessionId }: { sessionId: string }) {
               )}
             </>
           )}
-          {active && (
+          {active && !sharedWithMe && (
             <button
               type="button"
               className="btn btn--danger"
@@ -286,6 +319,21 @@ export function Viewer({ sessionId }: { sessionId: string }) {
       </div>
 
       <ErrorBanner message={actionError} onDismiss={() => setActionError(null)} />
+      {status === 'running' && sharedWithMe && (
+        <p className="viewer__notice" role="status" data-testid="watching-notice">
+          {sharedWithMe.mode === 'view' ? `Watching ${sharedWithMe.owner}'s session (view only)` : `${sharedWithMe.owner} shared this session with you; you have control`}
+        </p>
+      )}
+      {status === 'running' && adminWatching && (
+        <p className="viewer__notice" role="status" data-testid="watching-notice">
+          {takeControl ? "You have taken control of this user's session as an admin" : "Watching this user's session as an admin (view only)"}
+        </p>
+      )}
+      {status === 'running' && !sharedWithMe && !adminWatching && watchers.length > 0 && (
+        <p className="viewer__notice" role="status" data-testid="watched-notice">
+          Being watched by {watchers.map((w) => `${w.username}${w.via === 'admin' ? ' (admin)' : ''}${w.mode === 'control' ? ' with control' : ''}`).join(', ')}
+        </p>
+      )}
       {pollProblem && (
         <p className="viewer__notice" role="status">
           Lost contact with Sortie ({pollProblem}). Still trying…
@@ -368,21 +416,31 @@ export function Viewer({ sessionId }: { sessionId: string }) {
 
         {status === 'running' && session && (
           <>
-            <VncScreen key={vnc.attempt} url={websocketUrl(session)} mode={mode} onConnect={vnc.onConnect} onEnd={vnc.onEnd} onRfb={setRfb} />
+            <VncScreen
+              key={vnc.attempt}
+              url={websocketUrl(session) + (adminWatching && takeControl ? '?control=1' : '')}
+              mode={mode}
+              onConnect={vnc.onConnect}
+              onEnd={vnc.onEnd}
+              onRfb={setRfb}
+              viewOnly={viewOnly}
+            />
             {dragging && (
               <div className="stage-drop" aria-hidden="true">
                 Drop to upload to {dir === '' ? 'the home folder' : dir}
               </div>
             )}
             {drawer && (
-              <aside className="drawer" aria-label={drawer === 'files' ? 'Files' : 'Clipboard'}>
+              <aside className="drawer" aria-label={DRAWER_TITLES[drawer]}>
                 <div className="drawer__head">
-                  <h2 className="drawer__title">{drawer === 'files' ? 'Files' : 'Clipboard'}</h2>
+                  <h2 className="drawer__title">{DRAWER_TITLES[drawer]}</h2>
                   <button type="button" className="drawer__close" onClick={() => setDrawer(null)} aria-label="Close">
                     <CloseIcon />
                   </button>
                 </div>
-                {drawer === 'files' ? (
+                {drawer === 'share' ? (
+                  <SharePanel sessionId={session.id} refreshKey={JSON.stringify(watchers)} />
+                ) : drawer === 'files' ? (
                   <FilesPanel
                     sessionId={session.id}
                     dir={dir}

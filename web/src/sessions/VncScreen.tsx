@@ -12,13 +12,15 @@ interface Props {
   onEnd: (end: StreamEnd) => void;
   /** The connection, once connected; null when it is gone. */
   onRfb?: (rfb: RFB | null) => void;
+  /** Watching only: noVNC sends no keys, pointer, clipboard or resize (the relay drops them anyway). */
+  viewOnly?: boolean;
 }
 
 /**
  * Mounts one noVNC connection for its lifetime. Re-mount it (change its `key`) to
  * reconnect: an RFB object cannot be reused after it disconnects.
  */
-export function VncScreen({ url, mode, onConnect, onEnd, onRfb }: Props) {
+export function VncScreen({ url, mode, onConnect, onEnd, onRfb, viewOnly = false }: Props) {
   const targetRef = useRef<HTMLDivElement>(null);
   const rfbRef = useRef<RFB | null>(null);
   const callbacks = useRef({ onConnect, onEnd, onRfb });
@@ -86,6 +88,7 @@ export function VncScreen({ url, mode, onConnect, onEnd, onRfb }: Props) {
       // With resizeSession, noVNC asks for the viewer's size as soon as the server says it
       // can resize, and again whenever the viewer's element changes size (window, rotation).
       Object.assign(rfb, rfbDisplaySettings(modeRef.current));
+      rfb.viewOnly = viewOnly;
       rfbRef.current = rfb;
       rfb.background = '#0b0d12';
       rfb.focusOnClick = true;
@@ -93,7 +96,7 @@ export function VncScreen({ url, mode, onConnect, onEnd, onRfb }: Props) {
       rfb.addEventListener('connect', () => {
         wasConnected = true;
         rfb?.focus({ preventScroll: true });
-        rfb?.sendKey(CONNECT_KEYSYM, null);
+        if (!viewOnly) rfb?.sendKey(CONNECT_KEYSYM, null);
         callbacks.current.onConnect();
         callbacks.current.onRfb?.(rfb);
       });
@@ -123,7 +126,7 @@ export function VncScreen({ url, mode, onConnect, onEnd, onRfb }: Props) {
       if (rfb && !rfbEnded) rfb.disconnect();
       else if (socket && socket.readyState <= WebSocket.OPEN) socket.close();
     };
-  }, [url]);
+  }, [url, viewOnly]);
 
   return <div ref={targetRef} className="vnc-screen" data-testid="vnc-container" />;
 }
