@@ -8,6 +8,7 @@ import type { App } from '../src/catalog/app.js';
 import { AppRepository } from '../src/catalog/app-repository.js';
 import { readCatalogFile } from '../src/catalog/catalog-file.js';
 import { CatalogService } from '../src/catalog/catalog-service.js';
+import { InProcessCoordination, type Coordination } from '../src/db/coordination.js';
 import { openDatabase, type Db } from '../src/db/database.js';
 import { SessionRepository } from '../src/sessions/session-repository.js';
 import { SessionService } from '../src/sessions/session-service.js';
@@ -45,7 +46,7 @@ afterEach(async () => {
 });
 
 /** A service on `file` (a database a previous start may have left), started like main.ts starts it. */
-async function startService(file: string, o: { workloads?: FakeWorkloads; podReadyTimeoutMs?: number; now?: () => Date; maxStarting?: number } = {}): Promise<Harness & { reconciled: Awaited<ReturnType<SessionService['start']>> }> {
+async function startService(file: string, o: { workloads?: FakeWorkloads; podReadyTimeoutMs?: number; now?: () => Date; maxStarting?: number; coordination?: Coordination } = {}): Promise<Harness & { reconciled: Awaited<ReturnType<SessionService['start']>> }> {
   const db = await openDatabase(await testDatabaseLocation(file));
   const apps = new AppRepository(db);
   await apps.loadFromFile(APPS);
@@ -64,6 +65,7 @@ async function startService(file: string, o: { workloads?: FakeWorkloads; podRea
     maxSessions: Infinity,
     ...(o.maxStarting !== undefined ? { maxStarting: o.maxStarting } : {}),
     ...(o.now ? { now: o.now } : {}),
+    ...(o.coordination ? { coordination: o.coordination } : {}),
   });
   const ended: Session[] = [];
   service.onEnded((s) => ended.push(s));
@@ -131,6 +133,32 @@ describe('reconcile after a restart', () => {
     // The adopted starting workload's ready event still counts after the restart.
     second.runner.ready(starting.id);
     await waitFor(async () => (await statusOf(second, starting.id)).status === 'running', { what: 'the adopted session to run' });
+  });
+
+  test('beside other replicas, a start without a workload yet is left its POD_READY_TIMEOUT, not ended at once', async () => {
+    const file = freshFile();
+    const workloads = new FakeWorkloads();
+    const first = await startService(file, { workloads });
+    const launching = await first.service.create(ALICE, { appId: 'xterm' });
+    await first.close();
+    // Another replica inserted the session and has not created its pod yet.
+    workloads.live.delete(launching.id);
+
+    // Replicas on one database: what this one sees is one that may share it.
+    const beside: Coordination = Object.assign(new InProcessCoordination(), { shared: true });
+    const second = await startService(file, { workloads, podReadyTimeoutMs: 60_000, coordination: beside });
+    assert.deepEqual(second.reconciled, { adopted: 0, removed: 0, ended: 0 });
+    assert.equal((await statusOf(second, launching.id)).status, 'creating', 'still starting: its pod may come');
+    second.runner.ready(launching.id);
+    await waitFor(async () => (await statusOf(second, launching.id)).status === 'running', { what: 'the pod that came to make it run' });
+
+    const never = await second.service.create(ALICE, { appId: 'xterm' });
+    await second.close();
+    workloads.live.delete(never.id);
+    const third = await startService(file, { workloads, podReadyTimeoutMs: 3_000, coordination: beside });
+    assert.equal((await statusOf(third, never.id)).status, 'creating');
+    const failed = await waitFor(async () => ((await statusOf(third, never.id)).status === 'failed' ? statusOf(third, never.id) : undefined), { what: 'the start whose pod never came to fail' });
+    assert.match(failed.reason ?? '', /POD_READY_TIMEOUT/);
   });
 
   test('a session still creating when Sortie stopped gets only what is left of POD_READY_TIMEOUT', async () => {

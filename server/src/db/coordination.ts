@@ -10,6 +10,8 @@ import { isPostgres, isPostgresUrl, LOCK_KEYS, takeTurns, type Db } from './data
  * Role does not grow, and a lock held by a connection dies with it.
  */
 export interface Coordination {
+  /** Whether other replicas may share the database: then another one may be mid-launch at any moment. */
+  readonly shared: boolean;
   /**
    * Runs `work` while nobody else, on this replica or another, runs work under the same
    * name: a check followed by a write (count, then insert or start) as one step.
@@ -30,6 +32,7 @@ export type ExclusiveWork = 'admission' | 'queue';
 
 /** In one process: the steps take turns in the order asked, and this replica always leads. */
 export class InProcessCoordination implements Coordination {
+  readonly shared = false;
   private readonly turns = new Map<ExclusiveWork, Serial>();
 
   exclusive<T>(name: ExclusiveWork, work: () => Promise<T>): Promise<T> {
@@ -54,6 +57,7 @@ export class InProcessCoordination implements Coordination {
  * the process: when the replica dies, the server drops the connection and the lock with it.
  */
 export class PostgresCoordination implements Coordination {
+  readonly shared = true;
   private readonly local = new InProcessCoordination();
   private leader: pg.Client | undefined;
   private trying: Promise<boolean> | undefined;

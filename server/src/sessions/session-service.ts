@@ -553,6 +553,13 @@ export class SessionService {
       }
     }
     for (const row of live.values()) {
+      // Beside other replicas, a start without a workload yet may be another replica's launch
+      // between its insert and its pod: it gets the rest of its POD_READY_TIMEOUT, like any start.
+      if (row.status === 'creating' && this.coordination.shared) {
+        const waited = this.now().getTime() - Date.parse(row.updated_at);
+        this.armReadyTimer(row.id, Math.max(0, this.o.podReadyTimeoutMs - waited));
+        continue;
+      }
       await this.endById(row.id, 'Its workload was gone when Sortie started again', { by: 'runner', actor: 'system' });
       ended++;
     }
