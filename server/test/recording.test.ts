@@ -97,7 +97,7 @@ describe('session recording', () => {
   let userId: string;
 
   const start = (dir?: string, env: Record<string, string> = {}) =>
-    startTestSortie({ name: 'recording', apps, ...(dir ? { dir } : {}), env: { SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD, ...env } });
+    startTestSortie({ name: 'recording', apps, ...(dir ? { dir } : {}), env: { SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: ADMIN_PASSWORD, SORTIE_MAX_SESSIONS_PER_USER: '10', ...env } });
   const signInBoth = async () => {
     admin = await sortie.api.signedIn('admin', ADMIN_PASSWORD);
     user = await sortie.api.signedIn('rita', USER_PASSWORD);

@@ -155,7 +155,7 @@ class SegmentTap implements StreamTap {
       const session = await this.o.repository.session(sessionId);
       // One stream per session is recorded: its owner's. An admin or anyone else watching is not.
       if (!session?.recorded || session.userId !== viewer.userId) return this.drop();
-      if (this.ended) return this.drop();
+      // A stream that already ended is still recorded: its bytes wait in `early`.
       this.session = session;
       const row = await this.o.repository.beginSegment(session, new Date(this.openedAt).toISOString());
       this.recordingId = row.id;

@@ -2,6 +2,7 @@ import { useCurrentUser } from '../auth/AuthContext';
 import { paths, type AdminSection } from '../hooks/useHashRoute';
 import { AppsAdmin } from './AppsAdmin';
 import { AuditAdmin } from './AuditAdmin';
+import { RecordingsAdmin } from './RecordingsAdmin';
 import { SessionsAdmin } from './SessionsAdmin';
 import { UsersAdmin } from './UsersAdmin';
 import './admin.css';
@@ -11,6 +12,7 @@ const sections: { id: AdminSection; label: string }[] = [
   { id: 'users', label: 'Users' },
   { id: 'sessions', label: 'Sessions' },
   { id: 'audit', label: 'Audit' },
+  { id: 'recordings', label: 'Recordings' },
 ];
 
 export function AdminArea({ section }: { section: AdminSection }) {
@@ -52,6 +54,7 @@ export function AdminArea({ section }: { section: AdminSection }) {
       {section === 'users' && <UsersAdmin />}
       {section === 'sessions' && <SessionsAdmin />}
       {section === 'audit' && <AuditAdmin />}
+      {section === 'recordings' && <RecordingsAdmin />}
     </div>
   );
 }

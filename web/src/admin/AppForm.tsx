@@ -37,6 +37,12 @@ const clipboardHelp: Record<App['clipboard'], string> = {
   none: 'No text moves between the app and the person’s clipboard.',
 };
 
+const recordingHelp: Record<NonNullable<App['recording']>, string> = {
+  off: 'Sessions are not recorded.',
+  always: 'Sortie records every session; viewers are told. Admins play recordings back under Recordings.',
+  optional: 'The person launching chooses whether the session is recorded; viewers are told.',
+};
+
 const visibilityHelp: Record<App['visibility'], string> = {
   public: 'Everyone who signs in can launch it.',
   approved: 'Only people an administrator approved, for this app or its category.',
@@ -214,6 +220,13 @@ export function AppForm({ app, categories, onSaved, onCancel }: Props) {
                       <option value="to_session">Paste into the app only</option>
                       <option value="from_session">Copy out of the app only</option>
                       <option value="none">None</option>
+                    </select>
+                  </Field>
+                  <Field id={`${uid}-recording`} label="Recording" hint={recordingHelp[draft.recording]} error={inlineError('recording')}>
+                    <select className="input select" {...bind('recording')}>
+                      <option value="off">Off</option>
+                      <option value="always">Every session</option>
+                      <option value="optional">When the person launching asks</option>
                     </select>
                   </Field>
                   <Field

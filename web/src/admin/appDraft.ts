@@ -1,4 +1,4 @@
-import { APP_ID_PATTERN, APP_WARM_POOL_LIMIT, DEFAULT_CLIPBOARD, DEFAULT_FILE_TRANSFER, type App, type Clipboard, type FileTransfer, type LaunchType, type ResourceLimits, type Visibility } from '../contract';
+import { APP_ID_PATTERN, APP_WARM_POOL_LIMIT, DEFAULT_CLIPBOARD, DEFAULT_FILE_TRANSFER, DEFAULT_RECORDING, type App, type Clipboard, type FileTransfer, type LaunchType, type RecordingMode, type ResourceLimits, type Visibility } from '../contract';
 import type { AppInput } from './adminApi';
 import { formatCommand, parseCommand } from './command';
 
@@ -24,6 +24,7 @@ export interface AppDraft {
   warm_pool: string;
   file_transfer: FileTransfer;
   clipboard: Clipboard;
+  recording: RecordingMode;
   /** A checkbox, so the one field that is not text. */
   persistent_home: boolean;
 }
@@ -56,6 +57,7 @@ export function toDraft(app: App | null): AppDraft {
     warm_pool: app?.warm_pool ? app.warm_pool.toString() : '',
     file_transfer: app?.file_transfer ?? DEFAULT_FILE_TRANSFER,
     clipboard: app?.clipboard ?? DEFAULT_CLIPBOARD,
+    recording: app?.recording ?? DEFAULT_RECORDING,
     persistent_home: app?.persistent_home ?? false,
   };
 }
@@ -106,6 +108,8 @@ export function fromDraft(draft: AppDraft, isNew: boolean): { ok: true; app: App
     container_image: isUrl ? '' : draft.container_image.trim(),
     file_transfer: draft.file_transfer,
     clipboard: draft.clipboard,
+    // Left out means off (an app replaced without it records nothing).
+    ...(!isUrl && draft.recording !== 'off' ? { recording: draft.recording } : {}),
     persistent_home: !isUrl && draft.persistent_home,
   };
   if (draft.category.trim()) app.category = draft.category.trim();

@@ -56,7 +56,9 @@ export function Catalog() {
       setError(null);
       await whileLaunching(app.id, async () => {
         try {
-          const session = await createSession(app.id);
+          // "optional" recording is the person's choice at launch.
+          const record = app.recording === 'optional' ? window.confirm(`Record this session of ${app.name}? Administrators can play recordings back.`) : undefined;
+          const session = await createSession(app.id, record);
           navigate(paths.viewer(session.id));
         } catch (err) {
           setError(`Could not launch ${app.name}: ${errorMessage(err)}`);

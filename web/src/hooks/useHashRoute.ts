@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 
-export type AdminSection = 'apps' | 'users' | 'sessions' | 'audit';
+export type AdminSection = 'apps' | 'users' | 'sessions' | 'audit' | 'recordings';
 
 export type Route =
   | { page: 'catalog' }
@@ -11,7 +11,7 @@ export type Route =
   | { page: 'admin'; section: AdminSection }
   | { page: 'not-found'; path: string };
 
-const adminSections: readonly AdminSection[] = ['apps', 'users', 'sessions', 'audit'];
+const adminSections: readonly AdminSection[] = ['apps', 'users', 'sessions', 'audit', 'recordings'];
 
 export function parseHash(hash: string): Route {
   const raw = hash.replace(/^#/, '');

@@ -228,6 +228,11 @@ export function Viewer({ sessionId }: { sessionId: string }) {
               <div className="viewer__sub">
                 <StatusBadge status={session.status} testId="viewer-status" />
                 {status === 'running' && <StreamLabel stream={stream} />}
+                {session.recorded && (
+                  <span className="viewer__recorded" style={{ color: "#f87171", fontWeight: 600 }} data-testid="viewer-recorded" title="Sortie records what this session shows; administrators can play it back">
+                    This session is recorded
+                  </span>
+                )}
               </div>
             )}
           </div>

@@ -2,8 +2,8 @@ import type { Session, SessionPage, SessionStatus } from '../contract';
 import { request } from '../api/request';
 
 /** The server takes the owner from the sign-in. */
-export function createSession(appId: string): Promise<Session> {
-  return request<Session>('POST', '/api/sessions', { app_id: appId });
+export function createSession(appId: string, record?: boolean): Promise<Session> {
+  return request<Session>('POST', '/api/sessions', { app_id: appId, ...(record === undefined ? {} : { record }) });
 }
 
 export function getSession(id: string, signal?: AbortSignal): Promise<Session> {
