@@ -97,8 +97,9 @@ export class SessionEvents {
       if (event.type === 'resync') return 'event: resync\ndata: {}\n\n';
       const change = event.change;
       if (all || change.user_id === who.userId) return `event: session\ndata: ${JSON.stringify(change)}\n\n`;
-      // Someone else's session left the queue: places behind it moved.
-      if (change.status === 'creating') return 'event: queue\ndata: {}\n\n';
+      // Someone else's session left the queue: places behind it moved. (Its launch steps,
+      // also `creating`, move nobody's place and are not told to others.)
+      if (change.left_queue) return 'event: queue\ndata: {}\n\n';
       return undefined;
     });
     this.readers.add(reader);

@@ -7,6 +7,8 @@ export interface SessionChange {
   id: string;
   user_id: string;
   status: SessionStatus;
+  /** The session just left the launch queue: every queued session behind it moved up a place. */
+  left_queue?: true;
 }
 
 /**
@@ -150,7 +152,7 @@ function parseChange(payload: string | undefined): SessionChange | undefined {
   try {
     const value = JSON.parse(payload ?? '') as Partial<SessionChange>;
     if (typeof value.id === 'string' && typeof value.user_id === 'string' && typeof value.status === 'string') {
-      return { id: value.id, user_id: value.user_id, status: value.status };
+      return { id: value.id, user_id: value.user_id, status: value.status, ...(value.left_queue === true ? { left_queue: true } : {}) };
     }
   } catch {
     // Not ours: another program on the channel.

@@ -72,7 +72,7 @@ export interface ReconcileSummary {
 export type EndedListener = (session: Session) => void;
 
 /** Told of every change a reader of sessions may care about: status, queue place, launch step. */
-export type ChangeListener = (change: { id: string; user_id: string; status: SessionStatus }) => void;
+export type ChangeListener = (change: { id: string; user_id: string; status: SessionStatus; left_queue?: true }) => void;
 
 /**
  * Owns session state. Runners report what their workloads do; this service decides what
@@ -120,8 +120,8 @@ export class SessionService {
     this.changeListeners.push(listener);
   }
 
-  private changed(row: Pick<SessionsTable, 'id' | 'user_id' | 'status'>): void {
-    for (const listener of this.changeListeners) listener({ id: row.id, user_id: row.user_id, status: row.status });
+  private changed(row: Pick<SessionsTable, 'id' | 'user_id' | 'status'>, leftQueue = false): void {
+    for (const listener of this.changeListeners) listener({ id: row.id, user_id: row.user_id, status: row.status, ...(leftQueue ? { left_queue: true } : {}) });
   }
 
   /**
@@ -329,7 +329,7 @@ export class SessionService {
       const started = await this.o.sessions.transition(row.id, 'creating', { last_active_at: now });
       if (!started) continue;
       this.leaveQueue(row.id, now);
-      this.changed(started);
+      this.changed(started, true);
       this.o.metrics?.sessionStarted(started, now);
       live++;
       starting++;
