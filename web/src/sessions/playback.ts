@@ -67,7 +67,9 @@ export class RecordingPlayer {
     const { records } = parseRecording(bytes);
     this.segments = toSegments(records);
     this.duration = records.length > 0 ? records[records.length - 1]!.at : 0;
-    if (this.segments.length > 0) this.seek(this.segments[0]!.at);
+    // Opens on the desktop as the recording begins: its ServerInit (and size) shown.
+    const first = this.segments[0];
+    if (first) this.seek(first.chunks[0]?.at ?? first.at);
   }
 
   get time(): number {
