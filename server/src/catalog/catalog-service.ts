@@ -76,5 +76,5 @@ function changedFields(before: App | undefined, after: App): string[] {
 
 /** An app with the defaults the database fills in for fields left out. */
 function asStored(app: App): App {
-  return { ...app, warm_pool: app.warm_pool ?? 0 };
+  return { ...app, recording: app.recording ?? 'off', warm_pool: app.warm_pool ?? 0 };
 }

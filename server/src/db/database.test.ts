@@ -82,6 +82,7 @@ const APP: App = {
   persistent_home: true,
   file_transfer: 'both',
   clipboard: 'none',
+  recording: 'off',
   warm_pool: 0,
 };
 
