@@ -5,11 +5,11 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
-import { homeDirPath, xauthFilePath } from '../src/runners/local/state-file.js';
-import { launchBrowser, launchFromCatalog } from './support/browser.js';
-import { startTestSortie, type TestSortie } from './support/harness.js';
-import { localSessionRecord } from './support/processes.js';
-import { sleep, waitFor } from './support/wait.js';
+import { homeDirPath, xauthFilePath } from '../../src/runners/local/state-file.js';
+import { launchBrowser, launchFromCatalog } from '../support/browser.js';
+import { startTestSortie, type TestSortie } from '../support/harness.js';
+import { localSessionRecord } from '../support/processes.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 // Two people in two browsers: A shares a running session by link, B signs in, opens the link
 // and watches. What A types shows on B's canvas; what B types or clicks never reaches the

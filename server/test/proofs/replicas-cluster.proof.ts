@@ -21,7 +21,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { CHART, Cluster, requireCluster, run, runOk } from './tools.js';
+import { CHART, Cluster, requireCluster, run, runOk } from '../deploy/tools.js';
 import { launchBrowser, SCREENSHOT_DIR } from '../support/browser.js';
 import { REPO_ROOT } from '../support/paths.js';
 import { startPodReachablePostgres, type PodReachablePostgres } from '../support/pod-reachable-postgres.js';
