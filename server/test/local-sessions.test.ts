@@ -52,6 +52,7 @@ describe('a launched app streams and ends cleanly', () => {
         updated_at: '',
         queue_position: null,
         progress: [],
+        recorded: false,
       },
     );
     assert.ok(!Number.isNaN(Date.parse(created.created_at)));
