@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { encodeFrame } from './ws-frames.js';
+import { encodeFrame, parseFrameHeader } from './ws-frames.js';
 
 /**
  * The browser-to-desktop direction of a view-only viewer. Where a viewer with control has its
@@ -197,30 +197,19 @@ export class MaskedFrameDecoder {
   }
 }
 
+/** The header at the start of `buf` once whole, held to what a browser's frames must be. */
 function parseHeader(buf: Buffer): { opcode: number; mask: Buffer; length: number; size: number } | undefined {
-  if (buf.length < 2) return undefined;
-  const opcode = buf[0]! & 0x0f;
+  const header = parseFrameHeader(buf);
+  if (!header) return undefined;
+  const { opcode, maskAt, length, headerSize } = header;
   if (opcode === OPCODE_TEXT) throw new UncheckedInput('The viewer sent a text frame; the desktop stream is binary');
   if (![OPCODE_CONTINUATION, OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG].includes(opcode)) {
     throw new UncheckedInput(`The viewer sent a WebSocket frame of opcode ${opcode}, which the relay does not know`);
   }
-  if ((buf[1]! & 0x80) === 0) throw new UncheckedInput('The viewer sent an unmasked frame, which a browser never does');
-  let length = buf[1]! & 0x7f;
-  let offset = 2;
-  if (length === 126) {
-    if (buf.length < 4) return undefined;
-    length = buf.readUInt16BE(2);
-    offset = 4;
-  } else if (length === 127) {
-    if (buf.length < 10) return undefined;
-    const long = buf.readBigUInt64BE(2);
-    if (long > BigInt(Number.MAX_SAFE_INTEGER)) throw new UncheckedInput('The viewer sent a frame longer than any stream carries');
-    length = Number(long);
-    offset = 10;
-  }
+  if (maskAt === undefined) throw new UncheckedInput('The viewer sent an unmasked frame, which a browser never does');
+  if (length > Number.MAX_SAFE_INTEGER) throw new UncheckedInput('The viewer sent a frame longer than any stream carries');
   if (opcode >= 0x8 && length > 125) throw new UncheckedInput('The viewer sent a control frame longer than the 125 bytes WebSocket allows');
-  if (buf.length < offset + 4) return undefined;
-  return { opcode, mask: Buffer.from(buf.subarray(offset, offset + 4)), length, size: offset + 4 };
+  return { opcode, mask: Buffer.from(buf.subarray(maskAt, maskAt + 4)), length, size: headerSize };
 }
 
 /**

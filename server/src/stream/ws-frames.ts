@@ -135,7 +135,7 @@ export class FrameReader {
     if (this.failure) return;
     this.raw = this.raw.length === 0 ? chunk : Buffer.concat([this.raw, chunk]);
     for (;;) {
-      const header = parseHeader(this.raw);
+      const header = parseFrameHeader(this.raw);
       if (!header) break;
       // Decided on the header alone, before any of an oversized payload is kept.
       if (header.length > this.limit) return this.overflow(header.length);
@@ -180,7 +180,7 @@ export class FrameReader {
   }
 }
 
-interface FrameHeader {
+export interface FrameHeader {
   opcode: number;
   /** Where the mask key starts, if the frame is masked. */
   maskAt: number | undefined;
@@ -188,8 +188,11 @@ interface FrameHeader {
   headerSize: number;
 }
 
-/** The frame header at the start of `buf`, once all of it has arrived. */
-function parseHeader(buf: Buffer): FrameHeader | undefined {
+/**
+ * The frame header at the start of `buf`, once all of it has arrived. It reads, it does not
+ * judge: callers facing a browser add their own rules (see view-only-filter.ts).
+ */
+export function parseFrameHeader(buf: Buffer): FrameHeader | undefined {
   if (buf.length < 2) return undefined;
   const opcode = buf[0]! & 0x0f;
   const masked = (buf[1]! & 0x80) !== 0;
