@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -49,7 +49,16 @@ function run(file: string, args: string[]): void {
   execFileSync(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-export async function startPostgresCluster(): Promise<PostgresCluster> {
+/**
+ * Where else, besides loopback, the server listens: `address` (the node's InternalIP, for the
+ * local cluster's pods), letting in password sign-ins from `allowFrom` (a CIDR) only.
+ */
+export interface ExtraListen {
+  address: string;
+  allowFrom: string;
+}
+
+export async function startPostgresCluster(extra?: ExtraListen): Promise<PostgresCluster> {
   const bin = serverBin();
   const dir = mkdtempSync(path.join(tmpdir(), 'sortie-postgres-'));
   const dataDir = path.join(dir, 'data');
@@ -65,11 +74,13 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
     // in byte order (a range over '.' and '/', say) fails here rather than in production.
     run(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'sortie', `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale-provider=icu', '--icu-locale=en-US-u-ka-shifted', '--locale=C.UTF-8', '--no-sync']);
     rmSync(pwfile);
+    if (extra) appendFileSync(path.join(dataDir, 'pg_hba.conf'), `host all all ${extra.allowFrom} scram-sha-256\n`);
+    const listen = ['127.0.0.1', ...(extra ? [extra.address] : [])].join(',');
     let port = 0;
     for (let attempt = 0; ; attempt++) {
       port = await freePort();
       // A scratch server: durability is not worth the fsyncs; the socket stays in the folder.
-      const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+      const options = `-p ${port} -c listen_addresses=${listen} -c unix_socket_directories=${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
       try {
         run(path.join(bin, 'pg_ctl'), ['-D', dataDir, '-l', path.join(dir, 'server.log'), '-o', options, '-w', '-t', '60', 'start']);
         break;
