@@ -35,7 +35,8 @@ import { LocalSessionFeed, PostgresSessionFeed } from './sessions/session-feed.j
 import { SessionEvents } from './http/session-events.js';
 import { UserHomeService } from './sessions/user-homes.js';
 import { CloseCode } from './stream/close-codes.js';
-import { StreamRelay } from './stream/relay.js';
+import { PreopenedUpstreams } from './stream/preopened-upstreams.js';
+import { StreamRelay, STREAM_DEFAULTS } from './stream/relay.js';
 import { streamAccess } from './stream/stream-access.js';
 import { Recorder } from './recordings/recorder.js';
 import { RecordingRepository } from './recordings/recording-repository.js';
@@ -113,11 +114,12 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   const maxSessions = config.maxSessions ?? runner.capacity?.();
   logger.info({ maxSessions: maxSessions ?? 'unlimited', maxSessionsPerUser: config.maxSessionsPerUser }, 'session limits');
   const sessionRepository = new SessionRepository(db);
-  // Recordings live in the data directory (the chart's PersistentVolume); one left open by a
-  // stopped Sortie is closed where its file ends before anything records again.
+  // Recordings live in SORTIE_RECORDINGS_DIR (the chart's PersistentVolume, shared by replicas);
+  // one left open by a stopped Sortie is closed where its file ends (beside other replicas,
+  // once its file has gone quiet).
   const recordingRepository = new RecordingRepository(db);
   const recorder = new Recorder({ dir: config.recordingsDir, repository: recordingRepository, logger, audit });
-  await recorder.repair();
+  await recorder.repair(coordination.shared);
   const recordings = new RecordingService({
     repository: recordingRepository,
     recorder,
@@ -125,6 +127,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     audit,
     retentionDays: config.recordingRetentionDays,
     leads: () => coordination.lead(),
+    shared: coordination.shared,
   });
   await recordings.start();
   const sessions = new SessionService({
@@ -151,6 +154,8 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   const reconciled = await sessions.start();
   logger.info({ runner: runner.kind, ...reconciled }, 'reconciled sessions with workloads');
 
+  // A warm launch's first viewer finds the pooled session's side of its stream already open.
+  const preopened = new PreopenedUpstreams({ logger, handshakeTimeoutMs: STREAM_DEFAULTS.handshakeTimeoutMs, maxHandshakeBytes: STREAM_DEFAULTS.maxHandshakeBytes });
   const relay = new StreamRelay({
     logger,
     resolve: streamAccess(gate, sessions),
@@ -161,8 +166,11 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     addressOf: clientAddressOf(config.trustedProxies),
     metrics,
     recorder,
+    preopened,
   });
   sessions.onEnded((session) => relay.closeSession(session.id));
+  sessions.onPooledRunning((pooled) => preopened.open(pooled.id, pooled.endpoint, pooled.secret));
+  for (const pooled of await sessions.pooledRunning()) preopened.open(pooled.id, pooled.endpoint, pooled.secret);
   // Across replicas on PostgreSQL (NOTIFY/LISTEN); in-process on SQLite, which has one replica.
   const feed = config.databaseUrl ? await PostgresSessionFeed.open(config.databaseUrl, logger) : new LocalSessionFeed();
   sessions.onChange((change) => feed.publish(change));
@@ -233,6 +241,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
       idleSweep.stop();
       sessions.close();
       relay.close();
+      preopened.close();
       recordings.close();
       await recorder.close();
       shares.close();

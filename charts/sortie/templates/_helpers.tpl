@@ -126,3 +126,11 @@ SORTIE_PUBLIC_URL: as given, else the Ingress URL when there is one.
 {{- printf "%s://%s" (ternary "https" "http" (not (empty .Values.ingress.tlsSecretName))) .Values.ingress.host }}
 {{- end }}
 {{- end }}
+
+{{/*
+Whether recordings get a claim of their own: with PostgreSQL only (with SQLite they are on the
+data volume), when recordings.persistence.enabled. Empty when not.
+*/}}
+{{- define "sortie.recordingsVolume" -}}
+{{- if and .Values.database.existingSecret .Values.recordings.persistence.enabled -}}true{{- end -}}
+{{- end }}

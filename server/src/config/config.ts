@@ -45,7 +45,11 @@ export interface Config {
   auditRetentionDays: number;
   /** Days session recordings are kept (SORTIE_RECORDING_RETENTION_DAYS, default 30); 0 keeps them until deleted. */
   recordingRetentionDays: number;
-  /** Where recordings are written: `recordings` beside the SQLite file, in the data directory. */
+  /**
+   * Where recordings are written (SORTIE_RECORDINGS_DIR): by default `recordings` beside the
+   * SQLite file, in the data directory. Replicas on PostgreSQL share one folder (a shared
+   * volume), so any of them plays back what another recorded.
+   */
   recordingsDir: string;
   /**
    * `GET /metrics`: on its own port when `port` is set (SORTIE_METRICS_PORT), else on the
@@ -297,6 +301,7 @@ const envSchema = z.object({
   SORTIE_LOGIN_LOCKOUT: positiveNumber('SORTIE_LOGIN_LOCKOUT', 15),
   SORTIE_AUDIT_RETENTION_DAYS: retentionDays,
   SORTIE_RECORDING_RETENTION_DAYS: recordingRetentionDays,
+  SORTIE_RECORDINGS_DIR: z.string().trim().min(1, 'SORTIE_RECORDINGS_DIR must be a folder; leave it unset for "recordings" beside SORTIE_DB_PATH').optional(),
   SORTIE_TRUSTED_PROXIES: z.string().trim().min(1, 'SORTIE_TRUSTED_PROXIES must not be empty').default('loopback,linklocal,uniquelocal'),
   SORTIE_PUBLIC_URL: z.url({ error: 'SORTIE_PUBLIC_URL must be a URL such as https://sortie.example.com' }).optional(),
   SORTIE_ALLOWED_ORIGINS: z.string().optional(),
@@ -348,7 +353,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     streamPingIntervalSeconds: e.SORTIE_STREAM_PING_INTERVAL,
     auditRetentionDays: e.SORTIE_AUDIT_RETENTION_DAYS,
     recordingRetentionDays: e.SORTIE_RECORDING_RETENTION_DAYS,
-    recordingsDir: path.join(path.dirname(dbPath), 'recordings'),
+    recordingsDir: path.resolve(e.SORTIE_RECORDINGS_DIR ?? path.join(path.dirname(dbPath), 'recordings')),
     metrics: { token: e.SORTIE_METRICS_TOKEN, port: e.SORTIE_METRICS_PORT },
     kubernetes: {
       namespace: e.SORTIE_NAMESPACE,

@@ -1,5 +1,6 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, rm, stat, utimes } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AuditRecorder } from '../audit/audit-log.js';
@@ -28,8 +29,19 @@ export interface RecorderOptions {
    * goes on, unrecorded) and the recording is marked incomplete: the live stream never waits.
    */
   maxBufferedBytes?: number;
+  /**
+   * An open segment whose file has been quiet this long has no writer left (its Sortie
+   * died): another replica's stream of the session closes it as incomplete and records on.
+   */
+  staleAfterMs?: number;
   now?: () => number;
 }
+
+/** How often a segment being written touches its file, so that a quiet desktop does not look dead. */
+const HEARTBEAT_MS = 5_000;
+export const DEFAULT_STALE_AFTER_MS = 3 * HEARTBEAT_MS;
+/** How often a stream waiting for another segment of its session to close looks again. */
+const HANDOVER_POLL_MS = 250;
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const DISK_BEHIND = 'the disk could not keep up with the stream, so recording stopped until the viewer reconnected';
@@ -41,15 +53,28 @@ export const STOPPED_WHILE_RECORDING = 'Sortie stopped while recording; the reco
  * owner's stream (the first of them when the owner has several open) is tapped on its way
  * to the viewer and appended to `<dir>/<recording id>.rec`. A reconnect opens a new segment
  * of the same recording. The relay never waits for any of it (see StreamTap).
+ *
+ * Replicas share the folder (a shared volume) and the recordings table, and one file has one
+ * writer: a segment is opened only while no other is (RecordingRepository.beginSegment). A
+ * stream that finds another segment open waits for it, its bytes held as before any answer:
+ * a replica handing over (draining) closes its segment within moments, and one that died
+ * leaves its file quiet, which the writer's heartbeat never does; after `staleAfterMs` that
+ * segment is closed as incomplete and the waiting stream records on.
  */
 export class Recorder {
   /** The session ids whose stream is being recorded, or decided on, right now. */
   private readonly taps = new Map<string, SegmentTap>();
   private readonly now: () => number;
+  private readonly heartbeat: NodeJS.Timeout;
+  /** Open recordings whose file was not in the folder at the last repair: closed if still missing at the next. */
+  private missingAtLastRepair = new Set<string>();
+  readonly staleAfterMs: number;
 
   constructor(private readonly o: RecorderOptions) {
     this.now = o.now ?? Date.now;
+    this.staleAfterMs = o.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
     mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+    this.heartbeat = setInterval(() => void this.touchOpenFiles(), Math.min(HEARTBEAT_MS, this.staleAfterMs / 3)).unref();
   }
 
   get dir(): string {
@@ -79,6 +104,7 @@ export class Recorder {
 
   /** Ends every segment being written (Sortie is stopping) and waits for their files and rows. */
   async close(): Promise<void> {
+    clearInterval(this.heartbeat);
     await Promise.all(
       [...this.taps.values()].map(async (tap) => {
         // A segment still being set up is written out first: its first bytes wait in it.
@@ -89,26 +115,71 @@ export class Recorder {
     );
   }
 
+  /** Whether this Sortie writes the recording now. */
+  writes(recordingId: string): boolean {
+    return [...this.taps.values()].some((t) => t.recordingId === recordingId);
+  }
+
+  private async touchOpenFiles(): Promise<void> {
+    const now = new Date();
+    const ids = [...this.taps.values()].map((t) => t.writingId()).filter((id) => id !== undefined);
+    await Promise.all(ids.map((id) => utimes(this.fileOf(id), now, now).catch(() => {})));
+  }
+
   /**
-   * At start-up: recordings left open by a Sortie that stopped without ending them get the
-   * length and size their file holds, and are marked incomplete. A recording whose file is
-   * not here (another replica's disk) is left alone.
+   * Closes an open segment, as incomplete, when nobody writes it any more: its file has been
+   * quiet for staleAfterMs (or `always`: a lone Sortie at start-up, whose own earlier run is
+   * the only writer there was). Answers whether it closed it. A segment another replica
+   * opened meanwhile is left alone (the close names the segment it judged).
    */
-  async repair(): Promise<number> {
+  async closeIfAbandoned(row: RecordingsTable, always = false): Promise<boolean> {
+    if (this.writes(row.id)) return false;
+    const file = this.fileOf(row.id);
+    const quiet = await stat(file).then((s) => Date.now() - s.mtimeMs, () => undefined);
+    if (quiet === undefined || (!always && quiet < this.staleAfterMs)) return false;
+    // Touched first: other replicas judging the same file now see a writer and wait.
+    await utimes(file, new Date(), new Date()).catch(() => {});
+    const extent = await measure(file).catch(() => undefined);
+    if (!extent) return false;
+    return this.o.repository.closeSegment(row.id, Number(row.segments), {
+      endedAt: new Date(Date.parse(row.started_at) + extent.lastAt).toISOString(),
+      durationMs: extent.lastAt,
+      sizeBytes: extent.validLength,
+      incomplete: STOPPED_WHILE_RECORDING,
+    });
+  }
+
+  /**
+   * Recordings left open by a Sortie that stopped without ending them get the length and size
+   * their file holds, and are marked incomplete. `shared`: other replicas may be writing, so
+   * only segments whose files went quiet are closed; one whose file is not in this folder is
+   * closed if it is still missing at the next repair (its writer died before writing it).
+   * Alone (SQLite), every open segment is its own earlier run's and is closed now.
+   */
+  async repair(shared: boolean): Promise<number> {
     let repaired = 0;
+    const missing = new Set<string>();
     for (const row of await this.o.repository.open()) {
-      if (this.taps.size > 0 && [...this.taps.values()].some((t) => t.recordingId === row.id)) continue;
-      const extent = await measure(this.fileOf(row.id)).catch(() => undefined);
-      if (!extent) continue;
-      await this.o.repository.endSegment(row.id, {
-        endedAt: new Date(Date.parse(row.started_at) + extent.lastAt).toISOString(),
-        durationMs: extent.lastAt,
-        sizeBytes: extent.validLength,
+      if (this.writes(row.id)) continue;
+      if (await this.closeIfAbandoned(row, !shared)) {
+        repaired++;
+        continue;
+      }
+      if (!shared || (await stat(this.fileOf(row.id)).then(() => true, () => false))) continue;
+      if (!this.missingAtLastRepair.has(row.id)) {
+        missing.add(row.id);
+        continue;
+      }
+      const closed = await this.o.repository.closeSegment(row.id, Number(row.segments), {
+        endedAt: new Date(Date.parse(row.started_at) + Number(row.duration_ms)).toISOString(),
+        durationMs: Number(row.duration_ms),
+        sizeBytes: Number(row.size_bytes),
         incomplete: STOPPED_WHILE_RECORDING,
       });
-      repaired++;
+      if (closed) repaired++;
     }
-    if (repaired > 0) this.o.logger.warn({ repaired }, 'recordings left open by a previous run were closed where their files end');
+    this.missingAtLastRepair = missing;
+    if (repaired > 0) this.o.logger.warn({ repaired }, 'recordings left open by a Sortie that stopped were closed where their files end');
     return repaired;
   }
 
@@ -157,7 +228,8 @@ class SegmentTap implements StreamTap {
       if (!session?.recorded || session.userId !== viewer.userId) return this.drop();
       // A stream that already ended is still recorded: its bytes wait in `early`.
       this.session = session;
-      const row = await this.o.repository.beginSegment(session, new Date(this.openedAt).toISOString());
+      const row = await this.claim(session);
+      if (!row) return this.drop();
       this.recordingId = row.id;
       this.startedAtMs = Date.parse(row.started_at);
       const file = this.recorder.fileOf(row.id);
@@ -189,6 +261,29 @@ class SegmentTap implements StreamTap {
       if (this.recordingId) this.stop(`${WRITE_FAILED}: ${(err as Error).message}`);
       else this.drop();
     }
+  }
+
+  /**
+   * The recording with a segment opened for this stream, or undefined when another stream of
+   * the session goes on being recorded (the owner's other tab, through another replica).
+   * While waiting, the stream's bytes gather in `early`, bounded as ever.
+   */
+  private async claim(session: RecordedSession): Promise<RecordingsTable | undefined> {
+    const giveUpAt = Date.now() + this.recorder.staleAfterMs + HEARTBEAT_MS;
+    for (;;) {
+      const row = await this.o.repository.beginSegment(session, new Date(this.openedAt).toISOString());
+      if (row) return row;
+      if (this.state !== 'deciding') return undefined;
+      const open = await this.o.repository.openOf(session.id);
+      if (open && (await this.recorder.closeIfAbandoned(open))) continue;
+      if (Date.now() > giveUpAt) return undefined;
+      await sleep(HANDOVER_POLL_MS);
+    }
+  }
+
+  /** The recording this tap is appending to, if it is. */
+  writingId(): string | undefined {
+    return this.state === 'recording' ? this.recordingId : undefined;
   }
 
   data(chunk: Buffer): void {

@@ -32,10 +32,12 @@ export class RecordingRepository {
   }
 
   /**
-   * A new segment of the session's recording: the recording, created with the first one.
-   * The session id is unique, so two replicas opening the first segment at once share one row.
+   * Opens a new segment of the session's recording (the recording is created with the first),
+   * or answers undefined while another segment of it is open: one writer per file, also for
+   * replicas sharing the recordings folder. The session id is unique, so two replicas opening
+   * the first segment at once share one row, and only one of them gets the segment.
    */
-  async beginSegment(session: RecordedSession, now: string): Promise<RecordingsTable> {
+  async beginSegment(session: RecordedSession, now: string): Promise<RecordingsTable | undefined> {
     await this.db
       .insertInto('recordings')
       .values({
@@ -53,12 +55,20 @@ export class RecordingRepository {
       })
       .onConflict((oc) => oc.column('session_id').doNothing())
       .execute();
-    await this.db
+    const taken = await this.db
       .updateTable('recordings')
       .set((eb) => ({ segments: eb('segments', '+', 1), ended_at: null }))
       .where('session_id', '=', session.id)
-      .execute();
+      // Closed, or just created and not yet taken.
+      .where((eb) => eb.or([eb('ended_at', 'is not', null), eb('segments', '=', 0)]))
+      .executeTakeFirst();
+    if (Number(taken.numUpdatedRows) === 0) return undefined;
     return this.db.selectFrom('recordings').selectAll().where('session_id', '=', session.id).executeTakeFirstOrThrow();
+  }
+
+  /** The session's recording while one of its segments is open. */
+  async openOf(sessionId: string): Promise<RecordingsTable | undefined> {
+    return this.db.selectFrom('recordings').selectAll().where('session_id', '=', sessionId).where('ended_at', 'is', null).executeTakeFirst();
   }
 
   /** A segment ended: the recording's length and size so far, and why it is incomplete if it is. */
@@ -73,6 +83,21 @@ export class RecordingRepository {
       })
       .where('id', '=', id)
       .execute();
+  }
+
+  /**
+   * Closes the open segment number `segments` of a recording whose writer is gone; answers
+   * whether it did (not when another replica closed it, or opened the next one, first).
+   */
+  async closeSegment(id: string, segments: number, end: { endedAt: string; durationMs: number; sizeBytes: number; incomplete: string }): Promise<boolean> {
+    const result = await this.db
+      .updateTable('recordings')
+      .set({ ended_at: end.endedAt, duration_ms: end.durationMs, size_bytes: end.sizeBytes, incomplete: end.incomplete })
+      .where('id', '=', id)
+      .where('ended_at', 'is', null)
+      .where('segments', '=', segments)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
   async get(id: string): Promise<RecordingsTable | undefined> {

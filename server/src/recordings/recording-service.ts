@@ -20,16 +20,20 @@ export interface RecordingServiceOptions {
   leads?: () => Promise<boolean>;
   /** How often old recordings are looked for. */
   pruneIntervalMs?: number;
+  /** Whether other replicas may record into the same folder: then the leader looks for segments whose writer died, every minute. */
+  shared?: boolean;
   now?: () => Date;
 }
 
 const DAY_MS = 86_400_000;
 /** Recordings removed per pass, so one pass over a backlog never holds a long query. */
 const PRUNE_BATCH = 200;
+const REPAIR_INTERVAL_MS = 60_000;
 
 /** The admin area's recordings: list, content, delete, and retention. Callers are admins (the routes check). */
 export class RecordingService {
   private timer: NodeJS.Timeout | undefined;
+  private repairTimer: NodeJS.Timeout | undefined;
   private readonly now: () => Date;
 
   constructor(private readonly o: RecordingServiceOptions) {
@@ -110,8 +114,13 @@ export class RecordingService {
     return removed;
   }
 
-  /** Prunes now, then every pruneIntervalMs; only on the replica that leads. */
+  /**
+   * Prunes now, then every pruneIntervalMs; only on the replica that leads. Beside other
+   * replicas it also closes, every minute, segments whose replica died while writing them and
+   * whose session nobody streams again (a reconnect closes them itself).
+   */
   async start(): Promise<void> {
+    if (this.o.shared) this.repairTimer ??= setInterval(() => void this.safeRepair(), REPAIR_INTERVAL_MS).unref();
     await this.safePrune();
     if (this.o.retentionDays <= 0) return;
     this.timer ??= setInterval(() => void this.safePrune(), this.o.pruneIntervalMs ?? 3_600_000).unref();
@@ -119,7 +128,17 @@ export class RecordingService {
 
   close(): void {
     clearInterval(this.timer);
-    this.timer = undefined;
+    clearInterval(this.repairTimer);
+    this.timer = this.repairTimer = undefined;
+  }
+
+  private async safeRepair(): Promise<void> {
+    try {
+      if (this.o.leads && !(await this.o.leads())) return;
+      await this.o.recorder.repair(true);
+    } catch (err) {
+      this.o.logger.error({ err }, 'closing recordings left open by a stopped replica failed');
+    }
   }
 
   private async safePrune(): Promise<void> {

@@ -148,6 +148,35 @@ describe('Helm chart without a cluster', () => {
     assert.ok(single.some((o) => o.kind === 'PersistentVolumeClaim'));
   });
 
+  test('recordings on PostgreSQL: recordings.persistence gives them a claim every replica mounts, and Sortie writes there; without it the notes say they go with the pod', async () => {
+    const envOf = (objects: K8sObject[]) => objects.find((o) => o.kind === 'Deployment')!.spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>;
+    const shared = await renderChart('--set', 'replicaCount=3', '--set', 'database.existingSecret=sortie-db', '--set', 'recordings.persistence.enabled=true', '--set', 'recordings.persistence.size=50Gi');
+    const claim = shared.find((o) => o.kind === 'PersistentVolumeClaim')!;
+    assert.equal(claim.metadata.name, 'sortie-recordings');
+    assert.deepEqual(claim.spec.accessModes, ['ReadWriteMany'], 'replicas on several nodes share it');
+    assert.equal(claim.spec.resources.requests.storage, '50Gi');
+    assert.equal(claim.metadata.annotations['helm.sh/resource-policy'], 'keep');
+    const pod = shared.find((o) => o.kind === 'Deployment')!.spec.template.spec;
+    assert.equal(pod.volumes.find((v: { name: string }) => v.name === 'recordings').persistentVolumeClaim.claimName, 'sortie-recordings');
+    const mount = pod.containers[0].volumeMounts.find((m: { name: string }) => m.name === 'recordings');
+    const dir = envOf(shared).find((e) => e.name === 'SORTIE_RECORDINGS_DIR')!.value!;
+    assert.ok(dir.startsWith(`${mount.mountPath}/`), `${dir} is a folder inside the volume at ${mount.mountPath}`);
+    assert.equal(loadConfig({ SORTIE_RECORDINGS_DIR: dir }).recordingsDir, dir);
+
+    const theirs = await renderChart('--set', 'database.existingSecret=sortie-db', '--set', 'recordings.persistence.enabled=true', '--set', 'recordings.persistence.existingClaim=nfs-recordings');
+    assert.ok(!theirs.some((o) => o.kind === 'PersistentVolumeClaim'));
+    assert.equal(theirs.find((o) => o.kind === 'Deployment')!.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'recordings').persistentVolumeClaim.claimName, 'nfs-recordings');
+
+    const off = await renderChart('--set', 'database.existingSecret=sortie-db');
+    assert.ok(!off.some((o) => o.kind === 'PersistentVolumeClaim'));
+    assert.equal(envOf(off).find((e) => e.name === 'SORTIE_RECORDINGS_DIR'), undefined);
+    const notes = await runOk(helm, ['install', 'sortie', CHART, '-n', NAMESPACE, '--dry-run=client', '--set', 'database.existingSecret=sortie-db']);
+    assert.match(notes.stdout, /lost with the\s+pod: set recordings\.persistence\.enabled=true/);
+    // With SQLite the data volume holds them already: no second claim, whatever the setting.
+    const sqlite = await renderChart('--set', 'recordings.persistence.enabled=true');
+    assert.deepEqual(sqlite.filter((o) => o.kind === 'PersistentVolumeClaim').map((o) => o.metadata.name), ['sortie-data']);
+  });
+
   test('the chart\'s and the raw NetworkPolicies open exactly the session pod\'s ports, to Sortie only', async () => {
     const sessionPorts = [WEBSOCKIFY_PORT, FILES_PORT].sort();
     const ports = (rule: { ports?: Array<{ protocol: string; port: number }> }) => (rule.ports ?? []).map((p) => `${p.protocol}/${p.port}`).sort();
@@ -245,10 +274,11 @@ describe('chart and raw manifests accepted by the API server (server-side dry ru
     assert.equal(objects.filter((o) => o.kind === 'ResourceQuota' || o.kind === 'LimitRange').length, 0);
   });
 
-  test('(e) replicaCount=3 on PostgreSQL, with its PodDisruptionBudget, is accepted', async () => {
-    const objects = await cluster.dryRun(await render('replicaCount=3', 'database.existingSecret=sortie-db'));
+  test('(e) replicaCount=3 on PostgreSQL, with its PodDisruptionBudget and shared recordings claim, is accepted', async () => {
+    const objects = await cluster.dryRun(await render('replicaCount=3', 'database.existingSecret=sortie-db', 'recordings.persistence.enabled=true'));
     assert.equal(objects.find((o) => o.kind === 'Deployment')!.spec.replicas, 3);
     assert.ok(objects.some((o) => o.kind === 'PodDisruptionBudget'));
+    assert.ok(objects.some((o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === 'sortie-recordings'), 'the shared recordings claim');
   });
 
   test('sessions in another namespace: Role, RoleBinding, policy and quota go there', async () => {
