@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
-import { afterStreamEnd, describeStreamEnd, type Stream, type StreamEnd } from '../sessions/streamEnd';
+import { afterStreamEnd, describeStreamEnd, reconnectsBeforeRecheck, type Stream, type StreamEnd } from '../sessions/streamEnd';
 
 /** A stream that stayed up this long has proved itself: its retry budget fills up again. */
 const STABLE_AFTER_MS = 10_000;
@@ -85,22 +85,30 @@ export function useVncConnection({ running, recheck }: Options): VncConnection {
     clearTimeout(stableTimer.current);
     if (held.current) return;
     const message = describeStreamEnd(end);
-    const carryOn = await recheckRef.current();
-    if (!mounted.current || held.current || !carryOn) return;
     const next = afterStreamEnd(end, retries.current);
+    const again = () => {
+      setStream({ state: 'connecting', again: true });
+      setAttempt((n) => n + 1);
+    };
+    const checked = recheckRef.current();
+    // Sortie handed the stream on (a replica is restarting): straight back, the session is
+    // read alongside; if it ended meanwhile, the read and the refused connection both say so.
+    if (next.retry && reconnectsBeforeRecheck(next)) {
+      retries.current = next.attempt;
+      return again();
+    }
+    const readStarted = Date.now();
+    const carryOn = await checked;
+    if (!mounted.current || held.current || !carryOn) return;
     if (!next.retry) {
       setStream({ state: 'lost', message, everConnected: end.wasConnected });
       return;
     }
     retries.current = next.attempt;
-    const again = () => {
-      setStream({ state: 'connecting', again: true });
-      setAttempt((n) => n + 1);
-    };
-    // Sortie asked for it (it is restarting): straight back, no timer in between.
     if (next.delayMs === 0) return again();
     setStream({ state: 'retrying', attempt: next.attempt, of: next.of, message, quiet: next.quiet });
-    retryTimer.current = setTimeout(again, next.delayMs);
+    // The read counts toward the delay.
+    retryTimer.current = setTimeout(again, Math.max(0, next.delayMs - (Date.now() - readStarted)));
   }, []);
 
   const onEnd = useCallback((end: StreamEnd) => void settle(end), [settle]);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CloseCode, CLOSE_CODE_MESSAGES } from '../contract';
-import { afterStreamEnd, describeStreamEnd, DROPPED_DELAYS_MS, pollInterval, RECONNECT_NOW_DELAYS_MS, RETRY_DELAYS_MS, streamLabel } from './streamEnd';
+import { afterStreamEnd, describeStreamEnd, DROPPED_DELAYS_MS, pollInterval, reconnectsBeforeRecheck, RECONNECT_NOW_DELAYS_MS, RETRY_DELAYS_MS, streamLabel } from './streamEnd';
 import { websocketUrl } from './sessionsApi';
 
 const closed = (code: number | null, reason = '', wasConnected = true) => ({ code, reason, wasConnected });
@@ -39,6 +39,17 @@ test('a Sortie that is shutting down (4307, 4503) is left at once, quietly, and 
     assert.ok(delays.reduce((a, b) => a + b, 0) <= 5000, 'a whole rolling update is waited out within seconds');
     assert.deepEqual(afterStreamEnd(closed(code), RECONNECT_NOW_DELAYS_MS.length), { retry: false });
   }
+});
+
+test('only a Sortie handing the stream on (4307, 4503) is reconnected before the session is re-read, and only on its first, immediate try', () => {
+  for (const code of [4307, 4503]) {
+    assert.equal(reconnectsBeforeRecheck(afterStreamEnd(closed(code), 0)), true, `${code}`);
+    // A later try follows a refusal too: the session may have ended meanwhile.
+    assert.equal(reconnectsBeforeRecheck(afterStreamEnd(closed(code), 1)), false, `${code} again`);
+    assert.equal(reconnectsBeforeRecheck(afterStreamEnd(closed(code), RECONNECT_NOW_DELAYS_MS.length)), false, `${code} past the budget`);
+  }
+  // Any of these may mean the session itself ended: read it first.
+  for (const code of [null, 1000, 1006, 4401, 4404, 4410, 4502]) assert.equal(reconnectsBeforeRecheck(afterStreamEnd(closed(code), 0)), false, `${code}`);
 });
 
 test('a dropped connection (1006) is retried sooner than other failures', () => {

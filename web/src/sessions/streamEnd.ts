@@ -65,6 +65,17 @@ export function afterStreamEnd(end: StreamEnd, retriesSoFar: number): AfterEnd {
   return { retry: true, attempt: retriesSoFar + 1, of: delays.length, delayMs, quiet };
 }
 
+/**
+ * Whether the viewer reconnects without first re-reading the session. Sortie closed the
+ * stream to hand it to another replica (4307, 4503): the session runs, only its relay went
+ * away, so the read happens alongside the new connection instead of before it, and the
+ * person waits for one connection, not a request and then a connection. Any other end may
+ * mean the session itself ended, which the read finds out first.
+ */
+export function reconnectsBeforeRecheck(next: AfterEnd): boolean {
+  return next.retry && next.quiet && next.delayMs === 0;
+}
+
 /** The short label beside the status badge while the session runs. */
 export function streamLabel(stream: Stream): string {
   if (stream.state === 'connecting' && stream.again) return 'Reconnecting…';
