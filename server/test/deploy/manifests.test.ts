@@ -155,7 +155,7 @@ describe('Helm chart without a cluster', () => {
     assert.equal(claim.metadata.name, 'sortie-recordings');
     assert.deepEqual(claim.spec.accessModes, ['ReadWriteMany'], 'replicas on several nodes share it');
     assert.equal(claim.spec.resources.requests.storage, '50Gi');
-    assert.equal(claim.metadata.annotations['helm.sh/resource-policy'], 'keep');
+    assert.equal(claim.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
     const pod = shared.find((o) => o.kind === 'Deployment')!.spec.template.spec;
     assert.equal(pod.volumes.find((v: { name: string }) => v.name === 'recordings').persistentVolumeClaim.claimName, 'sortie-recordings');
     const mount = pod.containers[0].volumeMounts.find((m: { name: string }) => m.name === 'recordings');
