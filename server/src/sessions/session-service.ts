@@ -73,6 +73,12 @@ export type EndedListener = (session: Session) => void;
 
 /** Told of every change a reader of sessions may care about: status, queue place, launch step. */
 export type ChangeListener = (change: { id: string; user_id: string; status: SessionStatus; left_queue?: true }) => void;
+/** A pooled session that is running: where its stream is and its VNC password. */
+export interface PooledStream {
+  id: string;
+  endpoint: Endpoint;
+  secret?: string;
+}
 
 /**
  * Owns session state. Runners report what their workloads do; this service decides what
@@ -85,6 +91,7 @@ export class SessionService {
   private readonly readyTimers = new Map<string, NodeJS.Timeout>();
   private readonly endedListeners: EndedListener[] = [];
   private readonly changeListeners: ChangeListener[] = [];
+  private readonly pooledRunningListeners: Array<(pooled: PooledStream) => void> = [];
   private readonly now: () => Date;
   /**
    * The per-user count and the insert happen as one step (`admission`), so a burst cannot
@@ -118,6 +125,19 @@ export class SessionService {
 
   onChange(listener: ChangeListener): void {
     this.changeListeners.push(listener);
+  }
+
+  /**
+   * Told when a pooled session starts running here (on the replica whose runner saw it
+   * ready), so its first viewer's connection can be opened before anyone claims it.
+   */
+  onPooledRunning(listener: (pooled: PooledStream) => void): void {
+    this.pooledRunningListeners.push(listener);
+  }
+
+  /** The pooled sessions running now, as onPooledRunning tells them: for a Sortie that just started. */
+  async pooledRunning(): Promise<PooledStream[]> {
+    return (await this.o.sessions.listPooled()).filter((row) => row.status === 'running' && row.endpoint).map(pooledStream);
   }
 
   private changed(row: Pick<SessionsTable, 'id' | 'user_id' | 'status'>, leftQueue = false): void {
@@ -207,7 +227,9 @@ export class SessionService {
       target: { type: 'session', id: row.id, name: row.app_name },
       details: { app_id: row.app_id, user_id: row.user_id },
     });
-    void this.refillPools();
+    // After the answer is on its way: the refill's queries and its workload's creation are
+    // nothing the person waits for.
+    setImmediate(() => void this.refillPools());
     return toSession(row);
   }
 
@@ -600,6 +622,7 @@ export class SessionService {
           this.changed(row);
           // A pooled session's start is no launch anyone waited for; its claim is counted instead.
           if (!row.pool_definition) this.o.metrics?.sessionRunning(row);
+          else for (const listener of this.pooledRunningListeners) listener(pooledStream(row));
           this.o.logger.info({ sessionId: row.id, ms: Date.now() - Date.parse(row.created_at) }, 'session running');
           // No longer starting: under a start limit, the next queued session may begin.
           if (this.o.maxStarting !== undefined) await this.dispatch();
@@ -702,6 +725,10 @@ export class SessionService {
 function vncPassword(): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   return Array.from({ length: 8 }, () => alphabet[randomInt(alphabet.length)]).join('');
+}
+
+function pooledStream(row: SessionsTable): PooledStream {
+  return { id: row.id, endpoint: parseEndpoint(row.endpoint!), ...(row.stream_secret ? { secret: row.stream_secret } : {}) };
 }
 
 function parseEndpoint(text: string): Endpoint {

@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import pino from 'pino';
+import WebSocket, { WebSocketServer } from 'ws';
+import { waitFor } from '../../test/support/wait.js';
+import { CloseCode } from './close-codes.js';
+import { PreopenedUpstreams } from './preopened-upstreams.js';
+import { StreamRelay, type StreamTarget } from './relay.js';
+import { vncAuthResponse } from './rfb-handshake.js';
+
+const PASSWORD = 'p00lPass';
+
+/**
+ * Stands in for a pooled session's websockify + Xvnc: RFB 3.8 with the VNC password, then an
+ * echo. Each connection is numbered, and the echo says which connection answered.
+ */
+function fakeVncServer() {
+  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  const connections: Array<{ ws: WebSocket; authenticated: boolean }> = [];
+  server.on('connection', (ws) => {
+    const connection = { ws, authenticated: false };
+    const number = connections.push(connection);
+    const challenge = randomBytes(16);
+    let stage: 'version' | 'type' | 'response' | 'echo' = 'version';
+    ws.send(Buffer.from('RFB 003.008\n'));
+    ws.on('message', (data: Buffer) => {
+      if (stage === 'echo') return ws.send(Buffer.concat([Buffer.from(`#${number} `), data]));
+      if (stage === 'version') return (stage = 'type'), ws.send(Buffer.from([1, 2]));
+      if (stage === 'type') return (stage = 'response'), ws.send(challenge);
+      stage = 'echo';
+      connection.authenticated = data.equals(vncAuthResponse(challenge, PASSWORD));
+      if (connection.authenticated) return ws.send(Buffer.from([0, 0, 0, 0]));
+      ws.send(Buffer.from([0, 0, 0, 1, 0, 0, 0, 21, ...Buffer.from('Authentication failed')]));
+    });
+  });
+  const ready = once(server, 'listening').then(() => (server.address() as AddressInfo).port);
+  return { server, connections, ready };
+}
+
+let vnc: ReturnType<typeof fakeVncServer>;
+let preopened: PreopenedUpstreams;
+let relay: StreamRelay;
+let server: http.Server;
+let base: string;
+let endpoint: { host: string; port: number };
+const claimed = new Set<string>();
+
+before(async () => {
+  vnc = fakeVncServer();
+  endpoint = { host: '127.0.0.1', port: await vnc.ready };
+  const logger = pino({ level: 'silent' });
+  preopened = new PreopenedUpstreams({ logger, handshakeTimeoutMs: 2000, maxHandshakeBytes: 4096 });
+  relay = new StreamRelay({
+    logger,
+    // As the session service answers: a session still in the pool is nobody's to watch.
+    resolve: async (id): Promise<StreamTarget> =>
+      claimed.has(id) ? { ok: true, endpoint, secret: PASSWORD } : { ok: false, code: CloseCode.SessionNotRunning, reason: 'The session is not running yet' },
+    preopened,
+    handshakeTimeoutMs: 2000,
+  });
+  server = http.createServer((_req, res) => res.end());
+  server.on('upgrade', (req, socket, head) => relay.handleUpgrade(req, socket, head));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  base = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+after(() => {
+  relay.close();
+  preopened.close();
+  server.close();
+  vnc.server.close();
+});
+
+/** A viewer through the relay: RFB with "None", then one echoed message; answers the echo and the socket. */
+async function view(id: string): Promise<{ echo: string; ws: WebSocket }> {
+  const ws = new WebSocket(`${base}/ws/sessions/${id}`, ['binary']);
+  const inbox: Buffer[] = [];
+  let wake: (() => void) | undefined;
+  ws.on('message', (data: Buffer) => {
+    inbox.push(data);
+    wake?.();
+  });
+  const next = async () => {
+    while (inbox.length === 0) await new Promise<void>((r) => (wake = r));
+    return inbox.shift()!;
+  };
+  await once(ws, 'open');
+  assert.equal((await next()).toString(), 'RFB 003.008\n');
+  ws.send(Buffer.from('RFB 003.008\n'));
+  assert.deepEqual([...(await next())], [1, 1]);
+  ws.send(Buffer.from([1]));
+  assert.deepEqual([...(await next())], [0, 0, 0, 0]);
+  ws.send(Buffer.from('hello'));
+  return { echo: (await next()).toString(), ws };
+}
+
+/** Opens a connection ahead for `id` and waits until the stand-in has seen it authenticate. */
+async function openAhead(id: string): Promise<number> {
+  const before = vnc.connections.length;
+  preopened.open(id, endpoint, PASSWORD);
+  await waitFor(() => vnc.connections.length === before + 1 && vnc.connections.at(-1)!.authenticated, { what: 'the connection opened ahead to authenticate' });
+  return vnc.connections.length;
+}
+
+test("a claimed session's first viewer is relayed over the connection opened ahead; the next viewer opens its own", async () => {
+  const number = await openAhead('s1');
+  claimed.add('s1');
+  const first = await view('s1');
+  assert.equal(first.echo, `#${number} hello`, 'the stream runs over the connection opened before the claim');
+  assert.equal(vnc.connections.length, number, 'websockify saw no new connection for the first viewer');
+  const second = await view('s1');
+  assert.equal(second.echo, `#${number + 1} hello`);
+  first.ws.close();
+  second.ws.close();
+});
+
+test('a viewer of a session still in the pool is refused, and the connection opened ahead stays unused', async () => {
+  const number = await openAhead('s2');
+  const ws = new WebSocket(`${base}/ws/sessions/s2`, ['binary']);
+  const [code] = (await once(ws, 'close')) as [number];
+  assert.equal(code, CloseCode.SessionNotRunning);
+  assert.ok(preopened.sessionIds().includes('s2'));
+  assert.equal(vnc.connections[number - 1]!.ws.readyState, WebSocket.OPEN);
+  claimed.add('s2');
+  const viewer = await view('s2');
+  assert.equal(viewer.echo, `#${number} hello`, 'once claimed, its first viewer gets it');
+  viewer.ws.close();
+});
+
+test('ending the session closes the connection opened ahead', async () => {
+  const number = await openAhead('s3');
+  relay.closeSession('s3');
+  await waitFor(() => vnc.connections[number - 1]!.ws.readyState === WebSocket.CLOSED, { what: 'the stand-in to see the connection close' });
+  assert.ok(!preopened.sessionIds().includes('s3'));
+});
+
+test('a connection opened ahead that broke while waiting is not handed out: the viewer gets a fresh one', async () => {
+  const number = await openAhead('s4');
+  vnc.connections[number - 1]!.ws.terminate();
+  await waitFor(() => !preopened.sessionIds().includes('s4'), { what: 'the broken connection to be forgotten' });
+  claimed.add('s4');
+  const viewer = await view('s4');
+  assert.equal(viewer.echo, `#${number + 1} hello`);
+  viewer.ws.close();
+});
+
+test('a connection opened ahead with a password the server refuses is not kept', async () => {
+  const before = vnc.connections.length;
+  preopened.open('s5', endpoint, 'wrongpw1');
+  await waitFor(() => vnc.connections.length === before + 1 && !preopened.sessionIds().includes('s5'), { what: 'the refused connection to be forgotten' });
+  assert.equal(vnc.connections.at(-1)!.authenticated, false);
+});
