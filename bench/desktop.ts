@@ -21,7 +21,8 @@ import { parseArgs } from 'node:util';
 import type { BrowserContext, Page } from 'playwright-core';
 import { log, machineDescription, positiveInt, runBenchmark } from './lib/cli.js';
 import { buildSortie } from './lib/build.js';
-import { serveViewer, viewerUrl } from './lib/desktop-page.js';
+import { serveViewer } from './lib/desktop-page.js';
+import { ECHO_REGION, SCENE_KEY_DELAY_MS, SCENE_LINES, counts, openViewer, settle, typeSceneLines } from './lib/desktop-scene.js';
 import { childPids, forkTs, installCleanup, machineCpu, procCpuSeconds, registerTempDir, shutdown, type IpcChild } from './lib/procs.js';
 import { cpuOf, exportRevision } from './lib/stack.js';
 import { median, percentile, round, sortedCopy } from './lib/stats.js';
@@ -29,7 +30,7 @@ import { SCREEN, runSceneWindow, startNewStack, startOldStack, startTerminal, ty
 import { wireDelta, wireSnapshot } from './lib/wire-bytes.js';
 import { Api } from '../server/test/support/api.js';
 import { launchBrowser } from '../server/test/support/browser.js';
-import { sleep, waitFor } from '../server/test/support/wait.js';
+import { sleep } from '../server/test/support/wait.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,11 +45,6 @@ const ROUNDS = quick ? 1 : positiveInt('rounds', args.rounds);
 const PRESSES = quick ? 10 : positiveInt('presses', args.presses);
 const WARMUP_PRESSES = 3;
 
-/** Where the first character cell and the cursor of the terminal at +0+0 are (cells are 6x13 px, 2 px border). */
-const ECHO_REGION = { x: 0, y: 0, w: 48, h: 30 };
-/** Typed in the scene: each line is echoed as typed and again by `cat` after Enter, 24 rows in all, so the 20-row terminal scrolls. */
-const SCENE_LINES = Array.from({ length: 12 }, (_, i) => `line ${String(i + 1).padStart(2, '0')}: brown fox`);
-const SCENE_KEY_DELAY_MS = 8;
 const ECHO_TIMEOUT_MS = 5000;
 
 type SetupName = 'old direct' | 'old sortie' | 'new direct' | 'new sortie';
@@ -219,16 +215,6 @@ function viaSortie(name: SetupName, stack: VncStack, s: { child: IpcChild; port:
   return { name, stack, origin: `http://127.0.0.1:${s.port}`, wsUrl: `ws://127.0.0.1:${s.port}${s.wsPath}`, port: s.port, sortie: s.child, stackSortie: s.child };
 }
 
-interface Counts {
-  rx: number;
-  tx: number;
-  rxMessages: number;
-  txMessages: number;
-}
-
-const counts = (page: Page) => page.evaluate(() => (globalThis as any).bench.counts() as Counts);
-const look = (page: Page) => page.evaluate((r) => (globalThis as any).bench.look(r) as { white: number; hash: number }, ECHO_REGION);
-
 /** One setup, one round: a fresh terminal, a fresh page and connection, the presses, then the scene. */
 async function runOnce(context: BrowserContext, setup: Setup, roundNo: number, presses: number, scene: boolean): Promise<Run> {
   const terminal = await startTerminal(setup.stack.display);
@@ -239,17 +225,7 @@ async function runOnce(context: BrowserContext, setup: Setup, roundNo: number, p
   });
   page.on('pageerror', (err) => log(`${setup.name} page error: ${err.message}`));
   try {
-    await page.goto(viewerUrl(setup.origin, setup.wsUrl));
-    await waitFor(
-      async () => {
-        const state = await page.evaluate(() => (globalThis as any).bench?.state() as { connected: boolean; ended: string } | undefined);
-        if (state?.ended) throw new Error(`${setup.name}: the viewer ${state.ended}`);
-        return state?.connected && (await look(page)).white > 100;
-      },
-      { what: `${setup.name}: the terminal on the canvas`, timeoutMs: 20_000 },
-    );
-    // The pointer into the terminal: with no window manager, the keyboard goes where the pointer is.
-    await page.mouse.move(300, 200);
+    await openViewer(page, setup.origin, setup.wsUrl, setup.name);
     await settle(page);
     const connectDown = (await counts(page)).rx;
 
@@ -292,10 +268,7 @@ async function runScene(page: Page, setup: Setup): Promise<SceneBytes> {
   const cpu0 = cpu();
   const scpu0 = await sortieCpu();
   const t0 = Date.now();
-  for (const line of SCENE_LINES) {
-    await page.keyboard.type(line, { delay: SCENE_KEY_DELAY_MS });
-    await page.keyboard.press('Enter');
-  }
+  await typeSceneLines(page);
   const typed = Date.now();
   await runSceneWindow(setup.stack.display);
   const windowDone = Date.now();
@@ -321,27 +294,6 @@ async function runScene(page: Page, setup: Setup): Promise<SceneBytes> {
     typingSeconds: (typed - t0) / 1000,
     windowSeconds: (windowDone - typed) / 1000,
   };
-}
-
-/**
- * Waits until nothing arrives for 600 ms and the echo region holds still. After the scene
- * Xvnc goes on sending a few small messages (a few hundred bytes in all) for 15-25 s on
- * this machine before it falls quiet, hence the long limit.
- */
-async function settle(page: Page): Promise<void> {
-  let last = await counts(page);
-  let lastLook = await look(page);
-  let stillSince = Date.now();
-  const deadline = Date.now() + 60_000;
-  while (Date.now() - stillSince < 600) {
-    if (Date.now() > deadline) throw new Error('the desktop did not settle within 60 s');
-    await sleep(100);
-    const now = await counts(page);
-    const nowLook = await look(page);
-    if (now.rx !== last.rx || nowLook.hash !== lastLook.hash) stillSince = Date.now();
-    last = now;
-    lastLook = nowLook;
-  }
 }
 
 const kb = (bytes: number) => (bytes / 1000).toFixed(1);

@@ -4,8 +4,10 @@
  * reports `{port, pid}` once listening, answers `{type:'cpu'}` with process.cpuUsage() and
  * `{type:'gc'}` with the GC pauses since the last such request.
  *
- * Env: BENCH_WS_PORT (the websockify to relay to), BENCH_TMP (a scratch dir), and
- * BENCH_SORTIE_SRC (the server sources to run; default: this checkout's server/src).
+ * Env: BENCH_WS_PORT (the websockify to relay to), BENCH_TMP (a scratch dir),
+ * BENCH_SORTIE_SRC (the server sources to run; default: this checkout's server/src), and for
+ * bench/recording.ts BENCH_RECORDED_APP (adds `bench-echo-recorded`, `"recording": "always"`)
+ * and BENCH_MAX_SESSIONS_PER_USER.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -34,6 +36,8 @@ writeFileSync(
         container_image: 'bench:none',
         command: ['true'],
       },
+      // The recording bench's second app: the same, but every session recorded.
+      ...(process.env.BENCH_RECORDED_APP ? [{ id: 'bench-echo-recorded', name: 'Bench echo, recorded', launch_type: 'container', container_image: 'bench:none', command: ['true'], recording: 'always' }] : []),
     ],
   }),
 );
@@ -53,6 +57,8 @@ try {
     SORTIE_AUTH: 'disabled',
     // The latency runs put 50 viewers on the one session; the default cap is 5.
     SORTIE_MAX_VIEWERS_PER_SESSION: '64',
+    // The recording bench gives each stream a session of its own (one stream per session is recorded).
+    ...(process.env.BENCH_MAX_SESSIONS_PER_USER ? { SORTIE_MAX_SESSIONS_PER_USER: process.env.BENCH_MAX_SESSIONS_PER_USER } : {}),
   });
   // Every session is ready at once at the websockify the bench started; no record is kept.
   const runner = new FakeRunner({ endpoint: { host: '127.0.0.1', port: Number(process.env.BENCH_WS_PORT) }, stateless: true });

@@ -35,6 +35,10 @@ export interface Stack {
   echoPort: number;
   websockifyPid: number;
   sessionId: string;
+  /** Sortie's base URL (http://127.0.0.1:<port>), for sessions of one's own. */
+  sortieUrl: string;
+  /** Sortie's data directory (its SQLite file, and `recordings/`). */
+  dataDir: string;
   /** CPU seconds of the echo server when it has its own process. */
   echoCpu?: () => Promise<number>;
   close: () => Promise<void>;
@@ -62,6 +66,8 @@ export interface StackOptions {
    * (Sortie, CHP) on CPU 1, as when the relay runs on its own machine. `none`: the kernel decides.
    */
   placement?: 'none' | 'split';
+  /** Start configurable-http-proxy as a third path (default true). */
+  chp?: boolean;
 }
 
 /**
@@ -123,7 +129,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     if (split) pin(child.child.pid!, '1');
   }
 
-  const chp = spawnTracked(
+  const chp = o.chp === false ? undefined : spawnTracked(
     process.execPath,
     [
       ...(o.chpExecArgv ?? []),
@@ -135,19 +141,21 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     ],
     { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: `bench-${process.pid}` } },
   );
-  await waitForPort(chpPort, 15_000, () => chp.exitCode === null).catch((err: Error) => {
-    throw new Error(`configurable-http-proxy did not start: ${err.message}\n${chp.stderrTail()}`);
-  });
-  if (split) pin(chp.pid!, '1');
+  if (chp) {
+    await waitForPort(chpPort, 15_000, () => chp.exitCode === null).catch((err: Error) => {
+      throw new Error(`configurable-http-proxy did not start: ${err.message}\n${chp.stderrTail()}`);
+    });
+    if (split) pin(chp.pid!, '1');
+  }
 
   const session = await createSession(`http://127.0.0.1:${sortiePort}`);
-  o.log?.(`echo ${o.echo} :${echoPort}, websockify :${wsPort}, sortie :${sortiePort} (session ${session.id}), chp :${chpPort}`);
+  o.log?.(`echo ${o.echo} :${echoPort}, websockify :${wsPort}, sortie :${sortiePort} (session ${session.id})${chp ? `, chp :${chpPort}` : ''}`);
   return {
     paths: [
       { name: 'direct', url: `ws://127.0.0.1:${wsPort}/` },
       { name: 'sortie', url: `ws://127.0.0.1:${sortiePort}${session.websocket_url}`, cpu: () => cpuOf(sortie), pid: sortie.child.pid,
         gc: async () => (await sortie.request<{ gc: GcStats }>('gc')).gc },
-      { name: 'chp', url: `ws://127.0.0.1:${chpPort}/`, cpu: async () => procCpuSeconds(chp.pid!), pid: chp.pid },
+      ...(chp ? [{ name: 'chp' as const, url: `ws://127.0.0.1:${chpPort}/`, cpu: async () => procCpuSeconds(chp.pid!), pid: chp.pid }] : []),
       ...(relayOnly
         ? [
             {
@@ -165,6 +173,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     echoPort,
     websockifyPid: websockify.pid!,
     sessionId: session.id,
+    sortieUrl: `http://127.0.0.1:${sortiePort}`,
+    dataDir: tmp,
     echoCpu,
     close: async () => {
       // Sortie first, through its own dispose(), so a --cpu-prof child writes its profile.

@@ -42,12 +42,17 @@ export function openStream(url: string): Promise<WebSocket> {
   );
 }
 
-export async function openStreams(url: string, count: number): Promise<WebSocket[]> {
+export function openStreams(url: string, count: number): Promise<WebSocket[]> {
+  return openStreamsTo(Array.from({ length: count }, () => url));
+}
+
+/** One stream to each URL, in order (for example one per session). */
+export async function openStreamsTo(urls: string[]): Promise<WebSocket[]> {
   const out: WebSocket[] = [];
   try {
     // Batches of 10: websockify forks a process per connection.
-    for (let i = 0; i < count; i += 10) {
-      out.push(...(await Promise.all(Array.from({ length: Math.min(10, count - i) }, () => openStream(url)))));
+    for (let i = 0; i < urls.length; i += 10) {
+      out.push(...(await Promise.all(urls.slice(i, i + 10).map((url) => openStream(url)))));
     }
     return out;
   } catch (err) {
