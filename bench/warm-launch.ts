@@ -6,13 +6,16 @@
  *
  *   t0 = POST /api/sessions → poll GET /api/sessions/{id} every 10 ms until `running` (a warm
  *   launch is running in the POST answer) → open /ws/sessions/{id}, VNC handshake, ask for a
- *   full framebuffer update; t1 = when its last byte has arrived. Then DELETE.
+ *   full framebuffer update in noVNC's encodings (Tight; `--encoding raw`: Raw, 4 MB);
+ *   t1 = when its last byte has arrived. Then DELETE.
  *
- * A warm launch first waits, untimed, until the pool holds a ready session again. Rounds
- * alternate which kind goes first. Prints the table and the ratio, writes JSON to
- * bench/results/. Exit 0 whatever the figures; non-zero only if it broke.
+ * Every step in between is timed (see STEPS), Sortie's own connection to the pod included.
+ * A warm launch first waits, untimed, until the pool holds a ready session again, and then
+ * `--settle` ms (3000). Rounds alternate which kind goes first. Prints the table, the steps
+ * and the ratio, writes JSON to bench/results/. Exit 0 whatever the figures; non-zero only if
+ * it broke.
  *
- *   npx tsx bench/warm-launch.ts [--rounds 5] [--warm-only] [--log sortie.log]
+ *   npx tsx bench/warm-launch.ts [--rounds 5] [--warm-only] [--encoding tight|raw] [--settle 3000] [--log sortie.log]
  */
 import diagnostics from 'node:diagnostics_channel';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -209,7 +212,6 @@ async function main(): Promise<number> {
     const mark = (name: string, at = performance.now()) => {
       marks[name] ??= Math.round((at - t0) * 10) / 10;
     };
-    upstreamMarks = mark;
     const created = await api<Session>('POST', '/api/sessions', { app_id: appId, user_id: 'bench' });
     mark('answered');
     if (created.status !== 201) throw new Error(`POST answered ${created.status}: ${JSON.stringify(created.body)}`);
@@ -222,6 +224,8 @@ async function main(): Promise<number> {
     }
     const runningMs = performance.now() - t0;
     mark('running');
+    // Only from here: a socket to a pod before it is the pool's own (its refill's connection opened ahead).
+    upstreamMarks = mark;
     const transport = overWebSocket(sortie.url.replace(/^http/, 'ws') + session.websocket_url);
     transport.ws.once('open', () => mark('ws_open'));
     const viewer = new RfbViewer(transport);
