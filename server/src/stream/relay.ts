@@ -11,7 +11,6 @@ import { CloseCode, type CloseCodeValue } from './close-codes.js';
 import { authenticateToServer, greetBrowser } from './rfb-handshake.js';
 import type { ReusedReads } from './reused-reads.js';
 import { acceptKey, openUpstream } from './upstream.js';
-import type { PreopenedUpstreams } from './preopened-upstreams.js';
 import { ViewerStream } from './viewer-stream.js';
 import { ViewOnlyInbound } from './view-only-filter.js';
 import { closeReason, DEFAULT_HANDSHAKE_LIMIT, encodeClose, encodeFrame, FrameReader, FrameTooLargeError } from './ws-frames.js';
@@ -62,8 +61,6 @@ export interface StreamRelayOptions {
   pingIntervalMs?: number;
   /** Asked as each stream starts (its ServerInit is next) whether to record it; given its desktop bytes and its end if so. */
   recorder?: { open(sessionId: string, viewer: Principal | undefined): { data(chunk: Buffer): void; end(): void } | undefined };
-  /** Connections to pooled sessions opened ahead; a session's first viewer takes its one. */
-  preopened?: PreopenedUpstreams;
 }
 
 export const STREAM_DEFAULTS = {
@@ -111,7 +108,7 @@ export class StreamRelay {
   // Speaks a proper WebSocket close (with a code) when there is no stream to give. It reads
   // the refused browser's frames until the close handshake ends, so those are kept small too.
   private readonly refuser = new WebSocketServer({ noServer: true, maxPayload: 4096 });
-  private readonly limits: Required<Omit<StreamRelayOptions, 'resolve' | 'logger' | 'onActivity' | 'metrics' | 'audit' | 'addressOf' | 'recorder' | 'preopened'>>;
+  private readonly limits: Required<Omit<StreamRelayOptions, 'resolve' | 'logger' | 'onActivity' | 'metrics' | 'audit' | 'addressOf' | 'recorder'>>;
   private sweeper: NodeJS.Timeout | undefined;
   /** Set by drain(): Sortie is shutting down. */
   private draining = false;
@@ -138,6 +135,7 @@ export class StreamRelay {
     if (problem) return httpRefuse(socket, 400, problem);
     const sessionId = match[1]!;
     if (this.draining) return this.refuse(req, socket, head, CloseCode.Draining, DRAINING_REASON);
+    const began = performance.now();
     this.pending.add(socket);
     socket.once('close', () => this.pending.delete(socket));
     this.o
@@ -149,7 +147,7 @@ export class StreamRelay {
           const max = this.limits.maxViewersPerSession;
           return this.refuse(req, socket, head, CloseCode.TooManyViewers, `This session already has ${max} viewer${max === 1 ? '' : 's'}, the most allowed; close one and try again`);
         }
-        return this.relay(sessionId, target, req, socket, head);
+        return this.relay(sessionId, target, req, socket, head, began);
       })
       .catch((err: unknown) => {
         this.o.logger.error({ err, sessionId }, 'stream setup failed');
@@ -164,7 +162,6 @@ export class StreamRelay {
 
   /** Cuts every stream of a session, e.g. when it ends, including viewers still in their handshake. */
   closeSession(sessionId: string): void {
-    this.o.preopened?.drop(sessionId);
     for (const stream of this.streams.get(sessionId) ?? []) stream.destroy();
     for (const socket of this.viewers.get(sessionId) ?? []) socket.destroy();
   }
@@ -204,7 +201,10 @@ export class StreamRelay {
     return true;
   }
 
-  private async relay(sessionId: string, target: Extract<StreamTarget, { ok: true }>, req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+  private async relay(sessionId: string, target: Extract<StreamTarget, { ok: true }>, req: IncomingMessage, client: Duplex, head: Buffer, began: number): Promise<void> {
+    // What each step of the opening took, in ms since the upgrade request: a viewer waits for all of it.
+    const took: Record<string, number> = { resolved: Math.round(performance.now() - began) };
+    const mark = (step: string) => (took[step] = Math.round(performance.now() - began));
     const timeout = AbortSignal.timeout(this.limits.handshakeTimeoutMs);
     const clientGone = new AbortController();
     client.once('close', () => clientGone.abort());
@@ -222,19 +222,19 @@ export class StreamRelay {
       if (accepted) client.destroy();
     };
     try {
-      // A pooled session's first viewer finds this side opened and authenticated ahead.
-      const ahead = await this.o.preopened?.take(sessionId, target.endpoint);
-      const opened = ahead ? { ...ahead, rest: Buffer.alloc(0) } : await openUpstream(target.endpoint, signal);
+      const opened = await openUpstream(target.endpoint, signal);
       upstream = opened.socket;
       reads = opened.reads;
-      upstreamReader = ahead?.reader ?? new FrameReader(upstream, opened.rest, this.limits.maxHandshakeBytes);
+      upstreamReader = new FrameReader(upstream, opened.rest, this.limits.maxHandshakeBytes);
+      mark('upstreamOpen');
       signal.addEventListener('abort', abortHandshake, { once: true });
-      if (!ahead) await authenticateToServer(upstreamReader, (p) => upstream.write(encodeFrame(p, true)), target.secret);
+      await authenticateToServer(upstreamReader, (p) => upstream.write(encodeFrame(p, true)), target.secret);
     } catch (err) {
       this.o.logger.warn({ sessionId, endpoint: target.endpoint, err: (err as Error).message }, 'session stream unreachable');
       this.o.metrics?.handshakeFailed('session');
       return this.refuse(req, client, head, CloseCode.StreamUnavailable, 'The session is running but its desktop cannot be reached; try again');
     }
+    mark('upstreamAuthenticated');
     if (client.destroyed) return void upstream.destroy();
 
     // 2. The browser's side: accept its upgrade and lead it to ClientInit.
@@ -245,6 +245,7 @@ export class StreamRelay {
     try {
       securityResult = await greetBrowser(clientReader, (p) => client.write(encodeFrame(p, false)));
       if (signal.aborted) throw new Error('timed out');
+      mark('viewerGreeted');
     } catch (err) {
       this.o.logger.warn({ sessionId, err: (err as Error).message }, 'viewer handshake failed');
       this.o.metrics?.handshakeFailed('viewer');
@@ -284,6 +285,7 @@ export class StreamRelay {
       client.setTimeout(0);
     }
     this.pending.delete(client);
+    this.o.logger.debug({ sessionId, ms: took }, 'stream opened');
     const viewer = target.viewer && { ...target.viewer, ...(this.o.addressOf ? { address: this.o.addressOf(req) } : {}) };
     this.track(sessionId, client, upstream, reads, early.fromUpstream.raw, viewer, inbound, target.onOpen);
   }

@@ -54,9 +54,11 @@ interface Outage {
   drawnAt: number | null;
   /** What the viewer did meanwhile, in ms after the close: each new connection, its opening and its close code. */
   trace: string[];
+  /** What the stream had brought when the desktop was drawn. */
+  received?: string;
 }
 type PageGlobals = {
-  WebSocket: new (url: string | URL, protocols?: string | string[]) => { addEventListener(type: string, listener: (event: { code: number }) => void): void };
+  WebSocket: new (url: string | URL, protocols?: string | string[]) => { addEventListener(type: string, listener: (event: { code: number; data?: unknown }) => void): void };
   document: { querySelectorAll(selector: string): Iterable<Canvas> };
   requestAnimationFrame(callback: () => void): void;
   sortieOutages: Outage[];
@@ -74,7 +76,9 @@ function recordOutages(): void {
   const drawn = () => {
     for (const c of g.document.querySelectorAll('[data-testid="vnc-container"] canvas')) {
       if (c.dataset.old || c.width === 0) continue;
-      const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      // The terminal's corner only: reading the whole canvas on every frame would hold up
+      // the page's own work (the stream's messages, noVNC's drawing) that is being timed.
+      const data = c.getContext('2d').getImageData(0, 0, Math.min(c.width, 400), Math.min(c.height, 200)).data;
       let n = 0;
       for (let i = 0; i < data.length; i += 4 * 7) if (data[i]! > 200 && data[i + 1]! > 200 && data[i + 2]! > 200) n++;
       if (n > 1000) return true;
@@ -96,6 +100,16 @@ function recordOutages(): void {
     };
     note('new');
     socket.addEventListener('open', () => note('open'));
+    // When the desktop's bytes came: the first message after the handshake's four (version,
+    // security types, result, ServerInit), and how much had come by the time it was drawn.
+    let messages = 0;
+    let bytes = 0;
+    socket.addEventListener('message', (event) => {
+      messages++;
+      bytes += (event.data as { byteLength?: number } | undefined)?.byteLength ?? 0;
+      if (messages === 5) note(`update ${bytes >> 10} KiB`);
+      if (during && during.drawnAt === null) during.received = `${messages} messages, ${bytes >> 10} KiB, the last at +${Date.now() - during.closedAt}`;
+    });
     socket.addEventListener('close', (event) => {
       note(`close ${event.code}`);
       const open = g.sortieOutages.at(-1);
@@ -202,6 +216,24 @@ describe('3 replicas of Sortie on PostgreSQL in the local cluster: streams survi
     return out;
   };
 
+  /**
+   * What the relays took to open a session's streams (ms after the upgrade request at each
+   * step), from the replicas' own logs, for the figures: the viewer's trace shows the whole,
+   * this shows the server's part of it.
+   */
+  const relayTimings = async (sessionId: string) => {
+    const res = await cluster.kubectl(['logs', '-n', NAMESPACE, '-l', SERVER_PODS, '--tail=-1', '--prefix', '--max-log-requests=10']);
+    return res.stdout
+      .split('\n')
+      .filter((line) => line.includes('"stream opened"') && line.includes(sessionId))
+      .map((line) => {
+        const pod = /pod\/([^/\s]+)/.exec(line)?.[1] ?? '?';
+        const entry = JSON.parse(line.slice(line.indexOf('{'))) as { time: number; ms: Record<string, number> };
+        return `${pod.replace(`${RELEASE}-`, '')} ${new Date(entry.time).toISOString().slice(17, 23)} ${Object.entries(entry.ms).map(([k, v]) => `${k} ${v}`).join(' ')}`;
+      })
+      .join('; ');
+  };
+
   /** The sessions the database holds as alive, beside the session pods that exist. */
   const liveSessions = async () => {
     const client = new pg.Client({ connectionString: database!.hostUrl });
@@ -284,6 +316,8 @@ describe('3 replicas of Sortie on PostgreSQL in the local cluster: streams survi
       '--set', 'sessionImagePullPolicy=IfNotPresent',
       // Each replica's own /metrics tells which one relays a stream.
       '--set', 'metrics.enabled=true',
+      // The relays log what each stream's opening took (see relayTimings).
+      '--set', 'logLevel=debug',
       '--set', `networkPolicy.databasePorts={${databasePort}}`,
     ], { timeoutMs: 5 * 60_000 });
     await waitForReplicas(`${REPLICAS} Ready replicas`, (all) => all.filter(isReady).length === REPLICAS);
@@ -349,7 +383,8 @@ describe('3 replicas of Sortie on PostgreSQL in the local cluster: streams survi
     assert.equal(outages.length, 1, `one interruption: ${JSON.stringify(outages)}`);
     const outage = outages[0]!;
     const backMs = outage.drawnAt! - outage.closedAt;
-    t.diagnostic(`pod ${gone} deleted: the stream closed (code ${outage.code}) ${outage.closedAt - deleted} ms after the delete; the desktop drawn again ${backMs} ms after the close (viewer: ${outage.trace.join(', ')})`);
+    t.diagnostic(`pod ${gone} deleted: the stream closed (code ${outage.code}) ${outage.closedAt - deleted} ms after the delete; the desktop drawn again ${backMs} ms after the close (viewer: ${outage.trace.join(', ')}; drawn after ${outage.received})`);
+    t.diagnostic(`relay: ${await relayTimings(sessionId)}`);
     assert.equal(outage.code, 4307, 'the draining replica asked the viewer to reconnect at once');
     assert.ok(backMs <= BACK_WITHIN_MS, `the desktop came back ${backMs} ms after the stream dropped`);
     await typeAndSee(page, 'after');
@@ -405,7 +440,8 @@ describe('3 replicas of Sortie on PostgreSQL in the local cluster: streams survi
       // Every stream was on a replica the rollout replaced, so it moved at least once.
       assert.ok(outages.length >= 1, `stream ${i + 1} was never moved`);
       const times = outages.map((o) => o.drawnAt! - o.closedAt);
-      t.diagnostic(`stream ${i + 1} (session ${v.sessionId}): ${outages.length} move(s), back after ${times.join(', ')} ms (close codes ${outages.map((o) => o.code).join(', ')}; viewer: ${outages.map((o) => o.trace.join(' ')).join(' | ')})`);
+      t.diagnostic(`stream ${i + 1} (session ${v.sessionId}): ${outages.length} move(s), back after ${times.join(', ')} ms (close codes ${outages.map((o) => o.code).join(', ')}; viewer: ${outages.map((o) => `${o.trace.join(' ')}, drawn after ${o.received}`).join(' | ')})`);
+      t.diagnostic(`stream ${i + 1} relay: ${await relayTimings(v.sessionId)}`);
       for (const ms of times) if (ms > BACK_WITHIN_MS) slow.push(`stream ${i + 1} came back ${ms} ms after it dropped`);
     }
     assert.deepEqual(slow, [], `every stream back within ${BACK_WITHIN_MS} ms`);
