@@ -35,6 +35,18 @@ type Drawer = 'clipboard' | 'files' | 'share' | null;
 
 const DRAWER_TITLES: Record<Exclude<Drawer, null>, string> = { clipboard: 'Clipboard', files: 'Files', share: 'Share' };
 
+/** Floats at the stage's foot: no room taken from the desktop, no clicks taken from it. */
+const WATCHED_NOTICE_STYLE = {
+  position: 'absolute',
+  left: 12,
+  bottom: 12,
+  maxWidth: 'calc(100% - 24px)',
+  margin: 0,
+  borderRadius: 8,
+  background: 'rgb(11 13 18 / 0.85)',
+  pointerEvents: 'none',
+} as const;
+
 function browserStorage(): Storage | undefined {
   try {
     return window.localStorage;
@@ -334,11 +346,6 @@ export function Viewer({ sessionId }: { sessionId: string }) {
           {takeControl ? "You have taken control of this user's session as an admin" : "Watching this user's session as an admin (view only)"}
         </p>
       )}
-      {status === 'running' && !sharedWithMe && !adminWatching && watchers.length > 0 && (
-        <p className="viewer__notice" role="status" data-testid="watched-notice">
-          Being watched by {watchers.map((w) => `${w.username}${w.via === 'admin' ? ' (admin)' : ''}${w.mode === 'control' ? ' with control' : ''}`).join(', ')}
-        </p>
-      )}
       {pollProblem && (
         <p className="viewer__notice" role="status">
           Lost contact with Sortie ({pollProblem}). Still trying…
@@ -430,6 +437,15 @@ export function Viewer({ sessionId }: { sessionId: string }) {
               onRfb={setRfb}
               viewOnly={viewOnly}
             />
+            {!sharedWithMe && !adminWatching && watchers.length > 0 && (
+              // Over the desktop, not above it: a notice that took room would shrink the stage,
+              // and in "Fit to window" resize the desktop each time someone starts or stops
+              // watching, which also drops the viewer joining right then (the VNC server closes
+              // a client that has not yet said it can follow a change of size).
+              <p className="viewer__notice" role="status" data-testid="watched-notice" style={WATCHED_NOTICE_STYLE}>
+                Being watched by {watchers.map((w) => `${w.username}${w.via === 'admin' ? ' (admin)' : ''}${w.mode === 'control' ? ' with control' : ''}`).join(', ')}
+              </p>
+            )}
             {dragging && (
               <div className="stage-drop" aria-hidden="true">
                 Drop to upload to {dir === '' ? 'the home folder' : dir}

@@ -3,6 +3,7 @@ import type RFB from '@novnc/novnc';
 import type { StreamEnd } from './streamEnd';
 import { rfbDisplaySettings, type DisplayMode } from './displayMode';
 import { CONNECT_KEYSYM, DeadKeyComposer } from './keyboard';
+import { measureInWholePixels } from './wholePixels';
 
 interface Props {
   url: string;
@@ -86,7 +87,9 @@ export function VncScreen({ url, mode, onConnect, onEnd, onRfb, viewOnly = false
         return;
       }
       // With resizeSession, noVNC asks for the viewer's size as soon as the server says it
-      // can resize, and again whenever the viewer's element changes size (window, rotation).
+      // can resize, and again whenever the viewer's element changes size (window, rotation);
+      // in whole pixels, or it asks without end (see wholePixels.ts).
+      measureInWholePixels(rfb);
       Object.assign(rfb, rfbDisplaySettings(modeRef.current));
       rfb.viewOnly = viewOnly;
       rfbRef.current = rfb;
