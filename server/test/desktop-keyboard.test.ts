@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
-import { homeDirPath, xauthFilePath } from '../src/runners/local/state-file.js';
 import { launchBrowser, launchFromCatalog } from './support/browser.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { ENTER, FRENCH, GERMAN, POLISH_AND_CZECH, replay, type TypedLine } from './support/keyboard-layouts.js';
-import { localSessionRecord } from './support/processes.js';
+import { heldKeysOf, typedText, TYPIST_APP } from './support/typist.js';
 import { waitFor } from './support/wait.js';
 
 // Typing on a German or a French keyboard in the real browser (Debian's Chromium) reaches
@@ -17,28 +12,7 @@ import { waitFor } from './support/wait.js';
 // on Linux delivers them for each layout (support/keyboard-layouts.ts); the app is a
 // terminal whose shell copies each typed line into a file in the session's home.
 
-const execFileAsync = promisify(execFile);
-const TYPED = 'typed.txt';
-/** An X client listing the keycodes the X server holds down (XQueryKeymap), through libX11 itself. */
-const HELD_KEYS = [
-  'import ctypes',
-  "x = ctypes.CDLL('libX11.so.6')",
-  'x.XOpenDisplay.restype = ctypes.c_void_p',
-  'd = x.XOpenDisplay(None)',
-  'assert d, "cannot open the display"',
-  'keys = (ctypes.c_ubyte * 32)()',
-  'x.XQueryKeymap(ctypes.c_void_p(d), keys)',
-  "print(' '.join(str(i * 8 + b) for i, byte in enumerate(keys) for b in range(8) if byte >> b & 1))",
-].join('\n');
-const apps = [
-  {
-    id: 'typist',
-    name: 'Typist',
-    category: 'Test',
-    launch_type: 'container',
-    command: ['xterm', '-geometry', '100x30+0+0', '-e', 'sh', '-c', `exec cat > "$HOME/${TYPED}"`],
-  },
-];
+const apps = [TYPIST_APP];
 
 let sortie: TestSortie;
 let browser: Browser;
@@ -67,14 +41,14 @@ async function typeInTerminal(line: TypedLine): Promise<{ typed: string; held: s
   await canvas.click({ position: { x: 60, y: 40 } });
   const cdp = await context.newCDPSession(page);
   await replay(cdp, [...line.steps, ...ENTER]);
-  const file = path.join(homeDirPath(sortie.stateDir, sessionId), TYPED);
-  const typed = await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').endsWith('\n') && readFileSync(file, 'utf8'), {
-    what: `the line typed on the ${line.layout} layout to reach the app`,
-    timeoutMs: 15_000,
-  });
-  const { display } = localSessionRecord(sortie.stateDir, sessionId);
-  const xEnv = { PATH: process.env.PATH, DISPLAY: `:${display}`, XAUTHORITY: xauthFilePath(sortie.stateDir, sessionId) };
-  const held = (await execFileAsync('python3', ['-c', HELD_KEYS], { env: xEnv, timeout: 10_000 })).stdout.trim();
+  const typed = await waitFor(
+    () => {
+      const text = typedText(sortie.stateDir, sessionId);
+      return text.endsWith('\n') && text;
+    },
+    { what: `the line typed on the ${line.layout} layout to reach the app`, timeoutMs: 15_000 },
+  );
+  const held = await heldKeysOf(sortie.stateDir, sessionId);
   await context.close();
   assert.equal((await sortie.api.end(sessionId)).status, 200);
   return { typed, held };

@@ -1,46 +1,20 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { CloseCode } from '../src/contract/close-codes.js';
 import type { AuditPage, CreatedShare, RedeemedShare, Session, SessionPage, SessionSharesPage } from '../src/contract/index.js';
-import { homeDirPath, xauthFilePath } from '../src/runners/local/state-file.js';
 import type { Api } from './support/api.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
-import { localSessionRecord } from './support/processes.js';
 import { clientCutText, Encoding, frameRequest, RfbViewer, setDesktopSize, setEncodings, StreamClosed, type Desktop } from './support/rfb.js';
+import { onDesktop as onLocalDesktop, pointerOf, typedText, TYPIST_APP } from './support/typist.js';
 import { sleep, waitFor } from './support/wait.js';
 
 // Sharing a session, proven on a real desktop (the local runner: Xvnc, websockify, an xterm
 // that copies each typed line into a file). What a view-only viewer sends is checked where it
 // would land: the app's file, the X pointer, the X clipboard and the screen size.
 
-const execFileAsync = promisify(execFile);
 const ADMIN_PASSWORD = 'sharing-admin-password-1';
 const PASSWORD = 'sharing-user-password-1';
-const TYPED = 'typed.txt';
-const apps = [
-  {
-    id: 'typist',
-    name: 'Typist',
-    category: 'Test',
-    launch_type: 'container',
-    command: ['xterm', '-geometry', '100x30+0+0', '-e', 'sh', '-c', `exec cat > "$HOME/${TYPED}"`],
-  },
-];
-const POINTER = [
-  'import ctypes',
-  "x = ctypes.CDLL('libX11.so.6')",
-  'x.XOpenDisplay.restype = ctypes.c_void_p',
-  'x.XDefaultRootWindow.restype = ctypes.c_ulong',
-  'd = ctypes.c_void_p(x.XOpenDisplay(None))',
-  'root = ctypes.c_ulong(x.XDefaultRootWindow(d))',
-  'w = ctypes.c_ulong(); c = ctypes.c_ulong(); rx = ctypes.c_int(); ry = ctypes.c_int(); wx = ctypes.c_int(); wy = ctypes.c_int(); m = ctypes.c_uint()',
-  'x.XQueryPointer(d, root, ctypes.byref(w), ctypes.byref(c), ctypes.byref(rx), ctypes.byref(ry), ctypes.byref(wx), ctypes.byref(wy), ctypes.byref(m))',
-  'print(rx.value, ry.value, m.value)',
-].join('\n');
+const apps = [TYPIST_APP];
 
 let sortie: TestSortie;
 let admin: Api;
@@ -121,15 +95,12 @@ async function settle(viewer: RfbViewer, desktop: Desktop): Promise<void> {
 }
 
 function typed(): string {
-  const file = path.join(homeDirPath(sortie.stateDir, session.id), TYPED);
-  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+  return typedText(sortie.stateDir, session.id);
 }
 
 async function onDesktop(command: string, args: string[]): Promise<string> {
-  const { display } = localSessionRecord(sortie.stateDir, session.id);
-  const env = { PATH: process.env.PATH, DISPLAY: `:${display}`, XAUTHORITY: xauthFilePath(sortie.stateDir, session.id) };
   try {
-    return (await execFileAsync(command, args, { env, timeout: 10_000 })).stdout.trim();
+    return await onLocalDesktop(sortie.stateDir, session.id, command, args);
   } catch (err) {
     // xclip fails when nobody owns the selection: nothing was copied.
     if (command === 'xclip') return '';
@@ -238,7 +209,7 @@ describe('sharing a running session', { timeout: 240_000 }, () => {
     bob.viewer.send(setEncodings([Encoding.Raw]));
     await settle(bob.viewer, bob.desktop);
 
-    assert.equal(await onDesktop('python3', ['-c', POINTER]), '60 40 0', "the pointer stays where A left it, no button held");
+    assert.deepEqual(await pointerOf(sortie.stateDir, session.id), { x: 60, y: 40, mask: 0 }, 'the pointer stays where A left it, no button held');
     assert.doesNotMatch(await onDesktop('xclip', ['-o', '-selection', 'clipboard']), /copied by bob/);
     assert.doesNotMatch(await onDesktop('xclip', ['-o', '-selection', 'primary']), /copied by bob/);
     assert.equal(/dimensions:\s+(\d+x\d+)/.exec(await onDesktop('xdpyinfo', []))![1], size, 'the screen keeps its size');
