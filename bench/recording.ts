@@ -88,6 +88,8 @@ interface ThroughputRun {
   tailCpuSeconds?: number;
   /** Bytes the recordings grew by, and how long after the streams closed every segment was closed. */
   recordedBytes?: number;
+  /** recordedBytes over the bytes relayed down (a little over 1 when all was recorded: framing and record headers). */
+  recordedShare?: number;
   closeMs?: number;
   machineBusy: number;
 }
@@ -250,11 +252,12 @@ async function relayPart(sortieRoot: string | undefined) {
             streams,
             mbPerSec: r.mbPerSec,
             bytes: r.bytes,
+            ...(end.recordedBytes !== undefined ? { recordedShare: end.recordedBytes / r.bytes } : {}),
             ...(mode === 'direct' ? {} : { sortieCpuSeconds: cpu1 - cpu0, tailCpuSeconds: cpu2 - cpu1 }),
             ...end,
             machineBusy: (m1.busy - m0.busy) / (m1.total - m0.total),
           });
-          log(`round ${round} throughput ${streams}x ${mode.padEnd(6)} ${r.mbPerSec.toFixed(1).padStart(6)} MB/s${end.recordedBytes !== undefined ? `, recorded ${(end.recordedBytes / 1e6).toFixed(1)} MB, closed ${end.closeMs} ms after` : ''}`);
+          log(`round ${round} throughput ${streams}x ${mode.padEnd(6)} ${r.mbPerSec.toFixed(1).padStart(6)} MB/s${end.recordedBytes !== undefined ? `, recorded ${(end.recordedBytes / 1e6).toFixed(1)} of ${(r.bytes / 1e6).toFixed(1)} MB, closed ${end.closeMs} ms after` : ''}`);
         }
       }
       for (const [streams, roundTrips] of [
@@ -336,8 +339,9 @@ class Recordings {
 
   /**
    * Waits until each session's recording has every segment its streams opened, all closed;
-   * answers the bytes of all recordings then. A recording that stopped early fails the
-   * bench here: the figures would not be of a recorded stream.
+   * answers the bytes of all recordings then. A segment the recorder stopped early (the disk
+   * fell more than its buffer behind) is a figure, not a failure: the run's recorded bytes
+   * then fall short of what was relayed, and the table says by how much.
    */
   async waitClosed(sessionIds: string[], expected: Map<string, { segments: number }>): Promise<number> {
     let rows = new Map<string, Recording>();
@@ -351,8 +355,6 @@ class Recordings {
       },
       { what: `${sessionIds.length} recording(s) closed with every segment`, timeoutMs: 60_000, intervalMs: 100 },
     );
-    const stopped = [...rows.values()].filter((r) => r.incomplete);
-    if (stopped.length > 0) throw new Error(`${stopped.length} recording(s) stopped early: ${stopped[0]!.incomplete}`);
     return this.total();
   }
 }
@@ -365,6 +367,8 @@ interface FileCheck {
   expectedRfbBytes: number;
   /** Files whose records are whole, whose segment count and RFB bytes match what was echoed. */
   ok: number;
+  /** Recordings the recorder stopped early (disk behind): their RFB bytes fall short by design. */
+  stoppedEarly: number;
   problems: string[];
   summary: string;
 }
@@ -375,7 +379,7 @@ interface FileCheck {
  * the streams echoed. Reports rather than throws: a mismatch is a finding about Sortie.
  */
 async function checkFiles(dataDir: string, rows: Map<string, Recording>, expected: Map<string, { bytes: number; segments: number }>): Promise<FileCheck> {
-  const check: FileCheck = { files: 0, segments: 0, fileBytes: 0, rfbBytes: 0, expectedRfbBytes: 0, ok: 0, problems: [], summary: '' };
+  const check: FileCheck = { files: 0, segments: 0, fileBytes: 0, rfbBytes: 0, expectedRfbBytes: 0, ok: 0, stoppedEarly: 0, problems: [], summary: '' };
   for (const [sessionId, want] of expected) {
     check.expectedRfbBytes += want.bytes;
     const row = rows.get(sessionId);
@@ -393,15 +397,17 @@ async function checkFiles(dataDir: string, rows: Map<string, Recording>, expecte
       got.validLength !== got.size && `${got.size - got.validLength} bytes past the last whole record`,
       got.size !== row.size_bytes && `file ${got.size} bytes, row says ${row.size_bytes}`,
       got.segments !== want.segments && `${got.segments} segments, ${want.segments} streams opened`,
-      got.rfbBytes !== want.bytes && `${got.rfbBytes} RFB bytes, ${want.bytes} echoed`,
-      row.incomplete && `incomplete: ${row.incomplete}`,
+      // A recording stopped early holds less than was echoed, never more.
+      (row.incomplete ? got.rfbBytes > want.bytes : got.rfbBytes !== want.bytes) && `${got.rfbBytes} RFB bytes, ${want.bytes} echoed`,
     ].filter(Boolean);
+    if (row.incomplete) check.stoppedEarly++;
     if (wrong.length === 0) check.ok++;
     else check.problems.push(`recording ${row.id}: ${wrong.join('; ')}`);
   }
   check.summary =
     `${check.ok}/${expected.size} files whole and matching (${check.segments} segments, ${(check.fileBytes / 1e6).toFixed(1)} MB on disk, ` +
-    `${(check.rfbBytes / 1e6).toFixed(1)} MB of RFB inside against ${(check.expectedRfbBytes / 1e6).toFixed(1)} MB echoed)` +
+    `${(check.rfbBytes / 1e6).toFixed(1)} MB of RFB inside against ${(check.expectedRfbBytes / 1e6).toFixed(1)} MB echoed; ` +
+    `${check.stoppedEarly} stopped early by the recorder, holding a prefix of each stream)` +
     (check.problems.length > 0 ? `; ${check.problems.slice(0, 3).join(' | ')}` : '');
   return check;
 }
@@ -491,6 +497,7 @@ function reportRelay(r: { tput: ThroughputRun[]; lat: LatencyRun[]; samples: Rec
   const relayedDown = onT.reduce((a, t) => a + t.bytes, 0);
   const recordedT = onT.reduce((a, t) => a + (t.recordedBytes ?? 0), 0);
   const closeMs = onT.map((t) => t.closeMs ?? 0);
+  const short = onT.filter((t) => (t.recordedShare ?? 0) < 0.999);
   const closeMsLat = r.lat.filter((t) => t.mode === 'on').map((t) => t.closeMs ?? 0);
   const usPerRtt = (mode: Mode, streams: number) => median(r.lat.filter((t) => t.mode === mode && t.streams === streams).map((t) => t.sortieCpuUsPerRtt ?? NaN));
   const tailMs = (mode: Mode) => median(r.tput.filter((t) => t.mode === mode).map((t) => (t.tailCpuSeconds ?? 0) * 1000));
@@ -528,6 +535,8 @@ function reportRelay(r: { tput: ThroughputRun[]; lat: LatencyRun[]; samples: Rec
     '',
     `Recorded during the measured throughput runs: ${f1(recordedT / 1e6)} MB for ${f1(relayedDown / 1e6)} MB echoed (+${f3((recordedT / relayedDown - 1) * 100)}%: WebSocket framing and 9-byte record headers); ` +
       `segments closed ${median(closeMs).toFixed(0)} ms (median; max ${Math.max(...closeMs).toFixed(0)}) after the throughput streams closed, ${median(closeMsLat).toFixed(0)} ms after the latency streams.`,
+    `Throughput runs with recording on that recorded less than they relayed (the recorder stopped a segment: the disk fell more than 8 MiB behind): ` +
+      `${short.length} of ${onT.length}${short.length > 0 ? ` (recorded ${short.map((t) => `${t.streams}x r${t.round} ${(100 * t.recordedShare!).toFixed(0)}%`).join(', ')})` : ''}.`,
     `Files read back: ${r.check.summary}.`,
     `Sortie CPU per round trip (medians of runs): 1x off ${usPerRtt('off', 1).toFixed(0)} us, on ${usPerRtt('on', 1).toFixed(0)} us; ${MANY}x off ${usPerRtt('off', MANY).toFixed(0)} us, on ${usPerRtt('on', MANY).toFixed(0)} us.`,
     `CPU s/GB: Sortie's user+system CPU seconds per 10^9 bytes relayed (both directions), from the first byte until the last echo came back. After that, until the streams ` +
