@@ -6,7 +6,7 @@ import type { Api } from './support/api.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { openTestDatabase } from './support/postgres.js';
 import { localSessionRecord, processesInGroups } from './support/processes.js';
-import { readDesktop } from './support/rfb.js';
+import { readDesktop, RfbViewer } from './support/rfb.js';
 import { waitFor } from './support/wait.js';
 
 // The warm pool on the real local runner (real Xvnc, websockify and xterm), through the real
@@ -117,6 +117,35 @@ describe('a warm pool of 2', () => {
       await db.destroy();
     }
     assert.equal((await alice.end(res.body.id)).status, 200);
+  });
+
+  test("Sortie connects to a pooled desktop before its claim, and the first viewer's stream runs over that connection", async () => {
+    const warm = await poolOf(admin, 2);
+    // websockify forks one process per connection: the forks in its group count the connections it serves.
+    const websockifyGroup = (id: string) => [localSessionRecord(sortie.stateDir, id).processes.find((p) => p.role === 'websockify')!.pid];
+    for (const s of warm) {
+      await waitFor(() => processesInGroups(websockifyGroup(s.id)).length === 2, { what: `Sortie's connection to pooled session ${s.id}` });
+    }
+    await admin.createUser('bob', 'bob-password-12');
+    const bob = await sortie.signIn('bob', 'bob-password-12');
+    const res = await bob.request<Session>('POST', '/api/sessions', { app_id: 'xterm' });
+    assert.equal(res.body.status, 'running', res.text);
+    const group = websockifyGroup(res.body.id);
+    const headers = { authorization: `Bearer ${bob.token}` };
+    const first = await RfbViewer.connect(sortie.wsUrl(res.body.websocket_url), { headers });
+    try {
+      assert.equal(first.desktop.width, 1280);
+      assert.equal(processesInGroups(group).length, 2, 'the first viewer made websockify fork no new process: it has the connection opened ahead');
+      const second = await RfbViewer.connect(sortie.wsUrl(res.body.websocket_url), { headers });
+      try {
+        assert.equal(processesInGroups(group).length, 3, 'a second viewer opens a connection of its own');
+      } finally {
+        second.viewer.close();
+      }
+    } finally {
+      first.viewer.close();
+    }
+    assert.equal((await bob.end(res.body.id)).status, 200);
   });
 
   test("a pooled session's processes killed behind Sortie's back are replaced: the pool is back to 2", async () => {
