@@ -1,11 +1,15 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, errorMessage } from '../api/http';
 import { request } from '../api/request';
 import { withAuth } from '../auth/refresh';
+import { displayName } from '../auth/types';
 import type { Recording, RecordingPage } from '../contract';
+import { useLoader } from '../hooks/useLoader';
 import { RecordingPlayer } from '../sessions/playback';
+import { SEEK_STEP_MS, seekSlider } from '../sessions/seekSlider';
 import { ErrorBanner } from '../ui/ErrorBanner';
 import { Loading } from '../ui/Loading';
+import { listAllUsers } from './adminApi';
 import { AdminPage } from './AdminPage';
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
@@ -34,6 +38,15 @@ export function RecordingsAdmin() {
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [playing, setPlaying] = useState<Recording | null>(null);
+  // Every user, for names in place of ids: far fewer than recordings.
+  const users = useLoader((signal) => listAllUsers(signal));
+  const nameOf = useMemo(() => {
+    const byId = new Map((users.data ?? []).map((u) => [u.id, u]));
+    return (id: string) => {
+      const user = byId.get(id);
+      return user ? displayName(user) : id;
+    };
+  }, [users.data]);
 
   const load = useCallback(async (cursor: string | null) => {
     try {
@@ -51,7 +64,7 @@ export function RecordingsAdmin() {
   }, [load]);
 
   const remove = async (recording: Recording) => {
-    if (!window.confirm(`Delete the recording of ${recording.app_name} by ${recording.user_id} from ${timeFormat.format(new Date(recording.started_at))}? This cannot be undone.`)) return;
+    if (!window.confirm(`Delete the recording of ${recording.app_name} by ${nameOf(recording.user_id)} from ${timeFormat.format(new Date(recording.started_at))}? This cannot be undone.`)) return;
     try {
       await request('DELETE', `/api/admin/recordings/${encodeURIComponent(recording.id)}`);
       if (playing?.id === recording.id) setPlaying(null);
@@ -71,7 +84,7 @@ export function RecordingsAdmin() {
       notice={notice}
     >
       {error && <ErrorBanner message={error} onDismiss={() => setError(null)} />}
-      {playing && <PlayerPanel key={playing.id} recording={playing} onClose={() => setPlaying(null)} />}
+      {playing && <PlayerPanel key={playing.id} recording={playing} user={nameOf(playing.user_id)} onClose={() => setPlaying(null)} />}
       {recordings === null ? (
         <Loading what="recordings" />
       ) : recordings.length === 0 ? (
@@ -92,18 +105,20 @@ export function RecordingsAdmin() {
           </thead>
           <tbody>
             {recordings.map((r) => (
-              <tr key={r.id} data-testid="recording-row">
-                <td>{r.user_id}</td>
-                <td>{r.app_name}</td>
-                <td>
+              <tr key={r.id} data-testid="recording-row" data-recording-id={r.id}>
+                <td data-testid="recording-user" title={r.user_id}>
+                  {nameOf(r.user_id)}
+                </td>
+                <td data-testid="recording-app">{r.app_name}</td>
+                <td data-testid="recording-started">
                   {timeFormat.format(new Date(r.started_at))}
                   {r.ended_at === null && ' (recording)'}
                 </td>
-                <td title={r.incomplete ?? undefined}>
+                <td title={r.incomplete ?? undefined} data-testid="recording-length">
                   {length(r.duration_ms)}
                   {r.incomplete && ' (incomplete)'}
                 </td>
-                <td>{size(r.size_bytes)}</td>
+                <td data-testid="recording-size">{size(r.size_bytes)}</td>
                 <td className="table__actions">
                   <button type="button" className="btn" onClick={() => setPlaying(r)} data-testid="recording-play">
                     Play
@@ -130,7 +145,7 @@ export function RecordingsAdmin() {
 }
 
 /** Fetches a recording and plays it in noVNC, with play, pause and a seek bar. */
-function PlayerPanel({ recording, onClose }: { recording: Recording; onClose: () => void }) {
+function PlayerPanel({ recording, user, onClose }: { recording: Recording; user: string; onClose: () => void }) {
   const screen = useRef<HTMLDivElement>(null);
   const player = useRef<RecordingPlayer | null>(null);
   const [time, setTime] = useState(0);
@@ -153,7 +168,6 @@ function PlayerPanel({ recording, onClose }: { recording: Recording; onClose: ()
         const p = new RecordingPlayer(bytes, screen.current, { onTime: setTime, onEnd: () => setIsPlaying(false) });
         player.current = p;
         setDuration(p.duration);
-        (window as unknown as { sortiePlayer?: RecordingPlayer }).sortiePlayer = p;
       } catch (err) {
         if (!disposed) setError(errorMessage(err));
       }
@@ -164,6 +178,8 @@ function PlayerPanel({ recording, onClose }: { recording: Recording; onClose: ()
       player.current = null;
     };
   }, [recording.id]);
+
+  const slider = seekSlider(time, duration);
 
   const toggle = () => {
     const p = player.current;
@@ -177,7 +193,7 @@ function PlayerPanel({ recording, onClose }: { recording: Recording; onClose: ()
     <section className="recording-player" aria-label={`Recording of ${recording.app_name}`} data-testid="recording-player">
       <div className="admin-toolbar">
         <p className="admin-toolbar__text">
-          {recording.app_name}, {recording.user_id}, {timeFormat.format(new Date(recording.started_at))}
+          {recording.app_name}, {user}, {timeFormat.format(new Date(recording.started_at))}
           {recording.incomplete && ` (incomplete: ${recording.incomplete})`}
         </p>
         <button type="button" className="btn" onClick={onClose}>
@@ -193,15 +209,16 @@ function PlayerPanel({ recording, onClose }: { recording: Recording; onClose: ()
         <input
           type="range"
           min={0}
-          max={duration}
-          step={100}
-          value={Math.min(time, duration)}
+          max={slider.max}
+          step={SEEK_STEP_MS}
+          value={slider.value}
           onChange={(e) => player.current?.seek(Number(e.target.value))}
           style={{ flex: 1 }}
           aria-label="Position"
+          aria-valuetext={`${length(time)} of ${length(duration)}`}
           data-testid="recording-seek"
         />
-        <span data-testid="recording-time">
+        <span data-testid="recording-time" data-ms={Math.round(Math.min(time, duration))}>
           {length(time)} / {length(duration)}
         </span>
       </div>
