@@ -11,6 +11,7 @@ import { CloseCode, type CloseCodeValue } from './close-codes.js';
 import { authenticateToServer, greetBrowser } from './rfb-handshake.js';
 import type { ReusedReads } from './reused-reads.js';
 import { acceptKey, openUpstream } from './upstream.js';
+import type { PreopenedUpstreams } from './preopened-upstreams.js';
 import { ViewerStream } from './viewer-stream.js';
 import { ViewOnlyInbound } from './view-only-filter.js';
 import { closeReason, DEFAULT_HANDSHAKE_LIMIT, encodeClose, encodeFrame, FrameReader, FrameTooLargeError } from './ws-frames.js';
@@ -61,6 +62,8 @@ export interface StreamRelayOptions {
   pingIntervalMs?: number;
   /** Asked as each stream starts (its ServerInit is next) whether to record it; given its desktop bytes and its end if so. */
   recorder?: { open(sessionId: string, viewer: Principal | undefined): { data(chunk: Buffer): void; end(): void } | undefined };
+  /** Connections to pooled sessions opened ahead; a session's first viewer takes its one. */
+  preopened?: PreopenedUpstreams;
 }
 
 export const STREAM_DEFAULTS = {
@@ -108,7 +111,7 @@ export class StreamRelay {
   // Speaks a proper WebSocket close (with a code) when there is no stream to give. It reads
   // the refused browser's frames until the close handshake ends, so those are kept small too.
   private readonly refuser = new WebSocketServer({ noServer: true, maxPayload: 4096 });
-  private readonly limits: Required<Omit<StreamRelayOptions, 'resolve' | 'logger' | 'onActivity' | 'metrics' | 'audit' | 'addressOf' | 'recorder'>>;
+  private readonly limits: Required<Omit<StreamRelayOptions, 'resolve' | 'logger' | 'onActivity' | 'metrics' | 'audit' | 'addressOf' | 'recorder' | 'preopened'>>;
   private sweeper: NodeJS.Timeout | undefined;
   /** Set by drain(): Sortie is shutting down. */
   private draining = false;
@@ -162,6 +165,7 @@ export class StreamRelay {
 
   /** Cuts every stream of a session, e.g. when it ends, including viewers still in their handshake. */
   closeSession(sessionId: string): void {
+    this.o.preopened?.drop(sessionId);
     for (const stream of this.streams.get(sessionId) ?? []) stream.destroy();
     for (const socket of this.viewers.get(sessionId) ?? []) socket.destroy();
   }
@@ -222,13 +226,15 @@ export class StreamRelay {
       if (accepted) client.destroy();
     };
     try {
-      const opened = await openUpstream(target.endpoint, signal);
+      // A pooled session's first viewer finds this side opened and authenticated ahead.
+      const ahead = await this.o.preopened?.take(sessionId, target.endpoint);
+      const opened = ahead ? { ...ahead, rest: Buffer.alloc(0) } : await openUpstream(target.endpoint, signal);
       upstream = opened.socket;
       reads = opened.reads;
-      upstreamReader = new FrameReader(upstream, opened.rest, this.limits.maxHandshakeBytes);
+      upstreamReader = ahead?.reader ?? new FrameReader(upstream, opened.rest, this.limits.maxHandshakeBytes);
       mark('upstreamOpen');
       signal.addEventListener('abort', abortHandshake, { once: true });
-      await authenticateToServer(upstreamReader, (p) => upstream.write(encodeFrame(p, true)), target.secret);
+      if (!ahead) await authenticateToServer(upstreamReader, (p) => upstream.write(encodeFrame(p, true)), target.secret);
     } catch (err) {
       this.o.logger.warn({ sessionId, endpoint: target.endpoint, err: (err as Error).message }, 'session stream unreachable');
       this.o.metrics?.handshakeFailed('session');
