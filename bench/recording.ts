@@ -533,7 +533,7 @@ function reportRelay(r: { tput: ThroughputRun[]; lat: LatencyRun[]; samples: Rec
     ratioLine(`latency p99 ${MANY}x`, ratios.p99_50),
     ratioLine('Sortie CPU s/GB', ratios.cpuPerGB),
     '',
-    `Recorded during the measured throughput runs: ${f1(recordedT / 1e6)} MB for ${f1(relayedDown / 1e6)} MB echoed (+${f3((recordedT / relayedDown - 1) * 100)}%: WebSocket framing and 9-byte record headers); ` +
+    `Recorded during the measured throughput runs: ${f1(recordedT / 1e6)} MB for ${f1(relayedDown / 1e6)} MB echoed (${f2((recordedT / relayedDown) * 100)}%; above 100% when all was recorded: WebSocket framing and 9-byte record headers); ` +
       `segments closed ${median(closeMs).toFixed(0)} ms (median; max ${Math.max(...closeMs).toFixed(0)}) after the throughput streams closed, ${median(closeMsLat).toFixed(0)} ms after the latency streams.`,
     `Throughput runs with recording on that recorded less than they relayed (the recorder stopped a segment: the disk fell more than 8 MiB behind): ` +
       `${short.length} of ${onT.length}${short.length > 0 ? ` (recorded ${short.map((t) => `${t.streams}x r${t.round} ${(100 * t.recordedShare!).toFixed(0)}%`).join(', ')})` : ''}.`,
