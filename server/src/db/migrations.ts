@@ -262,4 +262,18 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('apps').dropColumn('recording').execute();
     },
   },
+  '0012_scrape_and_repair_indexes': {
+    async up(db: Kysely<unknown>) {
+      // Every /metrics scrape counts sessions by status and app: from this index alone, not by
+      // reading every session ever made.
+      await db.schema.createIndex('sessions_status_app').on('sessions').columns(['status', 'app_id']).execute();
+      // The leader looks for open recordings every minute beside other replicas: the few open
+      // ones, not the whole table.
+      await db.schema.createIndex('recordings_open').on('recordings').column('session_id').where(sql.ref('ended_at'), 'is', null).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex('recordings_open').execute();
+      await db.schema.dropIndex('sessions_status_app').execute();
+    },
+  },
 };
