@@ -45,6 +45,7 @@ const HANDOVER_POLL_MS = 250;
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const DISK_BEHIND = 'the disk could not keep up with the stream, so recording stopped until the viewer reconnected';
+const NOT_READY_IN_TIME = 'the stream sent more than the recorder holds before its file was ready, so this connection was not recorded';
 const WRITE_FAILED = 'writing the recording failed';
 export const STOPPED_WHILE_RECORDING = 'Sortie stopped while recording; the recording ends where it stopped';
 
@@ -203,6 +204,8 @@ class SegmentTap implements StreamTap {
   private lastAt = 0;
   private state: 'deciding' | 'recording' | 'dropped' | 'stopped' | 'finished' = 'deciding';
   private ended = false;
+  /** Until begin() is done: it, not end() or stop(), ends what it sets up. */
+  private settingUp = true;
   private incomplete: string | undefined;
   private finishing: Promise<void> | undefined;
   private readonly openedAt: number;
@@ -223,6 +226,14 @@ class SegmentTap implements StreamTap {
 
   async begin(sessionId: string, viewer: Principal): Promise<void> {
     try {
+      await this.setUp(sessionId, viewer);
+    } finally {
+      this.settingUp = false;
+    }
+  }
+
+  private async setUp(sessionId: string, viewer: Principal): Promise<void> {
+    try {
       const session = await this.o.repository.session(sessionId);
       // One stream per session is recorded: its owner's. An admin or anyone else watching is not.
       if (!session?.recorded || session.userId !== viewer.userId) return this.drop();
@@ -237,29 +248,32 @@ class SegmentTap implements StreamTap {
       await chmod(file, 0o600);
       this.size = extent.validLength;
       this.lastAt = extent.lastAt;
-      // Stopped or ended meanwhile: the segment ends here, with what reached the file.
-      if (this.state !== 'deciding') return await this.finish();
       this.out = createWriteStream(file, { flags: 'a', mode: 0o600 });
       this.out.on('error', (err) => {
         this.o.logger.error({ err, recordingId: row.id }, 'could not write a recording');
         this.stop(`${WRITE_FAILED}: ${err.message}`);
       });
-      this.state = 'recording';
       this.o.audit?.record({
         action: 'recording.start',
         actor: 'system',
         target: { type: 'recording', id: row.id, name: session.appName },
         details: { session_id: session.id, user_id: session.userId, segment: row.segments },
       });
+      // The row counts the segment, so the file has it too, also when the stream stopped
+      // being recorded meanwhile: then the segment ends here, empty, and says why.
       this.append(KIND_SEGMENT, this.openedAt, undefined);
+      if (this.state !== 'deciding') return await this.finish();
+      this.state = 'recording';
       for (const { time, chunk } of this.early ?? []) this.append(KIND_SERVER, time, chunk);
       this.early = undefined;
       this.earlyBytes = 0;
       if (this.ended) await this.finish();
     } catch (err) {
       this.o.logger.error({ err, sessionId }, 'could not start recording a stream');
-      if (this.recordingId) this.stop(`${WRITE_FAILED}: ${(err as Error).message}`);
-      else this.drop();
+      if (!this.recordingId) return this.drop();
+      this.incomplete ??= `${WRITE_FAILED}: ${(err as Error).message}`;
+      this.state = 'stopped';
+      await this.finish();
     }
   }
 
@@ -289,7 +303,7 @@ class SegmentTap implements StreamTap {
   data(chunk: Buffer): void {
     if (this.state === 'deciding') {
       this.earlyBytes += chunk.length;
-      if (this.earlyBytes > this.limit) return this.stop(DISK_BEHIND);
+      if (this.earlyBytes > this.limit) return this.stop(NOT_READY_IN_TIME);
       this.early!.push({ time: this.now(), chunk: Buffer.from(chunk) });
       return;
     }
@@ -300,7 +314,7 @@ class SegmentTap implements StreamTap {
 
   end(): void {
     this.ended = true;
-    if (this.state !== 'deciding') void this.finish();
+    if (!this.settingUp) void this.finish();
   }
 
   /** Header and a copy of the bytes in one buffer: the stream keeps it, the caller's is reused. */
@@ -326,10 +340,11 @@ class SegmentTap implements StreamTap {
     if (this.state === 'stopped' || this.state === 'finished' || this.state === 'dropped') return;
     this.incomplete = reason;
     this.o.logger.warn({ recordingId: this.recordingId, reason }, 'recording stopped early');
-    if (this.state === 'deciding' && !this.recordingId) {
+    if (this.settingUp) {
+      // begin() is still under way and ends what it set up (a segment it took ends empty,
+      // saying why); releasing here would let Sortie stop, or the next stream start, before it.
       this.state = 'stopped';
       this.early = undefined;
-      this.release();
       return;
     }
     this.state = 'stopped';
