@@ -7,7 +7,7 @@ import pino from 'pino';
 import { openDatabase, type Db } from '../db/database.js';
 import { encodeFrame } from '../stream/ws-frames.js';
 import { Recorder } from './recorder.js';
-import { parseRecording, toSegments } from './recording-format.js';
+import { durationOf, parseRecording, toSegments } from './recording-format.js';
 import { RecordingRepository, type RecordedSession } from './recording-repository.js';
 
 // The recorder on a real SQLite database and real files: what its row says and what its file
@@ -86,4 +86,23 @@ test('a stream whose first bytes fit is recorded whole, from its first byte', as
   const [segment] = toSegments(parseRecording(readFileSync(recorder.fileOf(row.id))).records);
   const bytes = Buffer.concat(segment!.chunks.map((c) => Buffer.from(c.data)));
   assert.deepEqual(bytes, Buffer.concat([Buffer.alloc(600, 1), Buffer.alloc(600, 2)]));
+});
+
+test('a recording lasts until its viewer left, also when the desktop drew nothing at the end', async () => {
+  await recordedSession('s-quiet');
+  let now = Date.now();
+  const recorder = new Recorder({ dir: path.join(dir, 'recordings'), repository: new RecordingRepository(db), logger: pino({ level: 'silent' }), now: () => now });
+  const tap = recorder.open('s-quiet', rita)!;
+  tap.data(frame(1));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  now += 1_000;
+  tap.data(frame(2));
+  // Ten quiet seconds before the viewer leaves.
+  now += 10_000;
+  tap.end();
+  await recorder.close();
+  const row = await db.selectFrom('recordings').selectAll().where('session_id', '=', 's-quiet').executeTakeFirstOrThrow();
+  const records = parseRecording(readFileSync(recorder.fileOf(row.id))).records;
+  assert.ok(Number(row.duration_ms) >= 11_000, `listed length ${row.duration_ms} ms`);
+  assert.equal(durationOf(records), Number(row.duration_ms), 'the player plays as long as the list says');
 });

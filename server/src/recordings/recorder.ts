@@ -356,6 +356,9 @@ class SegmentTap implements StreamTap {
     this.finishing ??= (async () => {
       if (this.state === 'deciding') this.state = 'stopped';
       const out = this.out;
+      // An empty record at the stream's end: the recording lasts until the viewer left, not
+      // only until the desktop last drew (a quiet stretch at the end is part of it too).
+      if (out && !out.destroyed && !out.writableEnded && this.recordingId) this.append(KIND_SERVER, this.now(), Buffer.alloc(0));
       if (out) {
         // What is queued still goes to disk, unless the disk is what failed.
         await new Promise<void>((resolve) => {
