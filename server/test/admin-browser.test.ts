@@ -278,3 +278,32 @@ test('an admin reads the audit log: what was done above, narrowed by action and 
   await page.getByTestId('admin-audit-apply').click();
   await page.getByTestId('admin-audit-empty').waitFor();
 });
+
+test('a warm pool shows in the admin sessions list as such: no owner, no Open, and ending one says another takes its place', async () => {
+  const created = await asAdmin('POST', '/api/apps', { id: 'xclock-pool', name: 'Pooled clock', launch_type: 'container', command: ['xclock'], warm_pool: 1 });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  try {
+    const pooledId = async () => {
+      const { body } = await asAdmin<{ sessions: Session[] }>('GET', '/api/sessions?limit=200');
+      return body.sessions.find((s) => s.pooled && s.app_id === 'xclock-pool' && s.status === 'running')?.id;
+    };
+    const deadline = Date.now() + 60_000;
+    let id: string | undefined;
+    while (!(id = await pooledId())) {
+      assert.ok(Date.now() < deadline, 'the pool did not fill within 60 s');
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const page = await signedIn('admin', ADMIN_PASSWORD);
+    await page.getByTestId('nav-admin').click();
+    await page.getByTestId('admin-nav-sessions').click();
+    await page.getByTestId(`pooled-${id}`).waitFor();
+    assert.equal(await page.getByTestId(`pooled-${id}`).innerText(), 'Warm pool');
+    assert.equal(await page.getByTestId(`admin-session-open-${id}`).count(), 0, 'nobody opens a session before a launch claims it');
+    await page.getByTestId(`admin-session-end-${id}`).click();
+    assert.match(await page.getByTestId('confirm-dialog').innerText(), /warm pool, unclaimed; another is started in its place/);
+    await page.getByTestId('confirm-accept').click();
+    await page.getByTestId(`admin-session-row-${id}`).waitFor({ state: 'detached' });
+  } finally {
+    await asAdmin('DELETE', '/api/apps/xclock-pool');
+  }
+});

@@ -104,7 +104,15 @@ export function SessionsAdmin() {
         <SessionTable
           sessions={shown}
           look="data-table"
-          owner={(s) => <UserCell user={usersById.get(s.user_id)} id={s.user_id} />}
+          owner={(s) =>
+            s.pooled ? (
+              <span className="muted" data-testid={`pooled-${s.id}`} title="Started ahead for the next launch of this app; nobody owns it yet">
+                Warm pool
+              </span>
+            ) : (
+              <UserCell user={usersById.get(s.user_id)} id={s.user_id} />
+            )
+          }
           onEnd={setEnding}
           testIds={{ row: 'admin-session-row-', open: 'admin-session-open-', end: 'admin-session-end-' }}
         />
@@ -119,8 +127,14 @@ export function SessionsAdmin() {
           onCancel={() => setEnding(null)}
         >
           <p>
-            The desktop closes for <strong>{nameOf(usersById.get(ending.user_id), ending.user_id)}</strong> right away, and anything unsaved in it is
-            lost.
+            {ending.pooled ? (
+              <>This session waits in the app&apos;s warm pool, unclaimed; another is started in its place.</>
+            ) : (
+              <>
+                The desktop closes for <strong>{nameOf(usersById.get(ending.user_id), ending.user_id)}</strong> right away, and anything unsaved in it
+                is lost.
+              </>
+            )}
           </p>
         </ConfirmDialog>
       )}

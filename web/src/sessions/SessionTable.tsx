@@ -66,9 +66,12 @@ export function SessionTable({ sessions, look, owner, onEnd, ending = noneEnding
           <td className={cell('actions')}>
             {isActive(s.status) && (
               <>
-                <a className="btn btn--small btn--secondary" href={paths.viewer(s.id)} data-testid={`${testIds.open}${s.id}`} aria-label={`Open ${s.app_name}`}>
-                  Open
-                </a>
+                {/* Nobody streams a pooled session before a launch claims it (the relay refuses). */}
+                {!s.pooled && (
+                  <a className="btn btn--small btn--secondary" href={paths.viewer(s.id)} data-testid={`${testIds.open}${s.id}`} aria-label={`Open ${s.app_name}`}>
+                    Open
+                  </a>
+                )}
                 {!s.shared_with_me && (
                 <button
                   type="button"
