@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { App, Session, User } from '../src/contract/index.js';
-import { launchBrowser, SCREENSHOT_DIR } from './support/browser.js';
+import { launchBrowser, SCREENSHOT_DIR, signIn } from './support/browser.js';
 import type { Api } from './support/api.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 
@@ -62,10 +62,7 @@ async function signedIn(username: string, password: string): Promise<Page> {
   });
   page.on('requestfailed', (request) => pageProblems.push(`${username}: ${request.method()} ${request.url()} failed: ${request.failure()?.errorText}`));
   await page.goto(sortie.url);
-  await page.getByTestId('signin-username').fill(username);
-  await page.getByTestId('signin-password').fill(password);
-  await page.getByTestId('signin-submit').click();
-  await page.getByTestId('user-name').waitFor({ timeout: 15_000 });
+  await signIn(page, username, password);
   return page;
 }
 

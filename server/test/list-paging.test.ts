@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { SessionPage, UserPage } from '../src/contract/pages.js';
 import type { Session } from '../src/sessions/session.js';
 import type { Api, ErrorBody, Reply } from './support/api.js';
-import { launchBrowser } from './support/browser.js';
+import { launchBrowser, signIn } from './support/browser.js';
 import { FakeRunner } from './support/fake-runner.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 
@@ -229,10 +229,7 @@ describe('paged session lists', () => {
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       await page.goto(sortie.url);
-      await page.getByTestId('signin-username').fill('alice');
-      await page.getByTestId('signin-password').fill(USER_PASSWORD);
-      await page.getByTestId('signin-submit').click();
-      await page.getByTestId('user-name').waitFor({ timeout: 15_000 });
+      await signIn(page, 'alice', USER_PASSWORD);
       await page.goto(`${sortie.url}/#/sessions`);
       const rows = page.locator('[data-testid^="sessions-row-"]');
       const more = page.getByTestId('sessions-more');

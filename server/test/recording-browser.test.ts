@@ -6,7 +6,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Recording, RecordingPage } from '../src/contract/recordings.js';
 import { homeDirPath } from '../src/runners/local/state-file.js';
 import type { Api } from './support/api.js';
-import { launchBrowser, launchFromCatalog, SCREENSHOT_DIR } from './support/browser.js';
+import { launchBrowser, launchFromCatalog, SCREENSHOT_DIR, signIn } from './support/browser.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { sleep, waitFor } from './support/wait.js';
 
@@ -119,10 +119,7 @@ async function signedInPage(username: string, password: string): Promise<Page> {
   const page = await context.newPage();
   page.on('pageerror', (err) => pageProblems.push(`${username}: page error: ${err.message}`));
   await page.goto(sortie.url);
-  await page.getByTestId('signin-username').fill(username);
-  await page.getByTestId('signin-password').fill(password);
-  await page.getByTestId('signin-submit').click();
-  await page.getByTestId('user-name').waitFor({ timeout: 15_000 });
+  await signIn(page, username, password);
   return page;
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page, WebSocket } from 'playwright-core';
-import { launchBrowser, launchFromCatalog, SCREENSHOT_DIR } from './support/browser.js';
+import { launchBrowser, launchFromCatalog, SCREENSHOT_DIR, signIn } from './support/browser.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { pointerOf, typedText, TYPIST_APP } from './support/typist.js';
 import { waitFor } from './support/wait.js';
@@ -34,14 +34,6 @@ after(async () => {
   await closeBrowser?.();
   await sortie?.cleanup();
 });
-
-/** Signs in on the page's sign-in form and waits until Sortie has let the person in (the cookie is set). */
-async function signIn(page: Page, username: string): Promise<void> {
-  await page.getByTestId('signin-username').fill(username);
-  await page.getByTestId('signin-password').fill(PASSWORD);
-  await page.getByTestId('signin-submit').click();
-  await page.getByTestId('nav-catalog').waitFor({ timeout: 15_000 });
-}
 
 interface Stream {
   socket: WebSocket;
@@ -121,7 +113,7 @@ describe('watching a shared session in the browser', { timeout: 300_000 }, () =>
 
   test('B watches by link what A types, A sees it, and nothing B types, clicks or pastes reaches the desktop', async () => {
     await a.goto(sortie.url);
-    await signIn(a, 'alice');
+    await signIn(a, 'alice', PASSWORD);
     ({ sessionId } = await launchFromCatalog(a, sortie.url, 'typist', 'sharing-owner.png'));
     const sizeBefore = await desktopSize(a);
 
@@ -135,7 +127,7 @@ describe('watching a shared session in the browser', { timeout: 300_000 }, () =>
 
     // B is asked to sign in first, then lands on the shared desktop.
     await b.goto(link);
-    await signIn(b, 'bob');
+    await signIn(b, 'bob', PASSWORD);
     await b.waitForURL(new RegExp(`#/sessions/${sessionId}`), { timeout: 15_000 });
     await b.getByTestId('watching-notice').filter({ hasText: "Watching alice's session (view only)" }).waitFor({ timeout: 30_000 });
     await canvasOf(b).waitFor({ state: 'visible', timeout: 30_000 });

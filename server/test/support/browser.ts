@@ -6,6 +6,18 @@ import { REPO_ROOT } from './paths.js';
 export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-results');
 
 /**
+ * Signs in on the sign-in form the page shows and waits until Sortie has let the person in
+ * (the signed-in menu shows, so the cookie is set): navigating before that would abort the
+ * sign-in request and leave the page signed out.
+ */
+export async function signIn(page: Page, username: string, password: string): Promise<void> {
+  await page.getByTestId('signin-username').fill(username);
+  await page.getByTestId('signin-password').fill(password);
+  await page.getByTestId('signin-submit').click();
+  await page.getByTestId('user-name').waitFor({ timeout: 15_000 });
+}
+
+/**
  * Debian's Chromium driven by playwright-core (which gives it a fresh profile). The flags
  * keep it from calling home, which on a machine without internet means refused
  * connections at every start.
