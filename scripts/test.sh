@@ -31,12 +31,16 @@ mapfile -t postgres_files < <(grep -l -E 'startTestSortie|openTestDatabase|testD
 test_run=(node --import tsx --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec --test-reporter-destination=stdout)
 tap=$(mktemp)
 postgres_tap=$(mktemp)
+# Each file's seconds, for the slowest files printed at the end (see scripts/test-file-times.mjs).
+times=$(mktemp)
+postgres_times=$(mktemp)
+file_times=--test-reporter=./scripts/test-file-times.mjs
 status=0
-"${test_run[@]}" --test-reporter=tap --test-reporter-destination="$tap" "${files[@]}" || status=$?
+"${test_run[@]}" --test-reporter=tap --test-reporter-destination="$tap" "$file_times" --test-reporter-destination="$times" "${files[@]}" || status=$?
 echo "again on PostgreSQL: ${#postgres_files[@]} integration test files"
 started=$SECONDS
 node --import tsx server/test/support/with-postgres.ts \
-  "${test_run[@]}" --test-reporter=tap --test-reporter-destination="$postgres_tap" "${postgres_files[@]}" || status=$?
+  "${test_run[@]}" --test-reporter=tap --test-reporter-destination="$postgres_tap" "$file_times" --test-reporter-destination="$postgres_times" "${postgres_files[@]}" || status=$?
 echo "the PostgreSQL pass took $((SECONDS - started)) s"
 # One plain closing line, whatever the reporter prints.
 count() {
@@ -50,5 +54,14 @@ failed=$(count fail)
 skipped=$(count skipped)
 rm -f "$tap" "$postgres_tap"
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+# Where the time goes: the slowest files of each pass, each with its whole time (process, hooks,
+# tests). Printing it never changes the status.
+slowest() {
+  echo "slowest test files, $1 (s; all files: $(awk '{ s += $1 } END { printf "%d", s }' "$2") s):"
+  sort -rn "$2" | head -15 | awk -F '\t' '{ printf "%7.1f  %s\n", $1, $2 }'
+}
+slowest "SQLite pass" "$times" || true
+slowest "PostgreSQL pass" "$postgres_times" || true
+rm -f "$times" "$postgres_times"
 if [[ ${skipped:-0} != 0 ]]; then echo "a skipped test is not a passing test" >&2; status=1; fi
 exit "$status"
