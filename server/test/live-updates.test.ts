@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { launchBrowser } from './support/browser.js';
 import { FakeRunner } from './support/fake-runner.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { freshTestDatabase } from './support/postgres.js';
+import { waitFor } from './support/wait.js';
 
 // GET /api/events: the UI hears of session changes as Server-Sent Events instead of
 // polling. Real Sortie with the fake runner; one replica on the suite's database, then two
@@ -207,18 +210,71 @@ describe('live updates across two Sorties on one PostgreSQL', () => {
   let a: TestSortie;
   let b: TestSortie;
   let stream: EventStream | undefined;
+  let admin: pg.Client;
+  /** The backend of replica B's LISTEN connection: every other one of the feed's is A's. */
+  let feedOfB: number;
+
+  const feedBackends = async () =>
+    (await admin.query<{ pid: number }>("select pid from pg_stat_activity where application_name = 'sortie-session-feed' and datname = current_database()")).rows.map((r) => r.pid);
+
+  /**
+   * Keeps replica A's LISTEN connection cut (the server ends it, as when a failover or a
+   * network fault drops it) while `during` runs: each time A reconnects, the server ends the
+   * new connection too. Answers how many connections it ended.
+   */
+  async function cutFeedOfA(during: () => Promise<void>): Promise<number> {
+    let cutting = true;
+    let ended = 0;
+    const cutter = (async () => {
+      while (cutting) {
+        const { rows } = await admin.query<{ ended: boolean }>(
+          "select pg_terminate_backend(pid) as ended from pg_stat_activity where application_name = 'sortie-session-feed' and datname = current_database() and pid <> $1",
+          [feedOfB],
+        );
+        ended += rows.filter((r) => r.ended).length;
+        await sleep(10);
+      }
+    })();
+    try {
+      // Once A has seen its connection go: a change made before that could still be NOTIFYd.
+      await waitFor(async () => ended > 0 && (await feedBackends()).length === 1 ? true : undefined, { timeoutMs: 5_000, what: "replica A's LISTEN connection to be gone" });
+      await during();
+    } finally {
+      cutting = false;
+      await cutter;
+    }
+    return ended;
+  }
+
+  /** Launches through `via` and ends the session once it runs; its id. */
+  async function launchAndEnd(via: TestSortie): Promise<string> {
+    const launched = await via.api.request<{ id: string }>('POST', '/api/sessions', { app_id: 'xterm' });
+    assert.equal(launched.status, 201, launched.text);
+    const id = launched.body.id;
+    await waitFor(async () => ((await via.api.request<{ status: string }>('GET', `/api/sessions/${id}`)).body.status === 'running' ? true : undefined), { timeoutMs: 5_000, what: 'the session to run' });
+    assert.equal((await via.api.request('DELETE', `/api/sessions/${id}`)).status, 200);
+    return id;
+  }
 
   before(async () => {
     database = await freshTestDatabase();
+    admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
     const env = { SORTIE_DATABASE_URL: database.url };
     a = await startTestSortie({ name: 'live-updates-a', apps: APPS, runner: new FakeRunner(), env });
+    const [feedOfA] = await feedBackends();
+    assert.ok(feedOfA, 'replica A listens on a connection of its own');
     b = await startTestSortie({ name: 'live-updates-b', apps: APPS, runner: new FakeRunner(), env });
+    const others = (await feedBackends()).filter((pid) => pid !== feedOfA);
+    assert.equal(others.length, 1, 'replica B listens on a connection of its own');
+    feedOfB = others[0]!;
   });
 
   after(async () => {
     stream?.close();
     await a?.cleanup();
     await b?.cleanup();
+    await admin?.end();
     await database?.drop();
   });
 
@@ -231,6 +287,42 @@ describe('live updates across two Sorties on one PostgreSQL', () => {
     await stream.next((e) => e.event === 'session' && e.data.id === id && e.data.status === 'running', 1_000);
     assert.equal((await a.api.request('DELETE', `/api/sessions/${id}`)).status, 200);
     await stream.next((e) => e.event === 'session' && e.data.id === id && e.data.status === 'terminated', 1_000);
+  });
+
+  test('a session launched and ended through replica A while its LISTEN connection is cut: a reader on replica B is told to re-read once A is back', async () => {
+    const onB = await EventStream.open(b.url, '/api/events');
+    assert.equal(onB.status, 200);
+    try {
+      let id = '';
+      let during = 0;
+      const ended = await cutFeedOfA(async () => {
+        id = await launchAndEnd(a);
+        during = onB.events.length;
+      });
+      assert.ok(ended >= 1);
+      assert.ok(!onB.events.some((e) => e.data.id === id), 'nothing of it reached B while A was cut off');
+      // A reconnects by itself (its back-off after the cuts is at most 10 s).
+      await onB.next((e) => onB.events.indexOf(e) >= during && (e.event === 'resync' || (e.event === 'session' && e.data.id === id && e.data.status === 'terminated')), 20_000);
+    } finally {
+      onB.close();
+    }
+  });
+
+  test('a session launched and ended through replica B while replica A\'s LISTEN connection is cut: a reader on A is told to re-read once A is back', async () => {
+    const onA = await EventStream.open(a.url, '/api/events');
+    assert.equal(onA.status, 200);
+    try {
+      let id = '';
+      let during = 0;
+      await cutFeedOfA(async () => {
+        id = await launchAndEnd(b);
+        during = onA.events.length;
+      });
+      assert.ok(!onA.events.some((e) => e.data.id === id), 'nothing of it reached A while it was cut off');
+      await onA.next((e) => onA.events.indexOf(e) >= during && e.event === 'resync', 20_000);
+    } finally {
+      onA.close();
+    }
   });
 });
 
