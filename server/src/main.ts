@@ -30,7 +30,7 @@ import type { Runner } from './runners/runner.js';
 import { SessionRepository } from './sessions/session-repository.js';
 import { IdleSweep } from './sessions/idle-sweep.js';
 import { SessionFiles } from './sessions/session-files.js';
-import { SessionService } from './sessions/session-service.js';
+import { SessionService, type SessionServiceOptions } from './sessions/session-service.js';
 import { LocalSessionFeed, PostgresSessionFeed } from './sessions/session-feed.js';
 import { SessionEvents } from './http/session-events.js';
 import { UserHomeService } from './sessions/user-homes.js';
@@ -69,6 +69,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Tests and benchmarks inject a runner; production picks one from SORTIE_RUNNER. */
   runner?: Runner;
+  /** How often the session service's background passes run; tests shorten them. Default: the service's own. */
+  sessionTimers?: Pick<SessionServiceOptions, 'queuePassIntervalMs' | 'orphanSweepIntervalMs'>;
 }
 
 /** The composition root: config → database → catalog → auth → runner → services → HTTP. */
@@ -147,6 +149,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     coordination,
     apps: () => appRepository.list(),
     recordings: recordingRepository,
+    ...options.sessionTimers,
   });
   // An app created, edited or removed: its warm pool grows, is replaced or ends at once.
   catalog.onChange(() => void sessions.refillPools());

@@ -43,6 +43,7 @@ class SharedRunner {
         this.watchers.add(onEvent);
         return [...this.fake.workloads.live.values()].map((w) => ({ ...w }));
       },
+      list: () => this.fake.list(),
       launch: (spec) => this.fake.launch(spec),
       stop: (id) => this.fake.stop(id),
       close: async () => {

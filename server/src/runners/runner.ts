@@ -23,7 +23,7 @@ export interface LaunchSpec {
   streamSecret: string;
 }
 
-/** A session's workload as the runner finds it, used to reconcile at start-up. */
+/** A session's workload as the runner finds it, used to reconcile at start-up and by the leader's sweep. */
 export interface Workload {
   sessionId: string;
   state: 'starting' | 'ready' | 'ended';
@@ -105,6 +105,12 @@ export interface Runner {
    * reconcile. Events for them and for later launches go to `onEvent`.
    */
   start(onEvent: (event: WorkloadEvent) => void): Promise<Workload[]>;
+  /**
+   * The workloads that exist now, asked afresh (not the events so far): the leading replica
+   * compares them with the database now and then to remove those whose session is over.
+   * Workloads already being removed may be left out.
+   */
+  list(): Promise<Workload[]>;
   /**
    * Creates the workload and resolves once it is created (not ready). Rejects with a
    * reason a person can act on (for example a quota refusal); nothing is left behind then.

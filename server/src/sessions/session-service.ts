@@ -46,6 +46,11 @@ export interface SessionServiceOptions {
    * replica that stopped before its own pass still frees room. Default 10 s.
    */
   queuePassIntervalMs?: number;
+  /**
+   * How often the leading replica looks for workloads whose session is over (see
+   * removeOrphans); checked on the queue pass's tick, so never more often than that. Default 60 s.
+   */
+  orphanSweepIntervalMs?: number;
   /** The whole catalog, for warm pool refills; without it no app is pooled. */
   apps?: () => Promise<App[]>;
   /** Marks a session taken from a warm pool as recorded (a new one is inserted with the mark). */
@@ -60,6 +65,9 @@ const RETRY_AFTER_SECONDS = 30;
 
 /** How long past POD_READY_TIMEOUT a start nobody here watches may take before the leader fails it. */
 const LATE_START_GRACE_MS = 5_000;
+
+/** How often the leader lists the runner's workloads to find those whose session is over. */
+const ORPHAN_SWEEP_INTERVAL_MS = 60_000;
 
 /** What a start-up's reconciliation did. */
 export interface ReconcileSummary {
@@ -113,6 +121,13 @@ export class SessionService {
   private readonly eventOrder = new KeyedSerial();
   /** Sessions inside their own create(): one its own queue pass starts never waited. */
   private readonly arriving = new Set<string>();
+  /** Whether this replica led at the last look: one that starts leading sweeps at once. */
+  private leading = false;
+  /** When the last orphan sweep began (Date.now()), and the sweep under way. */
+  private lastSweepAt = 0;
+  private sweeping?: Promise<number>;
+  /** Workloads the last sweep found without a live session: removed if the next one finds them so again. */
+  private orphans = new Set<string>();
 
   constructor(private readonly o: SessionServiceOptions) {
     this.now = o.now ?? (() => new Date());
@@ -535,6 +550,11 @@ export class SessionService {
     this.queueTimer = setInterval(() => {
       void this.dispatch().then(() => this.refillPools({ leaderOnly: true }));
       void this.failLateStarts().catch((err: unknown) => this.o.logger.error({ err }, 'checking for late starts failed'));
+      // On this tick rather than a timer of its own: the tick already asks whether this replica
+      // leads, so one that takes over is noticed within a tick, and its confirming sweep comes
+      // one tick after a sweep that found something. Listing every pod costs the API server
+      // more than a queue pass costs the database, hence the minute between ordinary sweeps.
+      void this.sweepWhenDue();
     }, this.o.queuePassIntervalMs ?? 10_000);
     this.queueTimer.unref();
     // Once across replicas: a replica starting beside a leading one finds its work done.
@@ -542,7 +562,81 @@ export class SessionService {
       await this.dispatch();
       return { adopted: 0, removed: 0, ended: 0 };
     }
+    // Reconciling is a sweep of its own: the next ordinary one comes a minute on.
+    this.leading = true;
+    this.lastSweepAt = Date.now();
     return this.reconcile(workloads);
+  }
+
+  /**
+   * Sweeps for orphaned workloads when this replica leads and a sweep is due: at once when it
+   * has just started leading (the last leader may have died between ending a session and
+   * removing its workload), then every orphanSweepIntervalMs, and one tick after a sweep that
+   * found candidates, to confirm them. Never rejects.
+   */
+  private async sweepWhenDue(): Promise<void> {
+    try {
+      if (this.closed) return;
+      const leads = await this.coordination.lead();
+      const tookOver = leads && !this.leading;
+      this.leading = leads;
+      if (!leads) {
+        // Another replica sweeps now; what this one saw would be stale when it leads again.
+        this.orphans.clear();
+        return;
+      }
+      const interval = this.o.orphanSweepIntervalMs ?? ORPHAN_SWEEP_INTERVAL_MS;
+      if (tookOver || this.orphans.size > 0 || Date.now() - this.lastSweepAt >= interval) await this.removeOrphans();
+    } catch (err) {
+      this.o.logger.error({ err }, 'looking for workloads whose session is over failed');
+    }
+  }
+
+  /**
+   * Removes workloads whose session is over (its row is final) or never was (no row): what a
+   * replica that died after ending a session but before removing its workload left behind, a
+   * pod created just after its launch was ended, a stop that failed. Live sessions' workloads
+   * (`creating`, `running`, pooled or not) are never touched.
+   *
+   * Why this cannot take a launch in flight: a workload is created only after its row is
+   * `creating` (inserted so, or moved there from `queued`, and committed before the runner is
+   * asked), and a row that was live never becomes `queued` or live again once final. The
+   * workloads are listed first and the live rows read after, so a workload listed whose row is
+   * not live then is over for good. Another replica's insert and launch between the two reads
+   * only adds a live row. On top of that a workload is removed only when two sweeps in a row
+   * (at least a queue tick apart) found it so: a margin against a runner whose list shows a
+   * workload before its creator's row is readable. Answers how many were removed.
+   */
+  async removeOrphans(): Promise<number> {
+    this.sweeping ??= this.sweepOrphans().finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async sweepOrphans(): Promise<number> {
+    this.lastSweepAt = Date.now();
+    const workloads = await this.o.runner.list();
+    const live = new Set((await this.o.sessions.listLive()).map((row) => row.id));
+    const seenBefore = this.orphans;
+    this.orphans = new Set();
+    let removed = 0;
+    for (const { sessionId } of workloads) {
+      if (live.has(sessionId)) continue;
+      if (!seenBefore.has(sessionId)) {
+        this.orphans.add(sessionId);
+        continue;
+      }
+      if (this.closed) break;
+      try {
+        await this.o.runner.stop(sessionId);
+        removed++;
+        this.o.logger.info({ sessionId }, 'removed a workload whose session is over');
+      } catch (err) {
+        // The next sweep finds it again.
+        this.o.logger.error({ err, sessionId }, 'could not remove a workload whose session is over');
+        this.o.metrics?.runnerError('stop');
+      }
+    }
+    return removed;
   }
 
   /**

@@ -72,6 +72,10 @@ export class FakeRunner implements Runner {
     return found;
   }
 
+  async list(): Promise<Workload[]> {
+    return [...this.workloads.live.values()].map((w) => ({ ...w }));
+  }
+
   async launch(spec: LaunchSpec): Promise<void> {
     if (this.launchError) {
       const err = this.launchError;

@@ -6,7 +6,7 @@ import type { Principal } from '../../src/auth/principal.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { PAGE_LIMIT_MAX } from '../../src/contract/pages.js';
 import { ACTIVE_STATUSES } from '../../src/contract/sessions.js';
-import { startSortie, type Sortie } from '../../src/main.js';
+import { startSortie, type Sortie, type StartOptions } from '../../src/main.js';
 import type { Runner } from '../../src/runners/runner.js';
 import type { SessionListKey } from '../../src/sessions/session-repository.js';
 import { Api } from './api.js';
@@ -50,6 +50,8 @@ export interface TestSortieOptions {
   apps?: unknown[];
   /** A runner in place of the one SORTIE_RUNNER picks (a FakeRunner). */
   runner?: Runner;
+  /** Shorter background passes (the queue tick, the orphan sweep) for a test that waits on them. */
+  sessionTimers?: StartOptions['sessionTimers'];
   /** Where Sortie logs (a test that reads its log); default: silent, or SORTIE_TEST_LOG_LEVEL. */
   logger?: Logger;
   /**
@@ -110,7 +112,7 @@ export async function startTestSortie(options: TestSortieOptions): Promise<TestS
   try {
     const config = testConfig(scratch.dir, env);
     stateDir = config.local.stateDir;
-    sortie = await startSortie(config, { logger: options.logger ?? pino({ level: config.logLevel }), ...(options.runner ? { runner: options.runner } : {}) });
+    sortie = await startSortie(config, { logger: options.logger ?? pino({ level: config.logLevel }), ...(options.runner ? { runner: options.runner } : {}), ...(options.sessionTimers ? { sessionTimers: options.sessionTimers } : {}) });
   } catch (err) {
     await removeScratch();
     throw err;

@@ -24,6 +24,10 @@ export class SharedDesktopRunner implements Runner {
     return this.read().map((sessionId) => ({ sessionId, state: 'ready' as const, endpoint: this.endpoint }));
   }
 
+  async list(): Promise<Workload[]> {
+    return this.read().map((sessionId) => ({ sessionId, state: 'ready' as const, endpoint: this.endpoint }));
+  }
+
   async launch(spec: LaunchSpec): Promise<void> {
     this.write([...this.read().filter((id) => id !== spec.sessionId), spec.sessionId]);
     setImmediate(() => this.onEvent({ type: 'ready', sessionId: spec.sessionId, endpoint: this.endpoint }));

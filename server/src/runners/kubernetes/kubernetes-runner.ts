@@ -205,6 +205,35 @@ export class KubernetesRunner implements Runner {
     );
   }
 
+  /**
+   * The session pods as the API server lists them now, not the informer's cache: the sweep
+   * that uses this removes pods, and a cache behind a broken watch could be minutes old.
+   * Pods already being deleted are left out: asking again would not make them go sooner.
+   */
+  async list(): Promise<Workload[]> {
+    let pods: V1PodList;
+    try {
+      pods = await this.listSessionPods();
+    } catch (err) {
+      throw this.accessError('list', err);
+    }
+    return pods.items.flatMap((pod): Workload[] => {
+      const sessionId = sessionOf(pod);
+      if (!sessionId) return [];
+      const state = podState(pod);
+      switch (state.kind) {
+        case 'deleting':
+          return [];
+        case 'ready':
+          return [{ sessionId, state: 'ready', endpoint: state.endpoint }];
+        case 'pending':
+          return [{ sessionId, state: 'starting' }];
+        default:
+          return [{ sessionId, state: 'ended', reason: state.reason }];
+      }
+    });
+  }
+
   async stop(sessionId: string): Promise<void> {
     this.stopping.add(sessionId);
     try {

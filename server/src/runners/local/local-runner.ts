@@ -145,6 +145,11 @@ export class LocalRunner implements Runner {
     );
   }
 
+  /** The sessions this runner holds: on SQLite one Sortie owns the state folder, so nobody else starts any. */
+  async list(): Promise<Workload[]> {
+    return [...this.sessions.values()].map((session) => session.workload());
+  }
+
   async launch(spec: LaunchSpec): Promise<void> {
     this.validate(spec.app);
     const { sessionId } = spec;
