@@ -36,6 +36,7 @@ import { SessionEvents } from './http/session-events.js';
 import { UserHomeService } from './sessions/user-homes.js';
 import { CloseCode } from './stream/close-codes.js';
 import { PreopenedUpstreams } from './stream/preopened-upstreams.js';
+import { StreamHandoff } from './stream/stream-handoff.js';
 import { StreamRelay, STREAM_DEFAULTS } from './stream/relay.js';
 import { streamAccess } from './stream/stream-access.js';
 import { Recorder } from './recordings/recorder.js';
@@ -177,6 +178,9 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   // Across replicas on PostgreSQL (NOTIFY/LISTEN); in-process on SQLite, which has one replica.
   const feed = config.databaseUrl ? await PostgresSessionFeed.open(config.databaseUrl, logger) : new LocalSessionFeed();
   sessions.onChange((change) => feed.publish(change));
+  // A draining replica names its streams first, so the replica each viewer reconnects through has the session's side open already.
+  const handoff = new StreamHandoff({ channel: feed, preopened, runningStreams: (ids) => sessions.runningStreams(ids), logger });
+  handoff.start();
   // Shares of live sessions; ending a session ends its shares (its streams are cut with it).
   const shares = new ShareService({ shares: new ShareRepository(db), sessions: sessionRepository, users, feed, logger, audit });
   sessions.shares = shares;
@@ -235,7 +239,8 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   const drain = () =>
     (draining ??= (async () => {
       logger.info({ streams: relay.activeSessionIds().length }, 'draining: taking no new streams, closing open ones so viewers reconnect elsewhere');
-      await relay.drain(STREAMS_CLOSE_MS);
+      // With one replica (SQLite) there is nobody to hand over to, and nothing to wait for.
+      await relay.drain(STREAMS_CLOSE_MS, coordination.shared ? handoff.announce(relay.activeSessionIds()) : undefined);
     })());
   let disposed: Promise<void> | undefined;
   const dispose = () =>
@@ -244,6 +249,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
       idleSweep.stop();
       sessions.close();
       relay.close();
+      handoff.close();
       preopened.close();
       recordings.close();
       await recorder.close();

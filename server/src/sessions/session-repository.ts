@@ -142,6 +142,19 @@ export class SessionRepository {
     return this.db.selectFrom('sessions').selectAll().where('status', '=', 'creating').where('updated_at', '<', cutoff).execute();
   }
 
+  /** Those of `ids` that are running with an endpoint and belong to someone (not pooled). */
+  async listRunningOf(ids: readonly string[]): Promise<SessionsTable[]> {
+    if (ids.length === 0) return [];
+    return this.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('id', 'in', ids)
+      .where('status', '=', 'running')
+      .where('endpoint', 'is not', null)
+      .where('pool_definition', 'is', null)
+      .execute();
+  }
+
   /** Live sessions waiting in a warm pool, oldest first. */
   async listPooled(): Promise<SessionsTable[]> {
     return this.db.selectFrom('sessions').selectAll().where('status', 'in', LIVE_STATUSES).where('pool_definition', 'is not', null).orderBy('created_at').orderBy('id').execute();

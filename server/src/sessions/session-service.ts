@@ -81,8 +81,8 @@ export type EndedListener = (session: Session) => void;
 
 /** Told of every change a reader of sessions may care about: status, queue place, launch step. */
 export type ChangeListener = (change: { id: string; user_id: string; status: SessionStatus; left_queue?: true }) => void;
-/** A pooled session that is running: where its stream is and its VNC password. */
-export interface PooledStream {
+/** A running session's stream: where it is and its VNC password. */
+export interface RunningStream {
   id: string;
   endpoint: Endpoint;
   secret?: string;
@@ -99,7 +99,7 @@ export class SessionService {
   private readonly readyTimers = new Map<string, NodeJS.Timeout>();
   private readonly endedListeners: EndedListener[] = [];
   private readonly changeListeners: ChangeListener[] = [];
-  private readonly pooledRunningListeners: Array<(pooled: PooledStream) => void> = [];
+  private readonly pooledRunningListeners: Array<(pooled: RunningStream) => void> = [];
   private readonly now: () => Date;
   /**
    * The per-user count and the insert happen as one step (`admission`), so a burst cannot
@@ -146,13 +146,18 @@ export class SessionService {
    * Told when a pooled session starts running here (on the replica whose runner saw it
    * ready), so its first viewer's connection can be opened before anyone claims it.
    */
-  onPooledRunning(listener: (pooled: PooledStream) => void): void {
+  onPooledRunning(listener: (pooled: RunningStream) => void): void {
     this.pooledRunningListeners.push(listener);
   }
 
   /** The pooled sessions running now, as onPooledRunning tells them: for a Sortie that just started. */
-  async pooledRunning(): Promise<PooledStream[]> {
-    return (await this.o.sessions.listPooled()).filter((row) => row.status === 'running' && row.endpoint).map(pooledStream);
+  async pooledRunning(): Promise<RunningStream[]> {
+    return (await this.o.sessions.listPooled()).filter((row) => row.status === 'running' && row.endpoint).map(runningStream);
+  }
+
+  /** Those of `ids` that are running someone's desktop now, with where to reach it: for a stream handoff. */
+  async runningStreams(ids: readonly string[]): Promise<RunningStream[]> {
+    return (await this.o.sessions.listRunningOf(ids)).map(runningStream);
   }
 
   private changed(row: Pick<SessionsTable, 'id' | 'user_id' | 'status'>, leftQueue = false): void {
@@ -716,7 +721,7 @@ export class SessionService {
           this.changed(row);
           // A pooled session's start is no launch anyone waited for; its claim is counted instead.
           if (!row.pool_definition) this.o.metrics?.sessionRunning(row);
-          else for (const listener of this.pooledRunningListeners) listener(pooledStream(row));
+          else for (const listener of this.pooledRunningListeners) listener(runningStream(row));
           this.o.logger.info({ sessionId: row.id, ms: Date.now() - Date.parse(row.created_at) }, 'session running');
           // No longer starting: under a start limit, the next queued session may begin.
           if (this.o.maxStarting !== undefined) await this.dispatch();
@@ -821,7 +826,7 @@ function vncPassword(): string {
   return Array.from({ length: 8 }, () => alphabet[randomInt(alphabet.length)]).join('');
 }
 
-function pooledStream(row: SessionsTable): PooledStream {
+function runningStream(row: SessionsTable): RunningStream {
   return { id: row.id, endpoint: parseEndpoint(row.endpoint!), ...(row.stream_secret ? { secret: row.stream_secret } : {}) };
 }
 

@@ -11,6 +11,8 @@ import { CloseCode } from './close-codes.js';
 import { PreopenedUpstreams } from './preopened-upstreams.js';
 import { StreamRelay, type StreamTarget } from './relay.js';
 import { vncAuthResponse } from './rfb-handshake.js';
+import { LocalSessionFeed } from '../sessions/session-feed.js';
+import { StreamHandoff } from './stream-handoff.js';
 
 const PASSWORD = 'p00lPass';
 
@@ -154,4 +156,48 @@ test('a connection opened ahead with a password the server refuses is not kept',
   preopened.open('s5', endpoint, 'wrongpw1');
   await waitFor(() => vnc.connections.length === before + 1 && !preopened.sessionIds().includes('s5'), { what: 'the refused connection to be forgotten' });
   assert.equal(vnc.connections.at(-1)!.authenticated, false);
+});
+
+test('a connection opened for a while only is closed when no viewer took it in time', async () => {
+  const before = vnc.connections.length;
+  preopened.open('s6', endpoint, PASSWORD, 300);
+  await waitFor(() => vnc.connections.length === before + 1 && vnc.connections.at(-1)!.authenticated, { what: 'the connection opened ahead to authenticate' });
+  assert.ok(preopened.sessionIds().includes('s6'));
+  await waitFor(() => vnc.connections[before]!.ws.readyState === WebSocket.CLOSED, { what: 'the unused connection to be closed', timeoutMs: 3000 });
+  assert.ok(!preopened.sessionIds().includes('s6'));
+});
+
+test("a draining replica's streams: the others open their sessions' side ahead, and the viewer reconnecting is relayed over it", async () => {
+  // Two replicas on one feed: A drains, B (this file's relay and its connections opened ahead) takes over.
+  const feed = new LocalSessionFeed();
+  const logger = pino({ level: 'silent' });
+  const running = new Set(['h1', 'h3']);
+  const runningStreams = async (ids: readonly string[]) => ids.filter((id) => running.has(id)).map((id) => ({ id, endpoint, secret: PASSWORD }));
+  const aheadOnA = new PreopenedUpstreams({ logger, handshakeTimeoutMs: 2000, maxHandshakeBytes: 4096 });
+  const a = new StreamHandoff({ channel: feed, preopened: aheadOnA, runningStreams, logger, leadMs: 300 });
+  const b = new StreamHandoff({ channel: feed, preopened, runningStreams, logger, leadMs: 300, keepMs: 5000 });
+  a.start();
+  b.start();
+  try {
+    const before = vnc.connections.length;
+    const began = performance.now();
+    await a.announce(['h1', 'h2']);
+    assert.ok(performance.now() - began >= 290, 'the draining replica waits for the others before closing its streams');
+    await waitFor(() => vnc.connections.length === before + 1 && vnc.connections.at(-1)!.authenticated, { what: "B's connection to h1" });
+    assert.deepEqual(preopened.sessionIds().filter((id) => id.startsWith('h')), ['h1'], 'only running sessions are opened ahead');
+    assert.deepEqual(aheadOnA.sessionIds(), [], 'the draining replica prepares for nobody, its own announcement included');
+    claimed.add('h1');
+    const viewer = await view('h1');
+    assert.equal(viewer.echo, `#${before + 1} hello`, 'the reconnecting viewer runs over the connection opened ahead');
+    viewer.ws.close();
+    // A replica that has drained takes no further streams either.
+    await b.announce([]);
+    feed.announceMoving(['h3']);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(!preopened.sessionIds().includes('h3'));
+  } finally {
+    a.close();
+    b.close();
+    aheadOnA.close();
+  }
 });

@@ -17,6 +17,8 @@ export interface AuthenticatedUpstream {
 interface Entry {
   endpoint: Endpoint;
   onClose?: () => void;
+  /** Closes it if nobody took it in time (a handoff's); a pooled session's waits for its claim. */
+  expiry?: NodeJS.Timeout;
   ready: Promise<AuthenticatedUpstream | undefined>;
   /** Set once it was dropped (its session ended, its socket closed): nobody gets it. */
   dropped: boolean;
@@ -36,6 +38,10 @@ interface Entry {
  * A preopened connection is Sortie's own: the relay hands it only to a viewer its `resolve`
  * let in, and that refuses every viewer of a session still in the pool. It is used once,
  * by the first viewer; later viewers and any other replica open their own as usual.
+ *
+ * The same serves a stream handoff (stream-handoff.ts): a replica that drains names its
+ * sessions, and the others open theirs ahead for the viewers about to reconnect, each for
+ * a while only.
  */
 export class PreopenedUpstreams {
   private readonly entries = new Map<string, Entry>();
@@ -50,11 +56,15 @@ export class PreopenedUpstreams {
     },
   ) {}
 
-  /** Opens and authenticates a connection to `endpoint` for `sessionId`'s first viewer, unless one exists. */
-  open(sessionId: string, endpoint: Endpoint, secret: string | undefined): void {
+  /**
+   * Opens and authenticates a connection to `endpoint` for `sessionId`'s next viewer, unless
+   * one exists; with `forMs`, it is closed if no viewer took it by then.
+   */
+  open(sessionId: string, endpoint: Endpoint, secret: string | undefined, forMs?: number): void {
     if (this.entries.has(sessionId)) return;
     const entry: Entry = { endpoint, dropped: false, ready: Promise.resolve(undefined) };
     this.entries.set(sessionId, entry);
+    if (forMs !== undefined) entry.expiry = setTimeout(() => this.entries.get(sessionId) === entry && this.drop(sessionId), forMs).unref();
     const began = performance.now();
     entry.ready = this.connect(endpoint, secret).then(
       (opened) => {
@@ -86,6 +96,7 @@ export class PreopenedUpstreams {
     if (!entry) return undefined;
     // Whatever happens next, it is this viewer's or nobody's.
     this.entries.delete(sessionId);
+    clearTimeout(entry.expiry);
     if (entry.endpoint.host !== endpoint.host || entry.endpoint.port !== endpoint.port) {
       void entry.ready.then((opened) => opened?.socket.destroy());
       return undefined;
@@ -118,6 +129,7 @@ export class PreopenedUpstreams {
 
   private forget(sessionId: string, entry: Entry): void {
     entry.dropped = true;
+    clearTimeout(entry.expiry);
     if (this.entries.get(sessionId) === entry) this.entries.delete(sessionId);
   }
 

@@ -174,10 +174,12 @@ export class StreamRelay {
    * Sortie is shutting down: new streams are refused with 4503 (connecting again reaches
    * another replica) and open ones are closed with 4307 after the frame in flight, which the
    * viewer takes as "reconnect at once". Sessions are untouched. Resolves once every stream
-   * is gone, or after `graceMs`.
+   * is gone, or after `graceMs`. Open streams go on flowing until `ready` (a handoff letting
+   * other replicas prepare) settles.
    */
-  async drain(graceMs: number): Promise<void> {
+  async drain(graceMs: number, ready?: Promise<void>): Promise<void> {
     this.draining = true;
+    await ready?.catch(() => undefined);
     for (const streams of this.streams.values()) for (const s of streams) s.close(CloseCode.ReconnectNow, RECONNECT_REASON);
     const deadline = Date.now() + graceMs;
     while (this.streams.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
