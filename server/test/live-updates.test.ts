@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { launchBrowser } from './support/browser.js';
+import { launchBrowser, signIn } from './support/browser.js';
 import { FakeRunner } from './support/fake-runner.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { freshTestDatabase } from './support/postgres.js';
@@ -182,7 +182,7 @@ describe('live updates on one Sortie', () => {
     for (const stream of held) stream.close();
   });
 
-  test('streams carry heartbeat comments, and a signed-out user\'s open stream ends at the next one; the sign-in opens no new stream', async () => {
+  test('streams carry heartbeat comments, and a signed-out user\'s open stream ends at the next one, saying why; the sign-in opens no new stream', async () => {
     const held = await open('alice');
     const raw = await fetch(`${sortie.url}/api/events`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${tokens.alice}` } });
     const reader = raw.body!.getReader();
@@ -191,17 +191,63 @@ describe('live updates on one Sortie', () => {
     const res = await sortie.api.as(tokens.alice).request('POST', '/api/auth/logout');
     assert.ok([200, 204].includes(res.status), res.text);
     await held.ended(5_000);
+    assert.match(String((await held.next((e) => e.event === 'revoked', 0)).data.message), /sign in again/);
     for (;;) if ((await reader.read()).done) break;
     assert.equal((await EventStream.open(sortie.url, '/api/events', { authorization: `Bearer ${tokens.alice}` })).status, 401);
   });
 
-  test('a disabled user\'s open stream ends at the next heartbeat', async () => {
+  test('a disabled user\'s open stream ends at the next heartbeat, saying why', async () => {
     const held = await open('bob');
     const users = await sortie.api.as(tokens.admin).request<{ users: Array<{ id: string; username: string }> }>('GET', '/api/admin/users');
     const bob = users.body.users.find((u) => u.username === 'bob')!;
     const res = await sortie.api.as(tokens.admin).request('PATCH', `/api/admin/users/${bob.id}`, { disabled: true });
     assert.equal(res.status, 200, res.text);
     await held.ended(5_000);
+    await held.next((e) => e.event === 'revoked', 0);
+  });
+});
+
+describe('live updates with a short-lived access token', () => {
+  let sortie: TestSortie;
+  const password = 'expiry-admin-pw-1';
+
+  before(async () => {
+    // Tokens live 3 s; the heartbeat's re-check of the sign-in is a minute away, so only the
+    // token's own expiry can end a stream in this test's time.
+    sortie = await startTestSortie({
+      name: 'live-updates-expiry',
+      apps: APPS,
+      runner: new FakeRunner(),
+      env: { SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: password, SORTIE_ACCESS_TOKEN_TTL: '0.05', SORTIE_STREAM_PING_INTERVAL: '60' },
+    });
+  });
+
+  after(() => sortie?.cleanup());
+
+  test('a stream ends when the access token it was opened with expires, with event: expired; the refreshed token opens the next one', async () => {
+    const signedIn = await sortie.api.signIn('admin', password);
+    assert.equal(signedIn.status, 200, signedIn.text);
+    const expiresAt = Date.parse(signedIn.body.expires_at);
+    const stream = await EventStream.open(sortie.url, '/api/events', { authorization: `Bearer ${signedIn.body.access_token}` });
+    assert.equal(stream.status, 200, stream.body);
+    try {
+      const expired = await stream.next((e) => e.event === 'expired', 10_000);
+      const at = Date.now();
+      // The token's expiry is kept in whole seconds, rounded down.
+      assert.ok(at >= expiresAt - 1_000, `ended ${expiresAt - at} ms before the token expired`);
+      assert.match(String(expired.data.message), /refresh/);
+      await stream.ended(2_000);
+    } finally {
+      stream.close();
+    }
+    const stale = await EventStream.open(sortie.url, '/api/events', { authorization: `Bearer ${signedIn.body.access_token}` });
+    assert.equal(stale.status, 401);
+    assert.match(stale.body ?? '', /expired/);
+    const refreshed = await sortie.api.request<{ access_token: string }>('POST', '/api/auth/refresh', { refresh_token: signedIn.body.refresh_token });
+    assert.equal(refreshed.status, 200, refreshed.text);
+    const next = await EventStream.open(sortie.url, '/api/events', { authorization: `Bearer ${refreshed.body.access_token}` });
+    assert.equal(next.status, 200, next.body);
+    next.close();
   });
 });
 
@@ -356,6 +402,84 @@ describe('live updates in the browser', () => {
       const launched = await sortie.api.request<{ id: string }>('POST', '/api/sessions', { app_id: 'xterm' });
       assert.equal(launched.status, 201);
       // The next poll is most of a minute away: only the announcement can bring it this soon.
+      await page.locator(`[data-testid="sessions-row-${launched.body.id}"]`).waitFor({ timeout: 10_000 });
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('live updates in the browser across access-token expiry', () => {
+  let sortie: TestSortie;
+  const password = 'expiry-browser-pw-1';
+
+  before(async () => {
+    // Tokens live 9 s: long enough to sign in and open the page on one token, short enough
+    // to see it expire. The heartbeat's re-check is a minute away.
+    sortie = await startTestSortie({
+      name: 'live-updates-expiry-browser',
+      apps: APPS,
+      runner: new FakeRunner(),
+      env: { SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: password, SORTIE_ACCESS_TOKEN_TTL: '0.15', SORTIE_STREAM_PING_INTERVAL: '60' },
+    });
+  });
+
+  after(() => sortie?.cleanup());
+
+  test('when the stream\'s access token expires, the page refreshes it and opens the next stream at once, without polling meanwhile, and hears the next change', async () => {
+    const { browser, close } = await launchBrowser();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const streams: Array<{ opened: number; status: number; ended?: number }> = [];
+      const byRequest = new Map<unknown, (typeof streams)[number]>();
+      const refreshes: number[] = [];
+      const listReads: number[] = [];
+      page.on('request', (request) => {
+        const path = new URL(request.url()).pathname;
+        if (request.method() === 'POST' && path === '/api/auth/refresh') refreshes.push(Date.now());
+        if (request.method() === 'GET' && path === '/api/sessions') listReads.push(Date.now());
+      });
+      page.on('response', (response) => {
+        if (new URL(response.url()).pathname !== '/api/events') return;
+        const stream = { opened: Date.now(), status: response.status() };
+        streams.push(stream);
+        byRequest.set(response.request(), stream);
+      });
+      const ended = (request: unknown) => {
+        const stream = byRequest.get(request);
+        if (stream && stream.ended === undefined) stream.ended = Date.now();
+      };
+      page.on('requestfinished', ended);
+      page.on('requestfailed', ended);
+
+      await page.goto(sortie.url);
+      await signIn(page, 'admin', password);
+      await page.goto(`${sortie.url}/#/sessions`);
+      await page.getByTestId('user-name').waitFor();
+
+      // The first stream ends with its token, and another is open after it.
+      const [first, next] = await waitFor(
+        () => {
+          const done = streams.find((s) => s.status === 200 && s.ended !== undefined);
+          const after = done && streams.find((s) => s.status === 200 && s.opened >= done.ended!);
+          return done && after ? ([done, after] as const) : undefined;
+        },
+        { timeoutMs: 25_000, intervalMs: 100, what: `a stream to end with its token and the next to open; had ${JSON.stringify(streams)}` },
+      );
+      // EventSource on its own would retry after 5 s with the stale cookie, be refused, and wait a minute.
+      assert.ok(next.opened - first.ended! < 3_000, `the next stream opened ${next.opened - first.ended!} ms after the first ended`);
+      assert.deepEqual(streams.filter((s) => s.status !== 200), [], 'no stream was ever refused (opened with an expired token)');
+      assert.ok(refreshes.some((at) => at >= first.ended! - 1_000 && at <= next.opened), 'the token was refreshed in between');
+      // The page stays on live updates: one re-read for what the gap may have hidden, and no
+      // falling back to polling (which re-reads at once, and again on the way back).
+      await sleep(4_000);
+      const reads = listReads.filter((at) => at >= first.ended! && at < first.ended! + 4_000);
+      assert.equal(reads.length, 1, `list reads after the first stream ended: ${reads.map((at) => at - first.ended!).join(', ')} ms`);
+
+      const admin = await sortie.signIn('admin', password);
+      const launched = await admin.request<{ id: string }>('POST', '/api/sessions', { app_id: 'xterm' });
+      assert.equal(launched.status, 201, launched.text);
+      // The next poll is most of a minute away: only the new stream's announcement brings it this soon.
       await page.locator(`[data-testid="sessions-row-${launched.body.id}"]`).waitFor({ timeout: 10_000 });
     } finally {
       await close();

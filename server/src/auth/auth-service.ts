@@ -195,7 +195,7 @@ export class AuthService {
     if (!verified.ok) throw new UnauthorizedError(verified.reason);
     const active = await this.users.activeLogin(verified.claims.sid, new Date().toISOString());
     if (!active || active.user.id !== verified.claims.sub) throw new UnauthorizedError('This sign-in has ended; sign in again');
-    return { userId: active.user.id, username: active.user.username, role: active.user.role, loginId: active.loginId };
+    return { userId: active.user.id, username: active.user.username, role: active.user.role, loginId: active.loginId, accessExpiresAt: verified.expiresAt };
   }
 
   async me(principal: Principal): Promise<User> {

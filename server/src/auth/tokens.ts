@@ -32,11 +32,11 @@ export class TokenSigner {
   }
 
   /** The token's claims, or why it was refused (expired, bad signature, malformed). */
-  async verifyAccess(token: string): Promise<{ ok: true; claims: AccessClaims } | { ok: false; reason: string }> {
+  async verifyAccess(token: string): Promise<{ ok: true; claims: AccessClaims; expiresAt: Date } | { ok: false; reason: string }> {
     try {
-      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] });
+      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'], requiredClaims: ['exp'] });
       if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') return { ok: false, reason: 'The token is malformed' };
-      return { ok: true, claims: { sub: payload.sub, sid: payload.sid } };
+      return { ok: true, claims: { sub: payload.sub, sid: payload.sid }, expiresAt: new Date(payload.exp! * 1000) };
     } catch (err) {
       if (err instanceof errors.JWTExpired) return { ok: false, reason: 'The access token has expired; refresh it or sign in again' };
       return { ok: false, reason: 'The access token is not valid' };

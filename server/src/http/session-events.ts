@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Principal } from '../auth/principal.js';
-import { ForbiddenError, InputError, TooManyRequestsError } from '../errors.js';
+import { ForbiddenError, InputError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
 import type { FeedEvent, SessionFeed } from '../sessions/session-feed.js';
 import { SIGNED_IN } from './access-gate.js';
 import { principal } from './auth-hook.js';
@@ -29,14 +29,27 @@ interface Reader {
   end: () => void;
 }
 
+/** Why a stream ends before its reader leaves: the last event it is sent. */
+const ENDINGS = {
+  expired: 'The access token this stream was opened with has expired; refresh it and open the stream again',
+  revoked: 'This sign-in has ended or no longer allows this stream; sign in again',
+} as const;
+
+/** setTimeout's longest delay; a token living longer is caught by the heartbeat's re-check instead. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * `GET /api/events`: Server-Sent Events telling the UI that sessions changed, so it fetches
  * them instead of polling. A user hears of their own sessions (`event: session`, with id,
  * user_id and status) and, without any detail, that the queue moved (`event: queue`: their
  * queued sessions' places may have changed); an admin may ask for everyone's with
  * `?scope=all`. `event: resync` means changes may have been missed: fetch everything again.
- * The sign-in is checked again at every heartbeat, so a signed-out or disabled user's stream
- * ends within one heartbeat (25 s).
+ *
+ * The stream is authorised once, by the access token it was opened with, and lasts as long
+ * as that token: when it expires the stream ends with `event: expired` (refresh the token and
+ * open a new stream). The sign-in is checked again at every heartbeat, so a signed-out or
+ * disabled user's stream (or an admin's scope=all stream once they are no longer one) ends
+ * within one heartbeat (25 s) with `event: revoked`; a new stream would be refused.
  */
 export class SessionEvents {
   private readonly readers = new Set<Reader>();
@@ -84,15 +97,23 @@ export class SessionEvents {
       connection: 'keep-alive',
     });
     let heartbeat: NodeJS.Timeout | undefined;
+    let expiry: NodeJS.Timeout | undefined;
     const reader: Reader = {
       userId: who.userId,
       res,
       end: () => {
         clearInterval(heartbeat);
+        clearTimeout(expiry);
         if (!this.readers.delete(reader)) return;
         res.end();
       },
     };
+    const finish = (why: keyof typeof ENDINGS) => {
+      if (!this.readers.has(reader)) return;
+      this.write(reader, `event: ${why}\ndata: ${JSON.stringify({ message: ENDINGS[why] })}\n\n`);
+      reader.end();
+    };
+    const expiresAt = who.accessExpiresAt?.getTime();
     this.filters.set(reader, (event) => {
       if (event.type === 'resync') return 'event: resync\ndata: {}\n\n';
       const change = event.change;
@@ -106,13 +127,20 @@ export class SessionEvents {
     res.on('close', reader.end);
     res.on('error', reader.end);
     this.write(reader, `retry: ${RETRY_MS}\nevent: ready\ndata: {}\n\n`);
+    if (expiresAt !== undefined && expiresAt - Date.now() <= MAX_TIMER_MS) {
+      expiry = setTimeout(() => finish('expired'), Math.max(0, expiresAt - Date.now()));
+    }
     heartbeat = setInterval(() => {
       this.write(reader, ': heartbeat\n\n');
       this.o.gate.principal(headers).then(
         (now) => {
-          if (now.userId !== who.userId || (all && now.role !== 'admin')) reader.end();
+          if (now.userId !== who.userId || (all && now.role !== 'admin')) finish('revoked');
         },
-        () => reader.end(),
+        (err: unknown) => {
+          // Not a verdict on the sign-in (the database did not answer): EventSource retries soon.
+          if (!(err instanceof UnauthorizedError)) return reader.end();
+          finish(expiresAt !== undefined && Date.now() >= expiresAt ? 'expired' : 'revoked');
+        },
       );
     }, this.heartbeatMs);
   }
