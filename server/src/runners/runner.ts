@@ -132,6 +132,11 @@ export interface Runner {
   readonly files?: HomeFiles;
   /** Users' persistent homes (apps with `persistent_home`); absent when this runner keeps none. */
   readonly homes?: UserHomes;
+  /**
+   * Records that a pooled session's workload now belongs to `userId` (a launch claimed it), so
+   * what the cluster shows names its owner. Absent when the runner keeps no owner past launch.
+   */
+  assignOwner?(sessionId: string, userId: string): Promise<void>;
   /** Removes every trace of the session's workload. Idempotent. */
   stop(sessionId: string): Promise<void>;
   /** Stops watching. Running workloads are left alone: a restart adopts them. */

@@ -250,7 +250,21 @@ export class SessionService {
     // After the answer is on its way: the refill's queries and its workload's creation are
     // nothing the person waits for.
     setImmediate(() => void this.refillPools());
+    this.nameOwner(row);
     return toSession(row);
+  }
+
+  /**
+   * Tells the runner who claimed a pooled session, so its workload names the owner as any
+   * other does (the pod's user annotation was empty while pooled). Not awaited and never
+   * fatal: the claim is in the database already, and a runner that may not say so (a Role
+   * without `patch` on pods) only leaves the cluster's view behind.
+   */
+  private nameOwner(row: SessionsTable): void {
+    if (!this.o.runner.assignOwner) return;
+    this.o.runner.assignOwner(row.id, row.user_id).catch((err: unknown) =>
+      this.o.logger.warn({ err: err instanceof Error ? err.message : String(err), sessionId: row.id, userId: row.user_id }, "could not name a claimed session's owner on its workload"),
+    );
   }
 
   async get(principal: Principal, id: string): Promise<Session> {

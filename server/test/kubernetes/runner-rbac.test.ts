@@ -80,10 +80,10 @@ after(async () => {
   await namespace?.remove();
 });
 
-test('the Role grants exactly create, delete, list and watch on pods, and create and delete on claims', () => {
+test('the Role grants exactly create, delete, list, patch and watch on pods, and create and delete on claims', () => {
   const { role } = rbacManifests('x');
   assert.deepEqual(role.rules, [
-    { apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete', 'list', 'patch', 'watch'] },
     { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['create', 'delete'] },
   ]);
 });
@@ -124,6 +124,11 @@ test('the whole session flow works with only the Role from deploy/kubernetes/rba
     const desktop = await readDesktop(`ws://${ready.event.endpoint.host}:${ready.event.endpoint.port}/`, spec.streamSecret);
     assert.equal(desktop.banner, 'RFB 003.008');
     assert.equal(desktop.accepted, true);
+    // A claimed warm-pool session's owner is named on its pod (patch), and listed (list).
+    await runner.assignOwner(spec.sessionId, 'rbac-claimer');
+    const pod = await admin.makeApiClient(CoreV1Api).readNamespacedPod({ name: spec.workloadName, namespace: namespace.name });
+    assert.equal(pod.metadata?.annotations?.['sortie.io/user-id'], 'rbac-claimer');
+    assert.deepEqual((await runner.list()).map((w) => w.sessionId), [spec.sessionId]);
     await runner.stop(spec.sessionId);
     await waitForPodGone(admin, namespace.name, spec.workloadName);
     await runner.stop(spec.sessionId); // the idempotent 404 path works with the Role too
@@ -156,7 +161,10 @@ test('anything outside the Role is refused with 403', async () => {
     }),
   );
   await refused('get a pod (Sortie never reads single pods)', () => core.readNamespacedPod({ name: 'sortie-session-x', namespace: namespace.name }));
-  await refused('patch a pod', () => core.patchNamespacedPod({ name: 'sortie-session-x', namespace: namespace.name, body: [] }));
+  await refused('replace a pod (Sortie patches one annotation, never the whole pod)', () =>
+    core.replaceNamespacedPod({ name: 'sortie-session-x', namespace: namespace.name, body: { metadata: { name: 'sortie-session-x' } } }),
+  );
+  await refused('patch a claim', () => core.patchNamespacedPersistentVolumeClaim({ name: 'sortie-home-x', namespace: namespace.name, body: [] }));
   await refused('list pods in another namespace', () => core.listNamespacedPod({ namespace: 'default' }));
   await refused('list events', () => core.listNamespacedEvent({ namespace: namespace.name }));
 });

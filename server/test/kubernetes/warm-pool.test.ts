@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
+import { ANNOTATION_USER_ID } from '../../src/runners/kubernetes/labels.js';
 import type { Session } from '../../src/sessions/session.js';
 import type { Api } from '../support/api.js';
 import { readDesktop } from '../support/rfb.js';
@@ -29,6 +30,15 @@ async function poolOf(api: Api, size: number, not: readonly string[] = []): Prom
   );
 }
 
+/** Waits until the pod names `userId` as its owner (the annotation is set just after the claim's answer). */
+async function ownerOnPod(desk: ClusterDesk, podName: string, userId: string): Promise<void> {
+  await waitFor(async () => (await readPod(desk.kc, desk.namespace.name, podName))?.metadata?.annotations?.[ANNOTATION_USER_ID] === userId, {
+    what: `pod ${podName} to name ${userId} in ${ANNOTATION_USER_ID}`,
+    timeoutMs: 10_000,
+    intervalMs: 100,
+  });
+}
+
 describe('a warm pool of 1 on Kubernetes', () => {
   let desk: ClusterDesk;
   let api: Api;
@@ -45,11 +55,14 @@ describe('a warm pool of 1 on Kubernetes', () => {
 
   test('a launch is running in the POST answer, its desktop streams, and a new pod refills the pool', async () => {
     const [warm] = await poolOf(api, 1);
-    assert.ok(await readPod(desk.kc, desk.namespace.name, warm!.pod_name), 'the pooled session is a pod');
+    const pooledPod = await readPod(desk.kc, desk.namespace.name, warm!.pod_name);
+    assert.ok(pooledPod, 'the pooled session is a pod');
+    assert.equal(pooledPod.metadata?.annotations?.[ANNOTATION_USER_ID], '', 'nobody owns a pooled pod');
     const claimed = await api.launch('xterm', 'alice');
     assert.equal(claimed.status, 'running', 'running in the POST answer');
     assert.equal(claimed.id, warm!.id);
     assert.equal(claimed.user_id, 'alice');
+    await ownerOnPod(desk, claimed.pod_name, 'alice');
     const desktop = await readDesktop(desk.sortie.wsUrl(claimed.websocket_url));
     assert.equal(desktop.banner, 'RFB 003.008');
     assert.ok(desktop.nonBlank, 'the xterm is on the desktop');
@@ -71,6 +84,7 @@ describe('a warm pool of 1 on Kubernetes', () => {
     const claimed = await api.launch('xterm', 'bob');
     assert.equal(claimed.status, 'running');
     assert.equal(claimed.id, replacement!.id);
+    await ownerOnPod(desk, claimed.pod_name, 'bob');
     await api.end(claimed.id);
   });
 });

@@ -13,6 +13,8 @@ export class FakeWorkloads {
   readonly stopped: string[] = [];
   /** The most workloads that existed at once. */
   peak = 0;
+  /** Who each claimed pooled workload was handed to (assignOwner), by session id. */
+  readonly owners = new Map<string, string>();
 }
 
 export interface FakeRunnerOptions {
@@ -50,6 +52,8 @@ export class FakeRunner implements Runner {
   readonly workloads: FakeWorkloads;
   /** Set to make the next launch() reject with it (as a quota refusal would), once. */
   launchError: Error | undefined;
+  /** Set to make every assignOwner() reject with it (as a Role without `patch` on pods would). */
+  assignOwnerError: Error | undefined;
   private onEvent: (event: WorkloadEvent) => void = () => {};
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly endpoint: Endpoint;
@@ -93,6 +97,11 @@ export class FakeRunner implements Runner {
     this.workloads.launched.push(spec.sessionId);
     this.workloads.peak = Math.max(this.workloads.peak, live.size);
     if (this.options.events !== 'manual') this.becomeReady(spec.sessionId);
+  }
+
+  async assignOwner(sessionId: string, userId: string): Promise<void> {
+    if (this.assignOwnerError) throw this.assignOwnerError;
+    this.workloads.owners.set(sessionId, userId);
   }
 
   /** Reports the workload ready now (whether or not it still exists: a late event). */

@@ -6,7 +6,7 @@ import type { RunnerMetrics } from '../../metrics/metrics.js';
 import { workloadName, type HomeFiles, type LaunchSpec, type Runner, type UserHomes, type Workload, type WorkloadEvent } from '../runner.js';
 import { apiMessage, apiStatusCode } from './api-errors.js';
 import { buildHomeClaim, DEFAULT_HOME, homeClaimName, type HomeSettings } from './home-claim.js';
-import { LABEL_SESSION_ID, SESSION_POD_SELECTOR } from './labels.js';
+import { ANNOTATION_USER_ID, LABEL_SESSION_ID, SESSION_POD_SELECTOR } from './labels.js';
 import { buildSessionPod, TERMINATION_GRACE_SECONDS, type PodSettings } from './pod-spec.js';
 import { podLaunchStep, podState, type PodLaunchStep } from './pod-status.js';
 import { SidecarHomeFiles } from './sidecar-files.js';
@@ -232,6 +232,30 @@ export class KubernetesRunner implements Runner {
           return [{ sessionId, state: 'ended', reason: state.reason }];
       }
     });
+  }
+
+  /**
+   * Names the claiming user in the pod's `sortie.io/user-id` annotation (empty while pooled),
+   * for whoever looks at the cluster: an operator reading the pod, or a tool that reports use by owner.
+   * A JSON patch of that one key; the pod's spec is never patched.
+   */
+  async assignOwner(sessionId: string, userId: string): Promise<void> {
+    const { namespace } = this.settings;
+    try {
+      await this.core.patchNamespacedPod({
+        name: workloadName(sessionId),
+        namespace,
+        body: [{ op: 'add', path: `/metadata/annotations/${ANNOTATION_USER_ID.replace(/~/g, '~0').replace(/\//g, '~1')}`, value: userId }],
+      });
+    } catch (err) {
+      const code = apiStatusCode(err);
+      // Gone already: the watch reports that, and the session ends with it.
+      if (code === 404) return;
+      if (code === 403) {
+        throw new ConfigError(`Sortie may not patch pods in namespace "${namespace}" to name a claimed session's owner (apply deploy/kubernetes/rbac.yaml): ${apiMessage(err)}`);
+      }
+      throw new Error(`Could not name the owner on the pod of session ${sessionId}: ${apiMessage(err)}`);
+    }
   }
 
   async stop(sessionId: string): Promise<void> {
