@@ -124,7 +124,8 @@ describe('bounds on the stream path', () => {
     if (sortie) {
       if (sortie.child.exitCode !== null) console.error(`Sortie exited during the test: ${sortie.stderr().slice(-4000)}`);
       else if (sessionId) await api('DELETE', `/api/sessions/${sessionId}`).catch(() => undefined);
-      sortie.child.kill('SIGTERM');
+      // Ctrl-C stops at once; SIGTERM would linger for the drain, which is not tested here.
+      sortie.child.kill('SIGINT');
       await exitOf(sortie.child);
       // Sessions outlive Sortie by design; if it could not end this one, end its processes here.
       if (sessionId && existsSync(path.join(stateDir, `${sessionId}.json`))) {
