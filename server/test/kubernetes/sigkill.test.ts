@@ -112,18 +112,20 @@ test('after SIGKILL and changes behind its back, a restart adopts, ends and remo
   assert.ok(lostNow.status === 'failed' || lostNow.status === 'terminated', `the session whose pod was deleted ended (${lostNow.status})`);
   assert.ok(lostNow.reason, 'with a reason');
 
-  // Removal starts during reconciliation: the stray is already on its way out.
-  await waitForPodGone(kc, namespace!.name, strayName);
-
+  // Removal starts during reconciliation, before Sortie listens: the stray is already on its
+  // way out, and the pods that are not are exactly the live sessions.
+  const stray = await readPod(kc, namespace!.name, strayName);
+  assert.ok(stray === undefined || stray.metadata?.deletionTimestamp, 'the restart is removing the stray pod');
   const inDb = liveSessionsInDb();
   const inCluster = await sessionPodsInCluster();
   assert.deepEqual(inDb, new Set([kept.id]));
   assert.deepEqual(inCluster, inDb, 'live sessions in the database are exactly the Sortie pods in the namespace');
 
-  // Clean up through Sortie, then stop it as an operator would.
+  // Clean up through Sortie, then stop it as an operator would. The stray and the kept
+  // session's pod each wait out the kubelet's teardown (over ten seconds here): side by side.
   const ended = await second.api.request<{ status: string }>('DELETE', `/api/sessions/${kept.id}`);
   assert.equal(ended.body.status, 'terminated');
-  await waitForPodGone(kc, namespace!.name, kept.pod_name);
+  await Promise.all([waitForPodGone(kc, namespace!.name, strayName), waitForPodGone(kc, namespace!.name, kept.pod_name)]);
   await waitFor(async () => (await sessionPodsInCluster()).size === 0, { what: 'no Sortie pods left', timeoutMs: 10_000 });
   second.sortie.child.kill('SIGTERM');
   assert.equal((await exitOf(second.sortie.child)).code, 0, second.sortie.stderr());
