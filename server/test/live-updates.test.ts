@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import type { Page } from 'playwright-core';
 import { launchBrowser, signIn } from './support/browser.js';
 import { FakeRunner } from './support/fake-runner.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
@@ -414,7 +415,7 @@ describe('live updates in the browser across access-token expiry', () => {
   const password = 'expiry-browser-pw-1';
 
   before(async () => {
-    // Tokens live 9 s: long enough to sign in and open the page on one token, short enough
+    // Tokens live 9 s: long enough to sign in and open the pages on one token, short enough
     // to see it expire. The heartbeat's re-check is a minute away.
     sortie = await startTestSortie({
       name: 'live-updates-expiry-browser',
@@ -426,61 +427,72 @@ describe('live updates in the browser across access-token expiry', () => {
 
   after(() => sortie?.cleanup());
 
-  test('when the stream\'s access token expires, the page refreshes it and opens the next stream at once, without polling meanwhile, and hears the next change', async () => {
+  /** A tab's event streams (when each opened, how it was answered, when it ended), token refreshes and list reads. */
+  function track(page: Page) {
+    const streams: Array<{ opened: number; status: number; ended?: number }> = [];
+    const byRequest = new Map<unknown, (typeof streams)[number]>();
+    const refreshes: number[] = [];
+    const listReads: number[] = [];
+    page.on('request', (request) => {
+      const path = new URL(request.url()).pathname;
+      if (request.method() === 'POST' && path === '/api/auth/refresh') refreshes.push(Date.now());
+      if (request.method() === 'GET' && path === '/api/sessions') listReads.push(Date.now());
+    });
+    page.on('response', (response) => {
+      if (new URL(response.url()).pathname !== '/api/events') return;
+      const stream = { opened: Date.now(), status: response.status() };
+      streams.push(stream);
+      byRequest.set(response.request(), stream);
+    });
+    const ended = (request: unknown) => {
+      const stream = byRequest.get(request);
+      if (stream && stream.ended === undefined) stream.ended = Date.now();
+    };
+    page.on('requestfinished', ended);
+    page.on('requestfailed', ended);
+    return { streams, refreshes, listReads };
+  }
+
+  test('when the streams\' access token expires, two tabs of one sign-in each open the next stream at once (one refresh wins, the other tab gets its cookie), without polling meanwhile, and hear the next change', async () => {
     const { browser, close } = await launchBrowser();
     try {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      const streams: Array<{ opened: number; status: number; ended?: number }> = [];
-      const byRequest = new Map<unknown, (typeof streams)[number]>();
-      const refreshes: number[] = [];
-      const listReads: number[] = [];
-      page.on('request', (request) => {
-        const path = new URL(request.url()).pathname;
-        if (request.method() === 'POST' && path === '/api/auth/refresh') refreshes.push(Date.now());
-        if (request.method() === 'GET' && path === '/api/sessions') listReads.push(Date.now());
-      });
-      page.on('response', (response) => {
-        if (new URL(response.url()).pathname !== '/api/events') return;
-        const stream = { opened: Date.now(), status: response.status() };
-        streams.push(stream);
-        byRequest.set(response.request(), stream);
-      });
-      const ended = (request: unknown) => {
-        const stream = byRequest.get(request);
-        if (stream && stream.ended === undefined) stream.ended = Date.now();
-      };
-      page.on('requestfinished', ended);
-      page.on('requestfailed', ended);
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const pages = [await context.newPage(), await context.newPage()];
+      const tabs = pages.map(track);
+      await pages[0]!.goto(sortie.url);
+      await signIn(pages[0]!, 'admin', password);
+      // Both tabs open their streams with the same access cookie, so both streams end together.
+      for (const page of pages) {
+        await page.goto(`${sortie.url}/#/sessions`);
+        await page.getByTestId('user-name').waitFor();
+      }
 
-      await page.goto(sortie.url);
-      await signIn(page, 'admin', password);
-      await page.goto(`${sortie.url}/#/sessions`);
-      await page.getByTestId('user-name').waitFor();
-
-      // The first stream ends with its token, and another is open after it.
-      const [first, next] = await waitFor(
-        () => {
-          const done = streams.find((s) => s.status === 200 && s.ended !== undefined);
-          const after = done && streams.find((s) => s.status === 200 && s.opened >= done.ended!);
-          return done && after ? ([done, after] as const) : undefined;
-        },
-        { timeoutMs: 25_000, intervalMs: 100, what: `a stream to end with its token and the next to open; had ${JSON.stringify(streams)}` },
-      );
-      // EventSource on its own would retry after 5 s with the stale cookie, be refused, and wait a minute.
-      assert.ok(next.opened - first.ended! < 3_000, `the next stream opened ${next.opened - first.ended!} ms after the first ended`);
-      assert.deepEqual(streams.filter((s) => s.status !== 200), [], 'no stream was ever refused (opened with an expired token)');
-      assert.ok(refreshes.some((at) => at >= first.ended! - 1_000 && at <= next.opened), 'the token was refreshed in between');
-      // The page stays on live updates: one re-read for what the gap may have hidden, and no
-      // falling back to polling (which re-reads at once, and again on the way back).
-      await sleep(4_000);
-      const reads = listReads.filter((at) => at >= first.ended! && at < first.ended! + 4_000);
-      assert.equal(reads.length, 1, `list reads after the first stream ended: ${reads.map((at) => at - first.ended!).join(', ')} ms`);
+      for (const [n, tab] of tabs.entries()) {
+        // The first stream ends with its token, and another is open after it.
+        const [first, next] = await waitFor(
+          () => {
+            const done = tab.streams.find((s) => s.status === 200 && s.ended !== undefined);
+            const after = done && tab.streams.find((s) => s.status === 200 && s.opened >= done.ended!);
+            return done && after ? ([done, after] as const) : undefined;
+          },
+          { timeoutMs: 25_000, intervalMs: 100, what: `tab ${n}'s stream to end with its token and the next to open; had ${JSON.stringify(tab.streams)}` },
+        );
+        // EventSource on its own would retry after 5 s with the stale cookie, be refused, and wait a minute.
+        assert.ok(next.opened - first.ended! < 3_000, `tab ${n}'s next stream opened ${next.opened - first.ended!} ms after the first ended`);
+        assert.deepEqual(tab.streams.filter((s) => s.status !== 200), [], `no stream of tab ${n} was refused (opened with an expired token)`);
+        assert.ok(tab.refreshes.some((at) => at >= first.ended! - 1_000 && at <= next.opened), `tab ${n} refreshed the token in between`);
+        // The tab stays on live updates: one re-read for what the gap may have hidden, and no
+        // falling back to polling (which re-reads at once, and again on the way back).
+        await sleep(Math.max(0, first.ended! + 4_000 - Date.now()));
+        const reads = tab.listReads.filter((at) => at >= first.ended! && at < first.ended! + 4_000);
+        assert.equal(reads.length, 1, `tab ${n}'s list reads after its first stream ended: ${reads.map((at) => at - first.ended!).join(', ')} ms`);
+      }
 
       const admin = await sortie.signIn('admin', password);
       const launched = await admin.request<{ id: string }>('POST', '/api/sessions', { app_id: 'xterm' });
       assert.equal(launched.status, 201, launched.text);
-      // The next poll is most of a minute away: only the new stream's announcement brings it this soon.
-      await page.locator(`[data-testid="sessions-row-${launched.body.id}"]`).waitFor({ timeout: 10_000 });
+      // The next poll is most of a minute away: only the new streams' announcements bring it this soon.
+      for (const page of pages) await page.locator(`[data-testid="sessions-row-${launched.body.id}"]`).waitFor({ timeout: 10_000 });
     } finally {
       await close();
     }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, mock, test } from 'node:test';
-import { LiveEvents, REOPEN_MS, RETRY_MS, type SessionEvent, type StreamHandlers } from './liveEvents';
+import { LiveEvents, RACE_MS, REOPEN_MS, RETRY_MS, type SessionEvent, type StreamHandlers } from './liveEvents';
 
 /** Streams as the server would drive them, and what the page was told. */
 function harness(refresh: () => Promise<boolean> = async () => true) {
@@ -62,18 +62,36 @@ test('a stream ended by its expired access token is followed at once by one with
   assert.equal(h.streams.length, 2);
 });
 
-test('when the refresh is refused the sign-in is over: no new stream until REOPEN_MS, and polling takes over', async () => {
+test('a refused refresh still tries one stream: another tab may have won the refresh and renewed the shared cookie', async () => {
   const h = harness(async () => false);
   h.live.start();
   h.last().handlers.event('ready', '{}');
   h.last().handlers.event('expired', '{}');
   await settle();
   assert.equal(h.streams.length, 1);
+  mock.timers.tick(RACE_MS);
+  assert.equal(h.streams.length, 2);
+  h.last().handlers.event('ready', '{}');
+  assert.deepEqual(h.health, [true, true]);
+  assert.deepEqual(h.events, [{}]);
+});
+
+test('when the refresh is refused and so is the stream, the sign-in is over: no new stream until REOPEN_MS, and polling takes over', async () => {
+  const h = harness(async () => false);
+  h.live.start();
+  h.last().handlers.event('ready', '{}');
+  h.last().handlers.event('expired', '{}');
+  await settle();
+  mock.timers.tick(RACE_MS);
+  h.last().handlers.error(true);
+  await settle();
+  assert.equal(h.refreshes.count, 1, 'no second refresh');
+  assert.equal(h.streams.length, 2);
   assert.equal(h.health.at(-1), false);
   mock.timers.tick(REOPEN_MS - 1);
-  assert.equal(h.streams.length, 1);
-  mock.timers.tick(1);
   assert.equal(h.streams.length, 2);
+  mock.timers.tick(1);
+  assert.equal(h.streams.length, 3);
 });
 
 test('when the server cannot be reached to refresh, the stream is tried again after RETRY_MS', async () => {

@@ -29,6 +29,9 @@ export const REOPEN_MS = 60_000;
 /** How long to wait before trying again when the server could not be reached to refresh the sign-in. */
 export const RETRY_MS = 5_000;
 
+/** How long a refresh that lost to another tab's waits for the winner's cookie. */
+export const RACE_MS = 1_000;
+
 /** The named events a stream sends (see server/src/http/session-events.ts). */
 const ANNOUNCEMENTS = ['session', 'queue', 'resync'];
 
@@ -41,7 +44,9 @@ const ANNOUNCEMENTS = ['session', 'queue', 'resync'];
  *
  * A stream the server refused (`error` with `closed`) may have been opened with a token that
  * expired unseen (a laptop that slept through the `expired` event): the first refusal
- * refreshes and tries again at once, later ones wait REOPEN_MS. A stream the server ended
+ * refreshes and tries again at once, later ones wait REOPEN_MS. A refused refresh is tried
+ * with a stream too: two tabs share the refresh cookie, and when their streams expire
+ * together only the first refresh wins, while the other tab's cookie is renewed all the same. A stream the server ended
  * because the sign-in did (`revoked`) waits REOPEN_MS too; polling carries on meanwhile and
  * finds out that the person has to sign in again.
  */
@@ -101,8 +106,13 @@ export class LiveEvents {
   private renew(): void {
     this.o.refresh().then(
       (refreshed) => {
-        if (refreshed) this.open();
-        else this.later(REOPEN_MS);
+        if (refreshed) return this.open();
+        // Refused, the sign-in may still be alive: another tab sharing the cookie refreshed
+        // it a moment before, and its new cookie is on its way. The stream is tried once
+        // that has landed; refused too, it waits REOPEN_MS.
+        this.refusals = 1;
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => this.open(), RACE_MS);
       },
       () => this.later(RETRY_MS),
     );
