@@ -15,25 +15,29 @@ import { LocalSessionFeed } from '../sessions/session-feed.js';
 import { StreamHandoff } from './stream-handoff.js';
 
 const PASSWORD = 'p00lPass';
+/** 1280x800, 32 bpp, named "desk". */
+const SERVER_INIT = Buffer.concat([Buffer.from([5, 0, 3, 32, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0]), Buffer.from([0, 0, 0, 4]), Buffer.from('desk')]);
 
 /**
- * Stands in for a pooled session's websockify + Xvnc: RFB 3.8 with the VNC password, then an
- * echo. Each connection is numbered, and the echo says which connection answered.
+ * Stands in for a pooled session's websockify + Xvnc: RFB 3.8 with the VNC password, then
+ * ClientInit/ServerInit, then an echo. Each connection is numbered, and the echo says which
+ * connection answered.
  */
 function fakeVncServer() {
   const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  const connections: Array<{ ws: WebSocket; authenticated: boolean }> = [];
+  const connections: Array<{ ws: WebSocket; authenticated: boolean; initialised: boolean }> = [];
   server.on('connection', (ws) => {
-    const connection = { ws, authenticated: false };
+    const connection = { ws, authenticated: false, initialised: false };
     const number = connections.push(connection);
     const challenge = randomBytes(16);
-    let stage: 'version' | 'type' | 'response' | 'echo' = 'version';
+    let stage: 'version' | 'type' | 'response' | 'init' | 'echo' = 'version';
     ws.send(Buffer.from('RFB 003.008\n'));
     ws.on('message', (data: Buffer) => {
       if (stage === 'echo') return ws.send(Buffer.concat([Buffer.from(`#${number} `), data]));
       if (stage === 'version') return (stage = 'type'), ws.send(Buffer.from([1, 2]));
       if (stage === 'type') return (stage = 'response'), ws.send(challenge);
-      stage = 'echo';
+      if (stage === 'init') return (stage = 'echo'), (connection.initialised = true), ws.send(SERVER_INIT);
+      stage = 'init';
       connection.authenticated = data.equals(vncAuthResponse(challenge, PASSWORD));
       if (connection.authenticated) return ws.send(Buffer.from([0, 0, 0, 0]));
       ws.send(Buffer.from([0, 0, 0, 1, 0, 0, 0, 21, ...Buffer.from('Authentication failed')]));
@@ -50,6 +54,8 @@ let server: http.Server;
 let base: string;
 let endpoint: { host: string; port: number };
 const claimed = new Set<string>();
+/** Sessions whose viewers here watch only (a share's "view"): the relay reads their input. */
+const watchOnly = new Set<string>();
 
 before(async () => {
   vnc = fakeVncServer();
@@ -60,7 +66,9 @@ before(async () => {
     logger,
     // As the session service answers: a session still in the pool is nobody's to watch.
     resolve: async (id): Promise<StreamTarget> =>
-      claimed.has(id) ? { ok: true, endpoint, secret: PASSWORD } : { ok: false, code: CloseCode.SessionNotRunning, reason: 'The session is not running yet' },
+      claimed.has(id)
+        ? { ok: true, endpoint, secret: PASSWORD, viewOnly: watchOnly.has(id) }
+        : { ok: false, code: CloseCode.SessionNotRunning, reason: 'The session is not running yet' },
     preopened,
     handshakeTimeoutMs: 2000,
   });
@@ -79,7 +87,7 @@ after(() => {
 });
 
 /** A viewer through the relay: RFB with "None", then one echoed message; answers the echo and the socket. */
-async function view(id: string): Promise<{ echo: string; ws: WebSocket }> {
+async function view(id: string, first: Buffer = Buffer.from('hello')): Promise<{ echo: string; ws: WebSocket }> {
   const ws = new WebSocket(`${base}/ws/sessions/${id}`, ['binary']);
   const inbox: Buffer[] = [];
   let wake: (() => void) | undefined;
@@ -97,15 +105,17 @@ async function view(id: string): Promise<{ echo: string; ws: WebSocket }> {
   assert.deepEqual([...(await next())], [1, 1]);
   ws.send(Buffer.from([1]));
   assert.deepEqual([...(await next())], [0, 0, 0, 0]);
-  ws.send(Buffer.from('hello'));
-  return { echo: (await next()).toString(), ws };
+  ws.send(Buffer.from([1])); // ClientInit, shared
+  assert.deepEqual(await next(), SERVER_INIT);
+  ws.send(first);
+  return { echo: (await next()).toString('latin1'), ws };
 }
 
 /** Opens a connection ahead for `id` and waits until the stand-in has seen it authenticate. */
 async function openAhead(id: string): Promise<number> {
   const before = vnc.connections.length;
   preopened.open(id, endpoint, PASSWORD);
-  await waitFor(() => vnc.connections.length === before + 1 && vnc.connections.at(-1)!.authenticated, { what: 'the connection opened ahead to authenticate' });
+  await waitFor(() => vnc.connections.length === before + 1 && vnc.connections.at(-1)!.initialised, { what: 'the connection opened ahead to authenticate and initialise' });
   return vnc.connections.length;
 }
 
@@ -200,4 +210,14 @@ test("a draining replica's streams: the others open their sessions' side ahead, 
     b.close();
     aheadOnA.close();
   }
+});
+
+test("a view-only viewer over a connection opened ahead: the relay answered its ClientInit, and reads its input from the next message on", { timeout: 10_000 }, async () => {
+  const number = await openAhead('s7');
+  claimed.add('s7');
+  watchOnly.add('s7');
+  const keyThenUpdateRequest = Buffer.from([4, 1, 0, 0, 0, 0, 0, 0x61, 3, 0, 0, 0, 0, 0, 5, 0, 3, 32]);
+  const viewer = await view('s7', keyThenUpdateRequest);
+  assert.equal(viewer.echo, `#${number} ` + Buffer.from([3, 0, 0, 0, 0, 0, 5, 0, 3, 32]).toString('latin1'), 'the key is dropped, the update request passes');
+  viewer.ws.close();
 });

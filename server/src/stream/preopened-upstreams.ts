@@ -2,7 +2,7 @@ import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { Endpoint } from '../runners/runner.js';
 import type { ReusedReads } from './reused-reads.js';
-import { authenticateToServer } from './rfb-handshake.js';
+import { authenticateToServer, initialiseServer } from './rfb-handshake.js';
 import { openUpstream } from './upstream.js';
 import { encodeFrame, FrameReader } from './ws-frames.js';
 
@@ -10,8 +10,10 @@ import { encodeFrame, FrameReader } from './ws-frames.js';
 export interface AuthenticatedUpstream {
   socket: net.Socket;
   reads: ReusedReads;
-  /** Holds anything websockify sent after the SecurityResult (nothing, until ClientInit). */
+  /** Holds anything websockify sent after the ServerInit (nothing, until the viewer asks). */
   reader: FrameReader;
+  /** The desktop's ServerInit, asked for ahead too: the relay answers the viewer's ClientInit with it. */
+  serverInit: Buffer;
 }
 
 interface Entry {
@@ -29,11 +31,13 @@ interface Entry {
  * first viewer of a warm launch finds the session's side of its stream already standing.
  *
  * Opening that side costs a WebSocket upgrade (websockify forks a process per connection),
- * Xvnc's greeting and the VNC password's challenge: several round trips and a few hundred ms
- * on a busy node, all of it after the viewer asked. Done ahead, the viewer waits only for its
- * own handshake with Sortie. The connection stops just before ClientInit, where a VNC server
- * sends nothing and waits (TigerVNC's Xvnc keeps such a connection for as long as it is
- * open), and the relay carries on from there as if it had just authenticated.
+ * Xvnc's greeting, the VNC password's challenge and ClientInit/ServerInit: several round
+ * trips and a few hundred ms on a busy node, all of it after the viewer asked. Done ahead,
+ * the viewer waits only for its own handshake with Sortie, which answers its ClientInit with
+ * the ServerInit kept. The connection then waits with nothing asked of the desktop: a VNC
+ * server sends no picture before a FramebufferUpdateRequest. If the desktop's size changes
+ * meanwhile, Xvnc drops the connection (it has not said it handles resizes) and it is
+ * forgotten, so a ServerInit handed out is never stale.
  *
  * A preopened connection is Sortie's own: the relay hands it only to a viewer its `resolve`
  * let in, and that refuses every viewer of a session still in the pool. It is used once,
@@ -141,14 +145,17 @@ export class PreopenedUpstreams {
     const reader = new FrameReader(socket, rest, this.o.maxHandshakeBytes);
     const onAbort = () => socket.destroy();
     signal.addEventListener('abort', onAbort, { once: true });
+    const send = (p: Buffer) => socket.write(encodeFrame(p, true));
+    let serverInit: Buffer;
     try {
-      await authenticateToServer(reader, (p) => socket.write(encodeFrame(p, true)), secret);
+      await authenticateToServer(reader, send, secret);
+      serverInit = await initialiseServer(reader, send);
     } catch (err) {
       socket.destroy();
       throw err;
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
-    return { socket, reads, reader };
+    return { socket, reads, reader, serverInit };
   }
 }

@@ -8,7 +8,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Endpoint } from '../runners/runner.js';
 import { CloseCode, type CloseCodeValue } from './close-codes.js';
-import { authenticateToServer, greetBrowser } from './rfb-handshake.js';
+import { authenticateToServer, greetBrowser, readClientInit } from './rfb-handshake.js';
 import type { ReusedReads } from './reused-reads.js';
 import { acceptKey, openUpstream } from './upstream.js';
 import type { PreopenedUpstreams } from './preopened-upstreams.js';
@@ -220,6 +220,8 @@ export class StreamRelay {
     let upstream: net.Socket;
     let reads: ReusedReads;
     let upstreamReader: FrameReader;
+    /** The desktop's ServerInit, when the session's side was opened ahead that far. */
+    let serverInit: Buffer | undefined;
     let accepted = false;
     // A timeout (or the viewer leaving) mid-handshake ends the session's side, then the
     // browser's once it has been accepted; the waiting readers then fail.
@@ -234,6 +236,7 @@ export class StreamRelay {
       upstream = opened.socket;
       reads = opened.reads;
       upstreamReader = ahead?.reader ?? new FrameReader(upstream, opened.rest, this.limits.maxHandshakeBytes);
+      serverInit = ahead?.serverInit;
       mark('upstreamOpen');
       signal.addEventListener('abort', abortHandshake, { once: true });
       if (!ahead) await authenticateToServer(upstreamReader, (p) => upstream.write(encodeFrame(p, true)), target.secret);
@@ -252,6 +255,13 @@ export class StreamRelay {
     let securityResult: Buffer | undefined;
     try {
       securityResult = await greetBrowser(clientReader, (p) => client.write(encodeFrame(p, false)));
+      if (serverInit) {
+        // Opened ahead up to ServerInit: the viewer's ClientInit is answered here, a round trip
+        // to the desktop saved. The ServerInit goes out as the stream's first bytes below.
+        if (securityResult) client.write(encodeFrame(securityResult, false));
+        securityResult = undefined;
+        await readClientInit(clientReader);
+      }
       if (signal.aborted) throw new Error('timed out');
       mark('viewerGreeted');
     } catch (err) {
@@ -276,7 +286,7 @@ export class StreamRelay {
       return this.closeHandshake(client, CloseCode.StreamUnavailable, 'The session is running but its desktop stream failed; try again');
     }
     // A view-only viewer's early bytes are read like the rest of its stream, not passed on.
-    const inbound = target.viewOnly ? new ViewOnlyInbound(client, upstream) : undefined;
+    const inbound = target.viewOnly ? new ViewOnlyInbound(client, upstream, { afterClientInit: serverInit !== undefined }) : undefined;
     if (inbound) {
       inbound.pushPayload(early.fromClient.payload);
       inbound.pushRaw(early.fromClient.raw);
@@ -287,7 +297,8 @@ export class StreamRelay {
     // The VNC server waits for ClientInit, which the browser sends only after this, so
     // nothing of the server's can come before it.
     if (securityResult) client.write(encodeFrame(securityResult, false));
-    if (early.fromUpstream.payload.length > 0) client.write(encodeFrame(early.fromUpstream.payload, false));
+    // What the desktop sent so far goes the stream's way (to the recorder too), ServerInit first.
+    const fromUpstream = [serverInit, early.fromUpstream.payload].filter((b): b is Buffer => b !== undefined && b.length > 0).map((b) => encodeFrame(b, false));
     if (client instanceof net.Socket) {
       client.setNoDelay(true);
       client.setTimeout(0);
@@ -295,7 +306,7 @@ export class StreamRelay {
     this.pending.delete(client);
     this.o.logger.debug({ sessionId, ms: took }, 'stream opened');
     const viewer = target.viewer && { ...target.viewer, ...(this.o.addressOf ? { address: this.o.addressOf(req) } : {}) };
-    this.track(sessionId, client, upstream, reads, early.fromUpstream.raw, viewer, inbound, target.onOpen);
+    this.track(sessionId, client, upstream, reads, Buffer.concat([...fromUpstream, early.fromUpstream.raw]), viewer, inbound, target.onOpen);
   }
 
   private track(

@@ -52,6 +52,26 @@ export async function greetBrowser(read: FrameReader, send: Send): Promise<Buffe
   return version.endsWith('8\n') ? Buffer.alloc(4) : undefined;
 }
 
+/** Most bytes of a desktop name a ServerInit may carry; Sortie's desktops send a few dozen. */
+const MAX_DESKTOP_NAME = 1024;
+
+/**
+ * Sends the VNC server ClientInit ("shared": other viewers stay) and answers its ServerInit,
+ * whole: for a connection opened ahead, whose viewer's ClientInit the relay then answers itself.
+ */
+export async function initialiseServer(read: FrameReader, send: Send): Promise<Buffer> {
+  send(Buffer.from([1]));
+  const head = await read.read(24);
+  const nameLength = head.readUInt32BE(20);
+  if (nameLength > MAX_DESKTOP_NAME) throw new RfbHandshakeError(`the VNC server sent a ${nameLength}-byte desktop name, more than the ${MAX_DESKTOP_NAME} allowed`);
+  return Buffer.concat([head, await read.read(nameLength)]);
+}
+
+/** Reads the viewer's ClientInit. Its "shared" flag is not asked: every stream is shared (see initialiseServer). */
+export async function readClientInit(read: FrameReader): Promise<void> {
+  await read.read(1);
+}
+
 async function readReason(read: FrameReader): Promise<string> {
   const length = (await read.read(4)).readUInt32BE(0);
   return (await read.read(Math.min(length, 1024))).toString('utf8');

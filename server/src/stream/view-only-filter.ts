@@ -93,8 +93,13 @@ export function measure(b: Buffer): Verdict {
 export class RfbInputFilter {
   private pending: Buffer = Buffer.alloc(0);
   private skip = 0;
-  private clientInit = true;
+  private clientInit: boolean;
   readonly counts: FilterCounts = { forwarded: 0, dropped: 0 };
+
+  /** `afterClientInit`: the relay answered the viewer's ClientInit itself (a connection opened ahead). */
+  constructor(options: { afterClientInit?: boolean } = {}) {
+    this.clientInit = !options.afterClientInit;
+  }
 
   /** The bytes of whole messages that may pass; throws UncheckedInput for a message that may not be read. */
   push(chunk: Buffer): Buffer[] {
@@ -219,7 +224,7 @@ function parseHeader(buf: Buffer): { opcode: number; mask: Buffer; length: numbe
  * keep-alives work as on a piped stream.
  */
 export class ViewOnlyInbound {
-  private readonly filter = new RfbInputFilter();
+  private readonly filter: RfbInputFilter;
   private readonly decoder: MaskedFrameDecoder;
   private violation: string | undefined;
   private onViolation: ((reason: string) => void) | undefined;
@@ -229,7 +234,9 @@ export class ViewOnlyInbound {
   constructor(
     private readonly client: Duplex,
     private readonly upstream: Duplex,
+    options: { afterClientInit?: boolean } = {},
   ) {
+    this.filter = new RfbInputFilter(options);
     this.decoder = new MaskedFrameDecoder({
       data: (payload) => this.forward(this.filter.push(payload)),
       control: (opcode, payload) => this.send(encodeFrame(payload, true, opcode)),
