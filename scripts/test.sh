@@ -22,12 +22,13 @@ mapfile -t files < <(
 # Then the integration tests again on PostgreSQL (SORTIE_TEST_DATABASE=postgres): one throwaway
 # cluster for the pass, a database per test Sortie. Which: those in server/test/ that give Sortie
 # the harness's database (startTestSortie) or open it (openTestDatabase, testDatabaseLocation),
-# but the browser tests and the two whose subject is the desktop itself (a stream kept open behind
-# an idle proxy, typing on foreign keyboards): they add minutes and no query the API tests do not
+# but the browser tests and the three whose subject is the desktop itself (a stream kept open behind
+# an idle proxy, typing on foreign keyboards, the clipboard's directions; the app's clipboard
+# setting is stored and read on both in database.test.ts): they add minutes and no query the API tests do not
 # make. The cluster
 # and deploy tests (in subfolders) run once. The database layer's own tests run on both in the
 # first pass.
-mapfile -t postgres_files < <(grep -l -E 'startTestSortie|openTestDatabase|testDatabaseLocation' server/test/*.test.ts | grep -v -E 'browser|stream-keepalive|desktop-keyboard' | sort)
+mapfile -t postgres_files < <(grep -l -E 'startTestSortie|openTestDatabase|testDatabaseLocation' server/test/*.test.ts | grep -v -E 'browser|stream-keepalive|desktop-keyboard|desktop-vnc' | sort)
 test_run=(node --import tsx --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec --test-reporter-destination=stdout)
 tap=$(mktemp)
 postgres_tap=$(mktemp)
