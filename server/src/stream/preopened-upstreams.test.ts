@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import pino from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
 import { waitFor } from '../../test/support/wait.js';
+import { openThroughRelay } from '../../test/support/relay-viewer.js';
 import { CloseCode } from './close-codes.js';
 import { PreopenedUpstreams } from './preopened-upstreams.js';
 import { StreamRelay, type StreamTarget } from './relay.js';
@@ -88,23 +89,7 @@ after(() => {
 
 /** A viewer through the relay: RFB with "None", then one echoed message; answers the echo and the socket. */
 async function view(id: string, first: Buffer = Buffer.from('hello')): Promise<{ echo: string; ws: WebSocket }> {
-  const ws = new WebSocket(`${base}/ws/sessions/${id}`, ['binary']);
-  const inbox: Buffer[] = [];
-  let wake: (() => void) | undefined;
-  ws.on('message', (data: Buffer) => {
-    inbox.push(data);
-    wake?.();
-  });
-  const next = async () => {
-    while (inbox.length === 0) await new Promise<void>((r) => (wake = r));
-    return inbox.shift()!;
-  };
-  await once(ws, 'open');
-  assert.equal((await next()).toString(), 'RFB 003.008\n');
-  ws.send(Buffer.from('RFB 003.008\n'));
-  assert.deepEqual([...(await next())], [1, 1]);
-  ws.send(Buffer.from([1]));
-  assert.deepEqual([...(await next())], [0, 0, 0, 0]);
+  const { ws, next } = await openThroughRelay(`${base}/ws/sessions/${id}`);
   ws.send(Buffer.from([1])); // ClientInit, shared
   assert.deepEqual(await next(), SERVER_INIT);
   ws.send(first);

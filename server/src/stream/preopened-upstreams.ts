@@ -72,7 +72,7 @@ export class PreopenedUpstreams {
     const began = performance.now();
     entry.ready = this.connect(endpoint, secret).then(
       (opened) => {
-        this.o.logger.debug({ sessionId, ms: Math.round(performance.now() - began) }, 'pooled session stream opened ahead');
+        this.o.logger.debug({ sessionId, ms: Math.round(performance.now() - began) }, 'session stream opened ahead');
         if (entry.dropped) {
           opened.socket.destroy();
           return undefined;
@@ -85,7 +85,7 @@ export class PreopenedUpstreams {
       },
       (err: unknown) => {
         this.forget(sessionId, entry);
-        this.o.logger.debug({ sessionId, err: (err as Error).message }, 'could not open a pooled session stream ahead');
+        this.o.logger.debug({ sessionId, err: (err as Error).message }, 'could not open a session stream ahead');
         return undefined;
       },
     );

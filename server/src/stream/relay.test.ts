@@ -6,6 +6,7 @@ import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
+import { openThroughRelay } from '../../test/support/relay-viewer.js';
 import { CloseCode } from './close-codes.js';
 import { StreamRelay, type StreamRelayOptions, type StreamTarget } from './relay.js';
 import { closeReason } from './ws-frames.js';
@@ -87,24 +88,8 @@ after(async () => {
 
 /** Connects as noVNC would: RFB version, security "None", and then the stream is ours. */
 async function openViewer(id: string, headers: Record<string, string> = {}, at = base): Promise<WebSocket> {
-  const ws = new WebSocket(`${at}/ws/sessions/${id}`, ['binary'], { headers });
-  const inbox: Buffer[] = [];
-  let wake: (() => void) | undefined;
-  ws.on('message', (data: Buffer) => {
-    inbox.push(data);
-    wake?.();
-  });
-  const next = async () => {
-    while (inbox.length === 0) await new Promise<void>((r) => (wake = r));
-    return inbox.shift()!;
-  };
-  await once(ws, 'open');
-  assert.equal((await next()).toString(), 'RFB 003.008\n');
-  ws.send(Buffer.from('RFB 003.008\n'));
-  assert.deepEqual([...(await next())], [1, 1], 'Sortie offers the browser "None" only');
-  ws.send(Buffer.from([1]));
-  assert.deepEqual([...(await next())], [0, 0, 0, 0], 'SecurityResult OK');
-  ws.removeAllListeners('message');
+  const { ws, release } = await openThroughRelay(`${at}/ws/sessions/${id}`, headers);
+  release();
   return ws;
 }
 

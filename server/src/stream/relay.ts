@@ -62,7 +62,7 @@ export interface StreamRelayOptions {
   pingIntervalMs?: number;
   /** Asked as each stream starts (its ServerInit is next) whether to record it; given its desktop bytes and its end if so. */
   recorder?: { open(sessionId: string, viewer: Principal | undefined): { data(chunk: Buffer): void; end(): void } | undefined };
-  /** Connections to pooled sessions opened ahead; a session's first viewer takes its one. */
+  /** Connections opened ahead (a pooled session's, a handoff's); a session's next viewer takes its one. */
   preopened?: PreopenedUpstreams;
 }
 
@@ -230,7 +230,7 @@ export class StreamRelay {
       if (accepted) client.destroy();
     };
     try {
-      // A pooled session's first viewer finds this side opened and authenticated ahead.
+      // A claimed pooled session's first viewer, or one moved off a draining replica, finds this side opened ahead.
       const ahead = await this.o.preopened?.take(sessionId, target.endpoint);
       const opened = ahead ? { ...ahead, rest: Buffer.alloc(0) } : await openUpstream(target.endpoint, signal);
       upstream = opened.socket;
