@@ -228,24 +228,35 @@ async function relayPart(sortieRoot: string | undefined) {
     const tput: ThroughputRun[] = [];
     const lat: LatencyRun[] = [];
     const samples = { 1: new Map<Mode, number[]>(), [MANY]: new Map<Mode, number[]>() } as Record<number, Map<Mode, number[]>>;
+    // One measured run: `streams` fresh streams of `mode`, Sortie's CPU read around `work` and
+    // after the close (the recording's tail), the echo checked, the recording's keep counted.
+    const measured = async <R>(mode: Mode, streams: number, work: (conns: WebSocket[]) => Promise<R>, echoedPerStream: number) => {
+      const t = targets[mode];
+      const before = mode === 'on' ? await recorded.total() : undefined;
+      const conns = await opened(t, streams);
+      await sleep(100);
+      const cpu0 = mode === 'direct' ? 0 : await sortie.cpu!();
+      const m0 = machineCpu();
+      const result = await work(conns);
+      const m1 = machineCpu();
+      const cpu1 = mode === 'direct' ? 0 : await sortie.cpu!();
+      echoed(t, streams, echoedPerStream);
+      const end = await closed(t, conns, before);
+      const cpu2 = mode === 'direct' ? 0 : await sortie.cpu!();
+      return { result, end, sortieCpuSeconds: cpu1 - cpu0, tailCpuSeconds: cpu2 - cpu1, machineBusy: (m1.busy - m0.busy) / (m1.total - m0.total) };
+    };
     const measureStart = Date.now();
     let rounds = 0;
     for (let round = 1; round <= ROUNDS; round++) {
       const order: Mode[] = round % 2 === 1 ? ['direct', 'off', 'on'] : ['direct', 'on', 'off'];
       for (const streams of [1, 4]) {
         for (const mode of order) {
-          const t = targets[mode];
-          const before = mode === 'on' ? await recorded.total() : undefined;
-          const conns = await opened(t, streams);
-          await sleep(100);
-          const cpu0 = mode === 'direct' ? 0 : await sortie.cpu!();
-          const m0 = machineCpu();
-          const r = await throughput(conns, { bytesPerStream: BUDGET / streams, frameSize: FRAME, window: WINDOW });
-          const m1 = machineCpu();
-          const cpu1 = mode === 'direct' ? 0 : await sortie.cpu!();
-          echoed(t, streams, BUDGET / streams);
-          const end = await closed(t, conns, before);
-          const cpu2 = mode === 'direct' ? 0 : await sortie.cpu!();
+          const { result: r, end, sortieCpuSeconds, tailCpuSeconds, machineBusy } = await measured(
+            mode,
+            streams,
+            (conns) => throughput(conns, { bytesPerStream: BUDGET / streams, frameSize: FRAME, window: WINDOW }),
+            BUDGET / streams,
+          );
           tput.push({
             round,
             mode,
@@ -253,9 +264,9 @@ async function relayPart(sortieRoot: string | undefined) {
             mbPerSec: r.mbPerSec,
             bytes: r.bytes,
             ...(end.recordedBytes !== undefined ? { recordedShare: end.recordedBytes / r.bytes } : {}),
-            ...(mode === 'direct' ? {} : { sortieCpuSeconds: cpu1 - cpu0, tailCpuSeconds: cpu2 - cpu1 }),
+            ...(mode === 'direct' ? {} : { sortieCpuSeconds, tailCpuSeconds }),
             ...end,
-            machineBusy: (m1.busy - m0.busy) / (m1.total - m0.total),
+            machineBusy,
           });
           log(`round ${round} throughput ${streams}x ${mode.padEnd(6)} ${r.mbPerSec.toFixed(1).padStart(6)} MB/s${end.recordedBytes !== undefined ? `, recorded ${(end.recordedBytes / 1e6).toFixed(1)} of ${(r.bytes / 1e6).toFixed(1)} MB, closed ${end.closeMs} ms after` : ''}`);
         }
@@ -265,15 +276,7 @@ async function relayPart(sortieRoot: string | undefined) {
         [MANY, RTT_50],
       ] as const) {
         for (const mode of order) {
-          const t = targets[mode];
-          const before = mode === 'on' ? await recorded.total() : undefined;
-          const conns = await opened(t, streams);
-          await sleep(100);
-          const cpu0 = mode === 'direct' ? 0 : await sortie.cpu!();
-          const rtts = await latency(conns, { roundTrips, size: PING });
-          const cpu1 = mode === 'direct' ? 0 : await sortie.cpu!();
-          echoed(t, streams, roundTrips * PING);
-          const end = await closed(t, conns, before);
+          const { result: rtts, end, sortieCpuSeconds } = await measured(mode, streams, (conns) => latency(conns, { roundTrips, size: PING }), roundTrips * PING);
           const pool = samples[streams]!.get(mode) ?? [];
           for (const v of rtts) pool.push(v);
           samples[streams]!.set(mode, pool);
@@ -284,7 +287,7 @@ async function relayPart(sortieRoot: string | undefined) {
             streams,
             p50: percentile(sorted, 50),
             p99: percentile(sorted, 99),
-            ...(mode === 'direct' ? {} : { sortieCpuUsPerRtt: ((cpu1 - cpu0) * 1e6) / rtts.length }),
+            ...(mode === 'direct' ? {} : { sortieCpuUsPerRtt: (sortieCpuSeconds * 1e6) / rtts.length }),
             ...end,
           };
           lat.push(run);
