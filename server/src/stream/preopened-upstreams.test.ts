@@ -206,3 +206,24 @@ test("a view-only viewer over a connection opened ahead: the relay answered its 
   assert.equal(viewer.echo, `#${number} ` + Buffer.from([3, 0, 0, 0, 0, 0, 5, 0, 3, 32]).toString('latin1'), 'the key is dropped, the update request passes');
   viewer.ws.close();
 });
+
+test('a replica holds at most maxOpen connections opened ahead, whatever a notice names', async () => {
+  const feed = new LocalSessionFeed();
+  const logger = pino({ level: 'silent' });
+  const ids = ['b1', 'b2', 'b3'];
+  const runningStreams = async (asked: readonly string[]) => asked.map((id) => ({ id, endpoint, secret: PASSWORD }));
+  const held = preopened.sessionIds().length;
+  const b = new StreamHandoff({ channel: feed, preopened, runningStreams, logger, maxOpen: held + 1, keepMs: 5000 });
+  b.start();
+  try {
+    const before = vnc.connections.length;
+    feed.announceMoving(ids);
+    await waitFor(() => vnc.connections.length === before + 1 && vnc.connections.at(-1)!.initialised, { what: 'the one connection there is room for' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(vnc.connections.length, before + 1, 'no more than maxOpen');
+    assert.deepEqual(preopened.sessionIds().filter((id) => ids.includes(id)), ['b1']);
+  } finally {
+    b.close();
+    for (const id of ids) preopened.drop(id);
+  }
+});
