@@ -133,6 +133,8 @@ describe('Helm chart without a cluster', () => {
     const deployment = replicas.find((o) => o.kind === 'Deployment')!;
     assert.equal(deployment.spec.replicas, 3);
     assert.deepEqual(deployment.spec.strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    // A new replica settles before the next old one hands it streams.
+    assert.equal(deployment.spec.minReadySeconds, 10);
     const budget = replicas.find((o) => o.kind === 'PodDisruptionBudget')!;
     assert.equal(budget.spec.maxUnavailable, 1);
     assert.deepEqual(budget.spec.selector.matchLabels, deployment.spec.selector.matchLabels);
