@@ -73,7 +73,10 @@ type PageGlobals = {
 function recordOutages(): void {
   const g = globalThis as unknown as PageGlobals;
   g.sortieOutages = [];
+  /** What the newest canvas shows, for the trace: its size and how many sampled pixels are white. */
+  let seen = '';
   const drawn = () => {
+    seen = 'no canvas';
     for (const c of g.document.querySelectorAll('[data-testid="vnc-container"] canvas')) {
       if (c.dataset.old || c.width === 0) continue;
       // The terminal's corner only: reading the whole canvas on every frame would hold up
@@ -81,6 +84,7 @@ function recordOutages(): void {
       const data = c.getContext('2d').getImageData(0, 0, Math.min(c.width, 400), Math.min(c.height, 200)).data;
       let n = 0;
       for (let i = 0; i < data.length; i += 4 * 7) if (data[i]! > 200 && data[i + 1]! > 200 && data[i + 2]! > 200) n++;
+      seen = `canvas ${c.width}x${c.height} white ${n}`;
       if (n > 1000) return true;
     }
     return false;
@@ -107,7 +111,8 @@ function recordOutages(): void {
     socket.addEventListener('message', (event) => {
       messages++;
       bytes += (event.data as { byteLength?: number } | undefined)?.byteLength ?? 0;
-      if (messages === 5) note(`update ${bytes >> 10} KiB`);
+      // Each message of the handshake and the first updates, with its size, for the trace.
+      if (messages <= 10) note(`m${messages} ${(event.data as { byteLength?: number } | undefined)?.byteLength ?? 0}B`);
       if (during && during.drawnAt === null) during.received = `${messages} messages, ${bytes >> 10} KiB, the last at +${Date.now() - during.closedAt}`;
     });
     socket.addEventListener('close', (event) => {
@@ -120,8 +125,14 @@ function recordOutages(): void {
       for (const c of g.document.querySelectorAll('[data-testid="vnc-container"] canvas')) c.dataset.old = '1';
       const outage: Outage = { closedAt: Date.now(), code: event.code, drawnAt: null, trace: [] };
       g.sortieOutages.push(outage);
+      // What the canvas showed, each time it changed, and how many animation frames ran.
+      let frames = 0;
+      let last = '';
       const check = () => {
-        if (drawn()) outage.drawnAt = Date.now();
+        frames++;
+        const done = drawn();
+        if (seen !== last) outage.trace.push(`+${Date.now() - outage.closedAt} frame ${frames}: ${(last = seen)}`);
+        if (done) outage.drawnAt = Date.now();
         else g.requestAnimationFrame(check);
       };
       g.requestAnimationFrame(check);
@@ -182,10 +193,25 @@ describe('3 replicas of Sortie on PostgreSQL in the local cluster: streams survi
   let proxy: ServiceProxy | undefined;
   let browser: Browser | undefined;
   let closeBrowser: (() => Promise<void>) | undefined;
-  let context: BrowserContext | undefined;
+  const windows: BrowserContext[] = [];
   let metricsToken = '';
   let adminPassword = '';
   const viewers: { page: Page; sessionId: string; podName: string }[] = [];
+
+  /**
+   * A browser window of its own for each stream, signed in as the first one is when given
+   * its storage. Not a tab each: Chromium draws only a window's front tab, and a tab behind
+   * it idle for a few seconds gets about two animation frames a second (measured: the first
+   * 470 ms after it asks), so its desktop would count as drawn up to a second late although
+   * nobody could have seen it. A person looks at one desktop per window, or switches to it.
+   */
+  const openWindow = async (storageState?: Awaited<ReturnType<BrowserContext['storageState']>>) => {
+    const w = await browser!.newContext({ viewport: { width: 1200, height: 800 }, storageState });
+    windows.push(w);
+    // As source text: tsx names inner functions through a helper (__name) the page lacks.
+    await w.addInitScript({ content: `var __name = (f) => f; (${recordOutages.toString()})();` });
+    return w.newPage();
+  };
 
   const pods = async () => (await cluster.json<{ items: any[] }>(['get', 'pods', '-n', NAMESPACE, '-l', SERVER_PODS])).items;
   const isReady = (pod: any) => !pod.metadata.deletionTimestamp && pod.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
@@ -282,7 +308,7 @@ describe('3 replicas of Sortie on PostgreSQL in the local cluster: streams survi
 
   after(async () => {
     for (const v of viewers) await v.page.close().catch(() => undefined);
-    await context?.close().catch(() => undefined);
+    for (const w of windows) await w.close().catch(() => undefined);
     await closeBrowser?.().catch(() => undefined);
     await proxy?.close().catch(() => undefined);
     await removeServiceProxy(CHAIN).catch(() => undefined);
@@ -348,10 +374,7 @@ describe('3 replicas of Sortie on PostgreSQL in the local cluster: streams survi
   test('the pod relaying a stream is deleted: the desktop draws again within 2 s on the same session, nothing orphaned', { timeout: 8 * 60_000 }, async (t) => {
     assert.ok(proxy && adminPassword, 'Sortie is not running (see the previous test)');
     ({ browser, close: closeBrowser } = await launchBrowser());
-    context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-    // As source text: tsx names inner functions through a helper (__name) the page lacks.
-    await context.addInitScript({ content: `var __name = (f) => f; (${recordOutages.toString()})();` });
-    const page = await context.newPage();
+    const page = await openWindow();
     await page.goto(proxy.url);
     await page.getByTestId('signin-username').fill('admin');
     await page.getByTestId('signin-password').fill(adminPassword);
@@ -399,9 +422,9 @@ describe('3 replicas of Sortie on PostgreSQL in the local cluster: streams survi
   });
 
   test('helm upgrade to a new image tag with 3 streams open: each is back within 2 s, no session lost', { timeout: 12 * 60_000 }, async (t) => {
-    assert.ok(proxy && context && viewers.length === 1, 'the first stream is not open (see the previous test)');
+    assert.ok(proxy && windows.length === 1 && viewers.length === 1, 'the first stream is not open (see the previous test)');
     for (let i = 1; i < 3; i++) {
-      const page = await context.newPage();
+      const page = await openWindow(await windows[0]!.storageState());
       await page.goto(proxy.url);
       const known = new Set(viewers.map((v) => v.sessionId));
       await page.getByTestId('launch-xterm').click();
