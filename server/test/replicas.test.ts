@@ -31,16 +31,25 @@ class SharedRunner {
     });
   }
 
-  /** What one replica gets: the same workloads, its own watch. */
-  forReplica(): Runner {
+  /**
+   * What one replica gets: the same workloads, its own watch. A watch `lagMs` behind hears each
+   * event that much later and, as a replica's pod watch does, stamps a launch step with when it
+   * saw it.
+   */
+  forReplica(watch: { lagMs?: number } = {}): Runner {
     let own: ((event: WorkloadEvent) => void) | undefined;
     return {
       kind: 'local',
       validate: (app) => this.fake.validate(app),
       start: async (onEvent) => {
         await this.ready;
-        own = onEvent;
-        this.watchers.add(onEvent);
+        const lagMs = watch.lagMs;
+        const heard: (event: WorkloadEvent) => void =
+          lagMs === undefined
+            ? onEvent
+            : (event) => setTimeout(() => onEvent(event.type === 'progress' ? { ...event, at: new Date().toISOString() } : event), lagMs).unref();
+        own = heard;
+        this.watchers.add(heard);
         return [...this.fake.workloads.live.values()].map((w) => ({ ...w }));
       },
       list: () => this.fake.list(),
@@ -53,11 +62,11 @@ class SharedRunner {
   }
 }
 
-async function twoReplicas(name: string, env: Record<string, string>, runner: SharedRunner) {
+async function twoReplicas(name: string, env: Record<string, string>, runner: SharedRunner, watchOfB: { lagMs?: number } = {}) {
   const database = await freshTestDatabase();
   const shared = { ...env, SORTIE_DATABASE_URL: database.url };
   const a = await startTestSortie({ name: `${name}-a`, env: shared, apps: APPS, runner: runner.forReplica() });
-  const b = await startTestSortie({ name: `${name}-b`, env: shared, apps: APPS, runner: runner.forReplica() });
+  const b = await startTestSortie({ name: `${name}-b`, env: shared, apps: APPS, runner: runner.forReplica(watchOfB) });
   return {
     a,
     b,
@@ -186,5 +195,59 @@ describe('limits and the queue across two replicas', () => {
     }
     assert.deepEqual(runner.fake.workloads.launched.slice(launchedBefore), order, 'started in the order they arrived');
     assert.ok(runner.fake.workloads.peak <= 3, `peak ${runner.fake.workloads.peak}`);
+  });
+});
+
+describe('launch progress across two replicas', () => {
+  // Starts are held in `creating` until the test says so. B's watch hears each pod change
+  // 200 ms after A's and stamps the steps with its own clock, as two replicas watching one
+  // namespace do: the steps shown must be the same through either replica all the same.
+  const runner = new SharedRunner({ events: 'manual' });
+  let a: TestSortie;
+  let b: TestSortie;
+  let cleanup: () => Promise<void>;
+  before(async () => {
+    ({ a, b, cleanup } = await twoReplicas('replicas-progress', { SORTIE_MAX_SESSIONS: '1' }, runner, { lagMs: 200 }));
+  });
+  after(() => cleanup?.());
+
+  const steps = (s: Session) => s.progress?.map((p) => `${p.step} ${p.ended_at === null ? 'under way' : 'done'}`) ?? null;
+
+  test('a launch through one replica shows the same steps through the other while it waits and while it starts', async () => {
+    const first = await a.api.launch('xterm', 'alice');
+    assert.equal(first.status, 'creating');
+    const made = await a.api.launch('xclock', 'alice');
+    assert.equal(made.status, 'queued', 'the only place is taken');
+
+    const queuedViaA = await a.api.session(made.id);
+    assert.deepEqual(steps(queuedViaA), ['queued under way']);
+    assert.deepEqual((await b.api.session(made.id)).progress, queuedViaA.progress, 'the other replica shows the wait in the queue');
+
+    assert.equal((await a.api.end(first.id)).status, 200);
+    await a.api.waitFor(made.id, 'creating');
+    const scheduledAt = new Date();
+    runner.fake.progress(made.id, 'scheduling', scheduledAt);
+    runner.fake.progress(made.id, 'pulling', new Date(scheduledAt.getTime() + 1000));
+    const viaA = await waitFor(
+      async () => {
+        const s = await a.api.session(made.id);
+        return s.progress?.length === 3 && s;
+      },
+      { what: 'three launch steps through the first replica' },
+    );
+    assert.deepEqual(steps(viaA), ['queued done', 'scheduling done', 'pulling under way']);
+    // Once the other replica's watch has seen both steps too (it writes nothing of its own).
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const viaB = await b.api.session(made.id);
+    assert.equal(viaB.status, 'creating');
+    assert.deepEqual(viaB.progress, viaA.progress, 'the same steps, begun at the same times, through either replica');
+    assert.deepEqual((await a.api.session(made.id)).progress, viaA.progress, 'the first replica still shows what it showed');
+    const listedViaB = await b.api.request<{ sessions: Session[] }>('GET', '/api/sessions?status=creating');
+    assert.deepEqual(listedViaB.body.sessions.find((s) => s.id === made.id)?.progress, viaA.progress, "the other replica's list shows them too");
+
+    runner.fake.ready(made.id);
+    await b.api.waitFor(made.id, 'running');
+    assert.equal((await b.api.session(made.id)).progress, null, 'a running session has no launch steps, through either replica');
+    assert.equal((await a.api.session(made.id)).progress, null);
   });
 });

@@ -276,4 +276,14 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropIndex('sessions_status_app').execute();
     },
   },
+  '0013_session_progress': {
+    async up(db: Kysely<unknown>) {
+      // A launch's steps (JSON) in its row, so every replica answers with the same steps as
+      // the one watching the launch. Null for every session before it, and once one runs or ends.
+      await db.schema.alterTable('sessions').addColumn('progress', 'text').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('sessions').dropColumn('progress').execute();
+    },
+  },
 };

@@ -30,6 +30,11 @@ export interface SessionsTable {
   pool_definition?: string | null;
   /** 1 when the session's stream is recorded (its app's `recording`, and the launch's choice when `optional`). */
   recorded?: number;
+  /**
+   * The launch's steps (a JSON LaunchStep[]) while queued or creating, written by the replica
+   * watching the launch and read by any; null when there is none, and once the session runs or has ended.
+   */
+  progress?: string | null;
 }
 
 export interface AppsTable {

@@ -206,6 +206,21 @@ export class SessionRepository {
   }
 
   /**
+   * Stores the launch steps of a session still `creating` (JSON), computed from `from`, what
+   * its row held: a write computed from a list another writer has replaced since changes
+   * nothing, so no step is ever written over a newer one, nor onto a session no longer creating.
+   */
+  async saveProgress(id: string, from: string | null, to: string): Promise<void> {
+    await this.db
+      .updateTable('sessions')
+      .set({ progress: to })
+      .where('id', '=', id)
+      .where('status', '=', 'creating')
+      .where('progress', from === null ? 'is' : '=', from)
+      .execute();
+  }
+
+  /**
    * Moves a session to `to` only if the move is allowed from the status it has now,
    * checked inside the UPDATE so two writers (an API call and a runner event) cannot
    * both win. Returns the updated row, or undefined when the move was not allowed.
@@ -213,13 +228,15 @@ export class SessionRepository {
   async transition(
     id: string,
     to: SessionStatus,
-    changes: { reason?: string | null; endpoint?: string | null; last_active_at?: string } = {},
+    changes: { reason?: string | null; endpoint?: string | null; last_active_at?: string; progress?: string | null } = {},
   ): Promise<SessionsTable | undefined> {
     const allowedFrom = ALL_STATUSES.filter((from) => canTransition(from, to));
     if (allowedFrom.length === 0) return undefined;
+    // Launch steps are shown only while queued or creating: a session that moves past them drops its own.
+    const progress = to === 'queued' || to === 'creating' ? {} : { progress: null };
     const updated = await this.db
       .updateTable('sessions')
-      .set({ status: to, updated_at: new Date().toISOString(), ...changes })
+      .set({ status: to, updated_at: new Date().toISOString(), ...progress, ...changes })
       .where('id', '=', id)
       .where('status', 'in', allowedFrom)
       .returningAll()

@@ -111,12 +111,6 @@ export class SessionService {
   private pendingPass?: Promise<void>;
   private pendingRefill?: Promise<void>;
   private closed = false;
-  /**
-   * The steps of each launch under way, for the API while a session is queued or creating.
-   * Kept in memory only: a restart loses just the history of a launch in flight, and the
-   * runner's next step starts it afresh.
-   */
-  private readonly progress = new Map<string, LaunchStep[]>();
   /** A session's runner events, handled one at a time in the order they came. */
   private readonly eventOrder = new KeyedSerial();
   /** Sessions inside their own create(): one its own queue pass starts never waited. */
@@ -212,6 +206,8 @@ export class SessionService {
         last_active_at: at,
         stream_secret: vncPassword(),
         recorded: recorded ? 1 : 0,
+        // Waiting for room is the first step; the queue pass that starts the session ends it.
+        progress: JSON.stringify([{ step: 'queued', label: LAUNCH_STEP_LABELS.queued, started_at: at, ended_at: null } satisfies LaunchStep]),
       });
     });
     if (claimed && recorded) {
@@ -220,7 +216,6 @@ export class SessionService {
     }
     if (pooled) this.o.metrics?.poolLaunch(app.id, claimed !== undefined);
     if (claimed) return this.claimedFromPool(principal, claimed);
-    this.beginStep(id, 'queued', at);
     this.changed({ id, user_id: userId, status: 'queued' });
     this.arriving.add(id);
     try {
@@ -298,31 +293,34 @@ export class SessionService {
     return session;
   }
 
-  /** A launch's steps as the API shows them: while queued or creating only. */
+  /**
+   * A launch's steps as the API shows them: while queued or creating only. From the row, so
+   * every replica answers alike, whichever one watches the launch.
+   */
   private stepsOf(row: SessionsTable): LaunchStep[] | null {
     if (row.status !== 'queued' && row.status !== 'creating') return null;
-    return (this.progress.get(row.id) ?? []).map((step) => ({ ...step }));
+    return storedSteps(row);
   }
 
-  /** The launch has reached `step` at `at`: the step before it ended then. */
-  private beginStep(id: string, step: LaunchStepName, at: string): void {
-    const steps = this.progress.get(id) ?? [];
-    const last = steps.at(-1);
-    if (last?.step === step && last.ended_at === null) return;
-    // Runners' clocks are not the queue's; a step never ends before it began.
-    if (last && last.ended_at === null) last.ended_at = at < last.started_at ? last.started_at : at;
-    steps.push({ step, label: LAUNCH_STEP_LABELS[step], started_at: at, ended_at: null });
-    if (steps.length > MAX_STEPS) steps.splice(0, steps.length - MAX_STEPS);
-    this.progress.set(id, steps);
-  }
-
-  /** The session left the queue at `at`; a session started by its own create() never waited, and shows no queue step. */
-  private leaveQueue(id: string, at: string): void {
-    const steps = this.progress.get(id);
-    const queued = steps?.find((s) => s.step === 'queued' && s.ended_at === null);
-    if (!steps || !queued) return;
-    if (this.arriving.has(id)) steps.splice(steps.indexOf(queued), 1);
-    else queued.ended_at = at;
+  /**
+   * Writes into the row of `row` (creating) that its launch reached `step` at `at`. Every
+   * replica's runner may report the step (each watches every workload), each at its own time:
+   * only the replica watching this start (its ready timer: it launched or adopted it) writes.
+   * One write at a time per session, in the runner's order: events are handled so
+   * (enqueueEvent) and each awaits its write. A failed write leaves the steps behind, never
+   * the launch.
+   */
+  private async recordStep(row: SessionsTable, step: LaunchStepName, at: string): Promise<void> {
+    if (!this.readyTimers.has(row.id)) return;
+    const steps = withStep(storedSteps(row), step, at);
+    if (!steps) return;
+    try {
+      await this.o.sessions.saveProgress(row.id, row.progress ?? null, JSON.stringify(steps));
+    } catch (err) {
+      this.o.logger.warn({ err, sessionId: row.id, step }, 'could not record a launch step');
+      return;
+    }
+    this.changed(row);
   }
 
   /**
@@ -380,11 +378,12 @@ export class SessionService {
         blockedByApp.set(app.id, (blockedByApp.get(app.id) ?? 0) + 1);
         continue;
       }
-      // Checked inside the UPDATE: a session ended while queued stays ended.
+      // Checked inside the UPDATE: a session ended while queued stays ended. Its queue step ends
+      // in the same write (nothing else writes a queued session's steps).
       const now = this.now().toISOString();
-      const started = await this.o.sessions.transition(row.id, 'creating', { last_active_at: now });
+      const progress = JSON.stringify(leftQueue(storedSteps(row), now, !this.arriving.has(row.id)));
+      const started = await this.o.sessions.transition(row.id, 'creating', { last_active_at: now, progress });
       if (!started) continue;
-      this.leaveQueue(row.id, now);
       this.changed(started, true);
       this.o.metrics?.sessionStarted(started, now);
       live++;
@@ -722,13 +721,11 @@ export class SessionService {
       case 'progress': {
         // News only while the session is starting; a late step of an ended one is dropped.
         const row = await this.o.sessions.get(event.sessionId);
-        if (row?.status === 'creating') this.beginStep(event.sessionId, event.step, event.at);
-        if (row?.status === 'creating') this.changed(row);
+        if (row?.status === 'creating') await this.recordStep(row, event.step, event.at);
         return;
       }
       case 'ready': {
         this.clearReadyTimer(event.sessionId);
-        this.progress.delete(event.sessionId);
         const endpoint = `${event.endpoint.host}:${event.endpoint.port}`;
         const row = await this.o.sessions.transition(event.sessionId, 'running', { endpoint });
         if (row) {
@@ -786,7 +783,6 @@ export class SessionService {
 
   private async afterEnd(row: SessionsTable): Promise<void> {
     this.clearReadyTimer(row.id);
-    this.progress.delete(row.id);
     if (!isLive(row.status)) this.o.logger.info({ sessionId: row.id, status: row.status, reason: row.reason }, 'session ended');
     const session = toSession(row);
     for (const listener of this.endedListeners) listener(session);
@@ -838,6 +834,36 @@ export class SessionService {
 function vncPassword(): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   return Array.from({ length: 8 }, () => alphabet[randomInt(alphabet.length)]).join('');
+}
+
+/** A row's launch steps as stored (SessionsTable.progress), oldest first. */
+function storedSteps(row: SessionsTable): LaunchStep[] {
+  return row.progress ? (JSON.parse(row.progress) as LaunchStep[]) : [];
+}
+
+/**
+ * `steps` once the launch has reached `step` at `at`: the step before it ended then. Undefined
+ * when `step` is already under way (no news).
+ */
+function withStep(steps: LaunchStep[], step: LaunchStepName, at: string): LaunchStep[] | undefined {
+  const last = steps.at(-1);
+  if (last?.step === step && last.ended_at === null) return undefined;
+  // Runners' clocks are not the queue's; a step never ends before it began.
+  if (last && last.ended_at === null) last.ended_at = at < last.started_at ? last.started_at : at;
+  steps.push({ step, label: LAUNCH_STEP_LABELS[step], started_at: at, ended_at: null });
+  return steps.slice(-MAX_STEPS);
+}
+
+/**
+ * `steps` once the session left the queue at `at`. One that never `waited` (its own create()'s
+ * queue pass started it) shows no queue step.
+ */
+function leftQueue(steps: LaunchStep[], at: string, waited: boolean): LaunchStep[] {
+  const queued = steps.find((s) => s.step === 'queued' && s.ended_at === null);
+  if (!queued) return steps;
+  if (waited) queued.ended_at = at;
+  else steps.splice(steps.indexOf(queued), 1);
+  return steps;
 }
 
 function runningStream(row: SessionsTable): RunningStream {

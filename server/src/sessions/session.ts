@@ -32,7 +32,7 @@ export const ALL_STATUSES = Object.keys(TRANSITIONS) as SessionStatus[];
 
 /**
  * The API shape of a row. A queued row's place depends on the rows ahead of it, so the
- * session service fills `queue_position` in, and `progress` from what it keeps in memory;
+ * session service fills `queue_position` in, and `progress` (stored as JSON text in the row);
  * here both are null.
  */
 export function toSession(row: SessionsTable): Session {
