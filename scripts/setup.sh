@@ -8,10 +8,11 @@ set -Eeuo pipefail
 trap 'printf "[%s] error: \"%s\" failed with status %s at %s:%s\n" "setup" "$BASH_COMMAND" "$?" "${BASH_SOURCE[0]}" "$LINENO" >&2' ERR
 cd "$(dirname "$0")/.."
 
-# tigervnc-tools (vncpasswd, vncconfig), x11-utils (xdpyinfo) and xclip are for the tests, which
-# read a session's desktop and clipboard from the X side. postgresql is for the tests' second pass,
-# on a real PostgreSQL (a throwaway cluster the tests start themselves from its initdb and pg_ctl).
-apt_packages=(tigervnc-standalone-server tigervnc-tools websockify xterm x11-apps x11-utils xclip xauth bubblewrap util-linux procps iproute2 fonts-dejavu-core shellcheck postgresql)
+# tigervnc-tools (vncpasswd, vncconfig), x11-utils (xdpyinfo), x11-xserver-utils (xsetroot) and
+# xclip are for the tests, which paint a session's desktop and read it and its clipboard from the
+# X side. postgresql is for the tests' second pass, on a real PostgreSQL (a throwaway cluster the
+# tests start themselves from its initdb and pg_ctl).
+apt_packages=(tigervnc-standalone-server tigervnc-tools websockify xterm x11-apps x11-utils x11-xserver-utils xclip xauth bubblewrap util-linux procps iproute2 fonts-dejavu-core shellcheck postgresql)
 if [[ "${SORTIE_SETUP_BROWSER:-1}" == 1 ]]; then apt_packages+=(chromium); fi
 
 missing=()
