@@ -19,6 +19,8 @@ import { waitFor } from './support/wait.js';
 // here, outliving any Sortie as a pod does). The Sortie relaying the stream gets a real
 // SIGTERM; the viewer in Chromium is back on the same desktop through the other within 2 s,
 // over the connection to the desktop the other opened ahead when the first named its streams.
+// Then a replacement starts and the Sortie relaying the next stream crashes (SIGKILL): nothing
+// is named or closed, and the viewer is still back through another within 2 s.
 
 const ENTRY = path.join(import.meta.dirname, 'support', 'shared-desktop-sortie.ts');
 const apps = [{ id: 'desk', name: 'Desk', category: 'Test', launch_type: 'container', container_image: 'shared:desktop', command: ['true'] }];
@@ -29,7 +31,10 @@ let scratch: ReturnType<typeof scratchDir>;
 let database: Awaited<ReturnType<typeof freshTestDatabase>>;
 let stack: Awaited<ReturnType<typeof startNewStack>>;
 let terminal: Terminal;
+let env: Record<string, string>;
 let replicas: SortieProcess[] = [];
+/** The proxy's backends, by the same index as `replicas`; a replacement is added to both. */
+const backends: { host: string; port: number }[] = [];
 let proxy: RoundRobinProxy;
 let browser: Browser;
 let closeBrowser: () => Promise<void>;
@@ -39,7 +44,7 @@ before(async () => {
   stack = await startNewStack();
   terminal = await startTerminal(stack.display);
   database = await freshTestDatabase();
-  const env = {
+  env = {
     SORTIE_DATABASE_URL: database.url,
     SORTIE_APPS_FILE: writeApps(scratch.dir, apps),
     SORTIE_DB_PATH: path.join(scratch.dir, 'unused.db'),
@@ -47,8 +52,8 @@ before(async () => {
     SHARED_DESKTOP_WS: `127.0.0.1:${stack.wsPort}`,
   };
   // One after the other: the second finds the first's migrations done.
-  for (let i = 0; i < 2; i++) replicas.push(await startSortieProcess(env, { entry: ENTRY }));
-  proxy = await startRoundRobinProxy(replicas.map((r) => ({ host: '127.0.0.1', port: Number(new URL(r.url).port) })));
+  for (let i = 0; i < 2; i++) await startReplica();
+  proxy = await startRoundRobinProxy(backends);
   ({ browser, close: closeBrowser } = await launchBrowser());
 });
 
@@ -64,6 +69,13 @@ after(async () => {
   await database?.drop();
   scratch?.remove();
 });
+
+async function startReplica(): Promise<SortieProcess> {
+  const replica = await startSortieProcess(env, { entry: ENTRY });
+  replicas.push(replica);
+  backends.push({ host: '127.0.0.1', port: Number(new URL(replica.url).port) });
+  return replica;
+}
 
 // In-page code, typed structurally: the server's tsconfig has no DOM lib.
 type PageGlobals = {
@@ -179,5 +191,37 @@ test('SIGTERM on the Sortie relaying a stream: the viewer is back on the same de
   const after = await new Api(other.url).session(session.id);
   assert.equal(after.status, 'running', 'the session outlives the Sortie that relayed it');
   await page.getByTestId('viewer-status').filter({ hasText: 'running' }).waitFor();
+  await page.close();
+});
+
+test('SIGKILL on the Sortie relaying a stream (a crash: no notice, no close frame): the viewer is back on the same desktop through another within 2 s', async (t) => {
+  // The replacement for the replica that drained above (a Deployment starts one), so two serve again.
+  await startReplica();
+  const api = new Api(proxy.url);
+  const session = await api.launch('desk');
+  await api.waitFor(session.id, 'running');
+
+  const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  await page.goto(`${proxy.url}/#/sessions/${session.id}`);
+  await page.getByTestId('vnc-container').locator('canvas').waitFor({ state: 'visible', timeout: 30_000 });
+  await page.waitForFunction(newCanvasDrawn, undefined, { timeout: 30_000 });
+  await typeAndSee(page, 'before');
+
+  const relaying = proxy.log.filter((c) => c.stream).at(-1)!.backend;
+  const crashing = replicas[relaying]!;
+  assert.equal(crashing.child.exitCode, null, 'the stream goes through a live Sortie');
+  await page.getByTestId('vnc-container').locator('canvas').evaluate((el) => ((el as unknown as Canvas).dataset.old = '1'));
+  const killed = Date.now();
+  crashing.child.kill('SIGKILL');
+  // The kernel closes the dead process's sockets at once, so the viewer loses the picture now.
+  await page.waitForFunction(newCanvasDrawn, undefined, { timeout: 10_000, polling: 'raf' });
+  const backAfterMs = Date.now() - killed;
+  t.diagnostic(`SIGKILL to the desktop drawn again through another Sortie: ${backAfterMs} ms`);
+  assert.ok(backAfterMs <= 2000, `the desktop came back ${backAfterMs} ms after the Sortie relaying it died`);
+  const now = proxy.log.filter((c) => c.stream).at(-1)!.backend;
+  assert.notEqual(now, relaying, 'the new stream goes through a live Sortie');
+  assert.ok(page.url().endsWith(`#/sessions/${session.id}`));
+  await typeAndSee(page, 'after');
+  assert.equal((await new Api(replicas[now]!.url).session(session.id)).status, 'running', 'the session outlives the Sortie that crashed');
   await page.close();
 });
