@@ -39,6 +39,7 @@ import { PreopenedUpstreams } from './stream/preopened-upstreams.js';
 import { StreamHandoff } from './stream/stream-handoff.js';
 import { StreamRelay, STREAM_DEFAULTS } from './stream/relay.js';
 import { streamAccess } from './stream/stream-access.js';
+import { StreamSignIns } from './stream/stream-sign-ins.js';
 import { Recorder } from './recordings/recorder.js';
 import { RecordingRepository } from './recordings/recording-repository.js';
 import { RecordingService } from './recordings/recording-service.js';
@@ -72,6 +73,8 @@ export interface StartOptions {
   runner?: Runner;
   /** How often the session service's background passes run; tests shorten them. Default: the service's own. */
   sessionTimers?: Pick<SessionServiceOptions, 'queuePassIntervalMs' | 'orphanSweepIntervalMs'>;
+  /** How often open desktop streams have their sign-ins checked; tests shorten it. Default: SIGN_IN_CHECK_INTERVAL_MS (25 s). */
+  signInCheckIntervalMs?: number;
 }
 
 /** The composition root: config → database → catalog → auth → runner → services → HTTP. */
@@ -173,6 +176,22 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     preopened,
   });
   sessions.onEnded((session) => relay.closeSession(session.id));
+  // A stream is authorised as it opens; afterwards its sign-in is checked here, at once where
+  // the sign-in ended (or the user changed) and every interval for changes made on other
+  // replicas. With sign-in off there are no sign-ins to end.
+  const streamSignIns = config.auth.enabled
+    ? new StreamSignIns({
+        streams: () => relay.openStreams(),
+        signIn: async (loginId) => {
+          const active = await users.activeLogin(loginId, new Date().toISOString());
+          return active && { userId: active.user.id, role: active.user.role };
+        },
+        logger,
+        ...(options.signInCheckIntervalMs !== undefined ? { intervalMs: options.signInCheckIntervalMs } : {}),
+      })
+    : undefined;
+  streamSignIns?.start();
+  if (streamSignIns) auth.onAccessChanged(() => void streamSignIns.checkNow());
   sessions.onPooledRunning((pooled) => preopened.open(pooled.id, pooled.endpoint, pooled.secret));
   for (const pooled of await sessions.pooledRunning()) preopened.open(pooled.id, pooled.endpoint, pooled.secret);
   // Across replicas on PostgreSQL (NOTIFY/LISTEN); in-process on SQLite, which has one replica.
@@ -247,6 +266,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     (disposed ??= (async () => {
       await drain();
       idleSweep.stop();
+      streamSignIns?.close();
       sessions.close();
       relay.close();
       handoff.close();

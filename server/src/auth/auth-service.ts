@@ -33,6 +33,7 @@ export const OPEN_ACCESS_PRINCIPAL: Principal = { userId: 'anonymous', username:
  */
 export class AuthService {
   private readonly limits: SignInLimits;
+  private readonly accessChanged = new Set<() => void>();
 
   private constructor(
     private readonly users: UserRepository,
@@ -50,6 +51,19 @@ export class AuthService {
     const service = new AuthService(users, new TokenSigner(secret), config, logger, audit);
     if (config.enabled) await service.bootstrapAdmin();
     return service;
+  }
+
+  /**
+   * Told after a sign-in ended (sign-out, a reused refresh token), a user was disabled,
+   * deleted, given a new password or a new role: what is already open under the old
+   * sign-in (desktop streams) is checked again at once, on this replica.
+   */
+  onAccessChanged(listener: () => void): void {
+    this.accessChanged.add(listener);
+  }
+
+  private accessHasChanged(): void {
+    for (const listener of this.accessChanged) listener();
   }
 
   get signerForState(): TokenSigner {
@@ -165,6 +179,7 @@ export class AuthService {
         throw new UnauthorizedError('This refresh token was replaced moments ago by another refresh of the same sign-in; use the newer one');
       }
       await this.users.revokeLogin(active.loginId, now.toISOString());
+      this.accessHasChanged();
       this.logger.warn({ userId: active.user.id, username: active.user.username, loginId: active.loginId }, 'a replaced refresh token was used again; ended that sign-in in case the token was stolen');
       throw new UnauthorizedError('This refresh token was already used, so the sign-in was ended to protect the account; sign in again');
     }
@@ -184,7 +199,10 @@ export class AuthService {
   }
 
   async logout(principal: Principal): Promise<void> {
-    if (principal.loginId) await this.users.revokeLogin(principal.loginId, new Date().toISOString());
+    if (principal.loginId) {
+      await this.users.revokeLogin(principal.loginId, new Date().toISOString());
+      this.accessHasChanged();
+    }
     this.audit.record({ action: 'auth.sign_out', actor: principal });
   }
 
@@ -249,6 +267,7 @@ export class AuthService {
       const keep = id === actor.userId && !changes.disabled ? actor.loginId : undefined;
       await this.users.revokeAllLogins(id, new Date().toISOString(), keep);
     }
+    if (changes.password !== undefined || changes.disabled !== undefined || changes.role !== undefined) this.accessHasChanged();
     this.auditUpdate(actor, existing, changes);
     return toUser(updated!);
   }
@@ -258,6 +277,7 @@ export class AuthService {
     if (id === actor.userId) throw new ConflictError('You cannot delete your own account');
     if (existing.role === 'admin' && (await this.users.countAdmins()) <= 1) throw new ConflictError('Sortie needs at least one enabled admin');
     await this.users.delete(id);
+    this.accessHasChanged();
     this.audit.record({ action: 'user.delete', actor, target: { type: 'user', id, name: existing.username } });
   }
 

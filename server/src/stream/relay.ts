@@ -14,6 +14,7 @@ import { acceptKey, openUpstream } from './upstream.js';
 import type { PreopenedUpstreams } from './preopened-upstreams.js';
 import { ViewerStream } from './viewer-stream.js';
 import { ViewOnlyInbound } from './view-only-filter.js';
+import type { SignedInStream } from './stream-sign-ins.js';
 import { closeReason, DEFAULT_HANDSHAKE_LIMIT, encodeClose, encodeFrame, FrameReader, FrameTooLargeError } from './ws-frames.js';
 
 /** What the relay needs to know about a session: where to dial and its VNC password, or why not. */
@@ -26,6 +27,8 @@ export type StreamTarget =
       viewer?: Principal;
       /** The viewer's input is dropped by the relay (see ViewOnlyInbound); its stream is not piped. */
       viewOnly?: boolean;
+      /** The viewer sees someone else's session because they are an admin, so must stay one (see StreamSignIns). */
+      asAdmin?: boolean;
       /** Told when the stream starts, with a way to close it; what it answers is called when the stream ends. */
       onOpen?: (close: (code: CloseCodeValue, reason: string) => void) => () => void;
     }
@@ -102,6 +105,8 @@ const PATH = /^\/ws\/sessions\/([A-Za-z0-9-]{1,64})\/?$/;
  */
 export class StreamRelay {
   private readonly streams = new Map<string, Set<ViewerStream>>();
+  /** Who watches each open stream, and how to close it with a reason the audit log keeps. */
+  private readonly watchers = new WeakMap<ViewerStream, SignedInStream>();
   /** Browser sockets still in their handshake, so close() can end them too. */
   private readonly pending = new Set<Duplex>();
   /** Sockets already answered with a close, so nothing answers them twice. */
@@ -161,6 +166,13 @@ export class StreamRelay {
   /** Sessions with at least one open stream right now. */
   activeSessionIds(): string[] {
     return [...this.streams.keys()];
+  }
+
+  /** Every open stream with its viewer, for the sign-in check (StreamSignIns). */
+  openStreams(): SignedInStream[] {
+    const all: SignedInStream[] = [];
+    for (const streams of this.streams.values()) for (const s of streams) all.push(this.watchers.get(s)!);
+    return all;
   }
 
   /** Cuts every stream of a session, e.g. when it ends, including viewers still in their handshake. */
@@ -306,7 +318,7 @@ export class StreamRelay {
     this.pending.delete(client);
     this.o.logger.debug({ sessionId, ms: took }, 'stream opened');
     const viewer = target.viewer && { ...target.viewer, ...(this.o.addressOf ? { address: this.o.addressOf(req) } : {}) };
-    this.track(sessionId, client, upstream, reads, Buffer.concat([...fromUpstream, early.fromUpstream.raw]), viewer, inbound, target.onOpen);
+    this.track(sessionId, client, upstream, reads, Buffer.concat([...fromUpstream, early.fromUpstream.raw]), viewer, inbound, target.onOpen, target.asAdmin ?? false);
   }
 
   private track(
@@ -318,6 +330,7 @@ export class StreamRelay {
     viewer?: Principal,
     inbound?: ViewOnlyInbound,
     onOpen?: Extract<StreamTarget, { ok: true }>['onOpen'],
+    asAdmin = false,
   ): void {
     const openedAt = Date.now();
     const audit = (action: 'session.stream_open' | 'session.stream_close', details?: Record<string, unknown>) => {
@@ -340,7 +353,7 @@ export class StreamRelay {
         this.o.metrics?.streamClosed(client);
         released?.();
         recording?.end();
-        audit('session.stream_close', { seconds: Math.round((Date.now() - openedAt) / 1000) });
+        audit('session.stream_close', { seconds: Math.round((Date.now() - openedAt) / 1000), ...(signInEnded ? { reason: 'sign_in_ended' } : {}) });
         this.o.onActivity?.(sessionId);
       },
       (reason) => this.o.logger.warn({ sessionId, reason }, 'viewer cut'),
@@ -348,6 +361,16 @@ export class StreamRelay {
       inbound,
     );
     let released: (() => void) | undefined;
+    /** Closed because the viewer's sign-in no longer allows the stream (StreamSignIns). */
+    let signInEnded = false;
+    this.watchers.set(stream, {
+      ...(viewer ? { viewer } : {}),
+      asAdmin,
+      close: (code, reason) => {
+        signInEnded = true;
+        stream.close(code, reason);
+      },
+    });
     set.add(stream);
     this.o.metrics?.streamOpened(client);
     audit('session.stream_open');

@@ -61,10 +61,12 @@ export function streamAccess(gate: CallerGate, sessions: SessionService): (sessi
         viewer: caller,
         ...(secret ? { secret } : {}),
         viewOnly: !control,
+        asAdmin: true,
         onOpen: shares.watch(session, caller, 'admin', control ? 'control' : 'view'),
       };
     }
-    if (endpoint) return { ok: true, endpoint, viewer: caller, ...(secret ? { secret } : {}) };
+    // Someone else's session here means an admin's view of it (without shares to watch through).
+    if (endpoint) return { ok: true, endpoint, viewer: caller, ...(secret ? { secret } : {}), asAdmin: session.user_id !== caller.userId };
     return notStreaming(session.status, session.queue_position);
   };
 }

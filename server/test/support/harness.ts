@@ -52,6 +52,8 @@ export interface TestSortieOptions {
   runner?: Runner;
   /** Shorter background passes (the queue tick, the orphan sweep) for a test that waits on them. */
   sessionTimers?: StartOptions['sessionTimers'];
+  /** A shorter sign-in check of open streams for a test that waits on it. */
+  signInCheckIntervalMs?: number;
   /** Where Sortie logs (a test that reads its log); default: silent, or SORTIE_TEST_LOG_LEVEL. */
   logger?: Logger;
   /**
@@ -112,7 +114,7 @@ export async function startTestSortie(options: TestSortieOptions): Promise<TestS
   try {
     const config = testConfig(scratch.dir, env);
     stateDir = config.local.stateDir;
-    sortie = await startSortie(config, { logger: options.logger ?? pino({ level: config.logLevel }), ...(options.runner ? { runner: options.runner } : {}), ...(options.sessionTimers ? { sessionTimers: options.sessionTimers } : {}) });
+    sortie = await startSortie(config, { logger: options.logger ?? pino({ level: config.logLevel }), ...(options.runner ? { runner: options.runner } : {}), ...(options.sessionTimers ? { sessionTimers: options.sessionTimers } : {}), ...(options.signInCheckIntervalMs !== undefined ? { signInCheckIntervalMs: options.signInCheckIntervalMs } : {}) });
   } catch (err) {
     await removeScratch();
     throw err;
