@@ -136,22 +136,29 @@ async function typeAndSee(page: Page, text: string): Promise<void> {
   }
 }
 
-test('SIGTERM on the Sortie relaying a stream: the viewer is back on the same desktop through the other within 2 s; the draining one says so and exits 0', async (t) => {
+/**
+ * Launches the desktop app and opens its stream in a page of its own, live both ways (typing
+ * shows). Then marks the canvas old: the viewer mounts a new one to reconnect, which is what
+ * the tests wait for. `relaying`: the replica (index) the stream goes through.
+ */
+async function openLiveStream() {
   const api = new Api(proxy.url);
   const session = await api.launch('desk');
   await api.waitFor(session.id, 'running');
-
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
   await page.goto(`${proxy.url}/#/sessions/${session.id}`);
   await page.getByTestId('vnc-container').locator('canvas').waitFor({ state: 'visible', timeout: 30_000 });
   await page.waitForFunction(newCanvasDrawn, undefined, { timeout: 30_000 });
   await typeAndSee(page, 'before');
-
   const relaying = proxy.log.filter((c) => c.stream).at(-1)!.backend;
+  await page.getByTestId('vnc-container').locator('canvas').evaluate((el) => ((el as unknown as Canvas).dataset.old = '1'));
+  return { session, page, relaying };
+}
+
+test('SIGTERM on the Sortie relaying a stream: the viewer is back on the same desktop through the other within 2 s; the draining one says so and exits 0', async (t) => {
+  const { session, page, relaying } = await openLiveStream();
   const draining = replicas[relaying]!;
   const other = replicas[1 - relaying]!;
-  // The canvas now drawn is the old connection's; the viewer mounts a new one to reconnect.
-  await page.getByTestId('vnc-container').locator('canvas').evaluate((el) => ((el as unknown as Canvas).dataset.old = '1'));
   await page.evaluate(watchReconnecting);
 
   assert.equal(desktopConnections(), 1, 'one stream, one connection to the desktop');
@@ -197,20 +204,9 @@ test('SIGTERM on the Sortie relaying a stream: the viewer is back on the same de
 test('SIGKILL on the Sortie relaying a stream (a crash: no notice, no close frame): the viewer is back on the same desktop through another within 2 s', async (t) => {
   // The replacement for the replica that drained above (a Deployment starts one), so two serve again.
   await startReplica();
-  const api = new Api(proxy.url);
-  const session = await api.launch('desk');
-  await api.waitFor(session.id, 'running');
-
-  const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-  await page.goto(`${proxy.url}/#/sessions/${session.id}`);
-  await page.getByTestId('vnc-container').locator('canvas').waitFor({ state: 'visible', timeout: 30_000 });
-  await page.waitForFunction(newCanvasDrawn, undefined, { timeout: 30_000 });
-  await typeAndSee(page, 'before');
-
-  const relaying = proxy.log.filter((c) => c.stream).at(-1)!.backend;
+  const { session, page, relaying } = await openLiveStream();
   const crashing = replicas[relaying]!;
   assert.equal(crashing.child.exitCode, null, 'the stream goes through a live Sortie');
-  await page.getByTestId('vnc-container').locator('canvas').evaluate((el) => ((el as unknown as Canvas).dataset.old = '1'));
   const killed = Date.now();
   crashing.child.kill('SIGKILL');
   // The kernel closes the dead process's sockets at once, so the viewer loses the picture now.
