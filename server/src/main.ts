@@ -207,6 +207,8 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   sessions.onEnded((session) => void shares.endAllOf(session).catch((err: unknown) => logger.error({ err, sessionId: session.id }, 'could not end the shares of an ended session')));
   // The relay's keep-alive interval suits proxies in front of event streams too.
   const events = new SessionEvents({ feed, gate, heartbeatMs: config.streamPingIntervalSeconds * 1000 });
+  // Live-update streams end at once where a sign-in ended, not at their next heartbeat.
+  auth.onAccessChanged(() => events.recheck());
   /** Set once Sortie starts shutting down. */
   let draining: Promise<void> | undefined;
 

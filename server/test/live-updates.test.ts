@@ -183,7 +183,7 @@ describe('live updates on one Sortie', () => {
     for (const stream of held) stream.close();
   });
 
-  test('streams carry heartbeat comments, and a signed-out user\'s open stream ends at the next one, saying why; the sign-in opens no new stream', async () => {
+  test('streams carry heartbeat comments, and a signed-out user\'s open stream ends, saying why; the sign-in opens no new stream', async () => {
     const held = await open('alice');
     const raw = await fetch(`${sortie.url}/api/events`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${tokens.alice}` } });
     const reader = raw.body!.getReader();
@@ -197,7 +197,7 @@ describe('live updates on one Sortie', () => {
     assert.equal((await EventStream.open(sortie.url, '/api/events', { authorization: `Bearer ${tokens.alice}` })).status, 401);
   });
 
-  test('a disabled user\'s open stream ends at the next heartbeat, saying why', async () => {
+  test('a disabled user\'s open stream ends, saying why', async () => {
     const held = await open('bob');
     const users = await sortie.api.as(tokens.admin).request<{ users: Array<{ id: string; username: string }> }>('GET', '/api/admin/users');
     const bob = users.body.users.find((u) => u.username === 'bob')!;
@@ -249,6 +249,61 @@ describe('live updates with a short-lived access token', () => {
     const next = await EventStream.open(sortie.url, '/api/events', { authorization: `Bearer ${refreshed.body.access_token}` });
     assert.equal(next.status, 200, next.body);
     next.close();
+  });
+
+  test('signing out ends the stream on this Sortie at once with event: revoked, not at the heartbeat a minute away nor at the token\'s expiry', async () => {
+    const signedIn = await sortie.api.signIn('admin', password);
+    assert.equal(signedIn.status, 200, signedIn.text);
+    const stream = await EventStream.open(sortie.url, '/api/events', { authorization: `Bearer ${signedIn.body.access_token}` });
+    assert.equal(stream.status, 200, stream.body);
+    try {
+      await stream.next((e) => e.event === 'ready', 2_000);
+      const out = await sortie.api.as(signedIn.body.access_token).request('POST', '/api/auth/logout');
+      assert.ok([200, 204].includes(out.status), out.text);
+      // The token lives 3 s: `expired` would come then; `revoked` within a second is the sign-out's doing.
+      const revoked = await stream.next((e) => e.event === 'revoked' || e.event === 'expired', 1_000);
+      assert.equal(revoked.event, 'revoked');
+      await stream.ended(2_000);
+    } finally {
+      stream.close();
+    }
+  });
+});
+
+describe('live updates across two Sorties with sign-in on: a sign-out on one ends the stream held on the other', () => {
+  let database: Awaited<ReturnType<typeof freshTestDatabase>>;
+  let a: TestSortie;
+  let b: TestSortie;
+  const password = 'live-updates-pair-pw-1';
+
+  before(async () => {
+    database = await freshTestDatabase();
+    // B's heartbeat re-checks the sign-in every 0.5 s: only it can see a sign-out made on A.
+    const env = { SORTIE_DATABASE_URL: database.url, SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: password, SORTIE_STREAM_PING_INTERVAL: '0.5' };
+    a = await startTestSortie({ name: 'live-updates-auth-a', apps: APPS, runner: new FakeRunner(), env });
+    b = await startTestSortie({ name: 'live-updates-auth-b', apps: APPS, runner: new FakeRunner(), env });
+  });
+
+  after(async () => {
+    await a?.cleanup();
+    await b?.cleanup();
+    await database?.drop();
+  });
+
+  test('signed out through replica A, the stream on replica B ends with event: revoked at its next heartbeat', async () => {
+    const signedIn = await a.api.signIn('admin', password);
+    assert.equal(signedIn.status, 200, signedIn.text);
+    const onB = await EventStream.open(b.url, '/api/events', { authorization: `Bearer ${signedIn.body.access_token}` });
+    assert.equal(onB.status, 200, onB.body);
+    try {
+      await onB.next((e) => e.event === 'ready', 2_000);
+      const out = await a.api.as(signedIn.body.access_token).request('POST', '/api/auth/logout');
+      assert.ok([200, 204].includes(out.status), out.text);
+      await onB.next((e) => e.event === 'revoked', 2_000);
+      await onB.ended(2_000);
+    } finally {
+      onB.close();
+    }
   });
 });
 

@@ -27,6 +27,8 @@ interface Reader {
   userId: string;
   res: ServerResponse;
   end: () => void;
+  /** Asks again whether the sign-in allows this stream, and ends it with why if not. */
+  check: () => void;
 }
 
 /** Why a stream ends before its reader leaves: the last event it is sent. */
@@ -47,9 +49,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  *
  * The stream is authorised once, by the access token it was opened with, and lasts as long
  * as that token: when it expires the stream ends with `event: expired` (refresh the token and
- * open a new stream). The sign-in is checked again at every heartbeat, so a signed-out or
- * disabled user's stream (or an admin's scope=all stream once they are no longer one) ends
- * within one heartbeat (25 s) with `event: revoked`; a new stream would be refused.
+ * open a new stream). The sign-in is checked again at every heartbeat, and at once on the
+ * replica where a sign-in ended or a user changed (recheck), so a signed-out or disabled
+ * user's stream (or an admin's scope=all stream once they are no longer one) ends with
+ * `event: revoked` there at once, elsewhere within one heartbeat (25 s); a new stream would
+ * be refused.
  */
 export class SessionEvents {
   private readonly readers = new Set<Reader>();
@@ -107,6 +111,17 @@ export class SessionEvents {
         if (!this.readers.delete(reader)) return;
         res.end();
       },
+      check: () =>
+        void this.o.gate.principal(headers).then(
+          (now) => {
+            if (now.userId !== who.userId || (all && now.role !== 'admin')) finish('revoked');
+          },
+          (err: unknown) => {
+            // Not a verdict on the sign-in (the database did not answer): EventSource retries soon.
+            if (!(err instanceof UnauthorizedError)) return reader.end();
+            finish(expiresAt !== undefined && Date.now() >= expiresAt ? 'expired' : 'revoked');
+          },
+        ),
     };
     const finish = (why: keyof typeof ENDINGS) => {
       if (!this.readers.has(reader)) return;
@@ -132,17 +147,13 @@ export class SessionEvents {
     }
     heartbeat = setInterval(() => {
       this.write(reader, ': heartbeat\n\n');
-      this.o.gate.principal(headers).then(
-        (now) => {
-          if (now.userId !== who.userId || (all && now.role !== 'admin')) finish('revoked');
-        },
-        (err: unknown) => {
-          // Not a verdict on the sign-in (the database did not answer): EventSource retries soon.
-          if (!(err instanceof UnauthorizedError)) return reader.end();
-          finish(expiresAt !== undefined && Date.now() >= expiresAt ? 'expired' : 'revoked');
-        },
-      );
+      reader.check();
     }, this.heartbeatMs);
+  }
+
+  /** A sign-in ended or a user changed on this replica: every open stream asks again now. */
+  recheck(): void {
+    for (const reader of this.readers) reader.check();
   }
 
   private deliver(event: FeedEvent): void {
