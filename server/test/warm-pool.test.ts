@@ -276,7 +276,8 @@ describe('a warm pool across a restart of Sortie', () => {
   after(async () => {
     if (second) await switchOff(second.api, XTERM);
     await second?.cleanup();
-    if (!second) await first?.cleanup();
+    // The second ran on the first's folder (and database): the first's clean-up removes them.
+    await first?.cleanup();
   });
 
   test('the pooled sessions are adopted; one whose processes died meanwhile is replaced', async () => {

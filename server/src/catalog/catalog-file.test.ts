@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_RESOURCE_LIMITS } from './app.js';
 import { readCatalogFile } from './catalog-file.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'sortie-catalog-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 function fileWith(content: unknown): string {
   const file = path.join(dir, `apps-${n++}.json`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -8,8 +8,9 @@ import { isLeaderRunning, killProcessesWithArgs, processesWithArgs, readProcStat
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('a gated program starts only when released, keeping the pid the gate had', async () => {
+test('a gated program starts only when released, keeping the pid the gate had', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sortie-gate-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const flag = path.join(dir, 'ran');
   const log = openSync(path.join(dir, 'log'), 'a');
   const { child, release } = await spawnGroupLeader(['/bin/sh', '-c', `touch ${flag}; exec sleep 30`], log, {});
@@ -24,8 +25,9 @@ test('a gated program starts only when released, keeping the pid the gate had', 
   process.kill(-child.pid!, 'SIGKILL');
 });
 
-test('a gate whose Sortie dies before release exits without starting the program', async () => {
+test('a gate whose Sortie dies before release exits without starting the program', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sortie-gate-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const flag = path.join(dir, 'ran');
   const module = JSON.stringify(new URL('./process-group.ts', import.meta.url).href);
   const sortie = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
@@ -52,8 +54,9 @@ test('processes are found and killed by consecutive arguments only', async () =>
   assert.deepEqual(processesWithArgs(['--bind', `/x/${process.pid}`]), []);
 });
 
-test('session processes run below Sortie (nice 5), and so does what they start', async () => {
+test('session processes run below Sortie (nice 5), and so does what they start', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sortie-gate-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const log = openSync(path.join(dir, 'log'), 'a');
   const { child, release } = await spawnGroupLeader(['/bin/sh', '-c', 'sleep 30 & exec sleep 30'], log, {});
   closeSync(log);

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { noteInLog, openSessionLog, tailLog } from './session-log.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'sortie-log-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('the tail holds the processes\' last lines without Sortie\'s markers', () => {
   const file = path.join(dir, 'a.log');

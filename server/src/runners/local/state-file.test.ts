@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -18,16 +18,18 @@ const record: SessionRecord = {
   processes: [{ role: 'xvnc', name: 'Xvnc', pid: 1234, startTime: '99' }],
 };
 
-test('a written state file reads back, and no temporary file is left', () => {
+test('a written state file reads back, and no temporary file is left', (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sortie-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeStateFile(dir, record);
   writeStateFile(dir, { ...record, readyAt: '2025-01-01T00:00:01.000Z' });
   assert.deepEqual(readdirSync(dir), ['abc.json']);
   assert.deepEqual(readStateFile(dir, 'abc'), { sessionId: 'abc', record: { ...record, readyAt: '2025-01-01T00:00:01.000Z' } });
 });
 
-test('broken, foreign and half-written files are reported or swept, not thrown', () => {
+test('broken, foreign and half-written files are reported or swept, not thrown', (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sortie-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(stateFilePath(dir, 'broken'), '{');
   writeFileSync(stateFilePath(dir, 'other'), JSON.stringify({ ...record, sessionId: 'abc' }));
   writeFileSync(path.join(dir, 'x.json.123.tmp'), '{');
@@ -43,8 +45,9 @@ test('session ids that are not plain file names are refused', () => {
   for (const bad of ['', '../x', 'a/b', '.hidden', 'a b']) assert.ok(!isSafeSessionId(bad), bad);
 });
 
-test('a session started by an earlier version (Xvfb and x11vnc) still reads, so the next Sortie adopts or ends it', () => {
+test('a session started by an earlier version (Xvfb and x11vnc) still reads, so the next Sortie adopts or ends it', (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sortie-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const roles = (...names: string[]) => names.map((role, i) => ({ role, name: role, pid: 1000 + i, startTime: '1' }));
   writeFileSync(stateFilePath(dir, 'old'), JSON.stringify({ ...record, sessionId: 'old', processes: roles('xvfb', 'x11vnc', 'websockify', 'app') }));
   const old = readStateFile(dir, 'old');

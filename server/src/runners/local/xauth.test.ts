@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -28,8 +28,9 @@ test('cookies are 16 random bytes, different each time', () => {
   assert.notDeepEqual(a, newCookie());
 });
 
-test('xauth reads the written file, which only its owner may read, and a planted file is not overwritten', () => {
+test('xauth reads the written file, which only its owner may read, and a planted file is not overwritten', (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sortie-xauth-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'auth');
   const cookie = newCookie();
   writePrivateFile(file, xauthorityEntry(123, cookie));
