@@ -26,6 +26,10 @@
 #   SORTIE_APT_SOURCES_DIR  where apt's deb822 source entries live; the deb-src entry is
 #                       added here (default /etc/apt/sources.list.d; tests point it elsewhere)
 set -Eeuo pipefail
+# Never job control, even if the caller exported it (SHELLOPTS with monitor): a background
+# job would lead its own process group, so setsid would fork and `$!` (the image builder
+# that up waits for and stops) would be a setsid already gone.
+set +m
 # Never stop silently: name the command, the file and line, and where the logs are.
 # (BASH_SOURCE is empty for a command at the top level of a shell that sourced this file.)
 trap 'printf "[local-cluster] error: \"%s\" failed with status %s at %s:%s (logs: %s)\n" "$BASH_COMMAND" "$?" "${BASH_SOURCE[0]:-$0}" "$LINENO" "${CLUSTER_DIR:-?}/logs and ${CACHE_DIR:-?}/build" >&2' ERR

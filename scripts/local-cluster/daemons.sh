@@ -80,6 +80,12 @@ daemon_running() { daemon_pid "$1" >/dev/null; }
 
 # start_daemon NAME COMMAND...: detached (own session, so it outlives the caller's
 # terminal and process group), logging to $LOG_DIR/NAME.log.
+#
+# The daemon writes its own pid file, just before it execs. `$!` is not its pid: setsid
+# forks whenever it starts as a process-group leader, as every background job of a shell
+# with job control (set -m) does, and the pid recorded was then that of a setsid already
+# gone, so wait_for_daemon declared a daemon dead that was coming up fine. `setsid -f`
+# forks every time, so the daemon is never this script's child either.
 start_daemon() {
 	local name=$1
 	shift
@@ -88,8 +94,13 @@ start_daemon() {
 	fi
 	mkdir -p "$LOG_DIR" "$PID_DIR"
 	log "starting $name (log: $LOG_DIR/$name.log)"
-	setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null 9>&- &
-	printf '%s\n' "$!" >"$PID_DIR/$name.pid"
+	local pid_file=$PID_DIR/$name.pid
+	rm -f "$pid_file"
+	# shellcheck disable=SC2016 # $$, $0 and $@ are the wrapper's own, expanded there
+	setsid -f bash -c 'echo "$$" >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pid_file" "$@" \
+		>>"$LOG_DIR/$name.log" 2>&1 </dev/null 9>&-
+	local deadline=$((SECONDS + 10))
+	until [[ -s $pid_file ]] || ((SECONDS >= deadline)); do sleep 0.05; done
 }
 
 stop_daemon() {

@@ -336,6 +336,65 @@ cmd_kubeconfig
   });
 });
 
+describe('local-cluster.sh: starting its daemons', () => {
+  // A daemon stands in for etcd & co: `sleep` with a marker argument, so the test finds
+  // its process (and kills it, whatever happens) by that marker alone.
+  let marker: string;
+  beforeEach(() => {
+    marker = String(100_000 + Math.floor(Math.random() * 800_000));
+  });
+  afterEach(() => {
+    spawnSync('pkill', ['-f', `^sleep ${marker}$`]);
+  });
+
+  // `set -m` after sourcing: the caller's job control, which the script's own `set +m`
+  // would otherwise undo. Under it every background job leads its own process group,
+  // setsid forks, and a pid taken from `$!` is a setsid already gone.
+  const startSleep = (jobControl: boolean) => `
+source "$1"
+${jobControl ? 'set -m' : ''}
+sleep_answers() { daemon_running sleep; }
+start_daemon sleep sleep ${marker}
+wait_for_daemon sleep 5 "the sleep daemon" sleep_answers
+echo "recorded=$(cat "$PID_DIR/sleep.pid") actual=$(pgrep -f '^sleep ${marker}$')"
+stop_daemon sleep 5
+pgrep -f '^sleep ${marker}$' || echo "stopped"
+`;
+
+  for (const jobControl of [false, true]) {
+    test(`the pid file holds the daemon's own pid, and stop ends it${jobControl ? ', also under job control' : ''}`, () => {
+      const res = run(startSleep(jobControl));
+      assert.equal(res.status, 0, res.stderr);
+      const m = /^recorded=(\d+) actual=(\d+)$/m.exec(res.stdout);
+      assert.ok(m, res.stdout + res.stderr);
+      assert.equal(m[1], m[2]);
+      assert.match(res.stdout, /^stopped$/m);
+      assert.match(res.stderr, /the sleep daemon: ok/);
+    });
+  }
+
+  test('a daemon that dies at once is reported with its log, not waited for', () => {
+    const res = run(`
+source "$1"
+start_daemon sh sh -c 'echo "cannot bind" >&2; exit 3'
+wait_for_daemon sh 30 "sh answering" false
+`);
+    assert.equal(res.status, 1, res.stderr);
+    assert.match(res.stderr, /sh exited; last lines of .*sh\.log:\ncannot bind\n/);
+    assert.match(res.stderr, /error: sh did not start/);
+  });
+
+  test('job control exported by the caller is off inside the script', () => {
+    const res = spawnSync('bash', ['-c', 'source "$1"; echo "flags=$-"', 'bash', SCRIPT], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, SHELLOPTS: 'braceexpand:hashall:monitor', SORTIE_CACHE_DIR: cache, SORTIE_CLUSTER_DIR: path.join(root, 'cluster') },
+    });
+    assert.equal(res.status, 0, res.stderr);
+    assert.doesNotMatch(/^flags=(.*)$/m.exec(res.stdout)?.[1] ?? 'm', /m/);
+  });
+});
+
 describe('the scripts: shared helpers and lint', () => {
   test('the Debian mirror is the bookworm one, even when the security archive is listed first', () => {
     const file = path.join(sources, 'debian.sources');
