@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import type { Runner, Workload, WorkloadEvent } from '../src/runners/runner.js';
 import type { Session } from '../src/sessions/session.js';
-import { FakeRunner, type FakeRunnerOptions } from './support/fake-runner.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { freshTestDatabase } from './support/postgres.js';
+import { SharedRunner } from './support/shared-runner.js';
 import { waitFor } from './support/wait.js';
 
 // Two replicas of Sortie in this process on one real PostgreSQL, whichever database the
@@ -17,50 +16,6 @@ const APPS = [
   { id: 'xterm', name: 'XTerm', launch_type: 'container', command: ['xterm'] },
   { id: 'xclock', name: 'XClock', launch_type: 'container', command: ['xclock'] },
 ];
-
-/** One set of workloads, watched by every replica (as each replica's watch of the namespace does). */
-class SharedRunner {
-  readonly fake: FakeRunner;
-  private readonly watchers = new Set<(event: WorkloadEvent) => void>();
-  private readonly ready: Promise<Workload[]>;
-
-  constructor(options: FakeRunnerOptions = {}) {
-    this.fake = new FakeRunner(options);
-    this.ready = this.fake.start((event) => {
-      for (const watcher of this.watchers) watcher(event);
-    });
-  }
-
-  /**
-   * What one replica gets: the same workloads, its own watch. A watch `lagMs` behind hears each
-   * event that much later and, as a replica's pod watch does, stamps a launch step with when it
-   * saw it.
-   */
-  forReplica(watch: { lagMs?: number } = {}): Runner {
-    let own: ((event: WorkloadEvent) => void) | undefined;
-    return {
-      kind: 'local',
-      validate: (app) => this.fake.validate(app),
-      start: async (onEvent) => {
-        await this.ready;
-        const lagMs = watch.lagMs;
-        const heard: (event: WorkloadEvent) => void =
-          lagMs === undefined
-            ? onEvent
-            : (event) => setTimeout(() => onEvent(event.type === 'progress' ? { ...event, at: new Date().toISOString() } : event), lagMs).unref();
-        own = heard;
-        this.watchers.add(heard);
-        return [...this.fake.workloads.live.values()].map((w) => ({ ...w }));
-      },
-      list: () => this.fake.list(),
-      launch: (spec) => this.fake.launch(spec),
-      stop: (id) => this.fake.stop(id),
-      close: async () => {
-        if (own) this.watchers.delete(own);
-      },
-    };
-  }
-}
 
 async function twoReplicas(name: string, env: Record<string, string>, runner: SharedRunner, watchOfB: { lagMs?: number } = {}) {
   const database = await freshTestDatabase();

@@ -8,10 +8,12 @@ import type { Session } from '../src/sessions/session.js';
 import { CloseCode } from '../src/stream/close-codes.js';
 import type { Api, Tokens } from './support/api.js';
 import { startEchoVnc } from './support/echo-vnc.js';
-import { FakeRunner } from './support/fake-runner.js';
+import { FakeRunner, type FakeRunnerOptions } from './support/fake-runner.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { canConnect, freePort } from './support/ports.js';
+import { freshTestDatabase } from './support/postgres.js';
 import { openThroughRelay } from './support/relay-viewer.js';
+import { SharedRunner } from './support/shared-runner.js';
 import { waitFor } from './support/wait.js';
 
 // A desktop stream is authorised as it opens; these check that it ends (4401) once its
@@ -21,13 +23,15 @@ import { waitFor } from './support/wait.js';
 const PASSWORD = 'correct-horse-battery';
 
 /** websockify in front of an echoing VNC server: the one desktop every session streams. */
-async function startDesktop(): Promise<{ runner: FakeRunner; close: () => Promise<void> }> {
+async function startDesktop(): Promise<{ runner: FakeRunner; options: FakeRunnerOptions; close: () => Promise<void> }> {
   const echo = await startEchoVnc();
   const wsPort = await freePort();
   const websockify: ChildProcess = spawn('/usr/bin/websockify', [`127.0.0.1:${wsPort}`, `127.0.0.1:${echo.port}`], { stdio: 'ignore' });
   await waitFor(() => canConnect(wsPort), { what: 'websockify to listen' });
+  const options: FakeRunnerOptions = { endpoint: { host: '127.0.0.1', port: wsPort }, startLatencyMs: () => 30 };
   return {
-    runner: new FakeRunner({ endpoint: { host: '127.0.0.1', port: wsPort }, startLatencyMs: () => 30 }),
+    runner: new FakeRunner(options),
+    options,
     close: async () => {
       websockify.kill();
       await echo.close();
@@ -159,6 +163,52 @@ describe('with sign-in on, a long check interval (only the immediate check can b
     assert.ok(ended.at - asked < 2_000, `closed ${ended.at - asked} ms after the role change`);
     await staysOpen(owners, 500, 'the owner’s stream');
     owners.ws.terminate();
+  });
+});
+
+describe('across two Sorties on one PostgreSQL: a sign-out through A ends the stream B relays', () => {
+  let desktop: Awaited<ReturnType<typeof startDesktop>>;
+  let database: Awaited<ReturnType<typeof freshTestDatabase>>;
+  let a: TestSortie;
+  let b: TestSortie;
+  const CHECK_MS = 500;
+
+  before(async () => {
+    desktop = await startDesktop();
+    database = await freshTestDatabase();
+    const runner = new SharedRunner(desktop.options);
+    const env = { SORTIE_DATABASE_URL: database.url, SORTIE_AUTH: 'enabled', SORTIE_ADMIN_PASSWORD: PASSWORD };
+    // A hears of the sign-out at once but relays nothing; only B's periodic check, every
+    // 0.5 s here (25 s by default), can see it in time.
+    a = await startTestSortie({ name: 'stream-sign-ins-a', runner: runner.forReplica(), signInCheckIntervalMs: 60_000, env });
+    b = await startTestSortie({ name: 'stream-sign-ins-b', runner: runner.forReplica(), signInCheckIntervalMs: CHECK_MS, env });
+  });
+
+  after(async () => {
+    await a?.cleanup();
+    await b?.cleanup();
+    await database?.drop();
+    await desktop?.close();
+  });
+
+  test('signed out through A, that sign-in’s stream on B closes with 4401 at B’s next check; the user’s other sign-in keeps its stream', async () => {
+    const admin = await a.signIn('admin', PASSWORD);
+    await admin.createUser('rhea', PASSWORD);
+    const phone = await a.signIn('rhea', PASSWORD);
+    const laptop = await a.signIn('rhea', PASSWORD);
+    const session = await running(phone, await phone.launch('xterm'));
+    const onPhone = await watch(b, session, phone.token!);
+    const onLaptop = await watch(b, session, laptop.token!);
+    await staysOpen(onPhone, 2 * CHECK_MS, 'the stream before the sign-out');
+
+    const asked = Date.now();
+    assert.equal((await phone.request('POST', '/api/auth/logout')).status, 204);
+    const ended = await Promise.race([onPhone.closed, sleep(5_000).then(() => undefined)]);
+    assert.ok(ended, 'the signed-out stream on B closed');
+    assertSignInEnded(ended);
+    assert.ok(ended.at - asked < CHECK_MS + 1_500, `closed ${ended.at - asked} ms after the sign-out`);
+    await staysOpen(onLaptop, 2 * CHECK_MS, 'the other sign-in’s stream on B');
+    onLaptop.ws.terminate();
   });
 });
 

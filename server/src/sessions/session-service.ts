@@ -305,13 +305,12 @@ export class SessionService {
   /**
    * Writes into the row of `row` (creating) that its launch reached `step` at `at`. Every
    * replica's runner may report the step (each watches every workload), each at its own time:
-   * only the replica watching this start (its ready timer: it launched or adopted it) writes.
+   * only the replica watching this start (its ready timer: it launched or adopted it) gets here.
    * One write at a time per session, in the runner's order: events are handled so
    * (enqueueEvent) and each awaits its write. A failed write leaves the steps behind, never
    * the launch.
    */
   private async recordStep(row: SessionsTable, step: LaunchStepName, at: string): Promise<void> {
-    if (!this.readyTimers.has(row.id)) return;
     const steps = withStep(storedSteps(row), step, at);
     if (!steps) return;
     try {
@@ -719,7 +718,10 @@ export class SessionService {
     if (this.closed) return; // Sortie is stopping; the next start reconciles what happened
     switch (event.type) {
       case 'progress': {
-        // News only while the session is starting; a late step of an ended one is dropped.
+        // Every replica's runner reports every step; only the one watching this start records
+        // it (recordStep), so the others do not read the row for nothing. News only while the
+        // session is starting; a late step of an ended one is dropped.
+        if (!this.readyTimers.has(event.sessionId)) return;
         const row = await this.o.sessions.get(event.sessionId);
         if (row?.status === 'creating') await this.recordStep(row, event.step, event.at);
         return;

@@ -318,20 +318,21 @@ export class StreamRelay {
     this.pending.delete(client);
     this.o.logger.debug({ sessionId, ms: took }, 'stream opened');
     const viewer = target.viewer && { ...target.viewer, ...(this.o.addressOf ? { address: this.o.addressOf(req) } : {}) };
-    this.track(sessionId, client, upstream, reads, Buffer.concat([...fromUpstream, early.fromUpstream.raw]), viewer, inbound, target.onOpen, target.asAdmin ?? false);
+    this.track({
+      sessionId,
+      client,
+      upstream,
+      reads,
+      early: Buffer.concat([...fromUpstream, early.fromUpstream.raw]),
+      viewer,
+      inbound,
+      onOpen: target.onOpen,
+      asAdmin: target.asAdmin ?? false,
+    });
   }
 
-  private track(
-    sessionId: string,
-    client: Duplex,
-    upstream: net.Socket,
-    reads: ReusedReads,
-    early: Buffer,
-    viewer?: Principal,
-    inbound?: ViewOnlyInbound,
-    onOpen?: Extract<StreamTarget, { ok: true }>['onOpen'],
-    asAdmin = false,
-  ): void {
+  /** From here on the stream is open: counted, audited, recorded, watched until it closes. */
+  private track({ sessionId, client, upstream, reads, early, viewer, inbound, onOpen, asAdmin }: OpenedStream): void {
     const openedAt = Date.now();
     const audit = (action: 'session.stream_open' | 'session.stream_close', details?: Record<string, unknown>) => {
       if (viewer) this.o.audit?.record({ action, actor: viewer, target: { type: 'session', id: sessionId }, ...(details ? { details } : {}) });
@@ -414,6 +415,23 @@ export class StreamRelay {
   }
 }
 
+
+/** A stream past its handshake, as StreamRelay.track takes it over. */
+interface OpenedStream {
+  sessionId: string;
+  client: Duplex;
+  upstream: net.Socket;
+  reads: ReusedReads;
+  /** What the desktop sent during the handshake, ServerInit first, as frames for the viewer. */
+  early: Buffer;
+  /** Who watches: audited, recorded, their sign-in re-checked (StreamSignIns). */
+  viewer: Principal | undefined;
+  /** The filter of a view-only viewer's input. */
+  inbound: ViewOnlyInbound | undefined;
+  onOpen: Extract<StreamTarget, { ok: true }>['onOpen'];
+  /** Opened by an admin through their admin right, re-checked as such. */
+  asAdmin: boolean;
+}
 
 /** Why an upgrade request is not a WebSocket handshake the relay can complete, if it is not. */
 function upgradeProblem(req: IncomingMessage): string | undefined {
