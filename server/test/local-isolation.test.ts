@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { homeDirPath, xauthFilePath } from '../src/runners/local/state-file.js';
+import { homeDirPath, stateFilePath, vncSocketPath, xauthFilePath } from '../src/runners/local/state-file.js';
 import type { Api } from './support/api.js';
 import { scratchDir, startTestSortie, type TestSortie } from './support/harness.js';
-import { localSessionRecord } from './support/processes.js';
+import { localSessionRecord, processTreeOfGroups } from './support/processes.js';
 import { waitFor } from './support/wait.js';
 
 // The local runner's boundary, tried the way an attacker on the same machine would: another
@@ -44,12 +44,15 @@ describe('what the local runner isolates', { timeout: 120_000 }, () => {
   const dbPath = path.join(dataDir, 'sortie.db');
   const stateDir = path.join(dataDir, 'local-sessions');
   const hostTmpMarker = `/tmp/sortie-isolation-probe-${process.pid}`;
+  // A file in the host's temporary folder, which no sandbox may see.
+  const hostTmpSentinel = path.join(scratch.dir, 'sentinel');
   const saved = { jwt: process.env.SORTIE_JWT_SECRET, admin: process.env.SORTIE_ADMIN_PASSWORD };
   let sortie: TestSortie;
   let api: Api;
 
   before(async () => {
     chmodSync(scratch.dir, 0o755);
+    writeFileSync(hostTmpSentinel, '');
     // Secrets an operator hands Sortie through its environment, where an app would inherit them.
     process.env.SORTIE_JWT_SECRET = SECRET;
     process.env.SORTIE_ADMIN_PASSWORD = ADMIN_PASSWORD;
@@ -110,6 +113,44 @@ describe('what the local runner isolates', { timeout: 120_000 }, () => {
     // The app's copy of the cookie is in its sandbox's own /tmp, not in the home on the host.
     assert.ok(!existsSync(path.join(homeDirPath(stateDir, s.id), '.Xauthority')), 'no cookie in the home');
     await api.request('DELETE', `/api/sessions/${s.id}`);
+  });
+
+  test('the display server runs in a sandbox of its own: unprivileged, its own mounts and processes, no TCP port, none of Sortie’s files', async () => {
+    const s = await api.launch('xterm', 'dave');
+    try {
+      await api.waitFor(s.id, 'running');
+      const record = localSessionRecord(stateDir, s.id);
+      const xvncGate = record.processes.find((p) => p.role === 'xvnc')!.pid;
+      const xvnc = processTreeOfGroups([xvncGate]).find((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'Xvnc');
+      assert.ok(xvnc, 'Xvnc runs below its gate');
+
+      const status = readFileSync(`/proc/${xvnc}/status`, 'utf8');
+      const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim();
+      const uid = Number(field('Uid')?.split(/\s+/)[0]);
+      if (process.getuid?.() === 0) assert.notEqual(uid, 0, 'Xvnc does not run as root');
+      assert.equal(field('NoNewPrivs'), '1');
+      assert.match(field('CapEff') ?? '', /^0+$/, 'Xvnc holds no capability');
+      for (const ns of ['mnt', 'pid', 'ipc']) {
+        assert.notEqual(readlinkSync(`/proc/${xvnc}/ns/${ns}`), readlinkSync(`/proc/self/ns/${ns}`), `Xvnc has its own ${ns} namespace`);
+      }
+      // What it sees of the host: neither Sortie's data nor the runner's state, nor the host's /tmp.
+      const seen = (p: string) => existsSync(`/proc/${xvnc}/root${p}`);
+      assert.equal(seen(dbPath), false, 'Xvnc sees the database');
+      assert.equal(seen(stateFilePath(stateDir, s.id)), false, 'Xvnc sees the runner’s state');
+      assert.equal(seen(homeDirPath(stateDir, s.id)), false, 'Xvnc sees the session’s home');
+      assert.equal(seen(hostTmpSentinel), false, 'Xvnc sees the host’s temporary folder');
+      // Its sockets: the display's (and its abstract twin) and the VNC socket, in the display folder.
+      const listening = execFileSync('ss', ['-lnpH'], { encoding: 'utf8' }).split('\n').filter((line) => line.includes(`pid=${xvnc},`));
+      assert.deepEqual(listening.filter((line) => /^(tcp|udp)/.test(line)), [], 'Xvnc listens on no TCP or UDP port');
+      assert.ok(listening.some((line) => line.includes(`/tmp/.X11-unix/vnc`)), `the VNC socket: ${listening.join('\n')}`);
+      assert.ok(existsSync(vncSocketPath(stateDir, s.id)), 'the VNC socket is in the display folder');
+      // Nobody else reaches it: the display folder is inside the state folder.
+      const dialled = asOtherUser(['python3', '-c', `import socket; socket.socket(socket.AF_UNIX).connect(${JSON.stringify(vncSocketPath(stateDir, s.id))})`]);
+      assert.notEqual(dialled.status, 0, `${OTHER_USER} connected to the VNC socket`);
+      assert.match(dialled.stderr, /PermissionError|Permission denied/);
+    } finally {
+      await api.request('DELETE', `/api/sessions/${s.id}`);
+    }
   });
 
   test("another local user cannot read Sortie's database or the runner's state", async () => {

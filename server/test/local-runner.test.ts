@@ -10,9 +10,10 @@ import { InputError } from '../src/errors.js';
 import type { LaunchSpec, WorkloadEvent } from '../src/runners/runner.js';
 import { LocalRunner } from '../src/runners/local/local-runner.js';
 import { isLeaderRunning, liveGroups, readProcStat, terminateGroups } from '../src/runners/local/process-group.js';
-import { homeDirPath, homesDirPath, readStateFiles, stateFilePath, type SessionRecord } from '../src/runners/local/state-file.js';
-import { overTcp, overWebSocket, RFB_VERSION, RfbViewer } from './support/rfb.js';
+import { homeDirPath, homesDirPath, readStateFiles, stateFilePath, vncSocketPath, type SessionRecord } from '../src/runners/local/state-file.js';
+import { overSocket, overWebSocket, RFB_VERSION, RfbViewer } from './support/rfb.js';
 import { waitFor } from './support/wait.js';
+import { processTreeOfGroups } from './support/processes.js';
 
 // Real Xvnc, websockify and X clients: these tests prove the runner against the
 // programs it drives, not against a model of them.
@@ -136,9 +137,9 @@ async function firstWebSocketMessage(port: number): Promise<string> {
   }
 }
 
-/** The RFB 3.8 security types the server offers (1 = none, 2 = VNC password). */
-async function securityTypes(port: number): Promise<number[]> {
-  const viewer = new RfbViewer(overTcp(port));
+/** The RFB 3.8 security types a session's Xvnc offers on its VNC socket (1 = none, 2 = VNC password). */
+async function securityTypes(stateDir: string, sessionId: string): Promise<number[]> {
+  const viewer = new RfbViewer(overSocket({ path: vncSocketPath(stateDir, sessionId) }));
   try {
     return (await viewer.greet()).offered;
   } finally {
@@ -192,9 +193,12 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
 
     assert.equal(await firstWebSocketMessage(endpoint.port), 'RFB 003.008\n');
 
-    const sockets = listeningSockets(rec.processes.map((p) => p.pid));
-    assert.deepEqual(sockets.sort(), [`127.0.0.1:${rec.vncPort}`, `127.0.0.1:${rec.wsPort}`].sort());
-    assert.ok(sockets.every((s) => s.startsWith('127.0.0.1:')), `not loopback-only: ${sockets.join(', ')}`);
+    // One TCP port for the whole session, websockify's: Xvnc (in its sandbox, found by
+    // descent) serves VNC on a socket in the display folder only.
+    const tree = processTreeOfGroups(rec.processes.map((p) => p.pid));
+    assert.ok(tree.some((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'Xvnc'), 'Xvnc is in the session’s process tree');
+    assert.deepEqual(listeningSockets(tree), [`127.0.0.1:${rec.wsPort}`]);
+    assert.equal(rec.vncPort, 0);
 
     const stopping = Date.now();
     await harness.runner.stop(s.sessionId);
@@ -292,16 +296,21 @@ describe('LocalRunner', { timeout: 45_000 }, () => {
     const recA = record(stateDir, a.sessionId);
     const recB = record(stateDir, b.sessionId);
     assert.notEqual(recA.display, recB.display);
-    assert.equal(new Set([recA.vncPort, recA.wsPort, recB.vncPort, recB.wsPort]).size, 4);
+    assert.notEqual(recA.wsPort, recB.wsPort);
     assert.notEqual(ra.endpoint.port, rb.endpoint.port);
+    assert.notEqual(vncSocketPath(stateDir, a.sessionId), vncSocketPath(stateDir, b.sessionId));
 
-    assert.deepEqual(await securityTypes(recA.vncPort), [1], 'no secret: no authentication');
-    assert.deepEqual(await securityTypes(recB.vncPort), [2], 'secret: VNC authentication only');
-    const xvnc = recB.processes.find((p) => p.role === 'xvnc')!;
-    assert.ok(!readFileSync(`/proc/${xvnc.pid}/cmdline`, 'utf8').includes('s3cret'), 'the secret is not in argv');
+    assert.deepEqual(await securityTypes(stateDir, a.sessionId), [1], 'no secret: no authentication');
+    assert.deepEqual(await securityTypes(stateDir, b.sessionId), [2], 'secret: VNC authentication only');
+    // Xvnc itself, below its gate and bwrap in the session's tree.
+    const xvnc = processTreeOfGroups(recB.processes.filter((p) => p.role === 'xvnc').map((p) => p.pid)).find(
+      (pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'Xvnc',
+    )!;
+    assert.ok(xvnc, 'Xvnc runs');
+    assert.ok(!readFileSync(`/proc/${xvnc}/cmdline`, 'utf8').includes('s3cret'), 'the secret is not in argv');
     assert.ok(!readdirSync(stateDir).some((name) => name.endsWith('.passwd')), 'no password file is left on disk');
     // Xvnc reads it again at every authentication, through the descriptor of the deleted file.
-    assert.match(readlinkSync(`/proc/${xvnc.pid}/fd/3`), /\.passwd \(deleted\)$/);
+    assert.match(readlinkSync(`/proc/${xvnc}/fd/3`), /\.passwd \(deleted\)$/);
 
     await Promise.all([harness.runner.stop(a.sessionId), harness.runner.stop(b.sessionId)]);
     assertAllGone(recA);

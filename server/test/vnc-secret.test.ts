@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { vncSocketPath } from '../src/runners/local/state-file.js';
 import type { Api } from './support/api.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
 import { openTestDatabase } from './support/postgres.js';
-import { localSessionRecord, processesInGroups } from './support/processes.js';
-import { overTcp, overWebSocket, readDesktop, RfbViewer, type RfbTransport } from './support/rfb.js';
+import { localSessionRecord, processesInGroups, processTreeOfGroups } from './support/processes.js';
+import { overSocket, overWebSocket, readDesktop, RfbViewer, type RfbTransport } from './support/rfb.js';
 
 // Each session's VNC server demands a password only Sortie knows. Whoever reaches the
 // session's ports without Sortie (another local user, a pod next door) gets no desktop;
@@ -88,10 +89,10 @@ describe('the per-session VNC password', () => {
     assert.deepEqual(viaWebsockify.offered, [2], 'websockify passes on a server that offers VNC authentication only');
     assert.equal(viaWebsockify.result, 1, `a wrong response to the challenge fails (${viaWebsockify.reason})`);
 
-    // Directly at Xvnc's TCP port: the same.
-    const viaTcp = await guessPassword(overTcp(session.vncPort));
-    assert.deepEqual(viaTcp.offered, [2]);
-    assert.equal(viaTcp.result, 1, `a wrong response to the challenge fails (${viaTcp.reason})`);
+    // Directly at Xvnc's VNC socket (which only Sortie's user can reach): the same.
+    const direct = await guessPassword(overSocket({ path: vncSocketPath(stateDir, id) }));
+    assert.deepEqual(direct.offered, [2]);
+    assert.equal(direct.result, 1, `a wrong response to the challenge fails (${direct.reason})`);
 
     // Through Sortie the same session streams: Sortie answers the challenge, the viewer gets "None".
     const wsUrl = sortie.wsUrl(created.body.websocket_url);
@@ -106,7 +107,7 @@ describe('the per-session VNC password', () => {
 
     // Not on any command line, nor in the environment of the session's processes.
     const groups = session.processes.map((p) => p.pid);
-    const sessionPids = new Set(processesInGroups(groups));
+    const sessionPids = new Set(processTreeOfGroups(groups));
     assert.ok(sessionPids.size >= 3);
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
@@ -133,6 +134,11 @@ describe('the per-session VNC password', () => {
     assert.ok(files.includes(`${id}.json`));
     assert.ok(!files.some((f) => f.endsWith('.passwd')), `no password file is left (${files.join(', ')})`);
     for (const file of files) {
+      // The display folder holds only the display's sockets.
+      if (file === `${id}.display`) {
+        assert.deepEqual(readdirSync(path.join(stateDir, file)).sort(), ['X' + session.display, 'vnc'].sort());
+        continue;
+      }
       assert.ok(!readFileSync(path.join(stateDir, file), 'utf8').includes(secret), `${file} holds the password`);
     }
 

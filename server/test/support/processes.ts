@@ -26,3 +26,32 @@ export function processesInGroups(groups: number[]): number[] {
   }
   return found;
 }
+
+/**
+ * The processes of `processesInGroups(groups)` and everything below them. A sandbox's
+ * processes (the app, the display server) run in a session of their own under bwrap, so
+ * they are found by descent, not by group.
+ */
+export function processTreeOfGroups(groups: number[]): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z') continue;
+      const parent = Number(fields[1]);
+      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  const found = new Set<number>();
+  const visit = (pid: number) => {
+    if (found.has(pid)) return;
+    found.add(pid);
+    for (const child of children.get(pid) ?? []) visit(child);
+  };
+  for (const pid of processesInGroups(groups)) visit(pid);
+  return [...found];
+}

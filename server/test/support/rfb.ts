@@ -118,8 +118,9 @@ export function overWebSocket(url: string, options: ClientOptions = {}): RfbTran
   return onWebSocket(ws);
 }
 
-export function overTcp(port: number, host = '127.0.0.1'): RfbTransport & { socket: net.Socket } {
-  const socket = net.connect(port, host);
+/** Straight at a VNC server: a TCP port, or a session's VNC socket (`{ path }`). */
+export function overSocket(target: net.NetConnectOpts): RfbTransport & { socket: net.Socket } {
+  const socket = net.connect(target);
   const bytes = new ByteReader();
   socket.on('data', (chunk: Buffer) => bytes.push(chunk));
   socket.on('error', (err) => bytes.fail(err));

@@ -25,12 +25,15 @@ import {
   resolveProgram,
   SANDBOX_HOME,
   SANDBOX_PATH,
+  SANDBOX_X11_DIR,
   type SessionUser,
 } from './sandbox.js';
 import { noteInLog, openSessionLog, tailLog } from './session-log.js';
 import {
   ensureStateDir,
   hasAllRoles,
+  displayDirPath,
+  displaySocketFilePath,
   homeDirPath,
   homesDirPath,
   logFilePath,
@@ -39,6 +42,7 @@ import {
   removeSessionFiles,
   ROLES,
   writePrivateFile,
+  vncSocketPath,
   writeStateFile,
   type ProcessRecord,
   type Role,
@@ -234,8 +238,8 @@ export class LocalSession {
       setxkbmap: infraProgram('setxkbmap'),
     };
     const sandbox = this.sandboxTools(command);
-    const [vncPort, wsPort] = (await host.claimPorts(2)) as [number, number];
-    record.vncPort = vncPort;
+    // One TCP port, websockify's: VNC is on the display folder's socket (record.vncPort stays 0).
+    const [wsPort] = (await host.claimPorts(1)) as [number];
     record.wsPort = wsPort;
     this.checkLaunch();
 
@@ -244,7 +248,6 @@ export class LocalSession {
       sessionId: this.sessionId,
       stateDir: host.stateDir,
       display,
-      vncPort,
       wsPort,
       screen: host.screen,
       cookie,
@@ -257,6 +260,7 @@ export class LocalSession {
       hostEnv: { PATH: process.env.PATH, LANG: process.env.LANG },
     });
     this.reportStep('starting');
+    this.prepareDisplayDir(sandbox.user);
     const planned = plan(await this.startDisplay(plan));
     await this.widenKeymap(planned);
     await this.startProcess(websockifyRecipe(planned));
@@ -267,7 +271,7 @@ export class LocalSession {
     this.checkLaunch();
     this.phase = 'starting';
     host.log.info(
-      { sessionId: this.sessionId, appId: record.appId, display: record.display, vncPort, wsPort, pids: record.processes.map((p) => p.pid) },
+      { sessionId: this.sessionId, appId: record.appId, display: record.display, wsPort, pids: record.processes.map((p) => p.pid) },
       'local session launched',
     );
     this.pollReadiness();
@@ -321,6 +325,17 @@ export class LocalSession {
     if (user) chownSync(home, user.uid, user.gid);
   }
 
+  /**
+   * The session's display folder, empty, for the display server's sandbox to make its
+   * sockets in: owned by the user it runs as, inside the state folder only Sortie enters.
+   */
+  private prepareDisplayDir(user: SessionUser | undefined): void {
+    const dir = displayDirPath(this.host.stateDir, this.sessionId);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { mode: 0o700 });
+    if (user) chownSync(dir, user.uid, user.gid);
+  }
+
   /** Starts Xvnc on the first display it can open; resolves with that display. */
   private async startDisplay(plan: (display: number) => SessionPlan): Promise<number> {
     const { record } = this;
@@ -334,8 +349,9 @@ export class LocalSession {
       if (await this.waitForDisplay(display)) return display;
 
       const tail = this.logTail('xvnc');
-      if (attempt < DISPLAY_ATTEMPTS && /already active/i.test(tail)) {
-        // Another X server took the display after it was found free; move on.
+      if (attempt < DISPLAY_ATTEMPTS && /already (active|running)/i.test(tail)) {
+        // Another X server took the display after it was found free (its lock file, or its
+        // abstract socket: a sandboxed one leaves no lock on the host); move on.
         record.processes = record.processes.filter((p) => p !== xvnc);
         this.launchFailure = undefined;
         this.host.releaseDisplay(display);
@@ -362,7 +378,7 @@ export class LocalSession {
     for (;;) {
       if (this.launchFailure) return false;
       if (this.stopRequested) this.checkLaunch();
-      if (await xServerAccepts(displaySocketPath(display))) return true;
+      if (await xServerAccepts(displaySocketFilePath(this.host.stateDir, this.sessionId, display))) return true;
       if (Date.now() > deadline) {
         throw new Error(withLog(`Xvnc did not open display :${display} within ${DISPLAY_START_TIMEOUT_MS / 1000} s`, this.logTail('xvnc')));
       }
@@ -420,7 +436,9 @@ export class LocalSession {
     const tick = async () => {
       this.readinessTimer = undefined;
       if (!stillStarting()) return;
-      const up = (await vncAnswers(HOST, record.vncPort)) && (await tcpAccepts(HOST, record.wsPort));
+      // A session of an earlier version, adopted while starting, had VNC on a TCP port.
+      const vnc = record.vncPort > 0 ? { host: HOST, port: record.vncPort } : { path: vncSocketPath(this.host.stateDir, this.sessionId) };
+      const up = (await vncAnswers(vnc)) && (await tcpAccepts(HOST, record.wsPort));
       if (!stillStarting()) return;
       if (!up) {
         this.readinessTimer = setTimeout(tick, this.host.readyPollMs);
@@ -513,11 +531,15 @@ export class LocalSession {
 }
 
 /**
- * A sandbox that outlived its bwrap (see processesWithArgs): its argv names the session's
- * home, which no other process's does. Normally there is none.
+ * Sandboxes that outlived their bwrap (see processesWithArgs): the app's argv names the
+ * session's home, the display server's its display folder, which no other process's does.
+ * Normally there is none.
  */
 export async function killSandbox(host: Pick<SessionHost, 'stateDir' | 'log'>, sessionId: string): Promise<void> {
-  const stubborn = await killProcessesWithArgs(['--bind', homeDirPath(host.stateDir, sessionId), SANDBOX_HOME]);
+  const stubborn = [
+    ...(await killProcessesWithArgs(['--bind', homeDirPath(host.stateDir, sessionId), SANDBOX_HOME])),
+    ...(await killProcessesWithArgs(['--bind', displayDirPath(host.stateDir, sessionId), SANDBOX_X11_DIR])),
+  ];
   if (stubborn.length > 0) host.log.error({ sessionId, pids: stubborn }, 'local session sandbox would not die');
 }
 
@@ -533,7 +555,7 @@ function infraProgram(program: string): string {
  */
 function openInherited(file: InheritedFile): number {
   rmSync(file.path, { force: true });
-  writePrivateFile(file.path, file.data);
+  writePrivateFile(file.path, file.data, file.owner);
   try {
     return openSync(file.path, 'r');
   } finally {
@@ -560,7 +582,11 @@ function withLog(reason: string, tail: string): string {
   return tail === '' ? reason : `${reason}. Last lines of the session log:\n${tail}`;
 }
 
-/** A killed (not terminated) X server leaves its lock and socket behind, blocking the display. */
+/**
+ * A killed (not terminated) X server of an earlier version, which ran outside any sandbox,
+ * left its lock and socket in the host's /tmp, blocking the display. Today's leaves both in
+ * its sandbox and display folder, gone with the session.
+ */
 function removeStaleDisplayFiles(record: SessionRecord): void {
   const server = record.processes.find((p) => p.role === 'xvnc' || p.role === 'xvfb');
   if (!server || isLeaderRunning(server)) return;

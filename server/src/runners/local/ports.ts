@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 
 /** Displays below this are left to people's desktops and other tools (Xvfb-run uses :99). */
@@ -15,9 +15,25 @@ export function displayLockPath(display: number): string {
   return `/tmp/.X${display}-lock`;
 }
 
+/**
+ * The displays whose abstract X socket (@/tmp/.X11-unix/X<n>) is bound on this host: the one
+ * trace a sandboxed X server (another Sortie's session) leaves outside its sandbox.
+ */
+export function displaysWithAbstractSockets(netUnix = '/proc/net/unix'): Set<number> {
+  const found = new Set<number>();
+  let table: string;
+  try {
+    table = readFileSync(netUnix, 'utf8');
+  } catch {
+    return found;
+  }
+  for (const match of table.matchAll(/ @\/tmp\/\.X11-unix\/X(\d+)$/gm)) found.add(Number(match[1]));
+  return found;
+}
+
 /** An X server (ours, a crashed one's leftovers, or someone else's) claims the display. */
-export function displayInUse(display: number): boolean {
-  return existsSync(displaySocketPath(display)) || existsSync(displayLockPath(display));
+export function displayInUse(display: number, abstract: ReadonlySet<number> = displaysWithAbstractSockets()): boolean {
+  return existsSync(displaySocketPath(display)) || existsSync(displayLockPath(display)) || abstract.has(display);
 }
 
 /**
@@ -25,8 +41,9 @@ export function displayInUse(display: number): boolean {
  * Another program may still take it before Xvnc does; the caller retries on that.
  */
 export function findFreeDisplay(taken: ReadonlySet<number>, from = FIRST_DISPLAY): number {
+  const abstract = displaysWithAbstractSockets();
   for (let display = from; display <= LAST_DISPLAY; display++) {
-    if (!taken.has(display) && !displayInUse(display)) return display;
+    if (!taken.has(display) && !displayInUse(display, abstract)) return display;
   }
   throw new Error(`No free X display between :${from} and :${LAST_DISPLAY}`);
 }

@@ -29,8 +29,8 @@ function connectAndRead(target: Target, bytes: number, timeoutMs: number): Promi
 }
 
 /** An RFB server greets every client with its protocol version, e.g. "RFB 003.008\n". */
-export async function vncAnswers(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  const greeting = await connectAndRead({ host, port }, 12, timeoutMs);
+export async function vncAnswers(target: Target, timeoutMs = 1000): Promise<boolean> {
+  const greeting = await connectAndRead(target, 12, timeoutMs);
   return greeting !== undefined && /^RFB 003\.00\d\n$/.test(greeting);
 }
 

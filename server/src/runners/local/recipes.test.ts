@@ -16,8 +16,8 @@ import {
   type ClipboardPolicy,
   type SessionPlan,
 } from './recipes.js';
-import { SANDBOX_HOME, SANDBOX_XAUTHORITY } from './sandbox.js';
-import { appCookieFilePath, homeDirPath, homesDirPath, passwordFilePath, xauthFilePath } from './state-file.js';
+import { DISPLAY_SANDBOX_XAUTHORITY, SANDBOX_HOME, SANDBOX_X11_DIR, SANDBOX_XAUTHORITY, XKB_OUTPUT_DIR } from './sandbox.js';
+import { appCookieFilePath, displayDirPath, homeDirPath, homesDirPath, passwordFilePath, xauthFilePath } from './state-file.js';
 import { vncPasswordFile } from './vnc-password.js';
 import { xauthorityEntry } from './xauth.js';
 
@@ -28,7 +28,6 @@ function plan(extra: Partial<SessionPlan> = {}): SessionPlan {
     sessionId: 's1',
     stateDir: '/var/lib/sortie/local-sessions',
     display: 104,
-    vncPort: 41001,
     wsPort: 41002,
     screen: '1280x800x24',
     cookie,
@@ -72,29 +71,74 @@ function param(argv: readonly string[], name: string): string | undefined {
   return found[0]?.slice(name.length + 2);
 }
 
+/** Xvnc's own argv inside its recipe: from its program to the end. */
+function xvncArgs(argv: readonly string[]): readonly string[] {
+  const at = argv.indexOf('/usr/bin/Xvnc');
+  assert.ok(at > 0, 'Xvnc is in the argv');
+  return argv.slice(at);
+}
+
 test('Xvnc opens the planned display, demands the session cookie, and never listens for X on TCP', () => {
   const recipe = xvncRecipe(plan());
   const xauthority = xauthFilePath('/var/lib/sortie/local-sessions', 's1');
   assert.equal(recipe.role, 'xvnc');
   assert.equal(recipe.name, 'Xvnc');
-  assert.deepEqual(recipe.argv.slice(3, 5), ['/usr/bin/Xvnc', ':104']);
-  assert.deepEqual(after(recipe.argv, '-auth'), [[xauthority]]);
-  assert.deepEqual(after(recipe.argv, '-nolisten'), [['tcp']]);
-  assert.ok(!recipe.argv.includes('-listen'));
-  assert.equal(recipe.gate, 'exec');
+  const xvnc = xvncArgs(recipe.argv);
+  assert.equal(xvnc[1], ':104');
+  // The cookie file is bound read-only where Xvnc's -auth looks for it.
+  assert.deepEqual(after(xvnc, '-auth'), [[DISPLAY_SANDBOX_XAUTHORITY]]);
+  assert.deepEqual(after(recipe.argv, '--ro-bind', 2).filter(([from]) => from === xauthority), [[xauthority, DISPLAY_SANDBOX_XAUTHORITY]]);
+  assert.deepEqual(after(xvnc, '-nolisten'), [['tcp']]);
+  assert.ok(!xvnc.includes('-listen'));
   assert.deepEqual(recipe.files, [{ path: xauthority, data: xauthorityEntry(104, cookie) }]);
 });
 
-test('Xvnc serves VNC on IPv4 loopback only, shared, with no blacklist that would lock Sortie out', () => {
-  const recipe = xvncRecipe(plan());
-  assert.deepEqual(after(recipe.argv, '-rfbport'), [['41001']]);
-  assert.deepEqual(after(recipe.argv, '-interface'), [['127.0.0.1']]);
-  assert.equal(param(recipe.argv, 'UseIPv6'), '0');
-  assert.ok(!recipe.argv.includes('-localhost'), '-localhost would also listen on [::1]');
-  assert.equal(param(recipe.argv, 'UseBlacklist'), '0');
-  assert.ok(recipe.argv.includes('-AlwaysShared'));
-  assert.deepEqual(after(recipe.argv, '-desktop'), [['XTerm']]);
+test('Xvnc listens on no TCP port: VNC only on its display folder’s socket (0600), shared, with no blacklist that would lock Sortie out', () => {
+  const xvnc = xvncArgs(xvncRecipe(plan()).argv);
+  assert.deepEqual(after(xvnc, '-rfbport'), [['-1']]);
+  assert.deepEqual(after(xvnc, '-rfbunixpath'), [[`${SANDBOX_X11_DIR}/vnc`]]);
+  assert.deepEqual(after(xvnc, '-rfbunixmode'), [['0600']]);
+  assert.deepEqual(after(xvnc, '-interface'), []);
+  assert.ok(!xvnc.includes('-localhost'));
+  assert.equal(param(xvnc, 'UseBlacklist'), '0');
+  assert.ok(xvnc.includes('-AlwaysShared'));
+  assert.deepEqual(after(xvnc, '-desktop'), [['XTerm']]);
+});
+
+test('Xvnc runs in a sandbox of its own: its display folder is its one writable host folder, and the gate stays its parent', () => {
+  const recipe = xvncRecipe(plan({ stateDir: '/usr/local/sortie/state' }));
+  const bwrap = recipe.argv.slice(3, recipe.argv.indexOf('/usr/bin/Xvnc'));
+  assert.equal(bwrap[0], '/usr/bin/bwrap');
+  for (const flag of ['--die-with-parent', '--new-session', '--unshare-pid', '--unshare-ipc', '--clearenv']) assert.ok(bwrap.includes(flag), flag);
+  assert.ok(!bwrap.includes('--unshare-net'), 'its abstract X socket must hold its name on the host');
+  assert.deepEqual(after(bwrap, '--bind', 2), [[displayDirPath('/usr/local/sortie/state', 's1'), SANDBOX_X11_DIR]]);
+  assert.deepEqual(after(bwrap, '--ro-bind', 2).map(([from]) => from), ['/usr', xauthFilePath('/usr/local/sortie/state', 's1')]);
+  // Sortie's state and homes are covered where a system path would show them; keymaps compile into a tmpfs.
+  assert.deepEqual(after(bwrap, '--tmpfs').map(([p]) => p), [
+    '/usr/local/sortie/state',
+    '/usr/local/sortie/state-homes',
+    '/usr/local/sortie/state-user-homes',
+    '/usr/local/sortie',
+    '/tmp',
+    XKB_OUTPUT_DIR,
+  ]);
+  assert.deepEqual(after(bwrap, '--setenv', 2), [['PATH', '/opt/node/bin:/usr/bin'], ['LANG', 'de_DE.UTF-8']]);
+  assert.deepEqual(after(bwrap, '--remount-ro'), [['/']]);
+  assert.ok(bwrap.includes('--unshare-user'), 'not root: a user namespace');
+  assert.ok(!recipe.argv.includes('/usr/bin/setpriv'));
+  // bwrap's --die-with-parent: with the gate as its parent, Xvnc outlives a restart of Sortie.
+  assert.equal(recipe.gate, 'parent');
   assert.deepEqual(Object.keys(recipe.env).sort(), ['LANG', 'PATH']);
+});
+
+test('as root Xvnc drops to the session user, who owns its cookie and password files', () => {
+  const user = { name: 'sortie-session', uid: 990, gid: 991 };
+  const recipe = xvncRecipe(plan({ secret: 'pw-123', sandbox: { ...plan().sandbox, user, setpriv: '/usr/bin/setpriv' } }));
+  const drop = recipe.argv.slice(recipe.argv.indexOf('/usr/bin/setpriv'), recipe.argv.indexOf('/usr/bin/Xvnc'));
+  assert.deepEqual(drop, ['/usr/bin/setpriv', '--reuid=990', '--regid=991', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--']);
+  assert.ok(!recipe.argv.includes('--unshare-user'), 'root: setpriv, not a user namespace');
+  assert.deepEqual(recipe.files[0]?.owner, { uid: 990, gid: 991 });
+  assert.deepEqual(recipe.inherited?.owner, { uid: 990, gid: 991 });
 });
 
 test('the desktop starts at the planned size and depth, and a viewer may resize it', () => {
@@ -106,7 +150,7 @@ test('the desktop starts at the planned size and depth, and a viewer may resize 
   assert.deepEqual(after(recipe.argv, '-depth'), [['16']]);
   assert.equal(param(recipe.argv, 'AcceptSetDesktopSize'), '1');
   // ...within an address space that a desktop of 32768x32768 does not fit in.
-  assert.deepEqual(recipe.argv.slice(0, 3), ['/usr/bin/prlimit', `--as=${2 * 1024 ** 3}`, '--']);
+  assert.deepEqual(recipe.argv.slice(0, 4), ['/usr/bin/prlimit', `--as=${2 * 1024 ** 3}`, '--', '/usr/bin/bwrap']);
   assert.ok(XVNC_ADDRESS_SPACE < 32768 * 32768 * 4 && XVNC_ADDRESS_SPACE > 7680 * 4320 * 4 * 3 + 256 * 1024 ** 2);
 });
 
@@ -156,10 +200,10 @@ test('the keymap is widened on the planned display, with the cookie only Sortie 
   assert.deepEqual(env, { PATH: '/opt/node/bin:/usr/bin', LANG: 'de_DE.UTF-8', XAUTHORITY: xauthFilePath('/var/lib/sortie/local-sessions', 's1') });
 });
 
-test('websockify bridges the WebSocket port to the VNC port, both on 127.0.0.1', () => {
+test('websockify bridges its WebSocket port on 127.0.0.1 to the VNC socket in the display folder', () => {
   const recipe = websockifyRecipe(plan());
   assert.equal(HOST, '127.0.0.1');
-  assert.deepEqual(recipe.argv, ['/usr/bin/websockify', '127.0.0.1:41002', '127.0.0.1:41001']);
+  assert.deepEqual(recipe.argv, ['/usr/bin/websockify', `--unix-target=${displayDirPath('/var/lib/sortie/local-sessions', 's1')}/vnc`, '127.0.0.1:41002']);
   assert.deepEqual(recipe.files, []);
 });
 
@@ -207,13 +251,15 @@ test("the sandbox hides Sortie's state, every session's home, every user's home 
   ]);
 });
 
-test('each plan detail lands in the right recipe: another display, other ports', () => {
-  const other = plan({ display: 250, vncPort: 5901, wsPort: 6080 });
-  assert.equal(xvncRecipe(other).argv[4], ':250');
+test('each plan detail lands in the right recipe: another session, display and port', () => {
+  const other = plan({ sessionId: 's2', display: 250, wsPort: 6080 });
+  const folder = displayDirPath('/var/lib/sortie/local-sessions', 's2');
+  assert.equal(xvncArgs(xvncRecipe(other).argv)[1], ':250');
   assert.deepEqual(xvncRecipe(other).files[0]?.data, xauthorityEntry(250, cookie));
-  assert.deepEqual(after(xvncRecipe(other).argv, '-rfbport'), [['5901']]);
-  assert.deepEqual(websockifyRecipe(other).argv.slice(1), ['127.0.0.1:6080', '127.0.0.1:5901']);
-  assert.ok(after(appRecipe(other).argv, '--ro-bind', 2).some(([a]) => a === '/tmp/.X11-unix/X250'));
+  assert.deepEqual(after(xvncRecipe(other).argv, '--bind', 2), [[folder, SANDBOX_X11_DIR]]);
+  assert.deepEqual(websockifyRecipe(other).argv.slice(1), [`--unix-target=${folder}/vnc`, '127.0.0.1:6080']);
+  // The app sees the display's socket from that folder, where X clients look for it.
+  assert.ok(after(appRecipe(other).argv, '--ro-bind', 2).some(([a, b]) => a === `${folder}/X250` && b === '/tmp/.X11-unix/X250'));
 });
 
 test('a stream secret is printable ASCII, so Sortie and Xvnc agree on its bytes', () => {

@@ -1,8 +1,28 @@
 import path from 'node:path';
 import type { App } from '../../catalog/app.js';
 import type { GateMode } from './process-group.js';
-import { SANDBOX_PATH, sandboxArgv, sandboxEnvironment, type SessionUser, type SystemPath } from './sandbox.js';
-import { appCookieFilePath, homeDirPath, homesDirPath, passwordFilePath, userHomesDirPath, xauthFilePath, type Role } from './state-file.js';
+import {
+  DISPLAY_SANDBOX_XAUTHORITY,
+  displaySandboxArgv,
+  SANDBOX_PATH,
+  SANDBOX_X11_DIR,
+  sandboxArgv,
+  sandboxEnvironment,
+  type SessionUser,
+  type SystemPath,
+} from './sandbox.js';
+import {
+  appCookieFilePath,
+  displayDirPath,
+  displaySocketFilePath,
+  homeDirPath,
+  homesDirPath,
+  passwordFilePath,
+  userHomesDirPath,
+  vncSocketPath,
+  xauthFilePath,
+  type Role,
+} from './state-file.js';
 import { vncPasswordFile } from './vnc-password.js';
 import { xauthorityEntry } from './xauth.js';
 
@@ -14,7 +34,7 @@ import { xauthorityEntry } from './xauth.js';
  * checked by recipes.test.ts without starting anything.
  */
 
-/** Every port a session opens listens here only; the stream relay is its one client. */
+/** A session's one TCP port (websockify's) listens here only; the stream relay is its one client. */
 export const HOST = '127.0.0.1';
 /** The desktop's size and depth (`WIDTHxHEIGHTxDEPTH`) when the runner is not told otherwise; a viewer may resize it. */
 export const DEFAULT_SCREEN = '1280x800x24';
@@ -46,7 +66,7 @@ export interface SandboxTools {
   systemPaths: readonly SystemPath[];
   /** The app's argv, its program resolved to an absolute path the sandbox can see. */
   command: readonly string[];
-  /** Set when Sortie is root: the app drops to this user with setpriv. */
+  /** Set when Sortie is root: the app and the display server drop to this user with setpriv. */
   user?: SessionUser;
   setpriv?: string;
 }
@@ -56,7 +76,6 @@ export interface SessionPlan {
   sessionId: string;
   stateDir: string;
   display: number;
-  vncPort: number;
   wsPort: number;
   /** `WIDTHxHEIGHTxDEPTH`, the desktop's size until a viewer asks for another. */
   screen: string;
@@ -91,6 +110,8 @@ export interface PrivateFile {
 export interface InheritedFile {
   path: string;
   data: Buffer;
+  /** Who may open it again through /proc/self/fd (the process's user, when that is not Sortie's). */
+  owner?: { uid: number; gid: number };
 }
 
 export interface ProcessRecipe {
@@ -144,21 +165,50 @@ export function clipboardArgs(policy: ClipboardPolicy): string[] {
 export const INHERITED_FD = 3;
 
 /**
- * TigerVNC's Xvnc: the session's X server and VNC server in one process. It runs as
- * Sortie's user without bubblewrap: it must create the display's
- * socket and lock in the host's /tmp (the app's sandbox binds that socket), listen on the
- * host's loopback, and read the session's cookie and password, which the app must not
- * see. The app reaches it only through the X socket, with the cookie; viewers only through
- * its VNC port on 127.0.0.1, with the password.
+ * TigerVNC's Xvnc: the session's X server and VNC server in one process, in a sandbox of
+ * its own (displaySandboxArgv) as the session's user. It listens on no TCP port: X on the
+ * display's socket (and its abstract twin), VNC on a socket in the session's display folder,
+ * which only Sortie's side (websockify) can reach. The app reaches it only through the X
+ * socket, with the cookie; viewers only through websockify, with the password.
  */
 export function xvncRecipe(plan: SessionPlan): ProcessRecipe {
   const xauthority = xauthFilePath(plan.stateDir, plan.sessionId);
+  const { bwrap, systemPaths, user, setpriv } = plan.sandbox;
   // Xvnc reads its password file at every authentication, so the file cannot go once read;
   // it reads it through a descriptor of a file deleted before Xvnc started.
   const auth =
     plan.secret === undefined
       ? ['-SecurityTypes', 'None']
       : ['-SecurityTypes', 'VncAuth', '-PasswordFile', `/proc/self/fd/${INHERITED_FD}`];
+  const xvnc = [
+    plan.programs.xvnc,
+    `:${plan.display}`,
+    // Only clients holding the session's cookie may open the display; no X over TCP.
+    '-auth', DISPLAY_SANDBOX_XAUTHORITY,
+    '-nolisten', 'tcp',
+    ...screenArgs(plan.screen),
+    '-desktop', plan.desktopName,
+    // VNC on the display folder's socket only (0600: the session's user, and Sortie).
+    '-rfbport', '-1',
+    '-rfbunixpath', `${SANDBOX_X11_DIR}/vnc`,
+    '-rfbunixmode', '0600',
+    ...auth,
+    // Every client comes through websockify: a blacklist after failed passwords would let
+    // anyone who can reach websockify lock Sortie itself out of the session.
+    '-UseBlacklist=0',
+    // Several viewers (tabs) share one desktop; one asking for it alone must not drop the others.
+    '-AlwaysShared',
+    // A viewer resizes the desktop to its window (RFB SetDesktopSize).
+    '-AcceptSetDesktopSize=1',
+    ...clipboardArgs(plan.clipboard),
+    // By default an X client (the app, through `vncconfig -set`) may change the clipboard
+    // parameters above at run time; nothing may, so the catalog's setting holds.
+    '-AllowOverride=',
+    '-noclipboard',
+  ];
+  const env = infraEnvironment(plan);
+  // Xvnc reads both files as the session's user, Sortie's own user otherwise.
+  const owner = user ? { owner: { uid: user.uid, gid: user.gid } } : {};
   return {
     role: 'xvnc',
     name: 'Xvnc',
@@ -166,38 +216,26 @@ export function xvncRecipe(plan: SessionPlan): ProcessRecipe {
       plan.programs.prlimit,
       `--as=${XVNC_ADDRESS_SPACE}`,
       '--',
-      plan.programs.xvnc,
-      `:${plan.display}`,
-      // Only clients holding the session's cookie may open the display; no X over TCP.
-      '-auth', xauthority,
-      '-nolisten', 'tcp',
-      ...screenArgs(plan.screen),
-      '-desktop', plan.desktopName,
-      // VNC on IPv4 loopback only (-localhost alone also listens on [::1]).
-      '-rfbport', String(plan.vncPort),
-      '-interface', HOST,
-      '-UseIPv6=0',
-      ...auth,
-      // Every client comes from 127.0.0.1 (websockify): a blacklist after failed passwords
-      // would let anyone on the host lock Sortie itself out of the session.
-      '-UseBlacklist=0',
-      // Several viewers (tabs) share one desktop; one asking for it alone must not drop the others.
-      '-AlwaysShared',
-      // A viewer resizes the desktop to its window (RFB SetDesktopSize).
-      '-AcceptSetDesktopSize=1',
-      ...clipboardArgs(plan.clipboard),
-      // By default an X client (the app, through `vncconfig -set`) may change the clipboard
-      // parameters above at run time; nothing may, so the catalog's setting holds.
-      '-AllowOverride=',
-      '-noclipboard',
+      ...displaySandboxArgv({
+        bwrap,
+        systemPaths,
+        ...(user ? { user } : {}),
+        ...(setpriv ? { setpriv } : {}),
+        hide: hiddenFolders(plan),
+        env,
+        command: xvnc,
+        displayDir: displayDirPath(plan.stateDir, plan.sessionId),
+        serverAuth: xauthority,
+      }),
     ],
-    env: infraEnvironment(plan),
-    gate: 'exec',
-    // The original stays readable by Sortie only; the app gets a copy in its home.
-    files: [{ path: xauthority, data: xauthorityEntry(plan.display, plan.cookie) }],
+    env,
+    // bwrap's --die-with-parent: the gate stays its parent, so Xvnc outlives Sortie.
+    gate: 'parent',
+    // The original is readable by Sortie and the display server's user only; the app gets a copy.
+    files: [{ path: xauthority, data: xauthorityEntry(plan.display, plan.cookie), ...owner }],
     ...(plan.secret === undefined
       ? {}
-      : { inherited: { path: passwordFilePath(plan.stateDir, plan.sessionId), data: vncPasswordFile(plan.secret) } }),
+      : { inherited: { path: passwordFilePath(plan.stateDir, plan.sessionId), data: vncPasswordFile(plan.secret), ...owner } }),
   };
 }
 
@@ -219,7 +257,7 @@ export function websockifyRecipe(plan: SessionPlan): ProcessRecipe {
   return {
     role: 'websockify',
     name: 'websockify',
-    argv: [plan.programs.websockify, `${HOST}:${plan.wsPort}`, `${HOST}:${plan.vncPort}`],
+    argv: [plan.programs.websockify, `--unix-target=${vncSocketPath(plan.stateDir, plan.sessionId)}`, `${HOST}:${plan.wsPort}`],
     env: infraEnvironment(plan),
     gate: 'exec',
     files: [],
@@ -252,6 +290,7 @@ export function appRecipe(plan: SessionPlan): ProcessRecipe {
       hide: hiddenFolders(plan),
       home,
       display: plan.display,
+      displaySocket: displaySocketFilePath(plan.stateDir, plan.sessionId, plan.display),
       env: sandboxEnvironment(plan.display, lang),
       cookieFd: INHERITED_FD,
     }),

@@ -15,6 +15,7 @@ function plan(extra: Partial<SandboxPlan> = {}): SandboxPlan {
     hide: ['/var/lib/sortie', '/usr/local/sortie-data'],
     home: '/var/lib/sortie/local-sessions/s1.home',
     display: 101,
+    displaySocket: '/var/lib/sortie/local-sessions/s1.display/X101',
     cookieFd: 3,
     env: sandboxEnvironment(101, 'C.UTF-8'),
     command: ['/usr/bin/xterm', '-geometry', '80x24'],
@@ -47,7 +48,7 @@ test('as root: namespaces, a clean environment, read-only system, own /tmp with 
   }
   assert.ok(!argv.includes('--unshare-net'), 'the network is shared');
   assert.ok(!argv.includes('--unshare-user'), 'root drops privileges with setpriv, not a user namespace');
-  assert.deepEqual(after(argv, '--ro-bind', 2), [['/usr', '/usr'], ['/etc', '/etc'], ['/tmp/.X11-unix/X101', '/tmp/.X11-unix/X101']]);
+  assert.deepEqual(after(argv, '--ro-bind', 2), [['/usr', '/usr'], ['/etc', '/etc'], ['/var/lib/sortie/local-sessions/s1.display/X101', '/tmp/.X11-unix/X101']]);
   assert.deepEqual(after(argv, '--symlink', 2), [['usr/bin', '/bin']]);
   assert.deepEqual(after(argv, '--bind', 2), [['/var/lib/sortie/local-sessions/s1.home', SANDBOX_HOME]]);
   // Only the hidden folder that a bound path would show is covered.

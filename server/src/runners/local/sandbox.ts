@@ -3,17 +3,28 @@ import { accessSync, constants, lstatSync, readlinkSync, statSync } from 'node:f
 import path from 'node:path';
 
 /**
- * The local runner's stand-in for a pod boundary: each app runs inside bubblewrap (`bwrap`)
+ * The local runner's stand-in for a pod boundary. Each app runs inside bubblewrap (`bwrap`)
  * with its own mount, pid and IPC namespaces, the host's system folders read-only, a private
  * /tmp holding only the session's X socket, and the session's home as its one writable
- * folder. When Sortie runs as root the app also drops to an unprivileged user (setpriv),
- * because bwrap started by root would otherwise leave the app root.
+ * folder. The session's display server (Xvnc) gets a sandbox of its own, built the same way:
+ * it parses everything the app sends, so an app that breaks it must find no more there than
+ * in its own sandbox. When Sortie runs as root both drop to an unprivileged user (setpriv),
+ * because bwrap started by root would otherwise leave them root.
  */
 
 /** Where the session's home appears inside the sandbox. */
 export const SANDBOX_HOME = '/home/session';
 /** The app's copy of the display's cookie, in the sandbox's private /tmp. */
 export const SANDBOX_XAUTHORITY = '/tmp/.Xauthority';
+/** Where X servers and clients look for a display's socket; in each sandbox its own. */
+export const SANDBOX_X11_DIR = '/tmp/.X11-unix';
+/** The display server's copy of the cookie it demands, in its sandbox's private /tmp. */
+export const DISPLAY_SANDBOX_XAUTHORITY = '/tmp/.Xauthority-server';
+/**
+ * Where the X server compiles keymaps (xkbcomp's output), a folder the host's system paths
+ * do not hold: a tmpfs of the display sandbox's own.
+ */
+export const XKB_OUTPUT_DIR = '/var/lib/xkb';
 export const SANDBOX_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin';
 /** Host folders the sandbox sees, read-only; everything else on the host is absent. */
 export const SYSTEM_PATHS = ['/usr', '/etc', '/opt', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'] as const;
@@ -27,22 +38,41 @@ export interface SessionUser {
 /** A host system path as the sandbox reproduces it: a read-only bind, or the same symlink. */
 export type SystemPath = { path: string; kind: 'dir' } | { path: string; kind: 'symlink'; target: string };
 
-export interface SandboxPlan {
+/** What both sandboxes of a session are made of. */
+export interface SandboxBase {
   bwrap: string;
-  /** Set when Sortie is root: the app then drops to this user with `setpriv` (at this path). */
+  /** Set when Sortie is root: the sandbox then drops to this user with `setpriv` (at this path). */
   user?: SessionUser;
   setpriv?: string;
   systemPaths: readonly SystemPath[];
   /** Host folders to cover with an empty tmpfs if they lie inside a bound system path. */
   hide: readonly string[];
+  env: Readonly<Record<string, string>>;
+  /** What runs inside, its program an absolute path the sandbox can see. */
+  command: readonly string[];
+}
+
+/** The app's sandbox. */
+export interface SandboxPlan extends SandboxBase {
   /** The session's home on the host, bound read-write at SANDBOX_HOME. */
   home: string;
   display: number;
+  /** The display's socket on the host (in the session's display folder), bound read-only. */
+  displaySocket: string;
   /** A descriptor bwrap copies into the sandbox as SANDBOX_XAUTHORITY, readable there only. */
   cookieFd: number;
-  env: Readonly<Record<string, string>>;
-  /** The app's argv, its program already resolved to an absolute path. */
-  command: readonly string[];
+}
+
+/** The display server's sandbox. */
+export interface DisplaySandboxPlan extends SandboxBase {
+  /**
+   * The session's display folder on the host, bound read-write at SANDBOX_X11_DIR: the X
+   * server makes its socket there, and the VNC socket beside it. Nothing else it can write
+   * outlives it.
+   */
+  displayDir: string;
+  /** The display's cookie file on the host (readable by `user`), bound read-only at DISPLAY_SANDBOX_XAUTHORITY. */
+  serverAuth: string;
 }
 
 /** The environment an app sees: nothing of Sortie's, only what an X app needs. */
@@ -65,19 +95,22 @@ function isInside(child: string, parent: string): boolean {
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
-/** The bwrap argv that runs `plan.command` sandboxed. Pure, so the recipe can be unit tested. */
-export function sandboxArgv(plan: SandboxPlan): string[] {
-  const socket = `/tmp/.X11-unix/X${plan.display}`;
+/**
+ * The start of every session sandbox's bwrap argv: own mount, pid and IPC namespaces, no
+ * environment but `env`, the system paths read-only and a private /dev, /proc and /tmp.
+ */
+function sandboxOpening(plan: SandboxBase): string[] {
   const argv = [
     plan.bwrap,
     // The session's leader is a small shell that waits for bwrap; killing that process group
-    // kills bwrap, and with it (pid namespace) everything the app started.
+    // kills bwrap, and with it (pid namespace) everything started inside.
     '--die-with-parent',
-    // No shared terminal: the app cannot push keystrokes into one (TIOCSTI).
+    // No shared terminal: nothing inside can push keystrokes into one (TIOCSTI).
     '--new-session',
     '--unshare-pid',
     '--unshare-ipc',
-    // The network is shared on purpose: apps may need it (see README).
+    // The network is shared on purpose: apps may need it (see README), and the display
+    // server's abstract X socket must hold its name on the host (see displaySandboxArgv).
   ];
   // Unprivileged bwrap needs a user namespace; root does not, and drops privileges with setpriv.
   if (!plan.user) argv.push('--unshare-user', '--disable-userns');
@@ -91,22 +124,14 @@ export function sandboxArgv(plan: SandboxPlan): string[] {
   for (const hidden of plan.hide) {
     if (bound.some((dir) => isInside(hidden, dir))) argv.push('--tmpfs', hidden);
   }
-  argv.push(
-    '--dev', '/dev',
-    '--proc', '/proc',
-    '--perms', '1777', '--tmpfs', '/tmp',
-    '--dir', '/tmp/.X11-unix',
-    '--ro-bind', socket, socket,
-    // Readable by all inside, as the app may drop to the session user; nobody outside sees this /tmp.
-    '--perms', '0444', '--file', String(plan.cookieFd), SANDBOX_XAUTHORITY,
-    // Spelled out: bwrap creates missing parents with Sortie's umask, maybe 0700.
-    '--perms', '0755', '--dir', path.dirname(SANDBOX_HOME),
-    '--bind', plan.home, SANDBOX_HOME,
-    '--chdir', SANDBOX_HOME,
-    // bwrap's own root would otherwise be writable by an unprivileged sandbox user.
-    '--remount-ro', '/',
-    '--',
-  );
+  argv.push('--dev', '/dev', '--proc', '/proc', '--perms', '1777', '--tmpfs', '/tmp');
+  return argv;
+}
+
+/** The end of every session sandbox's bwrap argv: drop to the session user if there is one, then run `plan.command`. */
+function sandboxClosing(plan: SandboxBase): string[] {
+  // bwrap's own root would otherwise be writable by an unprivileged sandbox user.
+  const argv = ['--remount-ro', '/', '--'];
   if (plan.user) {
     if (!plan.setpriv) throw new Error('setpriv is needed to drop to the session user');
     argv.push(
@@ -122,6 +147,42 @@ export function sandboxArgv(plan: SandboxPlan): string[] {
   }
   argv.push(...plan.command);
   return argv;
+}
+
+/** The bwrap argv that runs the app sandboxed. Pure, so the recipe can be unit tested. */
+export function sandboxArgv(plan: SandboxPlan): string[] {
+  const socket = `${SANDBOX_X11_DIR}/X${plan.display}`;
+  return [
+    ...sandboxOpening(plan),
+    '--dir', SANDBOX_X11_DIR,
+    '--ro-bind', plan.displaySocket, socket,
+    // Readable by all inside, as the app may drop to the session user; nobody outside sees this /tmp.
+    '--perms', '0444', '--file', String(plan.cookieFd), SANDBOX_XAUTHORITY,
+    // Spelled out: bwrap creates missing parents with Sortie's umask, maybe 0700.
+    '--perms', '0755', '--dir', path.dirname(SANDBOX_HOME),
+    '--bind', plan.home, SANDBOX_HOME,
+    '--chdir', SANDBOX_HOME,
+    ...sandboxClosing(plan),
+  ];
+}
+
+/**
+ * The bwrap argv that runs the display server sandboxed. It sees the system paths, its
+ * cookie, a folder to compile keymaps into and the session's display folder, where it makes
+ * the display's socket (which the app's sandbox binds) and the VNC socket (which only
+ * websockify, outside, connects to). The network stays shared so that its abstract socket
+ * (@/tmp/.X11-unix/X<n>, which X clients try first) holds that name on the host: were it
+ * free, another local user could take it and receive the app's connection.
+ */
+export function displaySandboxArgv(plan: DisplaySandboxPlan): string[] {
+  return [
+    ...sandboxOpening(plan),
+    '--bind', plan.displayDir, SANDBOX_X11_DIR,
+    '--ro-bind', plan.serverAuth, DISPLAY_SANDBOX_XAUTHORITY,
+    '--tmpfs', XKB_OUTPUT_DIR,
+    '--chdir', '/tmp',
+    ...sandboxClosing(plan),
+  ];
 }
 
 /** The system paths of this host, each as a directory to bind or a symlink to recreate. */

@@ -30,6 +30,7 @@ const recordSchema = z.object({
   userId: z.string(),
   startedAt: z.string(),
   display: z.number().int(),
+  /** 0: VNC on the session's socket (vncSocketPath). Sessions of earlier versions listened on this TCP port. */
   vncPort: z.number().int(),
   wsPort: z.number().int(),
   /** Set once the VNC endpoint answered, so an adopting runner need not probe again. */
@@ -98,6 +99,24 @@ export function appCookieFilePath(stateDir: string, sessionId: string): string {
 }
 
 /** The VNC password file, there only while Xvnc is being started (see xvncRecipe). */
+/**
+ * The session's display folder: the display server's sandbox makes the display's socket
+ * (X<n>) and the VNC socket (vnc) in it. Inside the state folder, so only Sortie reaches it.
+ */
+export function displayDirPath(stateDir: string, sessionId: string): string {
+  return path.join(stateDir, `${sessionId}.display`);
+}
+
+/** The display's X socket on the host, as the app's sandbox and Sortie's probe reach it. */
+export function displaySocketFilePath(stateDir: string, sessionId: string, display: number): string {
+  return path.join(displayDirPath(stateDir, sessionId), `X${display}`);
+}
+
+/** The session's VNC socket on the host: websockify's one way to the desktop. */
+export function vncSocketPath(stateDir: string, sessionId: string): string {
+  return path.join(displayDirPath(stateDir, sessionId), 'vnc');
+}
+
 export function passwordFilePath(stateDir: string, sessionId: string): string {
   return path.join(stateDir, `${sessionId}.passwd`);
 }
@@ -188,6 +207,7 @@ export function removeSessionFiles(stateDir: string, sessionId: string): void {
   rmSync(passwordFilePath(stateDir, sessionId), { force: true });
   rmSync(appCookieFilePath(stateDir, sessionId), { force: true });
   rmSync(xauthFilePath(stateDir, sessionId), { force: true });
+  rmSync(displayDirPath(stateDir, sessionId), { recursive: true, force: true });
   // The app's leftovers; rm does not follow the symlinks it may have planted there.
   rmSync(homeDirPath(stateDir, sessionId), { recursive: true, force: true, maxRetries: 3 });
 }
