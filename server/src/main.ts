@@ -46,6 +46,7 @@ import { RecordingService } from './recordings/recording-service.js';
 import { ShareRepository } from './shares/share-repository.js';
 import { shareRoutes } from './shares/share-routes.js';
 import { ShareService } from './shares/share-service.js';
+import { StartupUndo } from './startup-undo.js';
 
 export interface Sortie {
   /** Base URL the server listens on, e.g. http://127.0.0.1:8080. */
@@ -80,16 +81,31 @@ export interface StartOptions {
 /** The composition root: config → database → catalog → auth → runner → services → HTTP. */
 export async function startSortie(config: Config, options: StartOptions = {}): Promise<Sortie> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  const undo = new StartupUndo(logger);
+  try {
+    return await start(config, options, logger, undo);
+  } catch (err) {
+    await undo.run();
+    throw err;
+  }
+}
+
+async function start(config: Config, options: StartOptions, logger: Logger, undo: StartupUndo): Promise<Sortie> {
   const apps = readCatalogFile(config.appsFile);
 
-  const db = await openDatabase(config.databaseUrl ?? config.dbPath, {
-    onPoolError: (err) => logger.warn({ err: err.message }, 'lost a PostgreSQL connection; the next query opens a new one'),
-  });
+  const db = undo.add(
+    'database',
+    await openDatabase(config.databaseUrl ?? config.dbPath, {
+      onPoolError: (err) => logger.warn({ err: err.message }, 'lost a PostgreSQL connection; the next query opens a new one'),
+    }),
+    (d) => d.destroy(),
+  );
   // Replicas on one PostgreSQL take turns (admission, the queue) and one of them leads (reconciliation, the idle sweep, audit pruning).
-  const coordination = coordinationFor(db, config.databaseUrl ?? config.dbPath, logger);
+  const coordination = undo.add('coordination', coordinationFor(db, config.databaseUrl ?? config.dbPath, logger), (c) => c.close());
   // First, so that everything after it is recorded; pruned now and then periodically.
   const audit = new AuditLog({ repository: new AuditRepository(db), logger, retentionDays: config.auditRetentionDays, leads: () => coordination.lead() });
   await audit.start();
+  undo.add('audit log', audit, (a) => a.close());
   const appRepository = new AppRepository(db);
   const loaded = await appRepository.loadFromFile(apps);
   if (loaded.keptFromApi.length > 0) logger.info({ apps: loaded.keptFromApi }, 'apps edited through the API keep their edits over apps.json');
@@ -115,7 +131,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     sessionCounts: () => sessionRepository.countByStatusAndApp(),
     pooledSessions: () => sessionRepository.listPooled(),
   });
-  const runner = options.runner ?? (await createRunner(config, logger, metrics));
+  const runner = undo.add('runner', options.runner ?? (await createRunner(config, logger, metrics)), (r) => r.close());
   // SORTIE_MAX_SESSIONS, else what the runner can hold (the local runner measures the machine).
   const maxSessions = config.maxSessions ?? runner.capacity?.();
   logger.info({ maxSessions: maxSessions ?? 'unlimited', maxSessionsPerUser: config.maxSessionsPerUser }, 'session limits');
@@ -124,7 +140,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   // one left open by a stopped Sortie is closed where its file ends (beside other replicas,
   // once its file has gone quiet).
   const recordingRepository = new RecordingRepository(db);
-  const recorder = new Recorder({ dir: config.recordingsDir, repository: recordingRepository, logger, audit });
+  const recorder = undo.add('recorder', new Recorder({ dir: config.recordingsDir, repository: recordingRepository, logger, audit }), (r) => r.close());
   await recorder.repair(coordination.shared);
   const recordings = new RecordingService({
     repository: recordingRepository,
@@ -136,6 +152,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     shared: coordination.shared,
   });
   await recordings.start();
+  undo.add('recordings', recordings, (r) => r.close());
   const sessions = new SessionService({
     sessions: sessionRepository,
     catalog,
@@ -158,11 +175,12 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   // An app created, edited or removed: its warm pool grows, is replaced or ends at once.
   catalog.onChange(() => void sessions.refillPools());
 
+  undo.add('sessions', sessions, (s) => s.close());
   const reconciled = await sessions.start();
   logger.info({ runner: runner.kind, ...reconciled }, 'reconciled sessions with workloads');
 
   // A warm launch's first viewer finds the pooled session's side of its stream already open.
-  const preopened = new PreopenedUpstreams({ logger, handshakeTimeoutMs: STREAM_DEFAULTS.handshakeTimeoutMs, maxHandshakeBytes: STREAM_DEFAULTS.maxHandshakeBytes });
+  const preopened = undo.add('streams opened ahead', new PreopenedUpstreams({ logger, handshakeTimeoutMs: STREAM_DEFAULTS.handshakeTimeoutMs, maxHandshakeBytes: STREAM_DEFAULTS.maxHandshakeBytes }), (p) => p.close());
   const relay = new StreamRelay({
     logger,
     resolve: streamAccess(gate, sessions),
@@ -175,6 +193,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     recorder,
     preopened,
   });
+  undo.add('relay', relay, (r) => r.close());
   sessions.onEnded((session) => relay.closeSession(session.id));
   // A stream is authorised as it opens; afterwards its sign-in is checked here, at once where
   // the sign-in ended (or the user changed) and every interval for changes made on other
@@ -191,22 +210,25 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
       })
     : undefined;
   streamSignIns?.start();
+  if (streamSignIns) undo.add('sign-in checks of streams', streamSignIns, (c) => c.close());
   if (streamSignIns) auth.onAccessChanged(() => void streamSignIns.checkNow());
   sessions.onPooledRunning((pooled) => preopened.open(pooled.id, pooled.endpoint, pooled.secret));
   for (const pooled of await sessions.pooledRunning()) preopened.open(pooled.id, pooled.endpoint, pooled.secret);
   // Across replicas on PostgreSQL (NOTIFY/LISTEN); in-process on SQLite, which has one replica.
-  const feed = config.databaseUrl ? await PostgresSessionFeed.open(config.databaseUrl, logger) : new LocalSessionFeed();
+  const feed = undo.add('session feed', config.databaseUrl ? await PostgresSessionFeed.open(config.databaseUrl, logger) : new LocalSessionFeed(), (f) => f.close());
   sessions.onChange((change) => feed.publish(change));
   // A draining replica names its streams first, so the replica each viewer reconnects through has the session's side open already.
   const handoff = new StreamHandoff({ channel: feed, preopened, runningStreams: (ids) => sessions.runningStreams(ids), logger });
   handoff.start();
+  undo.add('stream handoff', handoff, (h) => h.close());
   // Shares of live sessions; ending a session ends its shares (its streams are cut with it).
   const shares = new ShareService({ shares: new ShareRepository(db), sessions: sessionRepository, users, feed, logger, audit });
   sessions.shares = shares;
   shares.start();
+  undo.add('shares', shares, (s) => s.close());
   sessions.onEnded((session) => void shares.endAllOf(session).catch((err: unknown) => logger.error({ err, sessionId: session.id }, 'could not end the shares of an ended session')));
   // The relay's keep-alive interval suits proxies in front of event streams too.
-  const events = new SessionEvents({ feed, gate, heartbeatMs: config.streamPingIntervalSeconds * 1000 });
+  const events = undo.add('live updates', new SessionEvents({ feed, gate, heartbeatMs: config.streamPingIntervalSeconds * 1000 }), (e) => e.close());
   // Live-update streams end at once where a sign-in ended, not at their next heartbeat.
   auth.onAccessChanged(() => events.recheck());
   /** Set once Sortie starts shutting down. */
@@ -238,6 +260,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
     },
   });
   shareRoutes(http, shares);
+  undo.add('HTTP server', http, (h) => h.close());
   await http.listen({ port: config.port, host: config.host });
   const { port } = http.server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -245,7 +268,7 @@ export async function startSortie(config: Config, options: StartOptions = {}): P
   let metricsServer: Awaited<ReturnType<typeof buildMetricsServer>> | undefined;
   let metricsUrl = config.metrics.token !== undefined ? `http://${host}:${port}/metrics` : undefined;
   if (config.metrics.port !== undefined) {
-    metricsServer = await buildMetricsServer({ logger, gate, metrics, tokenRequired: config.metrics.token !== undefined });
+    metricsServer = undo.add('metrics server', await buildMetricsServer({ logger, gate, metrics, tokenRequired: config.metrics.token !== undefined }), (m) => m.close());
     await metricsServer.listen({ port: config.metrics.port, host: config.host });
     metricsUrl = `http://${host}:${(metricsServer.server.address() as AddressInfo).port}/metrics`;
   }

@@ -59,9 +59,10 @@ export async function openDatabase(location: string, options: { onPoolError?: (e
 
 /** WAL lets readers (the API) run while the writer (status updates) commits. */
 async function openSqlite(file: string): Promise<Db> {
+  let sqlite: SQLite.Database | undefined;
   try {
     if (file !== ':memory:') prepareDataFolder(file);
-    const sqlite = new SQLite(file);
+    sqlite = new SQLite(file);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
@@ -70,6 +71,8 @@ async function openSqlite(file: string): Promise<Db> {
     await migrate(db);
     return db;
   } catch (err) {
+    // A file that failed its migrations is not left open.
+    sqlite?.close();
     throw new Error(`database ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }
