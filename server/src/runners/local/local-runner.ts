@@ -193,7 +193,8 @@ export class LocalRunner implements Runner {
     const session = LocalSession.fromRecord(this.host, record);
     this.sessions.set(sessionId, session);
     this.displaysTaken.add(record.display);
-    this.portsTaken.add(record.vncPort).add(record.wsPort);
+    // vncPort is 0 (a socket) but for sessions of earlier versions.
+    for (const port of [record.vncPort, record.wsPort]) if (port > 0) this.portsTaken.add(port);
     return session.adopt();
   }
 

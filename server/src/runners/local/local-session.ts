@@ -260,8 +260,7 @@ export class LocalSession {
       hostEnv: { PATH: process.env.PATH, LANG: process.env.LANG },
     });
     this.reportStep('starting');
-    this.prepareDisplayDir(sandbox.user);
-    const planned = plan(await this.startDisplay(plan));
+    const planned = plan(await this.startDisplay(plan, sandbox.user));
     await this.widenKeymap(planned);
     await this.startProcess(websockifyRecipe(planned));
     this.prepareHome(sandbox.user);
@@ -337,14 +336,16 @@ export class LocalSession {
   }
 
   /** Starts Xvnc on the first display it can open; resolves with that display. */
-  private async startDisplay(plan: (display: number) => SessionPlan): Promise<number> {
+  private async startDisplay(plan: (display: number) => SessionPlan, user: SessionUser | undefined): Promise<number> {
     const { record } = this;
     let from = FIRST_DISPLAY;
     for (let attempt = 1; ; attempt++) {
       const display = this.host.claimDisplay(from);
       record.display = display;
-      // The first trace on disk, before any process exists.
+      // The first trace on disk, before any process exists (or folder: a restart finds
+      // whatever is left by the state file, which names the session).
       writeStateFile(this.host.stateDir, record);
+      this.prepareDisplayDir(user);
       const xvnc = await this.startProcess(xvncRecipe(plan(display)));
       if (await this.waitForDisplay(display)) return display;
 
