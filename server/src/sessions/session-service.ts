@@ -410,20 +410,14 @@ export class SessionService {
   /**
    * Brings every app's warm pool to its size (see planRefill). A pass plans from the database
    * inside the queue's turn, taken across every replica, so two passes never both fill the same
-   * gap or both take the last room: the later one finds the pool full. The periodic pass and the
-   * one at start-up are the leading replica's alone (`lead`); the pass after a claim or an end
+   * gap or both take the last room: the later one finds the pool full. The periodic pass (tick)
+   * and the one at start-up are the leading replica's alone; the pass after a claim or an end
    * runs where it happened, so a pool refills at once whichever replica served the launch.
    * Never rejects.
    */
-  refillPools(options: { leaderOnly?: boolean } = {}): Promise<void> {
+  refillPools(): Promise<void> {
     const apps = this.o.apps;
     if (!apps || this.closed) return Promise.resolve();
-    if (options.leaderOnly) {
-      return this.coordination.lead().then(
-        (leads) => (leads ? this.refillPools() : undefined),
-        (err: unknown) => this.o.logger.error({ err }, 'refilling the warm pools failed'),
-      );
-    }
     // A pass that has not begun yet will see everything written before now: join it.
     if (this.pendingRefill) return this.pendingRefill;
     const pass: Promise<void> = this.coordination
@@ -564,15 +558,7 @@ export class SessionService {
    */
   async start(): Promise<ReconcileSummary> {
     const workloads = await this.o.runner.start((event) => this.enqueueEvent(event));
-    this.queueTimer = setInterval(() => {
-      void this.dispatch().then(() => this.refillPools({ leaderOnly: true }));
-      void this.failLateStarts().catch((err: unknown) => this.o.logger.error({ err }, 'checking for late starts failed'));
-      // On this tick rather than a timer of its own: the tick already asks whether this replica
-      // leads, so one that takes over is noticed within a tick, and its confirming sweep comes
-      // one tick after a sweep that found something. Listing every pod costs the API server
-      // more than a queue pass costs the database, hence the minute between ordinary sweeps.
-      void this.sweepWhenDue();
-    }, this.o.queuePassIntervalMs ?? 10_000);
+    this.queueTimer = setInterval(() => void this.tick(), this.o.queuePassIntervalMs ?? 10_000);
     this.queueTimer.unref();
     // Once across replicas: a replica starting beside a leading one finds its work done.
     if (!(await this.coordination.lead())) {
@@ -586,22 +572,43 @@ export class SessionService {
   }
 
   /**
-   * Sweeps for orphaned workloads when this replica leads and a sweep is due: at once when it
-   * has just started leading (the last leader may have died between ending a session and
-   * removing its workload), then every orphanSweepIntervalMs, and one tick after a sweep that
-   * found candidates, to confirm them. Never rejects.
+   * The queue tick. Every replica makes a queue pass; then the one that leads (asked once per
+   * tick: for a replica that does not, each asking is a connection to the database) refills
+   * the warm pools, fails late starts and sweeps for orphaned workloads when a sweep is due.
+   * Never rejects.
    */
-  private async sweepWhenDue(): Promise<void> {
+  private async tick(): Promise<void> {
+    await this.dispatch();
+    let leads: boolean;
     try {
-      if (this.closed) return;
-      const leads = await this.coordination.lead();
-      const tookOver = leads && !this.leading;
-      this.leading = leads;
-      if (!leads) {
-        // Another replica sweeps now; what this one saw would be stale when it leads again.
-        this.orphans.clear();
-        return;
-      }
+      leads = !this.closed && (await this.coordination.lead());
+    } catch (err) {
+      this.o.logger.error({ err }, 'could not ask whether this replica leads');
+      return;
+    }
+    const tookOver = leads && !this.leading;
+    this.leading = leads;
+    if (!leads) {
+      // Another replica sweeps now; what this one saw would be stale when it leads again.
+      this.orphans.clear();
+      return;
+    }
+    await this.refillPools();
+    await this.failLateStarts().catch((err: unknown) => this.o.logger.error({ err }, 'checking for late starts failed'));
+    await this.sweepWhenDue(tookOver);
+  }
+
+  /**
+   * Sweeps for orphaned workloads, on the leading replica's tick, when a sweep is due: at once
+   * when it has just started leading (the last leader may have died between ending a session
+   * and removing its workload), then every orphanSweepIntervalMs, and one tick after a sweep
+   * that found candidates, to confirm them. On the tick rather than a timer of its own, so a
+   * replica that takes over is noticed within a tick. Listing every pod costs the API server
+   * more than a queue pass costs the database, hence the minute between ordinary sweeps.
+   * Never rejects.
+   */
+  private async sweepWhenDue(tookOver: boolean): Promise<void> {
+    try {
       const interval = this.o.orphanSweepIntervalMs ?? ORPHAN_SWEEP_INTERVAL_MS;
       if (tookOver || this.orphans.size > 0 || Date.now() - this.lastSweepAt >= interval) await this.removeOrphans();
     } catch (err) {
