@@ -34,12 +34,6 @@ homeFilesContract('the local store keeps the rules of every home store', localSt
 describe('the local store only', () => {
   const under = useHomeFiles(localStore);
 
-  test('a listed time is the file time Node reports, rounded to the millisecond', async () => {
-    // The sidecar truncates instead (Python's st_mtime_ns // 1e6), so the two may differ by 1 ms.
-    const notes = (await under().files.list(under().target, [])).find((e) => e.name === 'notes.txt')!;
-    assert.equal(notes.modified, statSync(path.join(under().home, 'notes.txt')).mtime.toISOString());
-  });
-
   test('names are checked here too, and a session it does not hold has no home', async () => {
     const { files, target } = under();
     // The session layer checks the text first; this store does not trust that it did.

@@ -56,7 +56,7 @@ export class LocalHomeFiles implements HomeFiles {
           } catch {
             continue; // removed since the folder was read
           }
-          entries.push({ name: dirent.name, type: entryType(stats), size: stats.size, modified: stats.mtime.toISOString() });
+          entries.push({ name: dirent.name, type: entryType(stats), size: stats.size, modified: modifiedOf(stats) });
         }
       } finally {
         await reading.close().catch(() => {});
@@ -83,7 +83,7 @@ export class LocalHomeFiles implements HomeFiles {
       // Exactly the size announced in Content-Length, even if the app keeps writing to it.
       const stream = size === 0 ? Readable.from([]) : createReadStream('', { fd: file, start: 0, end: size - 1 });
       if (size === 0) await file.close();
-      return { size, modified: stats.mtime.toISOString(), stream };
+      return { size, modified: modifiedOf(stats), stream };
     } catch (err) {
       await file.close();
       throw err;
@@ -258,4 +258,13 @@ function entryType(stats: Stats): FileEntryType {
   if (stats.isDirectory()) return 'directory';
   if (stats.isFile()) return 'file';
   return 'other';
+}
+
+/**
+ * A file's time to the millisecond, the fraction below cut off as the sidecar's endpoint
+ * does (files.py: st_mtime_ns // 1e6), so both stores show one file alike. Node's Stats.mtime
+ * rounds instead.
+ */
+function modifiedOf(stats: { mtimeMs: number }): string {
+  return new Date(Math.floor(stats.mtimeMs)).toISOString();
 }
