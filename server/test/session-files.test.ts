@@ -110,7 +110,7 @@ describe('the owner works with the files of a running session', () => {
 
     const docs = await send(alice, 'GET', filesUrl(sessionId, 'docs'));
     assert.equal(docs.status, 200);
-    assert.deepEqual(docs.json, { path: 'docs', entries: [{ name: 'note.txt', type: 'file', size: 12, modified: statSync(path.join(home, 'docs', 'note.txt')).mtime.toISOString() }] });
+    assert.deepEqual(docs.json, { path: 'docs', entries: [{ name: 'note.txt', type: 'file', size: 12, modified: new Date(Math.floor(statSync(path.join(home, 'docs', 'note.txt')).mtimeMs)).toISOString() }] });
   });
 
   test('downloads a file the app wrote, byte for byte, as an attachment', async () => {
