@@ -4,6 +4,7 @@ import { CloseCode } from '../src/contract/close-codes.js';
 import type { AuditPage, CreatedShare, RedeemedShare, Session, SessionPage, SessionSharesPage } from '../src/contract/index.js';
 import type { Api } from './support/api.js';
 import { startTestSortie, type TestSortie } from './support/harness.js';
+import { openTestDatabase } from './support/postgres.js';
 import { clientCutText, Encoding, frameRequest, RfbViewer, setDesktopSize, setEncodings, StreamClosed, type Desktop } from './support/rfb.js';
 import { onDesktop as onLocalDesktop, pointerOf, typedText, TYPIST_APP } from './support/typist.js';
 import { sleep, waitFor } from './support/wait.js';
@@ -293,5 +294,26 @@ describe('sharing a running session', { timeout: 240_000 }, () => {
     const list = await as.bob.request<SessionPage>('GET', '/api/sessions');
     assert.equal(list.body.sessions.length, 0);
     await audited('session.share_end');
+  });
+
+  test('a session that ended before its shares did (its replica died in between) shows none and grants nothing', async () => {
+    const other = await as.alice.launch('typist');
+    try {
+      const made = await as.alice.request('POST', `/api/sessions/${other.id}/shares`, { user: 'bob', mode: 'view' });
+      assert.equal(made.status, 201, made.text);
+      // Ended in the database only: the step that ends its shares never ran.
+      const db = await openTestDatabase(sortie.dir);
+      try {
+        await db.updateTable('sessions').set({ status: 'terminated', reason: 'ended elsewhere' }).where('id', '=', other.id).execute();
+      } finally {
+        await db.destroy();
+      }
+      const listed = await as.alice.request<SessionSharesPage>('GET', `/api/sessions/${other.id}/shares`);
+      assert.equal(listed.status, 200, listed.text);
+      assert.deepEqual(listed.body, { shares: [], watchers: [] });
+      assert.equal((await as.bob.request('GET', `/api/sessions/${other.id}`)).status, 404);
+    } finally {
+      await sortie.sortie.runner.stop(other.id);
+    }
   });
 });

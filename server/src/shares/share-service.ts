@@ -131,7 +131,10 @@ export class ShareService {
 
   /** GET /api/sessions/{id}/shares */
   async list(principal: Principal, sessionId: string): Promise<SessionSharesPage> {
-    await this.managed(principal, sessionId);
+    const session = await this.managed(principal, sessionId);
+    // An ended session's shares end with it (endAllOf), a moment after the end is answered:
+    // none is shown meanwhile, nor if that clean-up failed.
+    if (!isActive(session.status)) return { shares: [], watchers: [] };
     const now = this.now().toISOString();
     const [rows, watchers] = await Promise.all([this.o.shares.activeOf(sessionId, now), this.watcherRows(sessionId)]);
     return { shares: await this.present(rows, watchers), watchers: watchers.map(toWatcher) };
