@@ -92,6 +92,23 @@ describe('bounds on the stream path', () => {
     return { ws: rfb.ws, width, height };
   };
 
+  /**
+   * Waits until the session takes `count` viewers at once again: every place the test's
+   * viewers held is given back. Sortie frees a place when its side of the socket closes,
+   * which may come a moment after the viewer's side did.
+   */
+  const placesFree = (count: number) =>
+    waitFor(
+      async () => {
+        const opened = await Promise.allSettled(Array.from({ length: count }, () => viewer()));
+        const ok = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value.ws] : []));
+        for (const ws of ok) ws.close(1000);
+        await Promise.all(ok.map((ws) => (ws.readyState === WebSocket.CLOSED ? undefined : once(ws, 'close'))));
+        return ok.length === count;
+      },
+      { what: `${count} viewer places to be free`, timeoutMs: 10_000 },
+    );
+
   before(async () => {
     sortie = await startSortieProcess({
       SORTIE_AUTH: 'enabled',
@@ -176,6 +193,7 @@ describe('bounds on the stream path', () => {
     );
     for (const v of viewers) v.ws.close(1000);
     await Promise.all(viewers.map((v) => (v.ws.readyState === WebSocket.CLOSED ? undefined : once(v.ws, 'close'))));
+    await placesFree(MAX_VIEWERS);
   });
 
   test('eight endless handshake frames close with 4413 and do not grow the server', async (t) => {
@@ -229,6 +247,8 @@ describe('bounds on the stream path', () => {
     }
     assert.ok(growth < 64 * MiB, `Sortie grew by ${(growth / MiB).toFixed(1)} MiB under ${connections} endless handshake frames`);
     assert.equal((await api('GET', '/healthz')).status, 200, 'Sortie still serves');
+    // The closed connections hold no viewer place.
+    await placesFree(MAX_VIEWERS);
   });
 
   test('a viewer that never reads is cut with 4408 and websockify stays bounded', async (t) => {
