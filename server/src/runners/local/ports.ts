@@ -32,7 +32,7 @@ export function displaysWithAbstractSockets(netUnix = '/proc/net/unix'): Set<num
 }
 
 /** An X server (ours, a crashed one's leftovers, or someone else's) claims the display. */
-export function displayInUse(display: number, abstract: ReadonlySet<number> = displaysWithAbstractSockets()): boolean {
+function displayInUse(display: number, abstract: ReadonlySet<number>): boolean {
   return existsSync(displaySocketPath(display)) || existsSync(displayLockPath(display)) || abstract.has(display);
 }
 

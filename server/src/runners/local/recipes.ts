@@ -19,6 +19,7 @@ import {
   homesDirPath,
   passwordFilePath,
   userHomesDirPath,
+  VNC_SOCKET,
   vncSocketPath,
   xauthFilePath,
   type Role,
@@ -190,7 +191,7 @@ export function xvncRecipe(plan: SessionPlan): ProcessRecipe {
     '-desktop', plan.desktopName,
     // VNC on the display folder's socket only (0600: the session's user, and Sortie).
     '-rfbport', '-1',
-    '-rfbunixpath', `${SANDBOX_X11_DIR}/vnc`,
+    '-rfbunixpath', `${SANDBOX_X11_DIR}/${VNC_SOCKET}`,
     '-rfbunixmode', '0600',
     ...auth,
     // Every client comes through websockify: a blacklist after failed passwords would let

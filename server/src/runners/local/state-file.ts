@@ -112,9 +112,12 @@ export function displaySocketFilePath(stateDir: string, sessionId: string, displ
   return path.join(displayDirPath(stateDir, sessionId), `X${display}`);
 }
 
+/** The VNC socket's name in the display folder, where Xvnc makes it inside its sandbox. */
+export const VNC_SOCKET = 'vnc';
+
 /** The session's VNC socket on the host: websockify's one way to the desktop. */
 export function vncSocketPath(stateDir: string, sessionId: string): string {
-  return path.join(displayDirPath(stateDir, sessionId), 'vnc');
+  return path.join(displayDirPath(stateDir, sessionId), VNC_SOCKET);
 }
 
 export function passwordFilePath(stateDir: string, sessionId: string): string {
