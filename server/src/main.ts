@@ -209,9 +209,11 @@ async function start(config: Config, options: StartOptions, logger: Logger, undo
         ...(options.signInCheckIntervalMs !== undefined ? { intervalMs: options.signInCheckIntervalMs } : {}),
       })
     : undefined;
-  streamSignIns?.start();
-  if (streamSignIns) undo.add('sign-in checks of streams', streamSignIns, (c) => c.close());
-  if (streamSignIns) auth.onAccessChanged(() => void streamSignIns.checkNow());
+  if (streamSignIns) {
+    streamSignIns.start();
+    undo.add('sign-in checks of streams', streamSignIns, (c) => c.close());
+    auth.onAccessChanged(() => void streamSignIns.checkNow());
+  }
   sessions.onPooledRunning((pooled) => preopened.open(pooled.id, pooled.endpoint, pooled.secret));
   for (const pooled of await sessions.pooledRunning()) preopened.open(pooled.id, pooled.endpoint, pooled.secret);
   // Across replicas on PostgreSQL (NOTIFY/LISTEN); in-process on SQLite, which has one replica.
